@@ -1,0 +1,38 @@
+//! Message ids and message types are one-to-one, and agree with the `MessageId` enum.
+
+use std::collections::HashSet;
+
+use mmo_proto::{MESSAGES, MessageId, MsgId, MsgType, message_name, type_table};
+
+#[test]
+fn ids_and_types_are_one_to_one() {
+    let table = type_table();
+    assert_eq!(table.len(), MESSAGES.len());
+    let ids: HashSet<_> = table.iter().map(|(id, _)| *id).collect();
+    let names: HashSet<_> = table.iter().map(|(_, n)| *n).collect();
+    assert_eq!(ids.len(), table.len(), "two types share an id");
+    assert_eq!(names.len(), table.len(), "two ids share a type");
+    for (id, name) in table {
+        assert_eq!(message_name(id), Some(name));
+        // The enum value with this number has the type's name in SCREAMING_SNAKE_CASE.
+        let screaming: String = name
+            .chars()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                let sep = (i > 0 && c.is_ascii_uppercase()).then_some('_');
+                sep.into_iter().chain(std::iter::once(c.to_ascii_uppercase()))
+            })
+            .collect();
+        let value = MessageId::from_str_name(&screaming).expect("enum value for type");
+        assert_eq!(value as i32, i32::from(id.0), "{name}");
+    }
+}
+
+#[test]
+fn constants_are_what_the_document_says() {
+    assert_eq!(mmo_proto::HelloReq::ID, MsgId(1));
+    assert_eq!(mmo_proto::PingReq::ID, MsgId(3));
+    assert_eq!(mmo_proto::PingReq::NAME, "PingReq");
+    assert_eq!(message_name(MsgId(0)), None);
+    assert_eq!(message_name(MsgId(65535)), None);
+}
