@@ -23,7 +23,8 @@ fn main() {
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }
-    let rel: Vec<PathBuf> = files.iter().map(|f| f.strip_prefix(&dir).expect("under proto/").to_path_buf()).collect();
+    let rel: Vec<PathBuf> =
+        files.iter().map(|f| f.strip_prefix(&dir).expect("under proto/").to_path_buf()).collect();
 
     let fds = protox::compile(&rel, [&dir]).unwrap_or_else(|e| panic!("protobuf error: {e}"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
@@ -64,11 +65,7 @@ fn id_table(fds: &FileDescriptorSet) -> String {
                     continue;
                 }
                 let n = v.number();
-                assert!(
-                    (1..=i32::from(u16::MAX)).contains(&n),
-                    "{}: id {n} does not fit in a u16",
-                    v.name()
-                );
+                assert!((1..=i32::from(u16::MAX)).contains(&n), "{}: id {n} does not fit in a u16", v.name());
                 ids.insert(camel(v.name()), n);
             }
         }
@@ -95,7 +92,10 @@ fn id_table(fds: &FileDescriptorSet) -> String {
     }
     s.push_str("];\n\n/// (id, name) as each generated type reports them through `MsgType`, for the one-to-one test.\n#[doc(hidden)]\npub fn type_table() -> Vec<(::mmo_wire::MsgId, &'static str)> {\n    vec![\n");
     for name in ids.keys() {
-        let _ = writeln!(s, "        (<{name} as ::mmo_wire::MsgType>::ID, <{name} as ::mmo_wire::MsgType>::NAME),");
+        let _ = writeln!(
+            s,
+            "        (<{name} as ::mmo_wire::MsgType>::ID, <{name} as ::mmo_wire::MsgType>::NAME),"
+        );
     }
     s.push_str("    ]\n}\n");
     s

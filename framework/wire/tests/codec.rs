@@ -7,10 +7,7 @@ use proptest::prelude::*;
 use tokio_util::codec::{Decoder, Encoder};
 
 fn frame(id: u16, flags: u8, seq: u32, body: &[u8]) -> Frame {
-    Frame::new(
-        Header { id: MsgId(id), flags: Flags(flags), seq: Seq(seq) },
-        Bytes::copy_from_slice(body),
-    )
+    Frame::new(Header { id: MsgId(id), flags: Flags(flags), seq: Seq(seq) }, Bytes::copy_from_slice(body))
 }
 
 fn encode(f: &Frame) -> Vec<u8> {
@@ -32,10 +29,7 @@ fn golden_vectors() {
     // A droppable push: flags PUSH|DROPPABLE = 0x03, seq 0.
     assert_eq!(encode(&frame(0x1234, 3, 0, &[0xff])), [0, 0, 0, 8, 0x12, 0x34, 3, 0, 0, 0, 0, 0xff]);
     // Big-endian everywhere.
-    assert_eq!(
-        encode(&frame(0xabcd, 0, 0x0102_0304, &[])),
-        [0, 0, 0, 7, 0xab, 0xcd, 0, 1, 2, 3, 4]
-    );
+    assert_eq!(encode(&frame(0xabcd, 0, 0x0102_0304, &[])), [0, 0, 0, 7, 0xab, 0xcd, 0, 1, 2, 3, 4]);
 }
 
 #[test]

@@ -1,0 +1,312 @@
+//! One task per client connection. It owns the socket and runs this loop until the connection
+//! closes:
+//!
+//! 1. handle the complete frames already buffered (a bounded batch, in order, one at a time);
+//! 2. move queued frames from the session's outbound queue into the write buffer and write what
+//!    the socket takes now (one write carries many frames);
+//! 3. wait for the first of: shutdown, something queued, the socket writable (if we have bytes
+//!    left), the socket readable, or the deadline.
+//!
+//! Reads and writes share one task through tokio's readiness API (`readable`/`try_read_buf`),
+//! so a connection is one task with no channel in between. Buffers are allocated only while
+//! bytes are in flight and released when empty: an idle connection holds no buffer at all.
+//!
+//! Deadlines: a connection in stage `Connected` must finish the handshake within
+//! `handshake_timeout` of accept; after that, it must send a complete frame at least every
+//! `idle_timeout` (bytes trickling in without completing a frame do not count: slowloris). A
+//! closing connection gets `close_timeout` to flush its last frames; it half-closes and keeps
+//! discarding input meanwhile, so the kernel sends FIN, not RST, and the client reads why.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use metrics::counter;
+use mmo_proto::{ErrorCode, ErrorResp};
+use mmo_wire::{FrameCodec, MsgType};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ListenerConfig;
+use crate::metrics::{CONNECTIONS_CLOSED, HOT, KICKS, REJECTS};
+use crate::router::{Outcome, RouteBuckets, Router};
+use crate::session::{Session, Stage};
+
+/// Frames handled per turn of the loop before queued output is flushed and other events are
+/// looked at: keeps one chatty client from starving the writes of its own responses.
+const FRAMES_PER_TURN: usize = 32;
+
+/// Why a connection ended, as the `reason` label of `mmo_connections_closed_total`: an error code
+/// name (the client was sent a `DisconnectNtf` with it) or one of these.
+const PEER_CLOSED: &str = "PEER_CLOSED";
+const IO_ERROR: &str = "IO_ERROR";
+
+pub(crate) struct Connection<S> {
+    stream: TcpStream,
+    peer: SocketAddr,
+    session: Session,
+    router: Arc<Router<S>>,
+    state: Arc<S>,
+    cfg: Arc<ListenerConfig>,
+    codec: FrameCodec,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    buckets: RouteBuckets,
+    strikes: u32,
+    accepted_at: Instant,
+    last_rx: Instant,
+    /// Set once closing: the reason and when to give up flushing.
+    closing: Option<(ErrorCode, Instant)>,
+    fin_sent: bool,
+}
+
+impl<S: Send + Sync + 'static> Connection<S> {
+    pub(crate) fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        session: Session,
+        router: Arc<Router<S>>,
+        state: Arc<S>,
+        cfg: Arc<ListenerConfig>,
+    ) -> Self {
+        let now = Instant::now();
+        Connection {
+            codec: FrameCodec::server(cfg.max_frame_len_u32()),
+            stream,
+            peer,
+            session,
+            router,
+            state,
+            cfg,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            buckets: RouteBuckets::default(),
+            strikes: 0,
+            accepted_at: now,
+            last_rx: now,
+            closing: None,
+            fin_sent: false,
+        }
+    }
+
+    /// Runs the connection to its end and records why it ended.
+    pub(crate) async fn run(mut self, shutdown: CancellationToken) {
+        HOT.connections_open.increment(1.0);
+        let reason = self.run_loop(&shutdown).await;
+        tracing::debug!(session = %self.session.id(), peer = %self.peer, reason, "connection closed");
+        counter!(CONNECTIONS_CLOSED, "reason" => reason).increment(1);
+        HOT.connections_open.decrement(1.0);
+    }
+
+    async fn run_loop(&mut self, shutdown: &CancellationToken) -> &'static str {
+        let timer = tokio::time::sleep_until(self.deadline());
+        tokio::pin!(timer);
+        loop {
+            if self.closing.is_none() {
+                self.handle_buffered().await;
+            }
+            if self.closing.is_none()
+                && let Some(reason) = self.session.closing_reason()
+            {
+                // Kicked by a handler, a limit, another task or shutdown: flush, then close.
+                counter!(KICKS, "reason" => reason.as_str_name()).increment(1);
+                let deadline = Instant::now() + self.cfg.close_timeout;
+                self.closing = Some((reason, deadline));
+                self.rbuf = BytesMut::new();
+                timer.as_mut().reset(deadline);
+            }
+            if let Err(e) = self.flush() {
+                tracing::debug!(session = %self.session.id(), error = %e, "write failed");
+                return self.end_reason(IO_ERROR);
+            }
+            if let Some((reason, _)) = self.closing
+                && self.wbuf.is_empty()
+                && self.session.is_drained()
+                && !self.fin_sent
+            {
+                // Everything is written: half-close and wait (bounded) for the peer to close.
+                self.fin_sent = true;
+                if self.stream.shutdown().await.is_err() {
+                    return reason.as_str_name();
+                }
+            }
+            if self.closing.is_none() && self.wbuf.is_empty() && self.frame_ready() {
+                // More complete frames are buffered: handle them before sleeping, but let the
+                // scheduler run others first.
+                tokio::task::yield_now().await;
+                continue;
+            }
+
+            // Stop reading requests while our writes back up: the client is not reading its
+            // responses, and TCP pushes back on it instead of our queue growing.
+            let want_read = self.closing.is_some() || self.wbuf.is_empty();
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled(), if self.closing.is_none() => {
+                    self.session.kick(ErrorCode::ShuttingDown, "server shutting down");
+                }
+                _ = self.session.wait_queued() => {}
+                r = self.stream.writable(), if !self.wbuf.is_empty() => {
+                    if r.is_err() {
+                        return self.end_reason(IO_ERROR);
+                    }
+                }
+                r = self.stream.readable(), if want_read => {
+                    if r.is_err() {
+                        return self.end_reason(IO_ERROR);
+                    }
+                    match self.read_some() {
+                        Ok(true) => {}
+                        Ok(false) => return self.end_reason(PEER_CLOSED),
+                        Err(_) => return self.end_reason(IO_ERROR),
+                    }
+                }
+                _ = &mut timer => {
+                    let now = Instant::now();
+                    if now >= self.deadline() {
+                        match self.closing {
+                            // The peer did not read its last frames in time: give up.
+                            Some((reason, _)) => return reason.as_str_name(),
+                            None if self.session.stage() == Stage::Connected => {
+                                self.session.kick(ErrorCode::HandshakeTimeout, "no Hello in time");
+                            }
+                            None => self.session.kick(ErrorCode::IdleTimeout, "nothing received in time"),
+                        }
+                    }
+                    timer.as_mut().reset(self.deadline());
+                }
+            }
+        }
+    }
+
+    /// The reason to record when the connection ends before it could finish closing.
+    fn end_reason(&self, fallback: &'static str) -> &'static str {
+        match self.closing {
+            Some((reason, _)) => reason.as_str_name(),
+            None => fallback,
+        }
+    }
+
+    fn deadline(&self) -> Instant {
+        match self.closing {
+            Some((_, deadline)) => deadline,
+            None if self.session.stage() == Stage::Connected => self.accepted_at + self.cfg.handshake_timeout,
+            None => self.last_rx + self.cfg.idle_timeout,
+        }
+    }
+
+    fn frame_ready(&self) -> bool {
+        matches!(self.codec.missing(&self.rbuf), Ok(0)) && !self.rbuf.is_empty()
+    }
+
+    /// Reads what the socket has. Returns `Ok(false)` at end of stream.
+    fn read_some(&mut self) -> std::io::Result<bool> {
+        loop {
+            // Reserve only what the current frame still needs (at least a small chunk, so several
+            // small frames come in one read), never the whole announced length up front.
+            let want = match self.codec.missing(&self.rbuf) {
+                Ok(n) => n,
+                // A framing error is reported when the frames are handled; read no more.
+                Err(_) => return Ok(true),
+            };
+            let chunk = self.cfg.read_chunk.as_u64() as usize;
+            self.rbuf.reserve(want.clamp(64, chunk));
+            match self.stream.try_read_buf(&mut self.rbuf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    HOT.bytes_in.increment(n as u64);
+                    if self.closing.is_some() {
+                        // Lingering close: discard input until the peer closes or time runs out.
+                        self.rbuf.clear();
+                        continue;
+                    }
+                    if self.rbuf.len() >= chunk || self.frame_ready() {
+                        return Ok(true);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Handles up to [`FRAMES_PER_TURN`] complete frames from the read buffer, in order.
+    async fn handle_buffered(&mut self) {
+        for _ in 0..FRAMES_PER_TURN {
+            match self.codec.decode(&mut self.rbuf) {
+                Ok(Some(frame)) => {
+                    HOT.frames_in.increment(1);
+                    self.last_rx = Instant::now();
+                    self.handle(frame).await;
+                    if self.session.closing_reason().is_some() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    counter!(REJECTS, "reason" => ErrorCode::BadFrame.as_str_name()).increment(1);
+                    tracing::debug!(session = %self.session.id(), peer = %self.peer, error = %e, "bad frame");
+                    self.session.kick(ErrorCode::BadFrame, e.to_string());
+                    break;
+                }
+            }
+        }
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            self.rbuf = BytesMut::new();
+        }
+    }
+
+    async fn handle(&mut self, frame: mmo_wire::Frame) {
+        let (id, seq) = (frame.header.id, frame.header.seq);
+        let outcome = self.router.dispatch(&self.state, &self.session, &mut self.buckets, frame).await;
+        match outcome {
+            Outcome::Reply { id: reply_id, body } => {
+                // An error here means the session is closing; the connection loop notices.
+                let _ = self.session.respond(reply_id, seq, body);
+            }
+            Outcome::Done => {}
+            Outcome::Reject { code, strike } => {
+                counter!(REJECTS, "reason" => code.as_str_name()).increment(1);
+                let err =
+                    ErrorResp { code: code.code(), request_msg_id: u32::from(id.0), detail: String::new() };
+                let _ = self.session.respond(ErrorResp::ID, seq, prost::Message::encode_to_vec(&err).into());
+                if strike {
+                    self.strikes += 1;
+                    if self.strikes >= self.cfg.max_strikes {
+                        self.session.kick(ErrorCode::TooManyStrikes, "too many rejected messages");
+                    }
+                }
+            }
+            Outcome::Kick(code) => self.session.kick(code, ""),
+        }
+    }
+
+    /// Writes queued frames until the queue is empty or the socket would block.
+    fn flush(&mut self) -> std::io::Result<()> {
+        let batch = self.cfg.write_batch.as_u64() as usize;
+        loop {
+            if self.wbuf.is_empty() {
+                let n = self.session.drain_into(&mut self.wbuf, batch);
+                if n == 0 {
+                    break;
+                }
+                HOT.frames_out.increment(n as u64);
+            }
+            match self.stream.try_write(&self.wbuf) {
+                Ok(n) => {
+                    HOT.bytes_out.increment(n as u64);
+                    self.wbuf.advance(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
+            self.wbuf = BytesMut::new();
+        }
+        Ok(())
+    }
+}

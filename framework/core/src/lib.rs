@@ -1,0 +1,31 @@
+//! The runtime of the MMO framework: everything a connection touches, with no game concepts.
+//!
+//! A connection's life reads top to bottom through these modules:
+//!
+//! - [`listener`]: accepts TCP connections under a cap (a semaphore acquired *before* accept);
+//! - [`connection`]: one task per connection: read frames, dispatch, write, enforce deadlines;
+//! - [`router`]: the handler table: message id -> (stage it needs, rate limit, handler);
+//! - [`session`]: the handle others use to reach a connection: its stage and its bounded
+//!   outbound queue (droppable pushes coalesce, reliable ones never drop);
+//! - [`registry`]: all live sessions of this process, by id;
+//! - [`config`], [`metrics`], [`shutdown`]: limits, counters and the drain on SIGTERM.
+
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod listener;
+pub mod metrics;
+pub mod rate;
+pub mod registry;
+pub mod router;
+pub mod session;
+pub mod shutdown;
+
+pub use config::{ListenerConfig, MetricsConfig, ShutdownConfig};
+pub use error::HandlerError;
+pub use listener::Listener;
+pub use rate::RateLimit;
+pub use registry::Registry;
+pub use router::{Ctx, NoReply, Outcome, RouteSpec, Router};
+pub use session::{Session, SessionClosed, SessionId, Stage, StageSet};
+pub use shutdown::Shutdown;

@@ -1,0 +1,311 @@
+//! The handler table. A server registers one plain async function per message type:
+//!
+//! ```
+//! use mmo_core::{Ctx, HandlerError, Router, Stage, RateLimit};
+//! use mmo_proto::{PingReq, PingResp};
+//!
+//! async fn handle_ping(_ctx: Ctx<()>, req: PingReq) -> Result<PingResp, HandlerError> {
+//!     Ok(PingResp { client_time_ms: req.client_time_ms, server_time_ms: 0 })
+//! }
+//!
+//! let router = Router::new()
+//!     .route(Stage::Connected.and(Stage::Versioned).and(Stage::Authenticated)
+//!                .rate_limit(RateLimit::per_second(20)), handle_ping);
+//! assert_eq!(router.len(), 1);
+//! ```
+//!
+//! The message type comes from the handler's argument; its id from the generated `MsgType`
+//! impl. Each route declares the stages it may run in and an optional per-session rate limit
+//! (TrinityCore's opcode table does the same): a message sent in another stage, or too fast, is
+//! rejected before its body is even decoded, so off-stage input never reaches a handler.
+//! Registering the same id twice panics at start-up, naming both call sites. Routers compose with
+//! [`Router::merge`]. [`Router::dispatch`] needs no socket, so handlers are tested directly.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use metrics::Histogram;
+use mmo_proto::ErrorCode;
+use mmo_wire::{Frame, MsgId, MsgType, Seq};
+
+use crate::error::HandlerError;
+use crate::metrics::HANDLER_SECONDS;
+use crate::rate::{RateLimit, TokenBucket};
+use crate::session::{Session, Stage, StageSet};
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+type Erased<S> = Box<dyn Fn(Ctx<S>, Bytes) -> BoxFuture<Outcome> + Send + Sync>;
+
+/// What a handler gets besides its message: the server's state, the session, the request's seq.
+pub struct Ctx<S> {
+    state: Arc<S>,
+    session: Session,
+    seq: Seq,
+}
+
+impl<S> Ctx<S> {
+    pub fn new(state: Arc<S>, session: Session, seq: Seq) -> Self {
+        Ctx { state, session, seq }
+    }
+
+    /// The state the server was started with.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// A shared handle to the state, for work that outlives the handler.
+    pub fn state_arc(&self) -> Arc<S> {
+        self.state.clone()
+    }
+
+    /// The session that sent the message.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The sequence number of the request (echoed in the response).
+    pub fn seq(&self) -> Seq {
+        self.seq
+    }
+}
+
+/// A handler result that sends no response.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoReply;
+
+/// What a handler may return on success: a message (the response) or [`NoReply`].
+pub trait IntoReply: Send + 'static {
+    fn into_reply(self) -> Option<(MsgId, Bytes)>;
+}
+
+impl<M: MsgType> IntoReply for M {
+    fn into_reply(self) -> Option<(MsgId, Bytes)> {
+        Some((M::ID, Bytes::from(self.encode_to_vec())))
+    }
+}
+
+impl IntoReply for NoReply {
+    fn into_reply(self) -> Option<(MsgId, Bytes)> {
+        None
+    }
+}
+
+/// The result of dispatching one frame, for the connection to act on.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// Send this response (with the request's seq).
+    Reply { id: MsgId, body: Bytes },
+    /// The handler ran and has nothing to send.
+    Done,
+    /// Send an `ErrorResp` with this code. `strike` counts towards closing the connection
+    /// (protocol violations do; a handler's domain rejection does not).
+    Reject { code: ErrorCode, strike: bool },
+    /// Send a `DisconnectNtf` with this reason and close.
+    Kick(ErrorCode),
+}
+
+/// The declaration part of a route: stages and rate limit. Built from a [`Stage`] or a
+/// [`StageSet`]: `Stage::Authenticated.rate_limit(RateLimit::per_second(5))`.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteSpec {
+    pub stages: StageSet,
+    pub rate: Option<RateLimit>,
+}
+
+impl From<Stage> for RouteSpec {
+    fn from(s: Stage) -> Self {
+        RouteSpec { stages: StageSet::only(s), rate: None }
+    }
+}
+
+impl From<StageSet> for RouteSpec {
+    fn from(stages: StageSet) -> Self {
+        RouteSpec { stages, rate: None }
+    }
+}
+
+impl Stage {
+    /// This stage and another.
+    pub const fn and(self, other: Stage) -> StageSet {
+        StageSet::only(self).with(other)
+    }
+
+    /// A route allowed in this stage, limited to `rate` per session.
+    pub fn rate_limit(self, rate: RateLimit) -> RouteSpec {
+        RouteSpec { stages: self.into(), rate: Some(rate) }
+    }
+}
+
+impl StageSet {
+    /// A route allowed in these stages, limited to `rate` per session.
+    pub fn rate_limit(self, rate: RateLimit) -> RouteSpec {
+        RouteSpec { stages: self, rate: Some(rate) }
+    }
+
+    pub const fn and(self, other: Stage) -> StageSet {
+        self.with(other)
+    }
+}
+
+struct Route<S> {
+    name: &'static str,
+    spec: RouteSpec,
+    location: &'static Location<'static>,
+    handler: Erased<S>,
+    latency: OnceLock<Histogram>,
+}
+
+/// The handler table of one server. `S` is the server's state, shared by all its handlers.
+pub struct Router<S = ()> {
+    routes: HashMap<MsgId, Route<S>>,
+}
+
+impl<S> Default for Router<S> {
+    fn default() -> Self {
+        Router { routes: HashMap::new() }
+    }
+}
+
+impl<S> std::fmt::Debug for Router<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self.routes.values().map(|r| r.name).collect();
+        names.sort_unstable();
+        f.debug_struct("Router").field("routes", &names).finish()
+    }
+}
+
+/// Per-connection state of the rate-limited routes: one bucket per route, created on first use.
+#[derive(Default, Debug)]
+pub struct RouteBuckets(Vec<(MsgId, TokenBucket)>);
+
+impl<S: Send + Sync + 'static> Router<S> {
+    pub fn new() -> Self {
+        Router::default()
+    }
+
+    /// Registers `handler` for the message type of its second argument.
+    ///
+    /// # Panics
+    /// If a handler is already registered for that message id: at start-up, naming both places.
+    #[track_caller]
+    pub fn route<T, R, F, Fut>(mut self, spec: impl Into<RouteSpec>, handler: F) -> Self
+    where
+        T: MsgType,
+        R: IntoReply,
+        F: Fn(Ctx<S>, T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, HandlerError>> + Send + 'static,
+    {
+        let location = Location::caller();
+        let handler = Arc::new(handler);
+        let erased: Erased<S> = Box::new(move |ctx, body| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                // Decode here, after the stage and rate checks passed.
+                let msg = match T::decode(body) {
+                    Ok(m) => m,
+                    Err(_) => return Outcome::Reject { code: ErrorCode::MalformedBody, strike: true },
+                };
+                match handler(ctx, msg).await {
+                    Ok(r) => match r.into_reply() {
+                        Some((id, body)) => Outcome::Reply { id, body },
+                        None => Outcome::Done,
+                    },
+                    Err(HandlerError::Reject(code)) => Outcome::Reject { code, strike: false },
+                    Err(HandlerError::Kick(code)) => Outcome::Kick(code),
+                    Err(HandlerError::Internal(e)) => {
+                        tracing::error!(msg = T::NAME, error = %e, "handler failed");
+                        Outcome::Reject { code: ErrorCode::Internal, strike: false }
+                    }
+                }
+            })
+        });
+        let route =
+            Route { name: T::NAME, spec: spec.into(), location, handler: erased, latency: OnceLock::new() };
+        self.insert(T::ID, route);
+        self
+    }
+
+    /// Adds every route of `other`.
+    ///
+    /// # Panics
+    /// If both routers handle the same message id, naming where each was registered.
+    pub fn merge(mut self, other: Router<S>) -> Self {
+        for (id, route) in other.routes {
+            self.insert(id, route);
+        }
+        self
+    }
+
+    fn insert(&mut self, id: MsgId, route: Route<S>) {
+        if let Some(existing) = self.routes.get(&id) {
+            panic!(
+                "message {} (id {id}) has two handlers: registered at {} and again at {}",
+                route.name, existing.location, route.location
+            );
+        }
+        self.routes.insert(id, route);
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// True if a handler is registered for `id`.
+    pub fn handles(&self, id: MsgId) -> bool {
+        self.routes.contains_key(&id)
+    }
+
+    /// The routes as (id, name, stages), in id order: for docs and diagnostics.
+    pub fn describe(&self) -> Vec<(MsgId, &'static str, StageSet)> {
+        let mut v: Vec<_> = self.routes.iter().map(|(id, r)| (*id, r.name, r.spec.stages)).collect();
+        v.sort_by_key(|(id, _, _)| *id);
+        v
+    }
+
+    /// Runs the handler for one frame: looks the id up, checks the stage and the rate limit
+    /// (before the body is decoded), then decodes and calls the handler.
+    pub async fn dispatch(
+        &self,
+        state: &Arc<S>,
+        session: &Session,
+        buckets: &mut RouteBuckets,
+        frame: Frame,
+    ) -> Outcome {
+        let id = frame.header.id;
+        let Some(route) = self.routes.get(&id) else {
+            return Outcome::Reject { code: ErrorCode::UnknownMessage, strike: true };
+        };
+        if !route.spec.stages.contains(session.stage()) {
+            return Outcome::Reject { code: ErrorCode::WrongStage, strike: true };
+        }
+        if let Some(limit) = &route.spec.rate {
+            let bucket = match buckets.0.iter().position(|(i, _)| *i == id) {
+                Some(pos) => &mut buckets.0[pos].1,
+                None => {
+                    buckets.0.push((id, TokenBucket::full(limit)));
+                    &mut buckets.0.last_mut().expect("just pushed").1
+                }
+            };
+            if !bucket.try_take(limit) {
+                return Outcome::Reject { code: ErrorCode::RateLimited, strike: true };
+            }
+        }
+        let ctx = Ctx { state: state.clone(), session: session.clone(), seq: frame.header.seq };
+        let started = Instant::now();
+        let outcome = (route.handler)(ctx, frame.body).await;
+        route
+            .latency
+            .get_or_init(|| metrics::histogram!(HANDLER_SECONDS, "msg" => route.name))
+            .record(started.elapsed().as_secs_f64());
+        outcome
+    }
+}

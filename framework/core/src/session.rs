@@ -1,0 +1,311 @@
+//! A session is the handle through which anything in the process reaches one client connection:
+//! its id, its stage and its outbound queue. The connection task owns the socket; everyone else
+//! (handlers, fan-out, kicks from other nodes) holds a cheap clone of [`Session`] and talks to
+//! the connection only through the queue, which is bounded in bytes:
+//!
+//! - **reliable** frames (responses, reliable pushes) are never dropped; if accepting one would
+//!   put the queue over its limit, the client is too slow to keep up and the session is closed
+//!   (`SLOW_CONSUMER`) instead;
+//! - **droppable** pushes carry a key (e.g. an entity id): a newer push replaces a queued older
+//!   one with the same key (latest wins), and above the high-water mark pushes that cannot
+//!   replace anything are dropped. A client that stops reading therefore costs a bounded amount
+//!   of memory and still gets the latest state when it wakes up.
+//!
+//! The queue lock is never held across an `.await`: pushing is a short critical section, then a
+//! [`Notify`] wakes the connection task, which drains the queue into its write buffer.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use mmo_proto::{DisconnectNtf, ErrorCode};
+use mmo_wire::{Flags, HEADER_LEN, Header, LEN_PREFIX, MsgId, MsgType, Seq};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::metrics::HOT;
+
+/// Identifies a session within its gateway process. Never reused while the process lives.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct SessionId(pub u64);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// How far a session has come. Each route declares the stages it may be used in; a message sent
+/// in another stage is rejected before its body is decoded.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Stage {
+    /// Just connected: only Hello and Ping.
+    Connected = 0,
+    /// Hello accepted: Login.
+    Versioned = 1,
+    /// Logged in: everything else.
+    Authenticated = 2,
+}
+
+impl Stage {
+    fn from_u8(v: u8) -> Stage {
+        match v {
+            0 => Stage::Connected,
+            1 => Stage::Versioned,
+            _ => Stage::Authenticated,
+        }
+    }
+}
+
+/// A set of stages, as a route declares them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct StageSet(u8);
+
+impl StageSet {
+    /// Every stage (e.g. Ping).
+    pub const ANY: StageSet = StageSet(0b111);
+
+    pub const fn only(stage: Stage) -> StageSet {
+        StageSet(1 << stage as u8)
+    }
+
+    pub const fn with(self, stage: Stage) -> StageSet {
+        StageSet(self.0 | 1 << stage as u8)
+    }
+
+    pub const fn contains(self, stage: Stage) -> bool {
+        self.0 & (1 << stage as u8) != 0
+    }
+}
+
+impl From<Stage> for StageSet {
+    fn from(s: Stage) -> Self {
+        StageSet::only(s)
+    }
+}
+
+/// The session is closing or closed; nothing more will reach its client.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("session closed")]
+pub struct SessionClosed;
+
+/// What the queue does with a push.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Delivery {
+    /// Never dropped; closes a client that lets them back up.
+    Reliable,
+    /// May be replaced by a newer push with the same key, or dropped under pressure.
+    Droppable { key: u64 },
+}
+
+/// Queue limits, from [`ListenerConfig`](crate::ListenerConfig).
+#[derive(Clone, Copy, Debug)]
+pub struct QueueLimits {
+    pub max_bytes: usize,
+    pub droppable_high_water: usize,
+}
+
+struct Item {
+    header: Header,
+    body: Bytes,
+    /// The key of a droppable push; `None` for reliable frames.
+    key: Option<u64>,
+}
+
+impl Item {
+    fn wire_len(&self) -> usize {
+        LEN_PREFIX + HEADER_LEN + self.body.len()
+    }
+}
+
+#[derive(Default)]
+struct Outbound {
+    items: VecDeque<Item>,
+    bytes: usize,
+    /// Sequence number of the last reliable push (pushes count 1, 2, 3...).
+    push_seq: u32,
+    /// Set once the session must close: the reason goes to the client in a `DisconnectNtf`.
+    closing: Option<(ErrorCode, String)>,
+}
+
+struct Inner {
+    id: SessionId,
+    stage: AtomicU8,
+    limits: QueueLimits,
+    out: Mutex<Outbound>,
+    wake: Notify,
+}
+
+/// A cheap, cloneable handle to one client session.
+#[derive(Clone)]
+pub struct Session(Arc<Inner>);
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("id", &self.0.id).field("stage", &self.stage()).finish()
+    }
+}
+
+impl Session {
+    pub fn new(id: SessionId, limits: QueueLimits) -> Session {
+        Session(Arc::new(Inner {
+            id,
+            stage: AtomicU8::new(Stage::Connected as u8),
+            limits,
+            out: Mutex::new(Outbound::default()),
+            wake: Notify::new(),
+        }))
+    }
+
+    pub fn id(&self) -> SessionId {
+        self.0.id
+    }
+
+    pub fn stage(&self) -> Stage {
+        Stage::from_u8(self.0.stage.load(Ordering::Acquire))
+    }
+
+    /// Moves the session to another stage (Hello -> Versioned, Login -> Authenticated).
+    pub fn set_stage(&self, stage: Stage) {
+        self.0.stage.store(stage as u8, Ordering::Release);
+    }
+
+    /// Queues a reliable push (flag PUSH, the next push sequence number).
+    pub fn push<M: MsgType>(&self, msg: &M) -> Result<(), SessionClosed> {
+        self.push_body(M::ID, Bytes::from(msg.encode_to_vec()), Delivery::Reliable)
+    }
+
+    /// Queues a droppable push: it replaces a queued push with the same `key`, or is dropped if
+    /// the client is behind. Returns `Ok` even when dropped: dropping is the contract.
+    pub fn push_droppable<M: MsgType>(&self, key: u64, msg: &M) -> Result<(), SessionClosed> {
+        self.push_body(M::ID, Bytes::from(msg.encode_to_vec()), Delivery::Droppable { key })
+    }
+
+    /// Queues an already-encoded body. Fan-out encodes a body once and pushes the same `Bytes` to
+    /// many sessions; each session adds its own header when writing.
+    pub fn push_body(&self, id: MsgId, body: Bytes, delivery: Delivery) -> Result<(), SessionClosed> {
+        let mut out = self.0.out.lock();
+        if out.closing.is_some() {
+            return Err(SessionClosed);
+        }
+        match delivery {
+            Delivery::Reliable => {
+                out.push_seq = out.push_seq.wrapping_add(1);
+                let header = Header { id, flags: Flags::PUSH, seq: Seq(out.push_seq) };
+                self.enqueue_reliable(&mut out, Item { header, body, key: None })?;
+            }
+            Delivery::Droppable { key } => {
+                let header = Header { id, flags: Flags::PUSH.union(Flags::DROPPABLE), seq: Seq(0) };
+                let item = Item { header, body, key: Some(key) };
+                if let Some(old) = out.items.iter_mut().find(|i| i.key == Some(key)) {
+                    let (new_len, old_len) = (item.wire_len(), old.wire_len());
+                    *old = item;
+                    out.bytes = out.bytes + new_len - old_len;
+                    HOT.coalesced.increment(1);
+                } else if out.bytes + item.wire_len() > self.0.limits.droppable_high_water {
+                    HOT.dropped.increment(1);
+                    return Ok(());
+                } else {
+                    out.bytes += item.wire_len();
+                    out.items.push_back(item);
+                }
+            }
+        }
+        drop(out);
+        self.0.wake.notify_one();
+        Ok(())
+    }
+
+    /// Queues the response to a request: reliable, no flags, the request's sequence number.
+    pub fn respond(&self, id: MsgId, seq: Seq, body: Bytes) -> Result<(), SessionClosed> {
+        let mut out = self.0.out.lock();
+        if out.closing.is_some() {
+            return Err(SessionClosed);
+        }
+        self.enqueue_reliable(&mut out, Item { header: Header::new(id, seq), body, key: None })?;
+        drop(out);
+        self.0.wake.notify_one();
+        Ok(())
+    }
+
+    fn enqueue_reliable(&self, out: &mut Outbound, item: Item) -> Result<(), SessionClosed> {
+        if out.bytes + item.wire_len() > self.0.limits.max_bytes {
+            // The client is not reading. What is queued will never be read in time: drop it and
+            // leave only the reason, so the close costs nothing more.
+            out.items.clear();
+            out.bytes = 0;
+            Self::begin_close(out, ErrorCode::SlowConsumer, "reliable messages backed up");
+            self.0.wake.notify_one();
+            return Err(SessionClosed);
+        }
+        out.bytes += item.wire_len();
+        out.items.push_back(item);
+        Ok(())
+    }
+
+    /// Closes the session: the client gets a `DisconnectNtf` with `reason` after what is already
+    /// queued, then the connection closes. Later pushes fail with [`SessionClosed`]. Idempotent:
+    /// the first reason wins.
+    pub fn kick(&self, reason: ErrorCode, detail: impl Into<String>) {
+        let mut out = self.0.out.lock();
+        if out.closing.is_none() {
+            Self::begin_close(&mut out, reason, detail.into());
+        }
+        drop(out);
+        self.0.wake.notify_one();
+    }
+
+    fn begin_close(out: &mut Outbound, reason: ErrorCode, detail: impl Into<String>) {
+        let detail = detail.into();
+        let ntf = DisconnectNtf { reason: reason.code(), detail: detail.clone() };
+        let body = Bytes::from(prost::Message::encode_to_vec(&ntf));
+        let header = Header { id: DisconnectNtf::ID, flags: Flags::PUSH, seq: Seq(0) };
+        // The closing frame bypasses the byte limit: it is the last one, and small.
+        out.bytes += LEN_PREFIX + HEADER_LEN + body.len();
+        out.items.push_back(Item { header, body, key: None });
+        out.closing = Some((reason, detail));
+    }
+
+    /// Why the session is closing, once it is.
+    pub fn closing_reason(&self) -> Option<ErrorCode> {
+        self.0.out.lock().closing.as_ref().map(|(c, _)| *c)
+    }
+
+    /// Bytes currently queued for the client.
+    pub fn queued_bytes(&self) -> usize {
+        self.0.out.lock().bytes
+    }
+
+    /// Waits until something is queued or the session starts closing. A wake-up sent while
+    /// nobody waits is kept, so none is lost between a drain and the next wait.
+    pub async fn wait_queued(&self) {
+        self.0.wake.notified().await;
+    }
+
+    /// Moves queued frames into `dst` (prefix + header + body each) until `dst` holds at least
+    /// `max` bytes or the queue is empty. Returns how many frames were moved.
+    pub fn drain_into(&self, dst: &mut BytesMut, max: usize) -> usize {
+        let mut out = self.0.out.lock();
+        let mut n = 0;
+        while dst.len() < max {
+            let Some(item) = out.items.pop_front() else { break };
+            out.bytes -= item.wire_len();
+            dst.reserve(item.wire_len());
+            // Bodies are ours and bounded; a u32 prefix cannot overflow for them.
+            dst.put_u32((HEADER_LEN + item.body.len()) as u32);
+            dst.put_u16(item.header.id.0);
+            dst.put_u8(item.header.flags.0);
+            dst.put_u32(item.header.seq.0);
+            dst.extend_from_slice(&item.body);
+            n += 1;
+        }
+        n
+    }
+
+    /// True when nothing is queued.
+    pub fn is_drained(&self) -> bool {
+        self.0.out.lock().items.is_empty()
+    }
+}
