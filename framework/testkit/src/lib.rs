@@ -1,0 +1,41 @@
+//! Test support: start a router on `127.0.0.1:0` in-process, and talk to it with a typed client
+//! that also knows how to misbehave (raw bytes, half frames, not reading).
+
+mod client;
+
+pub use client::{ClientError, TestClient};
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mmo_core::{Listener, ListenerConfig, Registry, Router, Shutdown};
+
+/// A listener running in the current runtime.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub registry: Registry,
+    pub shutdown: Shutdown,
+}
+
+impl TestServer {
+    /// Serves `router` with `state` on a free loopback port with the given limits.
+    pub async fn start<S: Send + Sync + 'static>(
+        mut cfg: ListenerConfig,
+        router: Router<S>,
+        state: Arc<S>,
+    ) -> TestServer {
+        cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let registry = Registry::new();
+        let shutdown = Shutdown::new();
+        let listener = Listener::bind(cfg, router, state, registry.clone(), shutdown.clone())
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(listener.run());
+        TestServer { addr, registry, shutdown }
+    }
+
+    pub async fn client(&self) -> TestClient {
+        TestClient::connect(self.addr).await.expect("connect")
+    }
+}

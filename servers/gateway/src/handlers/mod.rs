@@ -1,0 +1,4 @@
+//! One file per message the gateway handles itself.
+
+pub mod hello;
+pub mod ping;
