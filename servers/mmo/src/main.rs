@@ -1,0 +1,62 @@
+//! `mmo`: starts the servers named on the command line and drains them on SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use mmo::{Config, Role};
+use mmo_core::Shutdown;
+
+#[derive(Parser, Debug)]
+#[command(name = "mmo", version, about = "MMO server framework launcher")]
+struct Args {
+    /// Which servers to run in this process.
+    #[arg(value_enum)]
+    role: Role,
+    /// Configuration file (TOML); defaults apply without one.
+    #[arg(long, short, env = "MMO_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let cfg = Config::load(args.config.as_deref()).with_context(|| {
+        format!("loading {}", args.config.as_deref().map_or("defaults".into(), |p| p.display().to_string()))
+    })?;
+    init_logging(&cfg);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(args.role, cfg))
+}
+
+async fn run(role: Role, cfg: Config) -> anyhow::Result<()> {
+    if cfg.metrics.enabled {
+        mmo_core::metrics::install_prometheus(cfg.metrics.listen)
+            .with_context(|| format!("metrics endpoint on {}", cfg.metrics.listen))?;
+    }
+    let shutdown = Shutdown::new();
+    let started = mmo::start(role, &cfg, &shutdown).await?;
+    if let Some(addr) = started.gateway {
+        tracing::info!(node = %cfg.node.id, %addr, "gateway listening");
+        // A plain line on stdout too: scripts and tests read the bound address from it.
+        println!("gateway listening on {addr}");
+    }
+    let signal = mmo_core::shutdown::signal().await?;
+    tracing::info!(signal, grace = ?cfg.shutdown.grace, "shutting down");
+    if shutdown.drain(cfg.shutdown.grace).await {
+        tracing::info!("drained");
+    } else {
+        tracing::warn!(tasks = shutdown.tasks(), "grace period over; exiting with tasks still running");
+    }
+    Ok(())
+}
+
+fn init_logging(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cfg.log.json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

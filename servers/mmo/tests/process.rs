@@ -1,0 +1,132 @@
+//! The `mmo` binary as an operator runs it: SIGTERM drains, a second signal exits at once, and
+//! the metrics endpoint counts what happened.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mmo_proto::{ErrorCode, MsgType, PingReq, PingResp};
+use mmo_testkit::TestClient;
+
+struct Mmo {
+    child: Child,
+    addr: SocketAddr,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for Mmo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `mmo gateway` with `extra` appended to a config that listens on a free port.
+fn start(extra: &str) -> Mmo {
+    let dir = std::env::temp_dir().join(format!("mmo-proc-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("config.toml");
+    let mut f = std::fs::File::create(&cfg).unwrap();
+    writeln!(f, "[listener]\nlisten = \"127.0.0.1:0\"\n{extra}").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mmo"))
+        .args(["gateway", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
+    Mmo { child, addr, _dir: TempDir(dir) }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill {sig}");
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(start.elapsed() < within, "process still running after {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn sigterm_tells_clients_and_exits_within_the_grace_period() {
+    let mut mmo = start("[metrics]\nenabled = false\n[shutdown]\ngrace = \"5s\"\n");
+    let mut c = TestClient::connect(mmo.addr).await.unwrap();
+    c.hello().await.unwrap();
+    let _: PingResp = c.request(&PingReq::default()).await.unwrap();
+    signal(&mmo.child, "-TERM");
+    assert_eq!(c.expect_disconnect().await.unwrap(), ErrorCode::ShuttingDown);
+    let status = wait_exit(&mut mmo.child, Duration::from_secs(5));
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn a_second_signal_exits_at_once() {
+    // A client that never closes keeps its connection lingering for close_timeout (60 s), so the
+    // drain would take the whole grace period; the second signal cuts it short.
+    let mut mmo = start("close_timeout = \"60s\"\n[metrics]\nenabled = false\n[shutdown]\ngrace = \"60s\"\n");
+    let mut c = TestClient::connect(mmo.addr).await.unwrap();
+    c.hello().await.unwrap();
+    signal(&mmo.child, "-TERM");
+    let f = c.recv().await.unwrap();
+    assert_eq!(f.header.id, mmo_proto::DisconnectNtf::ID);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(mmo.child.try_wait().unwrap().is_none(), "still draining");
+    signal(&mmo.child, "-INT");
+    let status = wait_exit(&mut mmo.child, Duration::from_secs(3));
+    assert_eq!(status.code(), Some(130));
+}
+
+#[tokio::test]
+async fn metrics_count_connections_and_rejects_by_reason() {
+    let port = free_port();
+    let mut mmo = start(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let mut c = TestClient::connect(mmo.addr).await.unwrap();
+    c.hello().await.unwrap();
+    c.send_raw(&u32::MAX.to_be_bytes()).await.unwrap();
+    assert_eq!(c.expect_disconnect().await.unwrap(), ErrorCode::BadFrame);
+    let mut body = String::new();
+    let start = Instant::now();
+    while !(body.contains("mmo_rejects_total{reason=\"BAD_FRAME\"} 1")
+        && body.contains("mmo_connections_closed_total{reason=\"BAD_FRAME\"} 1"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(5), "metrics never showed the reject:\n{body}");
+        std::thread::sleep(Duration::from_millis(50));
+        body = scrape(port);
+    }
+    assert!(body.contains("mmo_frames_in_total"), "{body}");
+    assert!(body.contains("mmo_handler_duration_seconds_bucket{msg=\"HelloReq\""), "{body}");
+    signal(&mmo.child, "-TERM");
+    assert!(wait_exit(&mut mmo.child, Duration::from_secs(5)).success());
+}
+
+fn scrape(port: u16) -> String {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
+}
