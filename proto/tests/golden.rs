@@ -1,0 +1,51 @@
+//! The byte-level examples of proto/README.md, checked: if one of these changes, the document
+//! (and every client built from it) is wrong.
+
+use mmo_proto::*;
+use mmo_wire::{Flags, Seq};
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn hello_request() {
+    let req = HelloReq { protocol_version: 1, client_version: "1.0.0".into(), platform: Platform::Linux as i32 };
+    assert_eq!(
+        hex(&req.to_frame_bytes(Seq(1), Flags::NONE)),
+        "00 00 00 12 00 01 00 00 00 00 01 08 01 12 05 31 2e 30 2e 30 18 03"
+    );
+}
+
+#[test]
+fn hello_response() {
+    let resp = HelloResp {
+        protocol_version: 1,
+        heartbeat_interval_ms: 10_000,
+        idle_timeout_ms: 30_000,
+        max_frame_len: 65_536,
+        session_id: 1,
+    };
+    assert_eq!(
+        hex(&resp.to_frame_bytes(Seq(1), Flags::NONE)),
+        "00 00 00 16 00 02 00 00 00 00 01 08 01 10 90 4e 18 b0 ea 01 20 80 80 04 28 01"
+    );
+}
+
+#[test]
+fn ping_request() {
+    let req = PingReq { client_time_ms: 1000 };
+    assert_eq!(hex(&req.to_frame_bytes(Seq(2), Flags::NONE)), "00 00 00 0a 00 03 00 00 00 00 02 08 e8 07");
+}
+
+#[test]
+fn error_response() {
+    let e = ErrorResp { code: ErrorCode::WrongStage as i32, request_msg_id: 7000, detail: String::new() };
+    assert_eq!(hex(&e.to_frame_bytes(Seq(3), Flags::NONE)), "00 00 00 0c 00 05 00 00 00 00 03 08 04 10 d8 36");
+}
+
+#[test]
+fn disconnect_notice() {
+    let n = DisconnectNtf { reason: ErrorCode::HandshakeTimeout as i32, detail: String::new() };
+    assert_eq!(hex(&n.to_frame_bytes(Seq(0), Flags::PUSH)), "00 00 00 09 00 06 01 00 00 00 00 08 07");
+}
