@@ -24,11 +24,10 @@ use bytes::{Buf, BytesMut};
 use metrics::counter;
 use mmo_proto::{ErrorCode, ErrorResp};
 use mmo_wire::{FrameCodec, MsgType};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::codec::Decoder;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::ListenerConfig;
 use crate::metrics::{CONNECTIONS_CLOSED, HOT, KICKS, REJECTS};
@@ -93,20 +92,27 @@ impl<S: Send + Sync + 'static> Connection<S> {
     }
 
     /// Runs the connection to its end and records why it ended.
-    pub(crate) async fn run(mut self, shutdown: CancellationToken) {
+    pub(crate) async fn run(mut self) {
         HOT.connections_open.increment(1.0);
-        let reason = self.run_loop(&shutdown).await;
+        let reason = self.run_loop().await;
         tracing::debug!(session = %self.session.id(), peer = %self.peer, reason, "connection closed");
         counter!(CONNECTIONS_CLOSED, "reason" => reason).increment(1);
         HOT.connections_open.decrement(1.0);
     }
 
-    async fn run_loop(&mut self, shutdown: &CancellationToken) -> &'static str {
+    async fn run_loop(&mut self) -> &'static str {
         let timer = tokio::time::sleep_until(self.deadline());
         tokio::pin!(timer);
         loop {
-            if self.closing.is_none() {
-                self.handle_buffered().await;
+            if self.closing.is_none() && self.session.shutdown_requested() {
+                // Checked here, between frames: the handler in flight when shutdown began has
+                // finished and its response is queued ahead of the notice.
+                self.session.kick(ErrorCode::ShuttingDown, "server shutting down");
+            }
+            if self.closing.is_none() && !self.rbuf.is_empty() {
+                // Boxed: the dispatch state only exists while frames are handled, so it must not
+                // count in the size of every idle connection's future.
+                Box::pin(self.handle_buffered()).await;
             }
             if self.closing.is_none()
                 && let Some(reason) = self.session.closing_reason()
@@ -141,27 +147,27 @@ impl<S: Send + Sync + 'static> Connection<S> {
             }
 
             // Stop reading requests while our writes back up: the client is not reading its
-            // responses, and TCP pushes back on it instead of our queue growing.
-            let want_read = self.closing.is_some() || self.wbuf.is_empty();
+            // responses, and TCP pushes back on it instead of our queue growing. One `ready`
+            // future serves both directions: it is part of every idle connection's footprint.
+            let mut interest = if self.closing.is_some() || self.wbuf.is_empty() {
+                Interest::READABLE
+            } else {
+                Interest::WRITABLE
+            };
+            if !self.wbuf.is_empty() {
+                interest = interest.add(Interest::WRITABLE);
+            }
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled(), if self.closing.is_none() => {
-                    self.session.kick(ErrorCode::ShuttingDown, "server shutting down");
-                }
                 _ = self.session.wait_queued() => {}
-                r = self.stream.writable(), if !self.wbuf.is_empty() => {
-                    if r.is_err() {
-                        return self.end_reason(IO_ERROR);
-                    }
-                }
-                r = self.stream.readable(), if want_read => {
-                    if r.is_err() {
-                        return self.end_reason(IO_ERROR);
-                    }
-                    match self.read_some() {
-                        Ok(true) => {}
-                        Ok(false) => return self.end_reason(PEER_CLOSED),
-                        Err(_) => return self.end_reason(IO_ERROR),
+                r = self.stream.ready(interest) => {
+                    let Ok(ready) = r else { return self.end_reason(IO_ERROR) };
+                    if ready.is_readable() || ready.is_read_closed() {
+                        match self.read_some() {
+                            Ok(true) => {}
+                            Ok(false) => return self.end_reason(PEER_CLOSED),
+                            Err(_) => return self.end_reason(IO_ERROR),
+                        }
                     }
                 }
                 _ = &mut timer => {
@@ -308,5 +314,34 @@ impl<S: Send + Sync + 'static> Connection<S> {
             self.wbuf = BytesMut::new();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{QueueLimits, SessionId};
+
+    /// The connection future lives as long as the connection: its size is most of what an idle
+    /// connection costs in user memory, so it must not grow by accident.
+    #[tokio::test]
+    async fn an_idle_connection_future_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        let session = Session::new(SessionId(1), QueueLimits { max_bytes: 1024, droppable_high_water: 512 });
+        let conn = Connection::new(
+            stream,
+            peer,
+            session,
+            Arc::new(Router::<()>::new()),
+            Arc::new(()),
+            Arc::new(ListenerConfig::default()),
+        );
+        let fut = conn.run();
+        let size = std::mem::size_of_val(&fut);
+        assert!(size <= 960, "connection future is {size} bytes");
+        eprintln!("connection future: {size} bytes");
     }
 }

@@ -46,9 +46,18 @@ impl<S: Send + Sync + 'static> Listener<S> {
         self.tcp.local_addr()
     }
 
-    /// Accepts connections until shutdown. Connection tasks are tracked by the [`Shutdown`], so
-    /// draining it waits for them.
+    /// Accepts connections until shutdown, then asks every session to close. Connection tasks are
+    /// tracked by the [`Shutdown`], so draining it waits for them.
     pub async fn run(self) {
+        let registry = self.registry.clone();
+        self.accept_loop().await;
+        // No connection is accepted after the loop ends, so every session is in the registry.
+        for session in registry.sessions() {
+            session.begin_shutdown();
+        }
+    }
+
+    async fn accept_loop(self) {
         let limit = Arc::new(Semaphore::new(self.cfg.max_connections));
         let limits = QueueLimits {
             max_bytes: self.cfg.outbound_queue.as_u64() as usize,
@@ -89,9 +98,8 @@ impl<S: Send + Sync + 'static> Listener<S> {
                 self.state.clone(),
                 self.cfg.clone(),
             );
-            let token = token.clone();
             self.shutdown.spawn(async move {
-                conn.run(token).await;
+                conn.run().await;
                 drop(guard);
                 drop(permit);
             });

@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use mmo_proto::{DisconnectNtf, ErrorCode};
@@ -133,6 +133,7 @@ struct Outbound {
 struct Inner {
     id: SessionId,
     stage: AtomicU8,
+    shutdown: AtomicBool,
     limits: QueueLimits,
     out: Mutex<Outbound>,
     wake: Notify,
@@ -153,6 +154,7 @@ impl Session {
         Session(Arc::new(Inner {
             id,
             stage: AtomicU8::new(Stage::Connected as u8),
+            shutdown: AtomicBool::new(false),
             limits,
             out: Mutex::new(Outbound::default()),
             wake: Notify::new(),
@@ -266,6 +268,17 @@ impl Session {
         out.bytes += LEN_PREFIX + HEADER_LEN + body.len();
         out.items.push_back(Item { header, body, key: None });
         out.closing = Some((reason, detail));
+    }
+
+    /// Asks the session to close for shutdown once the message it is handling (if any) is
+    /// answered: the client then gets `DisconnectNtf(SHUTTING_DOWN)`.
+    pub fn begin_shutdown(&self) {
+        self.0.shutdown.store(true, Ordering::Release);
+        self.0.wake.notify_one();
+    }
+
+    pub fn shutdown_requested(&self) -> bool {
+        self.0.shutdown.load(Ordering::Acquire)
     }
 
     /// Why the session is closing, once it is.

@@ -63,32 +63,59 @@ impl Shutdown {
     }
 }
 
-/// Resolves on the first SIGINT or SIGTERM, and arranges for a second one to exit the process
-/// at once (status 130).
-pub async fn signal() -> std::io::Result<&'static str> {
-    let name = wait_signal().await?;
-    tokio::spawn(async {
-        if let Ok(second) = wait_signal().await {
+/// SIGINT and SIGTERM, listened for from the moment [`Signals::install`] returns: install them
+/// before announcing readiness, or an early signal takes the default action and kills the
+/// process without a drain.
+pub struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl std::fmt::Debug for Signals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signals")
+    }
+}
+
+impl Signals {
+    /// Starts listening. Needs a tokio runtime.
+    pub fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Resolves on the next signal, with its name.
+    pub async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "ctrl-c"
+        }
+    }
+
+    /// Resolves on the first signal, and arranges for a second one to exit the process at once
+    /// (status 130).
+    pub async fn first(mut self) -> &'static str {
+        let name = self.recv().await;
+        tokio::spawn(async move {
+            let second = self.recv().await;
             tracing::warn!(signal = second, "second signal: exiting now");
             std::process::exit(130);
-        }
-    });
-    Ok(name)
-}
-
-#[cfg(unix)]
-async fn wait_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
-}
-
-#[cfg(not(unix))]
-async fn wait_signal() -> std::io::Result<&'static str> {
-    tokio::signal::ctrl_c().await?;
-    Ok("ctrl-c")
+        });
+        name
+    }
 }

@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use mmo::{Config, Role};
 use mmo_core::Shutdown;
+use mmo_core::shutdown::Signals;
 
 #[derive(Parser, Debug)]
 #[command(name = "mmo", version, about = "MMO server framework launcher")]
@@ -33,6 +34,8 @@ async fn run(role: Role, cfg: Config) -> anyhow::Result<()> {
         mmo_core::metrics::install_prometheus(cfg.metrics.listen)
             .with_context(|| format!("metrics endpoint on {}", cfg.metrics.listen))?;
     }
+    // Before anything announces readiness: an early signal must drain, not kill.
+    let signals = Signals::install()?;
     let shutdown = Shutdown::new();
     let started = mmo::start(role, &cfg, &shutdown).await?;
     if let Some(addr) = started.gateway {
@@ -40,7 +43,7 @@ async fn run(role: Role, cfg: Config) -> anyhow::Result<()> {
         // A plain line on stdout too: scripts and tests read the bound address from it.
         println!("gateway listening on {addr}");
     }
-    let signal = mmo_core::shutdown::signal().await?;
+    let signal = signals.first().await;
     tracing::info!(signal, grace = ?cfg.shutdown.grace, "shutting down");
     if shutdown.drain(cfg.shutdown.grace).await {
         tracing::info!("drained");
