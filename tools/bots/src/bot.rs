@@ -1,0 +1,622 @@
+//! One bot: its connection, its handshake, and its loop of requests on a fixed schedule.
+//!
+//! A bot is one task that owns its socket and waits for the first of: stop, the measurement
+//! window opening, the socket readable, the socket writable (only while a write is pending), or
+//! its next scheduled send. Reads and writes share the task through tokio's readiness API
+//! (`readable`/`try_read_buf`, `try_write`), so a send on schedule never waits behind a read and
+//! a read never waits behind a send, without a second task or a channel per bot. Buffers exist
+//! only while bytes are in flight: an idle bot holds none.
+//!
+//! The schedule is open loop. Each measured request has a send time fixed in advance (window
+//! start + a random phase + k * interval), and its latency runs from that time, not from when the
+//! write happened: a stalled bot or a slow server shows up as latency instead of as fewer
+//! requests (coordinated omission). Between measured requests a Ping goes out whenever the
+//! server's heartbeat interval would otherwise pass in silence.
+//!
+//! Life of a bot: wait for its connect slot, connect, Hello, heartbeat until the window opens,
+//! measure until it closes, wait (bounded) for the last answers, report its tally, and then either
+//! close or, with `--hold`, keep heartbeating until stopped.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use mmo_proto::{
+    DisconnectNtf, ErrorCode, ErrorResp, HelloReq, HelloResp, PROTOCOL_VERSION, PingResp, Platform,
+};
+use mmo_wire::{Flags, Frame, FrameCodec, MsgId, MsgType, Seq, WireError};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::codec::Decoder;
+
+use crate::report::{Errors, Tally};
+use crate::scenario::{self, Scenario};
+use crate::{Shared, Window};
+
+/// Time allowed for the TCP connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed from connected to HelloResp (the gateway's own deadline is 5 s by default).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest frame accepted from the server. Answers in these scenarios are tiny; the limit only
+/// bounds what a broken server can make a bot buffer.
+const MAX_FRAME_LEN: u32 = mmo_wire::DEFAULT_MAX_FRAME_LEN;
+/// Most bytes reserved for one socket read.
+const READ_CHUNK: usize = 4096;
+/// Requests in flight per bot before the oldest is given up as lost: keeps a bot's memory bounded
+/// when the server stops answering while the schedule goes on.
+const MAX_PENDING: usize = 1024;
+/// The seq of HelloReq; requests count up from it.
+const HELLO_SEQ: u32 = 1;
+/// Stands in for the heartbeat when the server asks for none (`heartbeat_interval_ms` = 0).
+const NO_HEARTBEAT: Duration = Duration::from_secs(24 * 3600);
+
+/// Runs one bot to its end and sends its tally to `results`.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    connect_at: Instant,
+    mut window: watch::Receiver<Option<Window>>,
+    results: mpsc::Sender<Tally>,
+) {
+    let mut tally = Tally::new();
+    let opened = tokio::select! {
+        biased;
+        () = shared.stop.cancelled() => None,
+        c = async {
+            sleep_until(connect_at).await;
+            open(shared.opts.addr, &mut tally.errors).await
+        } => c,
+    };
+    shared.progress.settle(opened.is_some());
+    let Some((conn, hello)) = opened else {
+        // The tally says why. A failed send means the swarm is gone and nobody is listening.
+        let _ = results.send(tally).await;
+        return;
+    };
+    tally.connected = 1;
+    let mut bot = Bot::new(conn, shared.opts.scenario, shared.opts.ping_interval, &hello);
+    let alive = bot.measure(&shared, &mut window, &mut tally).await;
+    let _ = results.send(tally).await;
+    // Dropping the sender tells the swarm this bot has reported, even while it goes on holding.
+    drop(results);
+    if alive && shared.opts.hold {
+        bot.hold(&shared).await;
+    }
+}
+
+/// Connects and completes the handshake; on failure records why and returns `None`.
+async fn open(addr: SocketAddr, errors: &mut Errors) -> Option<(Conn, HelloResp)> {
+    let stream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(%addr, error = %e, "connect failed");
+            errors.record("connect", e);
+            return None;
+        }
+        Err(_) => {
+            errors.record("connect.timeout", format_args!("no connection within {CONNECT_TIMEOUT:?}"));
+            return None;
+        }
+    };
+    // Requests are tiny and latency is what is measured: Nagle's algorithm would hold them back.
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "set_nodelay failed");
+    }
+    let mut conn = Conn::new(stream);
+    let hello = HelloReq {
+        protocol_version: PROTOCOL_VERSION,
+        client_version: concat!("mmo-bots/", env!("CARGO_PKG_VERSION")).to_owned(),
+        platform: Platform::Linux.into(),
+    };
+    match timeout(HANDSHAKE_TIMEOUT, conn.hello(hello)).await {
+        Ok(Ok(resp)) => Some((conn, resp)),
+        Ok(Err(fail)) => {
+            tracing::debug!(error = %fail, "handshake failed");
+            errors.record(format!("handshake.{}", fail.kind()), &fail);
+            None
+        }
+        Err(_) => {
+            errors.record("handshake.timeout", format_args!("no HelloResp within {HANDSHAKE_TIMEOUT:?}"));
+            None
+        }
+    }
+}
+
+/// Why a connection cannot go on (or, in the handshake, why it never started).
+#[derive(Debug)]
+enum Fail {
+    Io(io::Error),
+    /// The server closed the connection without a DisconnectNtf.
+    Eof,
+    Frame(WireError),
+    Body(&'static str, prost::DecodeError),
+    Rejected(ErrorResp),
+    Disconnected(DisconnectNtf),
+    Unexpected(MsgId),
+    Version(u32),
+}
+
+impl Fail {
+    /// The key under `errors_by_kind`.
+    fn kind(&self) -> String {
+        match self {
+            Fail::Io(_) => "io".into(),
+            Fail::Eof => "eof".into(),
+            Fail::Frame(_) | Fail::Body(..) => "decode".into(),
+            Fail::Rejected(e) => format!("error_resp.{}", code_name(e.code)),
+            Fail::Disconnected(n) => format!("disconnect.{}", code_name(n.reason)),
+            Fail::Unexpected(_) => "unexpected_message".into(),
+            Fail::Version(_) => "protocol_version".into(),
+        }
+    }
+}
+
+impl fmt::Display for Fail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fail::Io(e) => write!(f, "i/o: {e}"),
+            Fail::Eof => f.write_str("the server closed the connection without DisconnectNtf"),
+            Fail::Frame(e) => write!(f, "bad frame: {e}"),
+            Fail::Body(name, e) => write!(f, "undecodable {name}: {e}"),
+            Fail::Rejected(e) => {
+                let request = u16::try_from(e.request_msg_id)
+                    .map_or_else(|_| e.request_msg_id.to_string(), |id| msg_name(MsgId(id)));
+                write!(f, "{} for {request}{}", code_name(e.code), detail(&e.detail))
+            }
+            Fail::Disconnected(n) => {
+                write!(f, "disconnected with {}{}", code_name(n.reason), detail(&n.detail))
+            }
+            Fail::Unexpected(id) => write!(f, "unexpected message {}", msg_name(*id)),
+            Fail::Version(v) => write!(f, "server speaks protocol {v}, we speak {PROTOCOL_VERSION}"),
+        }
+    }
+}
+
+/// The server's free-text detail, if it sent one.
+fn detail(text: &str) -> String {
+    if text.is_empty() { String::new() } else { format!(": {text}") }
+}
+
+fn code_name(code: i32) -> String {
+    ErrorCode::try_from(code).map_or_else(|_| format!("CODE_{code}"), |c| c.as_str_name().to_owned())
+}
+
+fn msg_name(id: MsgId) -> String {
+    mmo_proto::message_name(id).map_or_else(|| format!("#{id}"), str::to_owned)
+}
+
+/// The socket and its buffers.
+struct Conn {
+    stream: TcpStream,
+    codec: FrameCodec,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+}
+
+impl Conn {
+    fn new(stream: TcpStream) -> Conn {
+        Conn {
+            stream,
+            codec: FrameCodec::client(MAX_FRAME_LEN),
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+        }
+    }
+
+    fn writing(&self) -> bool {
+        !self.wbuf.is_empty()
+    }
+
+    /// Writes a frame now if the socket takes it; what it does not take waits in the buffer for
+    /// the writable branch. Nothing overtakes bytes already waiting.
+    fn send(&mut self, frame: Bytes) -> io::Result<()> {
+        if self.writing() {
+            self.wbuf.extend_from_slice(&frame);
+            return Ok(());
+        }
+        match self.stream.try_write(&frame) {
+            Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                self.wbuf.extend_from_slice(&frame[n..]);
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.wbuf.extend_from_slice(&frame);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes buffered bytes until the buffer is empty or the socket would block.
+    fn flush(&mut self) -> io::Result<()> {
+        while self.writing() {
+            match self.stream.try_write(&self.wbuf) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.wbuf.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        self.wbuf = BytesMut::new();
+        Ok(())
+    }
+
+    /// Reads what the socket has, up to a complete frame or a chunk.
+    fn read_some(&mut self) -> Result<(), Fail> {
+        loop {
+            // Reserve what the current frame still needs (at least a little, so several small
+            // frames come in one read), never a whole announced length up front.
+            let want = match self.codec.missing(&self.rbuf) {
+                Ok(n) => n,
+                // The decoder reports the framing error; read no more.
+                Err(_) => return Ok(()),
+            };
+            self.rbuf.reserve(want.clamp(64, READ_CHUNK));
+            match self.stream.try_read_buf(&mut self.rbuf) {
+                Ok(0) => return Err(Fail::Eof),
+                Ok(_) => {
+                    if self.rbuf.len() >= READ_CHUNK || matches!(self.codec.missing(&self.rbuf), Ok(0)) {
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(Fail::Io(e)),
+            }
+        }
+    }
+
+    /// The next complete frame in the read buffer, if any.
+    fn next_frame(&mut self) -> Result<Option<Frame>, Fail> {
+        let frame = self.codec.decode(&mut self.rbuf).map_err(Fail::Frame)?;
+        if frame.is_none() && self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            self.rbuf = BytesMut::new();
+        }
+        Ok(frame)
+    }
+
+    /// Sends Hello and waits for its answer (the caller bounds the wait).
+    async fn hello(&mut self, req: HelloReq) -> Result<HelloResp, Fail> {
+        self.send(req.to_frame_bytes(Seq(HELLO_SEQ), Flags::NONE)).map_err(Fail::Io)?;
+        while self.writing() {
+            self.stream.writable().await.map_err(Fail::Io)?;
+            self.flush().map_err(Fail::Io)?;
+        }
+        loop {
+            while let Some(frame) = self.next_frame()? {
+                let h = frame.header;
+                if h.id == DisconnectNtf::ID {
+                    return Err(decode::<DisconnectNtf>(&frame).map_or_else(|f| f, Fail::Disconnected));
+                }
+                if h.flags.contains(Flags::PUSH) {
+                    // Not an answer; nothing pushed before Hello concerns the bot.
+                    continue;
+                }
+                if h.id == ErrorResp::ID {
+                    return Err(decode::<ErrorResp>(&frame).map_or_else(|f| f, Fail::Rejected));
+                }
+                if h.id != HelloResp::ID || h.seq != Seq(HELLO_SEQ) {
+                    return Err(Fail::Unexpected(h.id));
+                }
+                let resp = decode::<HelloResp>(&frame)?;
+                if resp.protocol_version != PROTOCOL_VERSION {
+                    return Err(Fail::Version(resp.protocol_version));
+                }
+                return Ok(resp);
+            }
+            self.stream.readable().await.map_err(Fail::Io)?;
+            self.read_some()?;
+        }
+    }
+}
+
+fn decode<M: MsgType>(frame: &Frame) -> Result<M, Fail> {
+    frame.decode_body::<M>().map_err(|e| Fail::Body(M::NAME, e))
+}
+
+/// A request waiting for its answer.
+struct Pending {
+    seq: u32,
+    /// When the schedule said to send it: the start of its latency.
+    scheduled: Instant,
+    /// Scheduled inside the window (counted), or a heartbeat (not counted).
+    measured: bool,
+}
+
+/// A connected bot.
+struct Bot {
+    conn: Conn,
+    scenario: Scenario,
+    heartbeat: Duration,
+    /// Between measured requests.
+    interval: Duration,
+    /// The last seq used.
+    seq: u32,
+    /// In send order; the gateway answers in order, so the match is nearly always the front.
+    pending: VecDeque<Pending>,
+    /// When the last request of any kind went out: the heartbeat counts from it.
+    last_sent: Instant,
+    /// The next measured slot, while the window is open and has slots left.
+    next_measured: Option<Instant>,
+    window_end: Option<Instant>,
+}
+
+impl Bot {
+    fn new(conn: Conn, scenario: Scenario, ping_interval: Duration, hello: &HelloResp) -> Bot {
+        let heartbeat = match hello.heartbeat_interval_ms {
+            0 => NO_HEARTBEAT,
+            ms => Duration::from_millis(ms.into()),
+        };
+        Bot {
+            conn,
+            scenario,
+            heartbeat,
+            interval: scenario.measured_interval(ping_interval, heartbeat),
+            seq: HELLO_SEQ,
+            pending: VecDeque::new(),
+            last_sent: Instant::now(),
+            next_measured: None,
+            window_end: None,
+        }
+    }
+
+    /// Plans the measured slots of `window`.
+    fn open_window(&mut self, window: &Window) {
+        // A random phase per bot spreads the swarm over one interval, so bots that connected in
+        // the same millisecond do not all send in the same millisecond forever after.
+        let first = window.start + self.interval.mul_f64(rand::random::<f64>());
+        self.window_end = Some(window.end);
+        self.next_measured = (first < window.end).then_some(first);
+    }
+
+    /// When the next request is due: the next measured slot, or the heartbeat if it comes first.
+    fn next_send(&self) -> Instant {
+        let heartbeat = self.last_sent + self.heartbeat;
+        self.next_measured.map_or(heartbeat, |m| m.min(heartbeat))
+    }
+
+    /// Sends every request that is due at `now` (more than one only if the bot fell behind: open
+    /// loop catches up rather than skipping, and the latency shows how far behind it was).
+    fn send_due(&mut self, now: Instant, tally: &mut Tally) -> Result<(), Fail> {
+        while self.next_send() <= now {
+            let heartbeat = self.last_sent + self.heartbeat;
+            let (scheduled, measured) = match self.next_measured {
+                Some(slot) if slot <= heartbeat => (slot, true),
+                _ => (heartbeat, false),
+            };
+            // Wrapping after 4 billion requests on one connection is harmless: seqs are matched
+            // against the few in flight.
+            self.seq = self.seq.wrapping_add(1);
+            let seq = Seq(self.seq);
+            let frame = if measured { self.scenario.request(seq) } else { scenario::ping(seq) };
+            self.conn.send(frame).map_err(Fail::Io)?;
+            if measured {
+                tally.sent += 1;
+                let next = scheduled + self.interval;
+                self.next_measured = self.window_end.filter(|end| next < *end).map(|_| next);
+            }
+            self.pending.push_back(Pending { seq: self.seq, scheduled, measured });
+            if self.pending.len() > MAX_PENDING
+                && let Some(oldest) = self.pending.pop_front()
+                && oldest.measured
+            {
+                tally.lost += 1;
+            }
+            // Heartbeats count from the actual send, so a stalled bot sends one, not a burst.
+            self.last_sent = now;
+        }
+        Ok(())
+    }
+
+    fn take_pending(&mut self, seq: Seq) -> Option<Pending> {
+        let i = self.pending.iter().position(|p| p.seq == seq.0)?;
+        self.pending.remove(i)
+    }
+
+    fn measured_pending(&self) -> u64 {
+        self.pending.iter().filter(|p| p.measured).count() as u64
+    }
+
+    /// Handles one frame from the server. `Err` means the connection is over.
+    fn handle(&mut self, frame: Frame, now: Instant, tally: &mut Tally) -> Result<(), Fail> {
+        let h = frame.header;
+        if h.id == DisconnectNtf::ID {
+            return Err(decode::<DisconnectNtf>(&frame).map_or_else(|f| f, Fail::Disconnected));
+        }
+        if h.flags.contains(Flags::PUSH) {
+            // No scenario subscribes to anything yet, and a push answers no request.
+            tracing::debug!(id = %h.id, "push ignored");
+            return Ok(());
+        }
+        if h.id == ErrorResp::ID {
+            // An answer, but a refusal: not lost, not answered, an error.
+            self.take_pending(h.seq);
+            let fail = decode::<ErrorResp>(&frame).map_or_else(|f| f, Fail::Rejected);
+            tally.errors.record(fail.kind(), format_args!("seq {}: {fail}", h.seq.0));
+            return Ok(());
+        }
+        let Some(p) = self.take_pending(h.seq) else {
+            tally.duplicated += 1;
+            return Ok(());
+        };
+        let expected = if p.measured { self.scenario.response_id() } else { PingResp::ID };
+        if h.id != expected {
+            let what =
+                format_args!("{} for seq {}, expected {}", msg_name(h.id), h.seq.0, msg_name(expected));
+            tally.errors.record("unexpected_message", what);
+            return Ok(());
+        }
+        let body = if p.measured {
+            self.scenario.check_response(&frame)
+        } else {
+            frame.decode_body::<PingResp>().map(drop)
+        };
+        if let Err(e) = body {
+            tally.errors.record("decode", Fail::Body(mmo_proto::message_name(h.id).unwrap_or("?"), e));
+            return Ok(());
+        }
+        if p.measured {
+            tally.answered += 1;
+            tally.record_latency(now.saturating_duration_since(p.scheduled));
+        }
+        Ok(())
+    }
+
+    /// Handles every complete frame already read.
+    fn handle_buffered(&mut self, tally: &mut Tally) -> Result<(), Fail> {
+        // One clock reading per read: the frames arrived together.
+        let now = Instant::now();
+        while let Some(frame) = self.conn.next_frame()? {
+            self.handle(frame, now, tally)?;
+        }
+        Ok(())
+    }
+
+    fn on_readable(&mut self, ready: io::Result<()>, tally: &mut Tally) -> Result<(), Fail> {
+        ready.map_err(Fail::Io)?;
+        self.conn.read_some()?;
+        self.handle_buffered(tally)
+    }
+
+    /// Records why the connection ended; what was in flight will never be answered.
+    fn fail(&mut self, fail: Fail, tally: &mut Tally) {
+        tracing::debug!(error = %fail, "bot connection ended");
+        tally.errors.record(fail.kind(), &fail);
+        tally.lost += self.measured_pending();
+        self.pending.clear();
+    }
+
+    /// Heartbeats until the window opens, sends measured requests through it, then waits for the
+    /// last answers until the drain deadline. Returns whether the connection is still usable.
+    async fn measure(
+        &mut self,
+        shared: &Shared,
+        window_rx: &mut watch::Receiver<Option<Window>>,
+        tally: &mut Tally,
+    ) -> bool {
+        let mut window = *window_rx.borrow_and_update();
+        if let Some(w) = &window {
+            self.open_window(w);
+        }
+        // Hello's answer may have arrived together with more frames.
+        if let Err(fail) = self.handle_buffered(tally) {
+            self.fail(fail, tally);
+            return false;
+        }
+        let mut stopping = false;
+        let timer = sleep_until(self.wake_at(window.as_ref()));
+        tokio::pin!(timer);
+        loop {
+            if let Some(w) = &window
+                && self.next_measured.is_none()
+            {
+                if self.measured_pending() == 0 {
+                    return true;
+                }
+                if Instant::now() >= w.drain_until {
+                    tally.lost += self.measured_pending();
+                    self.pending.retain(|p| !p.measured);
+                    return true;
+                }
+            }
+            tokio::select! {
+                biased;
+                () = shared.stop.cancelled(), if !stopping => {
+                    // Interrupted: no more measured requests; answers already due get a short drain.
+                    stopping = true;
+                    self.next_measured = None;
+                    match &mut window {
+                        None => return true,
+                        Some(w) => w.drain_until = w.drain_until.min(Instant::now() + crate::DRAIN),
+                    }
+                }
+                changed = window_rx.changed(), if window.is_none() => {
+                    if changed.is_err() {
+                        // The swarm is gone; so is anyone to report to.
+                        return true;
+                    }
+                    window = *window_rx.borrow_and_update();
+                    if let Some(w) = &window {
+                        self.open_window(w);
+                    }
+                }
+                ready = self.conn.stream.readable() => {
+                    if let Err(fail) = self.on_readable(ready, tally) {
+                        self.fail(fail, tally);
+                        return false;
+                    }
+                }
+                ready = self.conn.stream.writable(), if self.conn.writing() => {
+                    if let Err(e) = ready.and_then(|()| self.conn.flush()) {
+                        self.fail(Fail::Io(e), tally);
+                        return false;
+                    }
+                }
+                () = &mut timer => {
+                    if let Err(fail) = self.send_due(Instant::now(), tally) {
+                        self.fail(fail, tally);
+                        return false;
+                    }
+                }
+            }
+            timer.as_mut().reset(self.wake_at(window.as_ref()));
+        }
+    }
+
+    /// The next time the loop must wake without the socket: a send, or the drain deadline.
+    fn wake_at(&self, window: Option<&Window>) -> Instant {
+        let send = self.next_send();
+        match window {
+            Some(w) if self.next_measured.is_none() => send.min(w.drain_until),
+            _ => send,
+        }
+    }
+
+    /// Keeps the connection open with heartbeats only, until stopped or the connection fails.
+    /// Errors go to the swarm's hold tally, since this bot's report is already sent.
+    async fn hold(&mut self, shared: &Shared) {
+        let progress = &shared.progress;
+        progress.held.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut tally = Tally::new();
+        let timer = sleep_until(self.next_send());
+        tokio::pin!(timer);
+        let fail = loop {
+            tokio::select! {
+                biased;
+                () = shared.stop.cancelled() => break None,
+                ready = self.conn.stream.readable() => {
+                    if let Err(fail) = self.on_readable(ready, &mut tally) {
+                        break Some(fail);
+                    }
+                }
+                ready = self.conn.stream.writable(), if self.conn.writing() => {
+                    if let Err(e) = ready.and_then(|()| self.conn.flush()) {
+                        break Some(Fail::Io(e));
+                    }
+                }
+                () = &mut timer => {
+                    if let Err(fail) = self.send_due(Instant::now(), &mut tally) {
+                        break Some(fail);
+                    }
+                }
+            }
+            timer.as_mut().reset(self.next_send());
+        };
+        progress.held.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(fail) = fail {
+            tracing::debug!(error = %fail, "held connection ended");
+            tally.errors.record(fail.kind(), &fail);
+        }
+        if tally.errors.total() > 0 {
+            progress
+                .hold_errors
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .merge(tally.errors);
+        }
+    }
+}
