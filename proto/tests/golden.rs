@@ -10,7 +10,8 @@ fn hex(b: &[u8]) -> String {
 
 #[test]
 fn hello_request() {
-    let req = HelloReq { protocol_version: 1, client_version: "1.0.0".into(), platform: Platform::Linux as i32 };
+    let req =
+        HelloReq { protocol_version: 1, client_version: "1.0.0".into(), platform: Platform::Linux as i32 };
     assert_eq!(
         hex(&req.to_frame_bytes(Seq(1), Flags::NONE)),
         "00 00 00 12 00 01 00 00 00 00 01 08 01 12 05 31 2e 30 2e 30 18 03"
@@ -41,7 +42,10 @@ fn ping_request() {
 #[test]
 fn error_response() {
     let e = ErrorResp { code: ErrorCode::WrongStage as i32, request_msg_id: 7000, detail: String::new() };
-    assert_eq!(hex(&e.to_frame_bytes(Seq(3), Flags::NONE)), "00 00 00 0c 00 05 00 00 00 00 03 08 04 10 d8 36");
+    assert_eq!(
+        hex(&e.to_frame_bytes(Seq(3), Flags::NONE)),
+        "00 00 00 0c 00 05 00 00 00 00 03 08 04 10 d8 36"
+    );
 }
 
 #[test]

@@ -97,12 +97,9 @@ impl<S: Send + Sync + 'static> Listener<S> {
                 self.router.clone(),
                 self.state.clone(),
                 self.cfg.clone(),
+                Some((guard, permit)),
             );
-            self.shutdown.spawn(async move {
-                conn.run().await;
-                drop(guard);
-                drop(permit);
-            });
+            self.shutdown.spawn(conn.run());
         }
     }
 }

@@ -291,6 +291,8 @@ impl<S: Send + Sync + 'static> Router<S> {
             let bucket = match buckets.0.iter().position(|(i, _)| *i == id) {
                 Some(pos) => &mut buckets.0[pos].1,
                 None => {
+                    // Exactly one more slot: most sessions use one or two limited routes.
+                    buckets.0.reserve_exact(1);
                     buckets.0.push((id, TokenBucket::full(limit)));
                     &mut buckets.0.last_mut().expect("just pushed").1
                 }

@@ -314,6 +314,10 @@ impl Session {
             dst.extend_from_slice(&item.body);
             n += 1;
         }
+        if out.items.is_empty() && out.items.capacity() > 0 {
+            // Idle sessions hold no queue storage.
+            out.items = VecDeque::new();
+        }
         n
     }
 

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Runs the benchmarks of benches/ and prints each figure next to its same-run baseline, as a ratio
+# (the machines are shared and noisy, so absolute numbers drift; ratios hold better):
+#
+#   1. criterion: codec (decode/encode vs memcpy) and dispatch (router vs direct handler and vs
+#      decode+encode alone);
+#   2. conn_memory: user memory per idle connection, gateway vs a raw tokio server (BENCH.md S1).
+#
+# Usage: scripts/bench.sh [CRITERION_FILTER]   e.g. scripts/bench.sh decode/1000x32B
+# Environment: CONNS (default 10000, at most 19000), REPEAT (conn_memory repeats, default 1),
+# HOLD (seconds to hold the connections with heartbeats after measuring, then measure again;
+# default 0, use 12 or more so every connection has sent a PingReq: S1's steady state),
+# SKIP_CRITERION=1 or SKIP_MEMORY=1 to run only one half.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+target=${CARGO_TARGET_DIR:-target}
+# Only results written by this run go into the summary; older ones stay on disk for criterion's
+# own run-to-run comparison.
+marker=$(mktemp)
+trap 'rm -f "$marker"' EXIT
+
+# Pin the measuring process to core 1 where taskset exists, so it does not migrate between cores
+# mid-sample; conn_memory pins itself and its servers (servers on core 0, itself on core 1).
+pin=()
+if command -v taskset >/dev/null 2>&1 && [[ $(nproc) -ge 2 ]]; then pin=(taskset -c 1); fi
+
+step "cargo build --release -p mmo -p mmo-benches"
+cargo build --release -p mmo -p mmo-benches
+
+if [[ -z ${SKIP_CRITERION:-} ]]; then
+  step "criterion: codec, dispatch"
+  # Compile first, unpinned, so only the measurement runs on the pinned core.
+  cargo bench -p mmo-benches --bench codec --bench dispatch --no-run
+  "${pin[@]}" cargo bench -p mmo-benches --bench codec --bench dispatch -- \
+    --warm-up-time 1 --measurement-time 3 "$@"
+fi
+
+if [[ -z ${SKIP_MEMORY:-} ]]; then
+  step "conn_memory: ${CONNS:-10000} idle connections, gateway vs raw tokio"
+  # Each side holds one fd per connection; take the whole hard limit (about 20,000 here).
+  ulimit -n "$(ulimit -Hn)"
+  "$target/release/conn_memory" --conns "${CONNS:-10000}" --repeat "${REPEAT:-1}" --hold "${HOLD:-0}" \
+    --json "$target/conn_memory.json"
+fi
+
+step "summary (medians; ratio = time or bytes relative to the baseline of the same run)"
+python3 - "$target" "$marker" "${SKIP_MEMORY:-}" <<'EOF'
+import glob, json, os, sys
+
+target, marker, skip_memory = sys.argv[1], sys.argv[2], sys.argv[3]
+since = os.path.getmtime(marker)
+
+def fmt_ns(ns):
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.3g} ns"
+
+groups = {}
+for path in glob.glob(os.path.join(target, "criterion", "**", "new", "estimates.json"), recursive=True):
+    if os.path.getmtime(path) < since:
+        continue
+    bench_path = os.path.join(os.path.dirname(path), "benchmark.json")
+    with open(path) as f, open(bench_path) as g:
+        median = json.load(f)["median"]["point_estimate"]
+        bench = json.load(g)
+    name = bench.get("function_id") or bench["full_id"]
+    groups.setdefault(bench["group_id"], {})[name] = (median, bench.get("throughput"))
+
+def rate(median_ns, throughput):
+    if not throughput:
+        return ""
+    t = throughput.get("ElementsAndBytes") or {}
+    elements = throughput.get("Elements") or t.get("elements")
+    out = []
+    if elements:
+        out.append(f"{elements / median_ns * 1e3:.3g} M elem/s")
+    nbytes = throughput.get("Bytes") or t.get("bytes")
+    if nbytes:
+        out.append(f"{nbytes / median_ns * 1e9 / 2**30:.3g} GiB/s")
+    return ", ".join(out)
+
+for group in sorted(groups):
+    benches = groups[group]
+    baselines = {n: v for n, v in benches.items() if n.startswith("baseline")}
+    print(f"{group}")
+    for name, (median, tp) in sorted(benches.items(), key=lambda kv: (kv[0].startswith("baseline"), kv[0])):
+        line = f"  {name:<26} {fmt_ns(median):>10}  {rate(median, tp)}"
+        if name not in baselines:
+            ratios = [f"{median / b:.2f}x {bn}" for bn, (b, _) in sorted(baselines.items())]
+            if ratios:
+                line += "   [" + "; ".join(ratios) + "]"
+        print(line)
+if not groups:
+    print("(no criterion results from this run)")
+
+memory = os.path.join(target, "conn_memory.json")
+if not skip_memory and os.path.exists(memory) and os.path.getmtime(memory) >= since:
+    with open(memory) as f:
+        m = json.load(f)
+    s = m["servers"]
+    gw, base = s["gateway"]["median_bytes_per_conn"], s["baseline"]["median_bytes_per_conn"]
+    verdict = "met" if gw <= m["target_bytes_per_conn"] else "NOT met"
+    print(f"conn_memory ({m['conns']} conns, {m['repeat']} repeat(s), pinned: {m['pinned']})")
+    print(f"  gateway   {gw:8.0f} B/conn   [{m['ratio_gateway_over_baseline']:.2f}x baseline; "
+          f"target <= {m['target_bytes_per_conn']:.0f}: {verdict}]")
+    print(f"  baseline  {base:8.0f} B/conn   (raw tokio idle connection)")
+    gw_held, base_held = s["gateway"].get("median_bytes_per_conn_held"), s["baseline"].get("median_bytes_per_conn_held")
+    if gw_held is not None and base_held is not None:
+        verdict = "met" if gw_held <= m["target_bytes_per_conn"] else "NOT met"
+        print(f"  after holding {m['hold_secs']:g}s with heartbeats every {m['ping_interval_secs']:g}s:")
+        print(f"  gateway   {gw_held:8.0f} B/conn   [{gw_held / base_held:.2f}x baseline; target: {verdict}]")
+        print(f"  baseline  {base_held:8.0f} B/conn")
+EOF
