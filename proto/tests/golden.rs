@@ -1,6 +1,8 @@
 //! The byte-level examples of proto/README.md, checked: if one of these changes, the document
 //! (and every client built from it) is wrong.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
 use mmo_proto::*;
 use mmo_wire::{Flags, Seq};
 

@@ -1,5 +1,7 @@
 //! Message ids and message types are one-to-one, and agree with the `MessageId` enum.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
 use std::collections::HashSet;
 
 use mmo_proto::{MESSAGES, MessageId, MsgId, MsgType, message_name, type_table};

@@ -104,6 +104,7 @@ impl<S: Send + Sync + 'static> Connection<S> {
     /// Written as a plain `fn` returning one `async move` block, and spawned as is: an
     /// `async fn` taking `self`, or a wrapper block around it, keeps extra copies of the struct
     /// in the task for its whole life, which an idle connection pays for in memory.
+    #[allow(clippy::manual_async_fn)]
     pub(crate) fn run(mut self) -> impl std::future::Future<Output = ()> + Send {
         async move {
             HOT.connections_open.increment(1.0);

@@ -1,5 +1,7 @@
 //! The handler table without a socket: dispatch, stage gating, merge, duplicate detection.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -2,6 +2,8 @@
 //! stays open; only reliable frames backing up past the limit close it (SLOW_CONSUMER). Others
 //! are unaffected.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
 mod common;
 
 use bytesize::ByteSize;

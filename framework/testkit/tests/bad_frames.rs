@@ -1,6 +1,9 @@
 //! Hostile length prefixes close the connection without allocating anything big, and random
 //! garbage never panics the server or leaks a session.
 
+#![allow(clippy::unwrap_used)]
+// tests unwrap: a failure is the assertion
+
 // The allocation probe below needs a `GlobalAlloc` impl, which is `unsafe` by signature.
 #![allow(unsafe_code)]
 

@@ -1,6 +1,8 @@
 //! Handshake and idle deadlines, and slowloris, on tokio's paused clock: the runtime jumps to
 //! the next timer whenever every task waits, so these tests take no wall time.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
 mod common;
 
 use std::time::Duration;

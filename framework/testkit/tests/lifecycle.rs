@@ -1,5 +1,7 @@
 //! Shutdown drains (in-flight handlers finish, clients are told why) and the connection cap.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
 mod common;
 
 use std::time::Duration;

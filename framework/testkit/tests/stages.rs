@@ -1,5 +1,7 @@
 //! Stage gating, strikes, rate limits and unknown ids, through a real socket.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
 mod common;
 
 use std::sync::atomic::Ordering;

@@ -1,6 +1,8 @@
 //! Codec tests: golden vectors (the bytes the protocol document shows), property tests (round
 //! trip, any chunking, arbitrary bytes never panic and never buffer past the limit).
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
 use bytes::{Bytes, BytesMut};
 use mmo_wire::{Flags, Frame, FrameCodec, HEADER_LEN, Header, MsgId, Seq, WireError};
 use proptest::prelude::*;

@@ -1,5 +1,7 @@
 //! The checked-in example configuration is valid and documents exactly the defaults.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
 use std::path::Path;
 
 use mmo::Config;

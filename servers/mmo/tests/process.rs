@@ -1,6 +1,8 @@
 //! The `mmo` binary as an operator runs it: SIGTERM drains, a second signal exits at once, and
 //! the metrics endpoint counts what happened.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,8 @@
 //! The swarm against a real in-process gateway (every ping answered once), and against fake
 //! servers that misbehave on purpose, to show that refusals, silence and duplicates are counted.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

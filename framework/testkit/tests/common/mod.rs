@@ -1,6 +1,6 @@
 //! A small router for exercising the framework: Hello authenticates at once, Echo counts calls.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
