@@ -12,14 +12,18 @@ const ID_ENUM: &str = "MessageId";
 
 fn main() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let proto_dir = dir.join("mmo");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&proto_dir)
-        .expect("read proto/mmo")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "proto"))
-        .collect();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for sub in ["mmo", "bus"] {
+        let proto_dir = dir.join(sub);
+        println!("cargo:rerun-if-changed={}", proto_dir.display());
+        files.extend(
+            std::fs::read_dir(&proto_dir)
+                .expect("read proto dir")
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "proto")),
+        );
+    }
     files.sort();
-    println!("cargo:rerun-if-changed={}", proto_dir.display());
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

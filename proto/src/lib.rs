@@ -11,6 +11,15 @@ mod generated {
 }
 
 pub use generated::*;
+
+/// Internal messages between nodes (over Redis Streams); not part of the client protocol.
+#[allow(clippy::all, missing_docs)]
+pub mod bus {
+    include!(concat!(env!("OUT_DIR"), "/mmo.bus.rs"));
+
+    /// Bus-only envelope flag: this envelope completes the forwarded request with its seq.
+    pub const COMPLETE: u32 = 1 << 8;
+}
 pub use mmo_wire::{MsgId, MsgType};
 
 /// The protocol version this crate describes; sent in `HelloReq.protocol_version`.

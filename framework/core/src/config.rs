@@ -48,6 +48,10 @@ pub struct ListenerConfig {
     /// Time allowed, once a connection is closing, to flush its last frames. Default 2s.
     #[serde(with = "humantime_serde")]
     pub close_timeout: Duration,
+    /// How long a request forwarded to a server may go unanswered before the client gets
+    /// `UNAVAILABLE`. Default 10s.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
 }
 
 impl Default for ListenerConfig {
@@ -65,6 +69,7 @@ impl Default for ListenerConfig {
             write_batch: ByteSize::kib(64),
             read_chunk: ByteSize::kib(4),
             close_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(10),
         }
     }
 }

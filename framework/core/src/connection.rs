@@ -63,6 +63,8 @@ pub(crate) struct Connection<S> {
     /// Set once closing: the reason and when to give up flushing.
     closing: Option<(ErrorCode, Instant)>,
     fin_sent: bool,
+    /// When the pending forwarded request was sent (see [`Session::begin_request`]).
+    pending_since: Instant,
     /// Held for the connection's life: the registry entry and the connection-cap permit are
     /// released when the connection (and so this struct) is dropped.
     _slot: Option<(RegistryGuard, OwnedSemaphorePermit)>,
@@ -95,6 +97,7 @@ impl<S: Send + Sync + 'static> Connection<S> {
             last_rx: now,
             closing: None,
             fin_sent: false,
+            pending_since: now,
             _slot: slot,
         }
     }
@@ -129,7 +132,7 @@ impl<S: Send + Sync + 'static> Connection<S> {
                 if self.rbuf.capacity() > 0 {
                     self.rbuf = BytesMut::new();
                 }
-            } else if self.closing.is_none() {
+            } else if self.closing.is_none() && self.session.pending_request().is_none() {
                 // Boxed: the dispatch state only exists while frames are handled, so it must not
                 // count in the size of every idle connection's future.
                 Box::pin(self.handle_buffered()).await;
@@ -159,7 +162,11 @@ impl<S: Send + Sync + 'static> Connection<S> {
                     return reason.as_str_name();
                 }
             }
-            if self.closing.is_none() && self.wbuf.is_empty() && self.frame_ready() {
+            if self.closing.is_none()
+                && self.wbuf.is_empty()
+                && self.session.pending_request().is_none()
+                && self.frame_ready()
+            {
                 // More complete frames are buffered: handle them before sleeping, but let the
                 // scheduler run others first.
                 tokio::task::yield_now().await;
@@ -192,6 +199,16 @@ impl<S: Send + Sync + 'static> Connection<S> {
                 }
                 _ = &mut timer => {
                     let now = Instant::now();
+                    if let Some(seq) = self.session.pending_request()
+                        && now >= self.pending_since + self.cfg.request_timeout
+                    {
+                        // The server did not answer in time; a late answer will be dropped.
+                        let err = ErrorResp { code: ErrorCode::Unavailable.code(), ..Default::default() };
+                        let answer = (ErrorResp::ID, prost::Message::encode_to_vec(&err).into());
+                        if self.session.complete_request(seq, Some(answer)) {
+                            counter!(REJECTS, "reason" => ErrorCode::Unavailable.as_str_name()).increment(1);
+                        }
+                    }
                     if now >= self.deadline() {
                         match self.closing {
                             // The peer did not read its last frames in time: give up.
@@ -217,10 +234,14 @@ impl<S: Send + Sync + 'static> Connection<S> {
     }
 
     fn deadline(&self) -> Instant {
-        match self.closing {
+        let deadline = match self.closing {
             Some((_, deadline)) => deadline,
             None if self.session.stage() == Stage::Connected => self.accepted_at + self.cfg.handshake_timeout,
             None => self.last_rx + self.cfg.idle_timeout,
+        };
+        match self.session.pending_request() {
+            Some(_) => deadline.min(self.pending_since + self.cfg.request_timeout),
+            None => deadline,
         }
     }
 
@@ -267,7 +288,7 @@ impl<S: Send + Sync + 'static> Connection<S> {
                     HOT.frames_in.increment(1);
                     self.last_rx = Instant::now();
                     self.handle(frame).await;
-                    if self.session.closing_reason().is_some() {
+                    if self.session.closing_reason().is_some() || self.session.pending_request().is_some() {
                         break;
                     }
                 }
@@ -294,11 +315,12 @@ impl<S: Send + Sync + 'static> Connection<S> {
                 let _ = self.session.respond(reply_id, seq, body);
             }
             Outcome::Done => {}
+            Outcome::Forwarded => {
+                self.pending_since = Instant::now();
+                self.session.begin_request(seq);
+            }
             Outcome::Reject { code, strike } => {
-                counter!(REJECTS, "reason" => code.as_str_name()).increment(1);
-                let err =
-                    ErrorResp { code: code.code(), request_msg_id: u32::from(id.0), detail: String::new() };
-                let _ = self.session.respond(ErrorResp::ID, seq, prost::Message::encode_to_vec(&err).into());
+                self.reject(id, seq, code);
                 if strike {
                     self.strikes += 1;
                     if self.strikes >= self.cfg.max_strikes {
@@ -308,6 +330,12 @@ impl<S: Send + Sync + 'static> Connection<S> {
             }
             Outcome::Kick(code) => self.session.kick(code, ""),
         }
+    }
+
+    fn reject(&self, id: mmo_wire::MsgId, seq: mmo_wire::Seq, code: ErrorCode) {
+        counter!(REJECTS, "reason" => code.as_str_name()).increment(1);
+        let err = ErrorResp { code: code.code(), request_msg_id: u32::from(id.0), detail: String::new() };
+        let _ = self.session.respond(ErrorResp::ID, seq, prost::Message::encode_to_vec(&err).into());
     }
 
     /// Writes queued frames until the queue is empty or the socket would block.

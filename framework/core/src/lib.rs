@@ -10,6 +10,7 @@
 //! - [`registry`]: all live sessions of this process, by id;
 //! - [`config`], [`metrics`], [`shutdown`]: limits, counters and the drain on SIGTERM.
 
+pub mod bus;
 pub mod config;
 pub mod connection;
 pub mod error;

@@ -107,6 +107,18 @@ pub enum Outcome {
     Reject { code: ErrorCode, strike: bool },
     /// Send a `DisconnectNtf` with this reason and close.
     Kick(ErrorCode),
+    /// Sent on to another node; the answer arrives later through the session.
+    Forwarded,
+}
+
+/// Where messages without a local handler go: the gateway forwards them over the bus to the
+/// server that declared them. The declaration (stages, rate limit) is checked here exactly as
+/// for local routes, before anything is sent.
+pub trait Forward: Send + Sync + 'static {
+    /// The route declared for `id` by the server that handles it, if any.
+    fn spec(&self, id: MsgId) -> Option<RouteSpec>;
+    /// Sends the frame on. An error code is answered to the client (e.g. `UNAVAILABLE`).
+    fn forward(&self, session: &Session, frame: Frame) -> Result<(), ErrorCode>;
 }
 
 /// The declaration part of a route: stages and rate limit. Built from a [`Stage`] or a
@@ -163,11 +175,12 @@ struct Route<S> {
 /// The handler table of one server. `S` is the server's state, shared by all its handlers.
 pub struct Router<S = ()> {
     routes: HashMap<MsgId, Route<S>>,
+    forward: Option<Arc<dyn Forward>>,
 }
 
 impl<S> Default for Router<S> {
     fn default() -> Self {
-        Router { routes: HashMap::new() }
+        Router { routes: HashMap::new(), forward: None }
     }
 }
 
@@ -177,6 +190,28 @@ impl<S> std::fmt::Debug for Router<S> {
         names.sort_unstable();
         f.debug_struct("Router").field("routes", &names).finish()
     }
+}
+
+/// Checks a route's stages and rate limit for one message, before its body is decoded.
+fn admit(spec: &RouteSpec, id: MsgId, session: &Session, buckets: &mut RouteBuckets) -> Result<(), Outcome> {
+    if !spec.stages.contains(session.stage()) {
+        return Err(Outcome::Reject { code: ErrorCode::WrongStage, strike: true });
+    }
+    if let Some(limit) = &spec.rate {
+        let bucket = match buckets.0.iter().position(|(i, _)| *i == id) {
+            Some(pos) => &mut buckets.0[pos].1,
+            None => {
+                // Exactly one more slot: most sessions use one or two limited routes.
+                buckets.0.reserve_exact(1);
+                buckets.0.push((id, TokenBucket::full(limit)));
+                &mut buckets.0.last_mut().expect("just pushed").1
+            }
+        };
+        if !bucket.try_take(limit) {
+            return Err(Outcome::Reject { code: ErrorCode::RateLimited, strike: true });
+        }
+    }
+    Ok(())
 }
 
 /// Per-connection state of the rate-limited routes: one bucket per route, created on first use.
@@ -230,6 +265,12 @@ impl<S: Send + Sync + 'static> Router<S> {
         self
     }
 
+    /// Sends messages with no local handler to `forward` (which knows their declarations).
+    pub fn forward_unknown(mut self, forward: Arc<dyn Forward>) -> Self {
+        self.forward = Some(forward);
+        self
+    }
+
     /// Adds every route of `other`.
     ///
     /// # Panics
@@ -271,6 +312,14 @@ impl<S: Send + Sync + 'static> Router<S> {
         v
     }
 
+    /// The routes with their full declarations, in id order: what a server publishes so the
+    /// gateway can gate and rate-limit its messages before forwarding them.
+    pub fn specs(&self) -> Vec<(MsgId, &'static str, RouteSpec)> {
+        let mut v: Vec<_> = self.routes.iter().map(|(id, r)| (*id, r.name, r.spec)).collect();
+        v.sort_by_key(|(id, _, _)| *id);
+        v
+    }
+
     /// Runs the handler for one frame: looks the id up, checks the stage and the rate limit
     /// (before the body is decoded), then decodes and calls the handler.
     pub async fn dispatch(
@@ -282,24 +331,19 @@ impl<S: Send + Sync + 'static> Router<S> {
     ) -> Outcome {
         let id = frame.header.id;
         let Some(route) = self.routes.get(&id) else {
-            return Outcome::Reject { code: ErrorCode::UnknownMessage, strike: true };
-        };
-        if !route.spec.stages.contains(session.stage()) {
-            return Outcome::Reject { code: ErrorCode::WrongStage, strike: true };
-        }
-        if let Some(limit) = &route.spec.rate {
-            let bucket = match buckets.0.iter().position(|(i, _)| *i == id) {
-                Some(pos) => &mut buckets.0[pos].1,
-                None => {
-                    // Exactly one more slot: most sessions use one or two limited routes.
-                    buckets.0.reserve_exact(1);
-                    buckets.0.push((id, TokenBucket::full(limit)));
-                    &mut buckets.0.last_mut().expect("just pushed").1
-                }
+            return match self.forward.as_ref().and_then(|f| f.spec(id).map(|spec| (f, spec))) {
+                Some((forward, spec)) => match admit(&spec, id, session, buckets) {
+                    Err(rejected) => rejected,
+                    Ok(()) => match forward.forward(session, frame) {
+                        Ok(()) => Outcome::Forwarded,
+                        Err(code) => Outcome::Reject { code, strike: false },
+                    },
+                },
+                None => Outcome::Reject { code: ErrorCode::UnknownMessage, strike: true },
             };
-            if !bucket.try_take(limit) {
-                return Outcome::Reject { code: ErrorCode::RateLimited, strike: true };
-            }
+        };
+        if let Err(rejected) = admit(&route.spec, id, session, buckets) {
+            return rejected;
         }
         let ctx = Ctx { state: state.clone(), session: session.clone(), seq: frame.header.seq };
         let started = Instant::now();

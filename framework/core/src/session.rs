@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use mmo_proto::{DisconnectNtf, ErrorCode};
@@ -36,6 +36,16 @@ impl std::fmt::Display for SessionId {
     }
 }
 
+/// A player's id, as stored in MySQL. Bound to a session at login.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct PlayerId(pub u64);
+
+impl std::fmt::Display for PlayerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// How far a session has come. Each route declares the stages it may be used in; a message sent
 /// in another stage is rejected before its body is decoded.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
@@ -50,7 +60,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    fn from_u8(v: u8) -> Stage {
+    pub fn from_u8(v: u8) -> Stage {
         match v {
             0 => Stage::Connected,
             1 => Stage::Versioned,
@@ -61,7 +71,7 @@ impl Stage {
 
 /// A set of stages, as a route declares them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct StageSet(u8);
+pub struct StageSet(pub u8);
 
 impl StageSet {
     /// Every stage (e.g. Ping).
@@ -134,6 +144,9 @@ struct Inner {
     id: SessionId,
     stage: AtomicU8,
     shutdown: AtomicBool,
+    player: AtomicU64,
+    /// The request forwarded over the bus and not yet answered: `1 << 32 | seq`, or 0.
+    pending: AtomicU64,
     limits: QueueLimits,
     out: Mutex<Outbound>,
     wake: Notify,
@@ -155,6 +168,8 @@ impl Session {
             id,
             stage: AtomicU8::new(Stage::Connected as u8),
             shutdown: AtomicBool::new(false),
+            player: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
             limits,
             out: Mutex::new(Outbound::default()),
             wake: Notify::new(),
@@ -172,6 +187,56 @@ impl Session {
     /// Moves the session to another stage (Hello -> Versioned, Login -> Authenticated).
     pub fn set_stage(&self, stage: Stage) {
         self.0.stage.store(stage as u8, Ordering::Release);
+    }
+
+    /// The player bound to this session, once logged in.
+    pub fn player(&self) -> Option<PlayerId> {
+        match self.0.player.load(Ordering::Acquire) {
+            0 => None,
+            p => Some(PlayerId(p)),
+        }
+    }
+
+    pub fn set_player(&self, player: PlayerId) {
+        self.0.player.store(player.0, Ordering::Release);
+    }
+
+    /// Records that the request `seq` was forwarded and its answer is awaited. The connection
+    /// handles no further frame of this session until [`Session::complete_request`]: that is
+    /// what keeps one session's requests in order across several instances of a service.
+    pub fn begin_request(&self, seq: Seq) {
+        self.0.pending.store(1 << 32 | u64::from(seq.0), Ordering::Release);
+    }
+
+    /// The forwarded request awaiting its answer, if any.
+    pub fn pending_request(&self) -> Option<Seq> {
+        match self.0.pending.load(Ordering::Acquire) {
+            0 => None,
+            p => Some(Seq(p as u32)),
+        }
+    }
+
+    /// Ends the pending request `seq`, queueing its answer (if any) in the same step, so an
+    /// answer and a timeout can never both reach the client. Returns false if `seq` was not
+    /// pending (already answered, timed out, or delivered twice): the answer is then dropped.
+    pub fn complete_request(&self, seq: Seq, answer: Option<(MsgId, Bytes)>) -> bool {
+        let mut out = self.0.out.lock();
+        let done = self
+            .0
+            .pending
+            .compare_exchange(1 << 32 | u64::from(seq.0), 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if done
+            && out.closing.is_none()
+            && let Some((id, body)) = answer
+        {
+            let _ = self.enqueue_reliable(&mut out, Item { header: Header::new(id, seq), body, key: None });
+        }
+        drop(out);
+        if done {
+            self.0.wake.notify_one();
+        }
+        done
     }
 
     /// Queues a reliable push (flag PUSH, the next push sequence number).
@@ -319,6 +384,14 @@ impl Session {
             out.items = VecDeque::new();
         }
         n
+    }
+
+    /// Takes every queued frame as (header, body, droppable key): used where a session is a
+    /// mailbox rather than a socket (a server handling a forwarded request).
+    pub fn take_queued(&self) -> Vec<(Header, Bytes, Option<u64>)> {
+        let mut out = self.0.out.lock();
+        out.bytes = 0;
+        std::mem::take(&mut out.items).into_iter().map(|i| (i.header, i.body, i.key)).collect()
     }
 
     /// True when nothing is queued.

@@ -2,6 +2,7 @@
 //! that also knows how to misbehave (raw bytes, half frames, not reading).
 
 mod client;
+pub mod redis;
 
 pub use client::{ClientError, TestClient};
 
@@ -27,6 +28,28 @@ impl TestServer {
         cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let registry = Registry::new();
         let shutdown = Shutdown::new();
+        let listener = Listener::bind(cfg, router, state, registry.clone(), shutdown.clone())
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(listener.run());
+        TestServer { addr, registry, shutdown }
+    }
+
+    /// Serves `router` like a gateway: messages it does not handle are forwarded over `bus` to
+    /// the servers that declared them, and answers come back through this node's inbox.
+    pub async fn start_gateway<S: Send + Sync + 'static>(
+        mut cfg: ListenerConfig,
+        router: Router<S>,
+        state: Arc<S>,
+        bus: &mmo_core::bus::Bus,
+    ) -> TestServer {
+        cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let registry = Registry::new();
+        let shutdown = Shutdown::new();
+        let forwarder =
+            mmo_core::bus::relay::start(bus, registry.clone(), &shutdown).await.expect("start the relay");
+        let router = router.forward_unknown(forwarder);
         let listener = Listener::bind(cfg, router, state, registry.clone(), shutdown.clone())
             .await
             .expect("bind 127.0.0.1:0");

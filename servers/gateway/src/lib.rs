@@ -5,12 +5,16 @@
 //! |-----------|------------|-------------------------------|
 //! | HelloReq  | Connected  | [`handlers::hello`]           |
 //! | PingReq   | any        | [`handlers::ping`] (rate-limited) |
+//!
+//! Every other message is forwarded over the bus to the server that declared it (its stage and
+//! rate limit are checked here first, from the route table servers publish).
 
 pub mod config;
 pub mod handlers;
 
 use std::sync::Arc;
 
+use mmo_core::bus::{Bus, BusError, relay};
 use mmo_core::{Listener, ListenerConfig, RateLimit, Registry, Router, Shutdown, Stage, StageSet};
 
 pub use config::GatewayConfig;
@@ -30,14 +34,31 @@ pub fn router(cfg: &GatewayConfig) -> Router<State> {
     )
 }
 
-/// Binds the gateway's listener; call [`Listener::run`] on the result to serve.
+/// Binds the gateway's listener; call [`Listener::run`] on the result to serve. With a bus,
+/// messages the gateway does not handle itself go to the servers that declared them.
 pub async fn bind(
     listener: ListenerConfig,
     gateway: GatewayConfig,
     registry: Registry,
     shutdown: Shutdown,
-) -> std::io::Result<Listener<State>> {
-    let router = router(&gateway);
+    bus: Option<&Bus>,
+) -> Result<Listener<State>, GatewayError> {
+    let mut router = router(&gateway);
+    if let Some(bus) = bus {
+        let forwarder = relay::start(bus, registry.clone(), &shutdown).await?;
+        router = router.forward_unknown(forwarder);
+    }
     let state = Arc::new(State { gateway, listener: listener.clone() });
-    Listener::bind(listener, router, state, registry, shutdown).await
+    let addr = listener.listen;
+    Listener::bind(listener, router, state, registry, shutdown)
+        .await
+        .map_err(|e| GatewayError::Listen(addr, e))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("cannot listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+    #[error("bus: {0}")]
+    Bus(#[from] BusError),
 }

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use mmo_core::bus::BusConfig;
 use mmo_core::config::{ConfigError, from_toml_file};
 use mmo_core::{ListenerConfig, MetricsConfig, ShutdownConfig};
 use mmo_gateway::GatewayConfig;
@@ -14,6 +15,7 @@ pub struct Config {
     pub node: NodeConfig,
     pub listener: ListenerConfig,
     pub gateway: GatewayConfig,
+    pub bus: BusConfig,
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
@@ -52,6 +54,7 @@ impl Config {
             None => Config::default(),
         };
         mmo_core::config::env_override(&mut cfg.node.id, "MMO_NODE_ID");
+        cfg.bus.apply_env();
         if cfg.node.id.is_empty() {
             let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
             let host = host.trim();

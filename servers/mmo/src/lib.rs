@@ -5,6 +5,7 @@ pub mod config;
 
 use std::net::SocketAddr;
 
+use mmo_core::bus::{Bus, node};
 use mmo_core::{Registry, Shutdown};
 
 pub use config::Config;
@@ -16,6 +17,8 @@ pub enum Role {
     All,
     /// Only the gateway.
     Gateway,
+    /// Only the diagnostics server (Echo, Time).
+    Diagnostics,
 }
 
 /// Addresses the started servers listen on.
@@ -27,11 +30,23 @@ pub struct Started {
 /// Binds and spawns the servers of `role` on the current runtime; their tasks watch `shutdown`.
 pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Result<Started> {
     let mut started = Started::default();
+    let bus = Bus::connect(cfg.bus.clone(), cfg.node.id.clone(), shutdown)
+        .await
+        .map_err(|e| anyhow::anyhow!("bus at {}: {e}", cfg.bus.url))?;
+    tokio::spawn(node::heartbeat_loop(bus.clone(), shutdown.token()));
+    // Servers first, so their routes are published before the gateway loads the route table.
+    if matches!(role, Role::All | Role::Diagnostics) {
+        mmo_diagnostics::run(&bus, shutdown).await?;
+    }
     if matches!(role, Role::All | Role::Gateway) {
-        let listener =
-            mmo_gateway::bind(cfg.listener.clone(), cfg.gateway.clone(), Registry::new(), shutdown.clone())
-                .await
-                .map_err(|e| anyhow::anyhow!("gateway cannot listen on {}: {e}", cfg.listener.listen))?;
+        let listener = mmo_gateway::bind(
+            cfg.listener.clone(),
+            cfg.gateway.clone(),
+            Registry::new(),
+            shutdown.clone(),
+            Some(&bus),
+        )
+        .await?;
         started.gateway = Some(listener.local_addr()?);
         tokio::spawn(listener.run());
     }

@@ -20,6 +20,7 @@ async fn gateway() -> SocketAddr {
         mmo_gateway::GatewayConfig::default(),
         mmo_core::Registry::new(),
         mmo_core::Shutdown::new(),
+        None,
     )
     .await
     .expect("bind the gateway");

@@ -1,0 +1,118 @@
+//! Nodes and presence. Every process is a node with an id; it heartbeats into a sorted set
+//! scored by when its heartbeat expires, so the live nodes are one range query away and a dead
+//! node disappears on its own. The presence directory maps a player to the gateway node and
+//! session holding it; an entry whose node is not live is treated as absent.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Bus, BusError};
+use crate::session::{PlayerId, SessionId};
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Records this node as alive until `node_ttl` from now.
+pub async fn heartbeat(bus: &Bus) -> Result<(), BusError> {
+    let expires = now_ms() + bus.config().node_ttl.as_millis() as u64;
+    let mut conn = bus.conn().await?;
+    bus.timed(
+        redis::cmd("ZADD").arg(bus.keys().nodes()).arg(expires).arg(bus.node()).query_async::<()>(&mut *conn),
+    )
+    .await
+}
+
+/// Heartbeats until cancelled, then removes this node.
+pub async fn heartbeat_loop(bus: Bus, token: CancellationToken) {
+    loop {
+        if let Err(e) = heartbeat(&bus).await {
+            tracing::warn!(error = %e, "heartbeat failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(bus.config().heartbeat_interval) => {}
+            _ = token.cancelled() => break,
+        }
+    }
+    if let Ok(mut conn) = bus.conn().await {
+        let _ = bus
+            .timed(redis::cmd("ZREM").arg(bus.keys().nodes()).arg(bus.node()).query_async::<()>(&mut *conn))
+            .await;
+    }
+}
+
+/// The ids of the nodes whose heartbeat has not expired.
+pub async fn live_nodes(bus: &Bus) -> Result<Vec<String>, BusError> {
+    let mut conn = bus.conn().await?;
+    let nodes: Vec<String> = bus
+        .timed(
+            redis::cmd("ZRANGEBYSCORE")
+                .arg(bus.keys().nodes())
+                .arg(now_ms())
+                .arg("+inf")
+                .query_async(&mut *conn),
+        )
+        .await?;
+    Ok(nodes)
+}
+
+/// Where a player is connected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Presence {
+    pub node: String,
+    pub session: SessionId,
+}
+
+/// Records that `player` is held by this node's `session`; returns where it was before, if it
+/// was somewhere (the caller kicks that session: one session per account).
+pub async fn claim_presence(
+    bus: &Bus,
+    player: PlayerId,
+    session: SessionId,
+) -> Result<Option<Presence>, BusError> {
+    let mut conn = bus.conn().await?;
+    let value = format!("{} {}", bus.node(), session.0);
+    let old: Option<String> = bus
+        .timed(
+            redis::cmd("SET")
+                .arg(bus.keys().presence(player.0))
+                .arg(value)
+                .arg("GET")
+                .query_async(&mut *conn),
+        )
+        .await?;
+    Ok(old.and_then(|v| parse_presence(&v)))
+}
+
+/// Where `player` is connected, if its gateway node is alive.
+pub async fn presence(bus: &Bus, player: PlayerId) -> Result<Option<Presence>, BusError> {
+    let mut conn = bus.conn().await?;
+    let v: Option<String> =
+        bus.timed(redis::cmd("GET").arg(bus.keys().presence(player.0)).query_async(&mut *conn)).await?;
+    drop(conn);
+    let Some(p) = v.and_then(|v| parse_presence(&v)) else { return Ok(None) };
+    Ok(live_nodes(bus).await?.contains(&p.node).then_some(p))
+}
+
+/// Removes the presence entry if it still points at this node's `session` (a newer login
+/// elsewhere must not be erased by the old session ending).
+pub async fn release_presence(bus: &Bus, player: PlayerId, session: SessionId) -> Result<bool, BusError> {
+    const SCRIPT: &str =
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+    let mut conn = bus.conn().await?;
+    let removed: i64 = bus
+        .timed(
+            redis::Script::new(SCRIPT)
+                .key(bus.keys().presence(player.0))
+                .arg(format!("{} {}", bus.node(), session.0))
+                .invoke_async(&mut *conn),
+        )
+        .await?;
+    Ok(removed == 1)
+}
+
+fn parse_presence(v: &str) -> Option<Presence> {
+    let (node, session) = v.rsplit_once(' ')?;
+    Some(Presence { node: node.to_string(), session: SessionId(session.parse().ok()?) })
+}

@@ -1,0 +1,103 @@
+//! The gateway's side of the bus: frames without a local handler are forwarded to the service
+//! that declared them, and envelopes arriving in the gateway's inbox are applied to its sessions
+//! (responses, pushes, stage changes, player binding, kicks).
+
+use std::sync::Arc;
+
+use mmo_proto::bus::{COMPLETE, Envelope};
+use mmo_proto::{ErrorCode, MsgId};
+use mmo_wire::{Flags, Frame, Seq};
+use tokio_util::sync::CancellationToken;
+
+use super::consumer::{GroupConsumer, Handled};
+use super::routes::RouteTable;
+use super::{Bus, BusError};
+use crate::registry::Registry;
+use crate::router::{Forward, RouteSpec};
+use crate::session::{Delivery, PlayerId, Session, SessionId, Stage};
+use crate::shutdown::Shutdown;
+
+pub const RELAY_LATE_ANSWERS: &str = "mmo_relay_late_answers_total";
+
+/// Forwards frames to the services that declared them.
+pub struct Forwarder {
+    bus: Bus,
+    table: RouteTable,
+}
+
+impl Forward for Forwarder {
+    fn spec(&self, id: MsgId) -> Option<RouteSpec> {
+        self.table.route(id).map(|r| r.spec)
+    }
+
+    fn forward(&self, session: &Session, frame: Frame) -> Result<(), ErrorCode> {
+        let route = self.table.route(frame.header.id).ok_or(ErrorCode::UnknownMessage)?;
+        let env = Envelope {
+            session: session.id().0,
+            player: session.player().map_or(0, |p| p.0),
+            msg_id: u32::from(frame.header.id.0),
+            seq: frame.header.seq.0,
+            body: frame.body,
+            stage: session.stage() as u32,
+            ..Default::default()
+        };
+        self.bus.send(&route.stream, env).map_err(|_| ErrorCode::Unavailable)
+    }
+}
+
+/// Starts the gateway relay: loads the route table (and keeps it fresh) and consumes this node's
+/// inbox into `registry`. Returns the forwarder to install with `Router::forward_unknown`.
+pub async fn start(bus: &Bus, registry: Registry, shutdown: &Shutdown) -> Result<Arc<Forwarder>, BusError> {
+    let table = RouteTable::default();
+    table.reload(bus).await?;
+    tokio::spawn(table.clone().refresh_loop(bus.clone(), shutdown.token()));
+    let inbox = GroupConsumer::new(bus.clone(), bus.keys().inbox(bus.node()), "gateway");
+    inbox.ensure_group().await?;
+    let handler: super::consumer::EntryHandler = Arc::new(move |batch| {
+        let registry = registry.clone();
+        Box::pin(async move {
+            for env in batch.envelopes {
+                apply(&registry, env);
+            }
+            Handled::Ack
+        })
+    });
+    // Not tracked by the shutdown: the inbox is read until the process exits, so answers to
+    // requests in flight during the drain still reach their clients.
+    tokio::spawn(inbox.run(handler, CancellationToken::new()));
+    Ok(Arc::new(Forwarder { bus: bus.clone(), table }))
+}
+
+/// Applies one envelope from a server to the session(s) it names.
+pub fn apply(registry: &Registry, env: Envelope) {
+    let targets: &[u64] =
+        if env.sessions.is_empty() { std::slice::from_ref(&env.session) } else { &env.sessions };
+    for sid in targets {
+        let Some(session) = registry.session(SessionId(*sid)) else { continue };
+        if env.set_player != 0 {
+            session.set_player(PlayerId(env.set_player));
+        }
+        if env.stage != 0 {
+            session.set_stage(Stage::from_u8((env.stage - 1) as u8));
+        }
+        let id = MsgId(env.msg_id as u16);
+        if env.flags & COMPLETE != 0 {
+            let answer = (env.msg_id != 0).then(|| (id, env.body.clone()));
+            if !session.complete_request(Seq(env.seq), answer) {
+                metrics::counter!(RELAY_LATE_ANSWERS).increment(1);
+            }
+        } else if env.msg_id != 0 {
+            let flags = Flags(env.flags as u8);
+            let delivery = if flags.contains(Flags::DROPPABLE) {
+                Delivery::Droppable { key: env.key }
+            } else {
+                Delivery::Reliable
+            };
+            let _ = session.push_body(id, env.body.clone(), delivery);
+        }
+        if env.kick != 0 {
+            let code = ErrorCode::try_from(env.kick as i32).unwrap_or(ErrorCode::Kicked);
+            session.kick(code, "");
+        }
+    }
+}

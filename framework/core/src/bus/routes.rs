@@ -1,0 +1,117 @@
+//! The route table: each server publishes the declarations of the messages it handles (id ->
+//! service, stages, rate limit) in one Redis hash; gateways load it and gate, rate-limit and
+//! forward those messages exactly as they do their own. A server's router is the single source
+//! of truth: adding a message to a server touches no gateway code or config.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mmo_wire::MsgId;
+use parking_lot::RwLock;
+use tokio_util::sync::CancellationToken;
+
+use super::{Bus, BusError};
+use crate::rate::RateLimit;
+use crate::router::RouteSpec;
+use crate::session::StageSet;
+
+/// A route handled by another node.
+#[derive(Clone, Debug)]
+pub struct RemoteRoute {
+    pub service: String,
+    pub stream: Arc<str>,
+    pub spec: RouteSpec,
+    pub name: String,
+}
+
+/// The routes known to this gateway, refreshed in the background.
+#[derive(Clone, Default)]
+pub struct RouteTable(Arc<RwLock<HashMap<MsgId, RemoteRoute>>>);
+
+impl std::fmt::Debug for RouteTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteTable").field("routes", &self.0.read().len()).finish()
+    }
+}
+
+/// Stored value: "service stages per_second burst name".
+fn encode(service: &str, name: &str, spec: &RouteSpec) -> String {
+    let (rate, burst) = spec.rate.map_or((0.0, 0.0), |r| (r.per_second, r.burst));
+    format!("{service} {} {rate} {burst} {name}", spec.stages.0)
+}
+
+fn decode(keys: &super::Keys, value: &str) -> Option<RemoteRoute> {
+    let mut it = value.split(' ');
+    let service = it.next()?.to_string();
+    let stages = StageSet(it.next()?.parse().ok()?);
+    let per_second: f32 = it.next()?.parse().ok()?;
+    let burst: f32 = it.next()?.parse().ok()?;
+    let name = it.next()?.to_string();
+    let rate = (per_second > 0.0).then_some(RateLimit { per_second, burst });
+    Some(RemoteRoute { stream: keys.service(&service), service, spec: RouteSpec { stages, rate }, name })
+}
+
+/// Declares `service`'s routes. Fails if another service already declared one of the ids: two
+/// servers cannot both handle a message.
+pub async fn publish(
+    bus: &Bus,
+    service: &str,
+    routes: &[(MsgId, &'static str, RouteSpec)],
+) -> Result<(), BusError> {
+    let key = bus.keys().routes();
+    let mut conn = bus.conn().await?;
+    let existing: HashMap<u16, String> =
+        bus.timed(redis::cmd("HGETALL").arg(&key).query_async(&mut *conn)).await?;
+    let mut pipe = redis::pipe();
+    for (id, name, spec) in routes {
+        if let Some(other) = existing.get(&id.0)
+            && let Some(other_service) = other.split(' ').next()
+            && other_service != service
+        {
+            return Err(BusError::Conflict(format!(
+                "message {name} (id {id}) is already handled by service {other_service}; {service} cannot handle it too"
+            )));
+        }
+        pipe.cmd("HSET").arg(&key).arg(id.0).arg(encode(service, name, spec)).ignore();
+    }
+    bus.timed(pipe.query_async::<()>(&mut *conn)).await
+}
+
+impl RouteTable {
+    pub fn route(&self, id: MsgId) -> Option<RemoteRoute> {
+        self.0.read().get(&id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.read().is_empty()
+    }
+
+    /// Reloads the table from Redis.
+    pub async fn reload(&self, bus: &Bus) -> Result<usize, BusError> {
+        let mut conn = bus.conn().await?;
+        let raw: HashMap<u16, String> =
+            bus.timed(redis::cmd("HGETALL").arg(bus.keys().routes()).query_async(&mut *conn)).await?;
+        let table: HashMap<MsgId, RemoteRoute> =
+            raw.iter().filter_map(|(id, v)| Some((MsgId(*id), decode(bus.keys(), v)?))).collect();
+        let n = table.len();
+        *self.0.write() = table;
+        Ok(n)
+    }
+
+    /// Reloads every `routes_refresh` until cancelled.
+    pub async fn refresh_loop(self, bus: Bus, token: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(bus.config().routes_refresh) => {}
+                _ = token.cancelled() => return,
+            }
+            if let Err(e) = self.reload(&bus).await {
+                tracing::warn!(error = %e, "route table reload failed; keeping the last one");
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Runs a server's [`Router`] behind the bus: reads the service stream through the consumer
+//! group (instances split the load), dispatches each envelope exactly as the gateway would a
+//! frame, and sends back one completion envelope per request (with its response or error), after
+//! any pushes the handler queued, to the inbox of the gateway that sent it.
+//!
+//! The handler sees an ordinary [`Session`]: a mailbox standing in for the remote one, seeded
+//! with its id, stage and player. Whatever the handler does to it (push, set the stage, bind a
+//! player, kick) travels back in the envelopes and is applied by the gateway.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::{FutureExt, StreamExt};
+use metrics::counter;
+use mmo_proto::bus::{Batch, COMPLETE, Envelope};
+use mmo_proto::{DisconnectNtf, ErrorCode, ErrorResp, MsgType};
+use mmo_wire::{Frame, Header, MsgId, Seq};
+use prost::Message as _;
+
+use super::consumer::{EntryHandler, GroupConsumer, Handled};
+use super::{Bus, BusError, routes};
+use crate::router::{Outcome, RouteBuckets, Router};
+use crate::session::{PlayerId, QueueLimits, Session, SessionId, Stage};
+use crate::shutdown::Shutdown;
+
+pub const SERVE_PANICS: &str = "mmo_serve_handler_panics_total";
+
+/// Publishes `router`'s routes under `service` and serves them from the bus until shutdown.
+pub async fn serve<S: Send + Sync + 'static>(
+    bus: &Bus,
+    service: &str,
+    router: Router<S>,
+    state: Arc<S>,
+    shutdown: &Shutdown,
+) -> Result<(), BusError> {
+    let specs = router.specs();
+    routes::publish(bus, service, &specs).await?;
+    // Re-published on every refresh period, so a Redis that restarted empty learns the routes
+    // again without restarting the servers.
+    tokio::spawn({
+        let (bus, service, token) = (bus.clone(), service.to_string(), shutdown.token());
+        async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(bus.config().routes_refresh) => {}
+                    _ = token.cancelled() => return,
+                }
+                if let Err(e) = routes::publish(&bus, &service, &specs).await {
+                    tracing::warn!(error = %e, service, "route table publish failed");
+                }
+            }
+        }
+    });
+    let consumer = GroupConsumer::new(bus.clone(), bus.keys().service(service), service);
+    consumer.ensure_group().await?;
+    let router = Arc::new(router);
+    let bus2 = bus.clone();
+    let handler: EntryHandler = Arc::new(move |batch| {
+        let (router, state, bus) = (router.clone(), state.clone(), bus2.clone());
+        Box::pin(async move {
+            handle_batch(&bus, &router, &state, batch).await;
+            Handled::Ack
+        })
+    });
+    shutdown.spawn(consumer.run(handler, shutdown.token()));
+    Ok(())
+}
+
+async fn handle_batch<S: Send + Sync + 'static>(bus: &Bus, router: &Router<S>, state: &Arc<S>, batch: Batch) {
+    let reply_to = bus.keys().inbox(&batch.from);
+    let limit = bus.config().handler_concurrency.max(1);
+    futures_util::stream::iter(batch.envelopes)
+        .for_each_concurrent(limit, |env| {
+            let reply_to = reply_to.clone();
+            async move {
+                for out in handle_envelope(router, state, env).await {
+                    if let Err(e) = bus.send(&reply_to, out) {
+                        tracing::warn!(error = %e, "reply dropped: bus buffer full");
+                    }
+                }
+            }
+        })
+        .await;
+}
+
+/// Handles one request; returns the envelopes to send back, in order.
+pub async fn handle_envelope<S: Send + Sync + 'static>(
+    router: &Router<S>,
+    state: &Arc<S>,
+    env: Envelope,
+) -> Vec<Envelope> {
+    // The gateway enforces the real queue limits; this mailbox only collects what the handler
+    // pushes during one request.
+    let session = Session::new(
+        SessionId(env.session),
+        QueueLimits { max_bytes: 4 << 20, droppable_high_water: 1 << 20 },
+    );
+    let stage = Stage::from_u8(env.stage as u8);
+    session.set_stage(stage);
+    if env.player != 0 {
+        session.set_player(PlayerId(env.player));
+    }
+    let request_id = MsgId(env.msg_id as u16);
+    let frame = Frame::new(Header::new(request_id, Seq(env.seq)), env.body);
+    let mut buckets = RouteBuckets::default();
+    let outcome =
+        AssertUnwindSafe(router.dispatch(state, &session, &mut buckets, frame)).catch_unwind().await;
+
+    let mut out = Vec::new();
+    for (header, body, key) in session.take_queued() {
+        if header.id == DisconnectNtf::ID {
+            continue; // a kick travels as `kick` below; the gateway writes its own notice
+        }
+        out.push(Envelope {
+            session: env.session,
+            msg_id: u32::from(header.id.0),
+            flags: u32::from(header.flags.0),
+            body,
+            key: key.unwrap_or(0),
+            ..Default::default()
+        });
+    }
+    let mut done = Envelope { session: env.session, seq: env.seq, flags: COMPLETE, ..Default::default() };
+    if session.stage() != stage {
+        done.stage = session.stage() as u32 + 1;
+    }
+    if let Some(p) = session.player()
+        && p.0 != env.player
+    {
+        done.set_player = p.0;
+    }
+    if let Some(code) = session.closing_reason() {
+        done.kick = code.code() as u32;
+    }
+    let error = |code: ErrorCode| ErrorResp {
+        code: code.code(),
+        request_msg_id: u32::from(request_id.0),
+        detail: String::new(),
+    };
+    match outcome {
+        Ok(Outcome::Reply { id, body }) => {
+            done.msg_id = u32::from(id.0);
+            done.body = body;
+        }
+        Ok(Outcome::Reject { code, .. }) => {
+            done.msg_id = u32::from(ErrorResp::ID.0);
+            done.body = error(code).encode_to_vec().into();
+        }
+        Ok(Outcome::Kick(code)) => done.kick = code.code() as u32,
+        Ok(Outcome::Done | Outcome::Forwarded) => {}
+        Err(_) => {
+            counter!(SERVE_PANICS, "msg" => mmo_proto::message_name(request_id).unwrap_or("unknown"))
+                .increment(1);
+            tracing::error!(msg_id = request_id.0, "handler panicked; the client gets INTERNAL");
+            done.msg_id = u32::from(ErrorResp::ID.0);
+            done.body = error(ErrorCode::Internal).encode_to_vec().into();
+        }
+    }
+    out.push(done);
+    out
+}

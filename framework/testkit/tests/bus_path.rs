@@ -1,0 +1,152 @@
+//! Client -> gateway -> Redis Streams -> server -> Redis Streams -> gateway -> client, against a
+//! real Redis: requests, pushes from another node, load sharing with per-session order.
+
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mmo_core::bus::serve::serve;
+use mmo_core::bus::{Bus, Envelope};
+use mmo_core::{Ctx, HandlerError, ListenerConfig, Router, Shutdown, Stage};
+use mmo_proto::bus::COMPLETE;
+use mmo_proto::{EchoReq, EchoResp, ErrorCode, HelloReq, HelloResp, MsgType, TimeReq, TimeResp};
+use mmo_testkit::redis::TestRedis;
+use mmo_testkit::{ClientError, TestServer};
+use parking_lot::Mutex;
+use prost::Message as _;
+
+/// The gateway side: Hello logs in at once; everything else is forwarded.
+fn gateway_router() -> Router<()> {
+    Router::new().route(Stage::Connected, |ctx: Ctx<()>, _: HelloReq| async move {
+        ctx.session().set_stage(Stage::Authenticated);
+        Ok::<_, HandlerError>(HelloResp::default())
+    })
+}
+
+/// The server side: echoes, and records which node handled which session's payloads.
+#[derive(Default)]
+struct Seen {
+    by_node: Mutex<HashMap<String, usize>>,
+}
+
+fn server_router(node: &'static str) -> Router<Seen> {
+    Router::new()
+        .route(Stage::Authenticated, move |ctx: Ctx<Seen>, req: EchoReq| async move {
+            *ctx.state().by_node.lock().entry(node.to_string()).or_default() += 1;
+            // A push queued by the handler reaches the client before the response.
+            if req.payload.as_ref() == b"with-push" {
+                ctx.session().push(&TimeResp { server_time_ms: 7 }).unwrap();
+            }
+            Ok::<_, HandlerError>(EchoResp { payload: req.payload })
+        })
+        .route(
+            Stage::Authenticated.rate_limit(mmo_core::RateLimit::per_second(1)),
+            |_: Ctx<Seen>, _: TimeReq| async { Ok::<_, HandlerError>(TimeResp { server_time_ms: 1 }) },
+        )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_crosses_the_bus_and_pushes_arrive_from_another_node() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let server_bus = redis.bus("server-1", &shutdown).await;
+    serve(&server_bus, "echo", server_router("server-1"), Arc::new(Seen::default()), &shutdown)
+        .await
+        .unwrap();
+    let gw_bus = redis.bus("gateway-1", &shutdown).await;
+    let gw =
+        TestServer::start_gateway(ListenerConfig::default(), gateway_router(), Arc::new(()), &gw_bus).await;
+
+    let mut c = gw.client().await;
+    // Before the handshake the forwarded route's stage is enforced at the gateway.
+    let err = c.request::<_, EchoResp>(&EchoReq::default()).await.unwrap_err();
+    assert!(matches!(err, ClientError::Rejected { code: ErrorCode::WrongStage }), "{err:?}");
+    c.hello().await.unwrap();
+    let r: EchoResp = c.request(&EchoReq { payload: b"hello bus".to_vec().into() }).await.unwrap();
+    assert_eq!(r.payload.as_ref(), b"hello bus");
+
+    // The handler's push arrives first, then the response.
+    let seq = c.send(&EchoReq { payload: b"with-push".to_vec().into() }).await.unwrap();
+    let push = c.recv().await.unwrap();
+    assert!(push.header.flags.contains(mmo_wire::Flags::PUSH));
+    assert_eq!(push.decode_body::<TimeResp>().unwrap().server_time_ms, 7);
+    let resp = c.recv().await.unwrap();
+    assert_eq!((resp.header.id, resp.header.seq), (EchoResp::ID, seq));
+
+    // The route's rate limit, declared by the server, is enforced by the gateway.
+    let _: TimeResp = c.request(&TimeReq {}).await.unwrap();
+    let err = c.request::<_, TimeResp>(&TimeReq {}).await.unwrap_err();
+    assert!(matches!(err, ClientError::Rejected { code: ErrorCode::RateLimited }), "{err:?}");
+
+    // Another node pushes to this session through the gateway's inbox.
+    let other = redis.bus("other-node", &shutdown).await;
+    let session = gw.registry.sessions()[0].id().0;
+    let push = Envelope {
+        session,
+        msg_id: u32::from(TimeResp::ID.0),
+        flags: u32::from(mmo_wire::Flags::PUSH.0),
+        body: TimeResp { server_time_ms: 42 }.encode_to_vec().into(),
+        ..Default::default()
+    };
+    other.send(&other.keys().inbox("gateway-1"), push).unwrap();
+    let f = c.recv().await.unwrap();
+    assert_eq!(f.decode_body::<TimeResp>().unwrap().server_time_ms, 42);
+    assert_eq!(f.header.seq.0, 2, "the second reliable push to this session");
+
+    // A late or duplicate completion for a request that is no longer pending is dropped.
+    let stale = Envelope {
+        session,
+        seq: 999,
+        flags: COMPLETE,
+        msg_id: u32::from(EchoResp::ID.0),
+        ..Default::default()
+    };
+    other.send(&other.keys().inbox("gateway-1"), stale).unwrap();
+    let r: EchoResp = c.request(&EchoReq { payload: b"after".to_vec().into() }).await.unwrap();
+    assert_eq!(r.payload.as_ref(), b"after");
+    shutdown.drain(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_the_load_and_each_session_stays_in_order() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let seen = Arc::new(Seen::default());
+    for node in ["server-a", "server-b"] {
+        let bus = redis.bus(node, &shutdown).await;
+        serve(&bus, "echo", server_router(node), seen.clone(), &shutdown).await.unwrap();
+    }
+    let gw_bus: Bus = redis.bus("gateway-1", &shutdown).await;
+    let gw =
+        TestServer::start_gateway(ListenerConfig::default(), gateway_router(), Arc::new(()), &gw_bus).await;
+
+    let mut tasks = Vec::new();
+    for client in 0..8u32 {
+        let addr = gw.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut c = mmo_testkit::TestClient::connect(addr).await.unwrap();
+            c.hello().await.unwrap();
+            // Pipelined: all 40 requests are sent before any answer is read.
+            let mut seqs = Vec::new();
+            for i in 0..40u32 {
+                let payload = [client.to_be_bytes(), i.to_be_bytes()].concat();
+                seqs.push((c.send(&EchoReq { payload: payload.into() }).await.unwrap(), i));
+            }
+            for (seq, i) in seqs {
+                let f = c.recv().await.unwrap();
+                assert_eq!(f.header.seq, seq, "answers in request order");
+                let r: EchoResp = f.decode_body().unwrap();
+                assert_eq!(r.payload[4..], i.to_be_bytes());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let by_node = seen.by_node.lock().clone();
+    assert_eq!(by_node.values().sum::<usize>(), 8 * 40);
+    assert!(by_node.len() == 2 && by_node.values().all(|n| *n > 0), "both instances worked: {by_node:?}");
+    shutdown.drain(Duration::from_secs(5)).await;
+}
