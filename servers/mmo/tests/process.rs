@@ -15,6 +15,8 @@ struct Mmo {
     child: Child,
     addr: SocketAddr,
     _dir: TempDir,
+    // Its own key prefix on the shared Redis, deleted afterwards.
+    _redis: mmo_testkit::redis::TestRedis,
 }
 
 struct TempDir(std::path::PathBuf);
@@ -36,17 +38,19 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Starts `mmo gateway` with `extra` appended to a config that listens on a free port.
+/// Starts `mmo all` with `extra` appended to a config that listens on a free port.
 fn start(extra: &str) -> Mmo {
     let dir = std::env::temp_dir().join(format!("mmo-proc-{}-{}", std::process::id(), free_port()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("config.toml");
     let mut f = std::fs::File::create(&cfg).unwrap();
     writeln!(f, "[listener]\nlisten = \"127.0.0.1:0\"\n{extra}").unwrap();
+    let redis = mmo_testkit::redis::TestRedis::new();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mmo"))
-        .args(["gateway", "--config"])
+        .args(["all", "--config"])
         .arg(&cfg)
         .env("RUST_LOG", "warn")
+        .env("MMO_BUS_PREFIX", &redis.cfg.prefix)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -54,7 +58,7 @@ fn start(extra: &str) -> Mmo {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr = line.trim().rsplit(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
-    Mmo { child, addr, _dir: TempDir(dir) }
+    Mmo { child, addr, _dir: TempDir(dir), _redis: redis }
 }
 
 fn signal(child: &Child, sig: &str) {
