@@ -1,0 +1,226 @@
+//! The bus under faults, against real Redis: a consumer killed between read and ack, a poison
+//! entry, and Redis flushed (FLUSHALL) and restarted. The last one runs on a private
+//! redis-server the test starts on its own port, so it never touches anyone else's data.
+
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
+use mmo_core::bus::serve::serve;
+use mmo_core::bus::{Batch, Envelope};
+use mmo_core::{Ctx, HandlerError, ListenerConfig, Router, Shutdown, Stage};
+use mmo_proto::{EchoReq, EchoResp, ErrorCode, HelloReq, HelloResp};
+use mmo_testkit::redis::TestRedis;
+use mmo_testkit::{ClientError, TestServer};
+use parking_lot::Mutex;
+use prost::Message as _;
+use tokio_util::sync::CancellationToken;
+
+fn envelope(seq: u32) -> Envelope {
+    Envelope { seq, ..Default::default() }
+}
+
+/// Records the seqs of the envelopes it handles.
+fn recorder(seen: Arc<Mutex<Vec<u32>>>, retry_seq: Option<u32>) -> EntryHandler {
+    Arc::new(move |batch: Batch| {
+        let seen = seen.clone();
+        Box::pin(async move {
+            for env in &batch.envelopes {
+                if Some(env.seq) == retry_seq {
+                    return Handled::Retry;
+                }
+            }
+            seen.lock().extend(batch.envelopes.iter().map(|e| e.seq));
+            Handled::Ack
+        })
+    })
+}
+
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_of_a_consumer_killed_before_acking_are_handled_by_another() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let bus = redis.bus("producer", &shutdown).await;
+    let stream = bus.keys().service("work");
+
+    // Consumer A reads the entry and hangs before acknowledging it; then it is killed.
+    let a_bus = redis.bus("consumer-a", &shutdown).await;
+    let a = GroupConsumer::new(a_bus, stream.clone(), "work");
+    a.ensure_group().await.unwrap();
+    let (got_tx, got_rx) = tokio::sync::oneshot::channel::<u32>();
+    let got_tx = Arc::new(Mutex::new(Some(got_tx)));
+    let hang: EntryHandler = Arc::new(move |batch: Batch| {
+        let got_tx = got_tx.clone();
+        Box::pin(async move {
+            if let Some(tx) = got_tx.lock().take() {
+                let _ = tx.send(batch.envelopes[0].seq);
+            }
+            std::future::pending::<()>().await;
+            Handled::Ack
+        })
+    });
+    let a_task = tokio::spawn(a.run(hang, CancellationToken::new()));
+    bus.send(&stream, envelope(1)).unwrap();
+    assert!(bus.flush(Duration::from_secs(2)).await);
+    assert_eq!(got_rx.await.unwrap(), 1);
+    a_task.abort();
+
+    // Consumer B takes it over once it has been idle for claim_idle.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let b = GroupConsumer::new(redis.bus("consumer-b", &shutdown).await, stream.clone(), "work");
+    let token = CancellationToken::new();
+    tokio::spawn(b.run(recorder(seen.clone(), None), token.clone()));
+    eventually("consumer B to handle the abandoned entry", || seen.lock().contains(&1)).await;
+    assert_eq!(*seen.lock(), vec![1], "handled once by B");
+    token.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_entry_is_dead_lettered_after_max_deliveries_while_others_continue() {
+    let mut redis = TestRedis::new();
+    redis.cfg.max_deliveries = 3;
+    let shutdown = Shutdown::new();
+    let bus = redis.bus("node", &shutdown).await;
+    let stream = bus.keys().service("work");
+    let consumer = GroupConsumer::new(bus.clone(), stream.clone(), "work");
+    consumer.ensure_group().await.unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let token = CancellationToken::new();
+    tokio::spawn(consumer.run(recorder(seen.clone(), Some(5)), token.clone()));
+    for seq in 1..=10 {
+        bus.send(&stream, envelope(seq)).unwrap();
+        // One entry per envelope, so the poison one is alone in its entry.
+        assert!(bus.flush(Duration::from_secs(2)).await);
+    }
+    eventually("the nine good entries", || seen.lock().len() == 9).await;
+
+    let dead = bus.keys().dead_letter(&stream);
+    let client = redis::Client::open(redis.cfg.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let start = Instant::now();
+    let entries = loop {
+        let v: Vec<(String, Vec<(String, Vec<u8>)>)> =
+            redis::cmd("XRANGE").arg(&dead).arg("-").arg("+").query_async(&mut conn).await.unwrap();
+        if !v.is_empty() {
+            break v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "nothing dead-lettered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(entries.len(), 1);
+    let fields = &entries[0].1;
+    let blob = &fields.iter().find(|(k, _)| k == "b").unwrap().1;
+    let batch = Batch::decode(blob.as_slice()).unwrap();
+    assert_eq!(batch.envelopes[0].seq, 5);
+    let deliveries = fields.iter().find(|(k, _)| k == "deliveries").unwrap().1.clone();
+    assert_eq!(String::from_utf8(deliveries).unwrap(), "3");
+    // Nothing is left pending, and the poison entry was never handled.
+    let pending: (u64, Option<String>, Option<String>, Option<Vec<(String, String)>>) =
+        redis::cmd("XPENDING").arg(&*stream).arg("work").query_async(&mut conn).await.unwrap();
+    assert_eq!(pending.0, 0);
+    assert!(!seen.lock().contains(&5));
+    token.cancel();
+}
+
+/// A redis-server of the test's own, on a free port, with nothing on disk.
+struct PrivateRedis {
+    port: u16,
+    child: Child,
+}
+
+impl PrivateRedis {
+    fn start(port: u16) -> PrivateRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH (scripts/services.sh installs it)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "private redis did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        PrivateRedis { port, child }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn echo_eventually(c: &mut mmo_testkit::TestClient, what: &str) {
+    let start = Instant::now();
+    loop {
+        match c.request::<_, EchoResp>(&EchoReq { payload: b"ping".to_vec().into() }).await {
+            Ok(r) => {
+                assert_eq!(r.payload.as_ref(), b"ping");
+                return;
+            }
+            Err(ClientError::Rejected { code: ErrorCode::Unavailable | ErrorCode::UnknownMessage }) => {}
+            Err(e) => panic!("{what}: {e:?}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{what}: never answered again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_recover_after_redis_is_flushed_and_after_it_restarts() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut private = PrivateRedis::start(port);
+    let redis = TestRedis::at(&private.url());
+    let shutdown = Shutdown::new();
+    let server_bus = redis.bus("server", &shutdown).await;
+    let server = Router::new().route(Stage::Authenticated, |_: Ctx<()>, req: EchoReq| async move {
+        Ok::<_, HandlerError>(EchoResp { payload: req.payload })
+    });
+    serve(&server_bus, "echo", server, Arc::new(()), &shutdown).await.unwrap();
+    let gw_bus = redis.bus("gateway", &shutdown).await;
+    let gateway = Router::new().route(Stage::Connected, |ctx: Ctx<()>, _: HelloReq| async move {
+        ctx.session().set_stage(Stage::Authenticated);
+        Ok::<_, HandlerError>(HelloResp::default())
+    });
+    let cfg = ListenerConfig { request_timeout: Duration::from_secs(1), ..Default::default() };
+    let gw = TestServer::start_gateway(cfg, gateway, Arc::new(()), &gw_bus).await;
+    let mut c = gw.client().await;
+    c.hello().await.unwrap();
+    echo_eventually(&mut c, "before").await;
+
+    // Everything is wiped: streams, groups, the route table. Nodes recreate their groups on
+    // NOGROUP and servers re-publish their routes.
+    let client = redis::Client::open(private.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    echo_eventually(&mut c, "after FLUSHALL").await;
+
+    // Redis dies and comes back empty on the same port: pooled connections are replaced.
+    private.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _private2 = PrivateRedis::start(port);
+    echo_eventually(&mut c, "after restart").await;
+    drop(redis);
+    let _ = tokio::time::timeout(Duration::from_secs(3), shutdown.drain(Duration::from_secs(2))).await;
+}
