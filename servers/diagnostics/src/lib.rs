@@ -1,16 +1,19 @@
 //! The diagnostics server: the smallest server behind the bus. Its routes:
 //!
-//! | message  | stage         | handler             |
-//! |----------|---------------|---------------------|
-//! | EchoReq  | Authenticated | [`handlers::echo`]  |
-//! | TimeReq  | Authenticated | [`handlers::time`]  |
+//! | message  | stage                     | handler             |
+//! |----------|---------------------------|---------------------|
+//! | EchoReq  | Versioned, Authenticated  | [`handlers::echo`]  |
+//! | TimeReq  | Versioned, Authenticated  | [`handlers::time`]  |
+//!
+//! Both are allowed from `Versioned` on (before login) so bots and probes can exercise the whole
+//! path without an account; the per-session rate limit bounds what an anonymous client can do.
 
 pub mod handlers;
 
 use std::sync::Arc;
 
 use mmo_core::bus::{Bus, BusError, serve::serve};
-use mmo_core::{Router, Shutdown, Stage};
+use mmo_core::{RateLimit, Router, Shutdown, Stage};
 
 /// The service name: its stream and consumer group.
 pub const SERVICE: &str = "diagnostics";
