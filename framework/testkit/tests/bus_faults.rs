@@ -224,3 +224,33 @@ async fn nodes_recover_after_redis_is_flushed_and_after_it_restarts() {
     drop(redis);
     let _ = tokio::time::timeout(Duration::from_secs(3), shutdown.drain(Duration::from_secs(2))).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_are_trimmed_to_what_is_still_unhandled() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let bus = redis.bus("node", &shutdown).await;
+    let stream = bus.keys().service("work");
+    let consumer = GroupConsumer::new(bus.clone(), stream.clone(), "work");
+    consumer.ensure_group().await.unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let token = CancellationToken::new();
+    tokio::spawn(consumer.clone().run(recorder(seen.clone(), None), token.clone()));
+    for seq in 0..2000 {
+        bus.send(&stream, envelope(seq)).unwrap();
+        if seq % 10 == 0 {
+            assert!(bus.flush(Duration::from_secs(2)).await);
+        }
+    }
+    assert!(bus.flush(Duration::from_secs(2)).await);
+    eventually("all handled", || seen.lock().len() == 2000).await;
+    let client = redis::Client::open(redis.cfg.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let before: u64 = redis::cmd("XLEN").arg(&*stream).query_async(&mut conn).await.unwrap();
+    assert!(before >= 200, "one entry per flush at least: {before}");
+    consumer.maintain().await.unwrap();
+    let after: u64 = redis::cmd("XLEN").arg(&*stream).query_async(&mut conn).await.unwrap();
+    // Approximate trimming removes whole radix-tree nodes (100 entries by default).
+    assert!(after < 100, "handled entries still held: {after} of {before}");
+    token.cancel();
+}

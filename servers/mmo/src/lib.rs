@@ -22,17 +22,18 @@ pub enum Role {
 }
 
 /// Addresses the started servers listen on.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Started {
     pub gateway: Option<SocketAddr>,
+    pub bus: Bus,
 }
 
 /// Binds and spawns the servers of `role` on the current runtime; their tasks watch `shutdown`.
 pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Result<Started> {
-    let mut started = Started::default();
     let bus = Bus::connect(cfg.bus.clone(), cfg.node.id.clone(), shutdown)
         .await
         .map_err(|e| anyhow::anyhow!("bus at {}: {e}", cfg.bus.url))?;
+    let mut started = Started { gateway: None, bus: bus.clone() };
     tokio::spawn(node::heartbeat_loop(bus.clone(), shutdown.token()));
     // Servers first, so their routes are published before the gateway loads the route table.
     if matches!(role, Role::All | Role::Diagnostics) {

@@ -50,6 +50,11 @@ async fn run(role: Role, cfg: Config) -> anyhow::Result<()> {
     } else {
         tracing::warn!(tasks = shutdown.tasks(), "grace period over; exiting with tasks still running");
     }
+    if started.gateway.is_some()
+        && let Err(e) = mmo_core::bus::relay::remove_inbox(&started.bus).await
+    {
+        tracing::warn!(error = %e, "could not remove this node's inbox");
+    }
     Ok(())
 }
 

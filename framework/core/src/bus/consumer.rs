@@ -204,8 +204,8 @@ impl GroupConsumer {
             {
                 tracing::debug!(stream = %self.stream, error = %e, "reclaim failed");
             }
-            if let Err(e) = self.watch_lag().await {
-                tracing::debug!(stream = %self.stream, error = %e, "lag check failed");
+            if let Err(e) = self.maintain().await {
+                tracing::debug!(stream = %self.stream, error = %e, "stream maintenance failed");
             }
         }
     }
@@ -308,9 +308,11 @@ impl GroupConsumer {
         }
     }
 
-    /// Exports lag and pending counts, and counts entries trimmed before this group read them
-    /// (the group's last delivered id is older than the stream's first entry).
-    async fn watch_lag(&self) -> Result<(), BusError> {
+    /// Exports lag and pending counts; counts entries trimmed before this group read them (the
+    /// group's last delivered id is older than the stream's first entry); and trims what every
+    /// group is done with, so a stream holds only unhandled entries (its length is the backlog,
+    /// not history).
+    pub async fn maintain(&self) -> Result<(), BusError> {
         let mut conn = self.bus.conn().await?;
         let groups: Value = self
             .bus
@@ -330,6 +332,8 @@ impl GroupConsumer {
             .await?;
         let first_id = parse_entries(first).into_iter().next().map(|e| e.id);
         let Value::Array(groups) = groups else { return Ok(()) };
+        let mut safe_ids = Vec::new();
+        let group_count = groups.len();
         for g in groups {
             let fields = map_fields(g);
             if fields.iter().find(|(k, _)| k == "name").map(|(_, v)| v.as_str()) != Some(self.group.as_str())
@@ -350,6 +354,38 @@ impl GroupConsumer {
             {
                 counter!(BUS_TRIMMED_UNREAD, &labels).increment(1);
                 tracing::error!(stream = %self.stream, group = %self.group, "entries were trimmed before the group read them");
+            }
+            if let Some(last) = get("last-delivered-id") {
+                safe_ids.push(last);
+            }
+        }
+        // Only when this group is the stream's only reader: another group's progress is not ours
+        // to judge.
+        if group_count == 1 && safe_ids.len() == 1 {
+            let mut safe = safe_ids.swap_remove(0);
+            // XPENDING summary: [count, smallest id, greatest id, consumers].
+            let summary: (u64, Option<String>, Option<String>, Value) = self
+                .bus
+                .timed(redis::cmd("XPENDING").arg(&*self.stream).arg(&self.group).query_async(&mut *conn))
+                .await?;
+            if let Some(oldest) = summary.1
+                && id_less(&oldest, &safe)
+            {
+                safe = oldest;
+            }
+            if safe != "0-0" {
+                // MINID keeps `safe` itself and everything after it.
+                let _: u64 = self
+                    .bus
+                    .timed(
+                        redis::cmd("XTRIM")
+                            .arg(&*self.stream)
+                            .arg("MINID")
+                            .arg("~")
+                            .arg(&safe)
+                            .query_async(&mut *conn),
+                    )
+                    .await?;
             }
         }
         Ok(())

@@ -101,3 +101,10 @@ pub fn apply(registry: &Registry, env: Envelope) {
         }
     }
 }
+
+/// Deletes this node's inbox (on a clean shutdown, once no answer can still be useful): node ids
+/// are per process, so an inbox left behind would never be read again.
+pub async fn remove_inbox(bus: &Bus) -> Result<(), BusError> {
+    let mut conn = bus.conn().await?;
+    bus.timed(redis::cmd("DEL").arg(&*bus.keys().inbox(bus.node())).query_async::<()>(&mut *conn)).await
+}
