@@ -18,10 +18,12 @@ use mmo_core::{RateLimit, Router, Shutdown, Stage};
 /// The service name: its stream and consumer group.
 pub const SERVICE: &str = "diagnostics";
 
+/// Requests per second one session may send to this server.
+pub const RATE_PER_SECOND: u32 = 1000;
+
 pub fn router() -> Router<()> {
-    Router::new()
-        .route(Stage::Authenticated, handlers::echo::handle_echo)
-        .route(Stage::Authenticated, handlers::time::handle_time)
+    let spec = Stage::Versioned.and(Stage::Authenticated).rate_limit(RateLimit::per_second(RATE_PER_SECOND));
+    Router::new().route(spec, handlers::echo::handle_echo).route(spec, handlers::time::handle_time)
 }
 
 /// Serves the diagnostics routes from the bus until shutdown.
