@@ -1,0 +1,12 @@
+//! Compiles proto/greeter.proto with mmo-protogen: the messages, and a `MsgType` impl for each
+//! from the `MessageId` enum, whose ids must lie in the game servers' range.
+
+use std::path::Path;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    mmo_protogen::Builder::new(root, &["proto"], "greeter")
+        .allowed_ids(20000..=39999)
+        .compile()
+        .unwrap_or_else(|e| panic!("{e}"));
+}

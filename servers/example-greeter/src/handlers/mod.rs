@@ -1,0 +1,3 @@
+//! One file per message the greeter handles.
+
+pub mod greet;

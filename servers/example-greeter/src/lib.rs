@@ -1,0 +1,43 @@
+//! The greeter: the example game server of `docs/extending.md`, outside the built-in ones, with
+//! its own protocol (`proto/greeter.proto`, ids from 20000). It runs behind the bus like any
+//! server; the gateway learns its routes from Redis. [`router`] is its table of routes.
+//!
+//! GreetReq is allowed from `Versioned` on (after Hello, before login) because a greeting acts
+//! for no player: it uses nothing but the name in the request. That also makes it usable today
+//! against `mmo all`, where no login server exists yet. The rate limit bounds what an anonymous
+//! client can ask. A message that acts for a player (reads `ctx.session().player()`) is
+//! `Stage::Authenticated` only.
+
+pub mod handlers;
+pub mod proto;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use mmo_core::bus::{Bus, BusError, serve::serve};
+use mmo_core::{RateLimit, Router, Shutdown, Stage};
+
+/// The service name: its stream and consumer group, and its name in the route table.
+pub const SERVICE: &str = "greeter";
+
+/// What the greeter's handlers share, one per process. A real server keeps its database pool,
+/// caches and settings here.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Greetings this process has answered.
+    pub greeted: AtomicU64,
+}
+
+/// The greeter's route table: one line per message.
+pub fn router() -> Router<State> {
+    Router::new().route(
+        Stage::Versioned.and(Stage::Authenticated).rate_limit(RateLimit::per_second(5)),
+        handlers::greet::handle_greet,
+    )
+}
+
+/// Publishes the greeter's routes and serves them from the bus. Returns once serving has
+/// started; the work goes on in tasks tracked by `shutdown`.
+pub async fn run(bus: &Bus, shutdown: &Shutdown) -> Result<(), BusError> {
+    serve(bus, SERVICE, router(), Arc::new(State::default()), shutdown).await
+}

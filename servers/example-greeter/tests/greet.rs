@@ -1,0 +1,101 @@
+//! GreetReq, twice: the handler alone through `Router::dispatch` (no socket, no Redis), then the
+//! whole path: client -> gateway -> Redis Streams -> greeter -> gateway -> client.
+
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use mmo_core::router::RouteBuckets;
+use mmo_core::session::QueueLimits;
+use mmo_core::{Ctx, HandlerError, ListenerConfig, Outcome, Router, Session, SessionId, Shutdown, Stage};
+use mmo_example_greeter::State;
+use mmo_example_greeter::proto::{GreetReq, GreetResp};
+use mmo_proto::{ErrorCode, HelloReq, HelloResp};
+use mmo_testkit::redis::TestRedis;
+use mmo_testkit::{ClientError, TestServer};
+use mmo_wire::{Frame, Header, MsgType, Seq};
+use prost::Message as _;
+
+fn greet(name: &str) -> Frame {
+    let req = GreetReq { name: name.into() };
+    Frame::new(Header::new(GreetReq::ID, Seq(1)), Bytes::from(req.encode_to_vec()))
+}
+
+#[tokio::test]
+async fn the_handler_greets_valid_names_and_rejects_the_rest() {
+    let router = mmo_example_greeter::router();
+    let state = Arc::new(State::default());
+    let session =
+        Session::new(SessionId(1), QueueLimits { max_bytes: 1 << 16, droppable_high_water: 1 << 12 });
+    // After Hello, before login: the stage a client of `mmo all` is in today.
+    session.set_stage(Stage::Versioned);
+    let mut buckets = RouteBuckets::default();
+
+    let out = router.dispatch(&state, &session, &mut buckets, greet("Ada")).await;
+    let body = Bytes::from(GreetResp { greeting: "Hello, Ada!".into() }.encode_to_vec());
+    assert_eq!(out, Outcome::Reply { id: GreetResp::ID, body });
+
+    // 32 characters is the limit, counted in characters, not bytes (each "é" is 2 bytes).
+    let out = router.dispatch(&state, &session, &mut buckets, greet(&"é".repeat(32))).await;
+    assert!(matches!(out, Outcome::Reply { .. }), "{out:?}");
+    for bad in ["", &"a".repeat(33)] {
+        let out = router.dispatch(&state, &session, &mut buckets, greet(bad)).await;
+        assert_eq!(out, Outcome::Reject { code: ErrorCode::InvalidArgument, strike: false });
+    }
+    assert_eq!(state.greeted.load(Ordering::Relaxed), 2);
+
+    // Before Hello the route is closed: the handler does not run, the body is not even decoded.
+    session.set_stage(Stage::Connected);
+    let out = router.dispatch(&state, &session, &mut buckets, greet("Ada")).await;
+    assert_eq!(out, Outcome::Reject { code: ErrorCode::WrongStage, strike: true });
+}
+
+#[test]
+fn the_ids_come_from_greeter_proto() {
+    assert_eq!(mmo_example_greeter::proto::MESSAGES, &[(20000, "GreetReq"), (20001, "GreetResp")]);
+    assert_eq!(
+        mmo_example_greeter::proto::type_table(),
+        [(GreetReq::ID, "GreetReq"), (GreetResp::ID, "GreetResp")]
+    );
+}
+
+/// The gateway side, as in the framework's bus tests: Hello logs in at once; everything else
+/// (GreetReq) is forwarded to the server that declared it.
+fn gateway_router() -> Router<()> {
+    Router::new().route(Stage::Connected, |ctx: Ctx<()>, _: HelloReq| async move {
+        ctx.session().set_stage(Stage::Authenticated);
+        Ok::<_, HandlerError>(HelloResp::default())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_is_greeted_through_the_gateway_and_the_bus() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    // The greeter first, so its routes are in Redis when the gateway loads the route table.
+    let greeter_bus = redis.bus("greeter-1", &shutdown).await;
+    mmo_example_greeter::run(&greeter_bus, &shutdown).await.unwrap();
+    let gateway_bus = redis.bus("gateway-1", &shutdown).await;
+    let gateway =
+        TestServer::start_gateway(ListenerConfig::default(), gateway_router(), Arc::new(()), &gateway_bus)
+            .await;
+
+    let mut client = gateway.client().await;
+    // The stage the greeter declared is enforced by the gateway, before anything crosses the bus.
+    let err = client.request::<_, GreetResp>(&GreetReq { name: "Ada".into() }).await.unwrap_err();
+    assert!(matches!(err, ClientError::Rejected { code: ErrorCode::WrongStage }), "{err:?}");
+
+    client.hello().await.unwrap();
+    let resp: GreetResp = client.request(&GreetReq { name: "Ada".into() }).await.unwrap();
+    assert_eq!(resp.greeting, "Hello, Ada!");
+
+    let err = client.request::<_, GreetResp>(&GreetReq { name: "a".repeat(33) }).await.unwrap_err();
+    assert!(matches!(err, ClientError::Rejected { code: ErrorCode::InvalidArgument }), "{err:?}");
+    // A domain rejection is not a strike: the session goes on.
+    let resp: GreetResp = client.request(&GreetReq { name: "Bob".into() }).await.unwrap();
+    assert_eq!(resp.greeting, "Hello, Bob!");
+    shutdown.drain(Duration::from_secs(5)).await;
+}
