@@ -106,6 +106,7 @@ impl GroupConsumer {
                     backoff = Duration::from_millis(50);
                     self.handle_entries(entries, &handler).await;
                 }
+                Err(_) if token.is_cancelled() => break,
                 Err(e) => {
                     if !self.recover(&e).await {
                         counter!(BUS_READ_ERRORS).increment(1);
@@ -199,7 +200,13 @@ impl GroupConsumer {
                 _ = tokio::time::sleep(interval) => {}
                 _ = token.cancelled() => return,
             }
-            if let Err(e) = self.reclaim_once(&handler).await
+            let reclaimed = self.reclaim_once(&handler).await;
+            if token.is_cancelled() {
+                // Never recover (which creates the stream) once told to stop: the stream may be
+                // being deleted.
+                return;
+            }
+            if let Err(e) = reclaimed
                 && !self.recover(&e).await
             {
                 tracing::debug!(stream = %self.stream, error = %e, "reclaim failed");

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use mobc_redis::RedisConnectionManager;
 use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
 
 pub use keys::Keys;
 pub use mmo_proto::bus::{Batch, Envelope};
@@ -151,6 +152,9 @@ struct Inner {
     node: String,
     cfg: BusConfig,
     producer: Producer,
+    /// Cancelled by [`Bus::close`]: readers that must outlive the drain (a gateway's inbox)
+    /// stop on it instead of on the shutdown token.
+    closed: CancellationToken,
 }
 
 impl std::fmt::Debug for Bus {
@@ -178,7 +182,7 @@ impl Bus {
         let node = node.into();
         let keys = Keys::new(&cfg.prefix);
         let producer = Producer::new(cfg.max_pending);
-        let bus = Bus(Arc::new(Inner { pool, keys, node, cfg, producer }));
+        let bus = Bus(Arc::new(Inner { pool, keys, node, cfg, producer, closed: CancellationToken::new() }));
         // Fail at start-up, not at the first message, if Redis is not there.
         let mut conn = bus.conn().await?;
         let _: String = bus.timed(redis::cmd("PING").query_async(&mut *conn)).await?;
@@ -198,6 +202,16 @@ impl Bus {
 
     pub fn config(&self) -> &BusConfig {
         &self.0.cfg
+    }
+
+    /// Stops the readers that run past the drain (see [`Bus::closed`]).
+    pub fn close(&self) {
+        self.0.closed.cancel();
+    }
+
+    /// The token cancelled by [`Bus::close`].
+    pub fn closed(&self) -> CancellationToken {
+        self.0.closed.clone()
     }
 
     pub(crate) fn producer(&self) -> &Producer {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use mmo_proto::bus::{COMPLETE, Envelope};
 use mmo_proto::{ErrorCode, MsgId};
 use mmo_wire::{Flags, Frame, Seq};
-use tokio_util::sync::CancellationToken;
 
 use super::consumer::{GroupConsumer, Handled};
 use super::routes::RouteTable;
@@ -62,9 +61,9 @@ pub async fn start(bus: &Bus, registry: Registry, shutdown: &Shutdown) -> Result
             Handled::Ack
         })
     });
-    // Not tracked by the shutdown: the inbox is read until the process exits, so answers to
-    // requests in flight during the drain still reach their clients.
-    tokio::spawn(inbox.run(handler, CancellationToken::new()));
+    // Not stopped by the shutdown token: the inbox is read through the drain, so answers to
+    // requests in flight still reach their clients; `Bus::close` stops it afterwards.
+    tokio::spawn(inbox.run(handler, bus.closed()));
     Ok(Arc::new(Forwarder { bus: bus.clone(), table }))
 }
 
@@ -105,6 +104,9 @@ pub fn apply(registry: &Registry, env: Envelope) {
 /// Deletes this node's inbox (on a clean shutdown, once no answer can still be useful): node ids
 /// are per process, so an inbox left behind would never be read again.
 pub async fn remove_inbox(bus: &Bus) -> Result<(), BusError> {
+    // Stop the reader first, or it would recreate the stream and its group (NOGROUP recovery).
+    bus.close();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let mut conn = bus.conn().await?;
     bus.timed(redis::cmd("DEL").arg(&*bus.keys().inbox(bus.node())).query_async::<()>(&mut *conn)).await
 }
