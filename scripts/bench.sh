@@ -4,13 +4,17 @@
 #
 #   1. criterion: codec (decode/encode vs memcpy) and dispatch (router vs direct handler and vs
 #      decode+encode alone);
-#   2. conn_memory: user memory per idle connection, gateway vs a raw tokio server (BENCH.md S1).
+#   2. conn_memory: user memory per idle connection, gateway vs a raw tokio server (BENCH.md S1);
+#   3. bus_bench: bus publish/consume throughput vs redis-benchmark XADD and raw XREADGROUP, and
+#      send-to-handler latency at 50k envelopes/s open loop vs raw XADD -> XREADGROUP (BENCH.md S6;
+#      needs Redis at MMO_REDIS_URL, default redis://127.0.0.1:6379, and redis-benchmark).
 #
 # Usage: scripts/bench.sh [CRITERION_FILTER]   e.g. scripts/bench.sh decode/1000x32B
 # Environment: CONNS (default 10000, at most 19000), REPEAT (conn_memory repeats, default 1),
 # HOLD (seconds to hold the connections with heartbeats after measuring, then measure again;
 # default 0, use 12 or more so every connection has sent a PingReq: S1's steady state),
-# SKIP_CRITERION=1 or SKIP_MEMORY=1 to run only one half.
+# SKIP_CRITERION=1, SKIP_MEMORY=1 or SKIP_BUS=1 to leave a part out; BUS_REPEAT (bus_bench
+# repeats of its throughput steps, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +48,12 @@ if [[ -z ${SKIP_MEMORY:-} ]]; then
   ulimit -n "$(ulimit -Hn)"
   "$target/release/conn_memory" --conns "${CONNS:-10000}" --repeat "${REPEAT:-1}" --hold "${HOLD:-0}" \
     --json "$target/conn_memory.json"
+fi
+
+if [[ -z ${SKIP_BUS:-} ]]; then
+  step "bus_bench: bus vs redis-benchmark XADD / raw XREADGROUP, latency at 50k/s (BENCH.md S6)"
+  # Pins itself and redis-benchmark to core 1 and its latency consumer to core 0 (Redis unpinned).
+  "$target/release/bus_bench" --repeat "${BUS_REPEAT:-3}" --json "$target/bus_bench.json"
 fi
 
 step "summary (medians; ratio = time or bytes relative to the baseline of the same run)"
@@ -114,4 +124,20 @@ if not skip_memory and os.path.exists(memory) and os.path.getmtime(memory) >= si
         print(f"  after holding {m['hold_secs']:g}s with heartbeats every {m['ping_interval_secs']:g}s:")
         print(f"  gateway   {gw_held:8.0f} B/conn   [{gw_held / base_held:.2f}x baseline; target: {verdict}]")
         print(f"  baseline  {base_held:8.0f} B/conn")
+
+bus = os.path.join(target, "bus_bench.json")
+if os.path.exists(bus) and os.path.getmtime(bus) >= since:
+    with open(bus) as f:
+        b = json.load(f)
+    print(f"bus_bench ({b['repeat']} repeat(s), pinned: {b['pinned']}; ratio = ours / baseline)")
+    def fig(row, key):
+        v = row.get(key)
+        if v is None:
+            return "-"
+        return f"{v:.0f} us" if row["scenario"].startswith("latency") else f"{v / 1e3:.0f}k/s"
+    for r in b["rows"]:
+        ratio = "-" if r.get("ratio") is None else f"{r['ratio']:.2f}x"
+        verdict = {True: " met", False: " NOT met"}.get(r.get("met"), "")
+        print(f"  {r['scenario']:<52} {fig(r, 'ours'):>10}  vs {r['baseline_name']} {fig(r, 'baseline')}"
+              f"  [{ratio}; target {r['target']}{verdict}]")
 EOF

@@ -96,18 +96,23 @@ impl GroupConsumer {
     pub async fn run(self, handler: EntryHandler, token: CancellationToken) {
         let reclaimer = tokio::spawn(self.clone().reclaim_loop(handler.clone(), token.clone()));
         let mut backoff = Duration::from_millis(50);
+        // Acknowledgements of the last batch travel with the next read: one round trip per cycle.
+        let mut to_ack: Vec<String> = Vec::new();
         while !token.is_cancelled() {
             let read = tokio::select! {
-                r = self.read_new() => r,
+                r = self.ack_and_read(&to_ack) => r,
                 _ = token.cancelled() => break,
             };
             match read {
                 Ok(entries) => {
                     backoff = Duration::from_millis(50);
-                    self.handle_entries(entries, &handler).await;
+                    to_ack = self.handle_entries(entries, &handler).await;
+                    counter!(BUS_ENTRIES_HANDLED).increment(to_ack.len() as u64);
                 }
                 Err(_) if token.is_cancelled() => break,
                 Err(e) => {
+                    // Whether those acks landed is unknown; unacknowledged entries come back.
+                    to_ack.clear();
                     if !self.recover(&e).await {
                         counter!(BUS_READ_ERRORS).increment(1);
                         tracing::warn!(stream = %self.stream, error = %e, retry_in = ?backoff, "bus read failed");
@@ -119,6 +124,9 @@ impl GroupConsumer {
                     }
                 }
             }
+        }
+        if let Err(e) = self.ack(&to_ack).await {
+            tracing::debug!(stream = %self.stream, error = %e, "final ack failed");
         }
         let _ = reclaimer.await;
     }
@@ -139,10 +147,14 @@ impl GroupConsumer {
         }
     }
 
-    async fn read_new(&self) -> Result<Vec<Entry>, BusError> {
+    async fn ack_and_read(&self, to_ack: &[String]) -> Result<Vec<Entry>, BusError> {
         let cfg = self.bus.config();
         let mut conn = self.bus.conn().await?;
-        let cmd = redis::cmd("XREADGROUP")
+        let mut pipe = redis::pipe();
+        if !to_ack.is_empty() {
+            pipe.cmd("XACK").arg(&*self.stream).arg(&self.group).arg(to_ack).ignore();
+        }
+        pipe.cmd("XREADGROUP")
             .arg("GROUP")
             .arg(&self.group)
             .arg(&self.consumer)
@@ -152,17 +164,17 @@ impl GroupConsumer {
             .arg(cfg.block.as_millis() as u64)
             .arg("STREAMS")
             .arg(&*self.stream)
-            .arg(">")
-            .to_owned();
+            .arg(">");
         let limit = cfg.block + cfg.command_timeout;
-        let value: Value = match tokio::time::timeout(limit, cmd.query_async(&mut *conn)).await {
+        let (value,): (Value,) = match tokio::time::timeout(limit, pipe.query_async(&mut *conn)).await {
             Ok(r) => r?,
             Err(_) => return Err(BusError::Timeout(limit)),
         };
         Ok(parse_read_reply(value))
     }
 
-    async fn handle_entries(&self, entries: Vec<Entry>, handler: &EntryHandler) {
+    /// Handles entries in order; returns the ids to acknowledge.
+    async fn handle_entries(&self, entries: Vec<Entry>, handler: &EntryHandler) -> Vec<String> {
         let mut done = Vec::with_capacity(entries.len());
         for entry in entries {
             let batch = entry.blob.as_ref().and_then(|b| Batch::decode(b.clone()).ok());
@@ -176,11 +188,7 @@ impl GroupConsumer {
                 done.push(entry.id);
             }
         }
-        counter!(BUS_ENTRIES_HANDLED).increment(done.len() as u64);
-        if let Err(e) = self.ack(&done).await {
-            // Not acknowledged: they will be delivered again; handlers are idempotent.
-            tracing::warn!(stream = %self.stream, error = %e, "ack failed");
-        }
+        done
     }
 
     async fn ack(&self, ids: &[String]) -> Result<(), BusError> {
@@ -275,7 +283,9 @@ impl GroupConsumer {
         if n > 0 {
             counter!(BUS_ENTRIES_RECLAIMED).increment(n as u64);
             tracing::info!(stream = %self.stream, entries = n, "took over entries of an unresponsive consumer");
-            self.handle_entries(entries, handler).await;
+            let done = self.handle_entries(entries, handler).await;
+            counter!(BUS_ENTRIES_HANDLED).increment(done.len() as u64);
+            self.ack(&done).await?;
         }
         Ok(n)
     }

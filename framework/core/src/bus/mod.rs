@@ -52,7 +52,7 @@ pub struct BusConfig {
     /// Envelopes buffered in this process, not yet written; beyond it sends fail with
     /// UNAVAILABLE instead of growing memory. Default 100000.
     pub max_pending: usize,
-    /// Entries read per XREADGROUP. Default 64.
+    /// Entries read per XREADGROUP. Default 256.
     pub read_count: usize,
     /// How long one XREADGROUP blocks waiting for entries. Default 1s.
     #[serde(with = "humantime_serde")]
@@ -94,7 +94,7 @@ impl Default for BusConfig {
             pool_max: 16,
             batch_max: 512,
             max_pending: 100_000,
-            read_count: 64,
+            read_count: 256,
             block: Duration::from_secs(1),
             command_timeout: Duration::from_secs(5),
             claim_idle: Duration::from_secs(5),
@@ -176,8 +176,10 @@ impl Bus {
             .max_open(cfg.pool_max)
             .max_idle(cfg.pool_max)
             .get_timeout(Some(cfg.command_timeout))
-            // A connection that died with Redis fails its PING and is replaced.
+            // A connection that died with Redis fails its PING and is replaced; checked at most
+            // once a second, not on every checkout (that would double every round trip).
             .test_on_check_out(true)
+            .health_check_interval(Some(Duration::from_secs(1)))
             .build(RedisConnectionManager::new(client));
         let node = node.into();
         let keys = Keys::new(&cfg.prefix);

@@ -169,9 +169,10 @@ async fn write(bus: &Bus, batches: &[(Arc<str>, Vec<Envelope>)]) -> Result<usize
     let cfg = bus.config();
     let mut pipe = redis::pipe();
     let mut entries = 0;
+    let from = bus.node().to_string();
     for (stream, envs) in batches {
         for chunk in envs.chunks(cfg.batch_max.max(1)) {
-            let batch = Batch { from: bus.node().to_string(), envelopes: chunk.to_vec() };
+            let batch = Batch { from: from.clone(), envelopes: chunk.to_vec() };
             let blob = Bytes::from(batch.encode_to_vec());
             pipe.cmd("XADD")
                 .arg(&**stream)
