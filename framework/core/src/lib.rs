@@ -21,6 +21,7 @@ pub mod registry;
 pub mod router;
 pub mod session;
 pub mod shutdown;
+pub mod store;
 
 pub use config::{ListenerConfig, MetricsConfig, ShutdownConfig};
 pub use error::HandlerError;

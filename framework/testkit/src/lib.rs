@@ -2,6 +2,7 @@
 //! that also knows how to misbehave (raw bytes, half frames, not reading).
 
 mod client;
+pub mod mysql;
 pub mod redis;
 
 pub use client::{ClientError, TestClient};
