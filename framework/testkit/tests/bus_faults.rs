@@ -19,6 +19,11 @@ use parking_lot::Mutex;
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
+/// XRANGE reply: entries as (id, [(field, value)]).
+type Entries = Vec<(String, Vec<(String, Vec<u8>)>)>;
+/// XPENDING summary: (count, smallest id, greatest id, [(consumer, count)]).
+type PendingSummary = (u64, Option<String>, Option<String>, Option<Vec<(String, String)>>);
+
 fn envelope(seq: u32) -> Envelope {
     Envelope { seq, ..Default::default() }
 }
@@ -110,7 +115,7 @@ async fn a_poison_entry_is_dead_lettered_after_max_deliveries_while_others_conti
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let start = Instant::now();
     let entries = loop {
-        let v: Vec<(String, Vec<(String, Vec<u8>)>)> =
+        let v: Entries =
             redis::cmd("XRANGE").arg(&dead).arg("-").arg("+").query_async(&mut conn).await.unwrap();
         if !v.is_empty() {
             break v;
@@ -126,7 +131,7 @@ async fn a_poison_entry_is_dead_lettered_after_max_deliveries_while_others_conti
     let deliveries = fields.iter().find(|(k, _)| k == "deliveries").unwrap().1.clone();
     assert_eq!(String::from_utf8(deliveries).unwrap(), "3");
     // Nothing is left pending, and the poison entry was never handled.
-    let pending: (u64, Option<String>, Option<String>, Option<Vec<(String, String)>>) =
+    let pending: PendingSummary =
         redis::cmd("XPENDING").arg(&*stream).arg("work").query_async(&mut conn).await.unwrap();
     assert_eq!(pending.0, 0);
     assert!(!seen.lock().contains(&5));

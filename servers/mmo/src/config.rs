@@ -5,6 +5,7 @@ use std::path::Path;
 
 use mmo_core::bus::BusConfig;
 use mmo_core::config::{ConfigError, from_toml_file};
+use mmo_core::store::MysqlConfig;
 use mmo_core::{ListenerConfig, MetricsConfig, ShutdownConfig};
 use mmo_gateway::GatewayConfig;
 use serde::Deserialize;
@@ -16,6 +17,7 @@ pub struct Config {
     pub listener: ListenerConfig,
     pub gateway: GatewayConfig,
     pub bus: BusConfig,
+    pub mysql: MysqlConfig,
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
@@ -55,6 +57,7 @@ impl Config {
         };
         mmo_core::config::env_override(&mut cfg.node.id, "MMO_NODE_ID");
         cfg.bus.apply_env();
+        cfg.mysql.apply_env();
         if cfg.node.id.is_empty() {
             let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
             let host = host.trim();

@@ -6,6 +6,7 @@ pub mod config;
 use std::net::SocketAddr;
 
 use mmo_core::bus::{Bus, node};
+use mmo_core::store::{MigrationReport, Migrations, Store};
 use mmo_core::{Registry, Shutdown};
 
 pub use config::Config;
@@ -19,6 +20,26 @@ pub enum Role {
     Gateway,
     /// Only the diagnostics server (Echo, Time).
     Diagnostics,
+    /// Apply every server's database migrations, then exit.
+    Migrate,
+}
+
+/// The migrations of every built-in server, each under its owner's name (its tables, its
+/// history table `_migrations_<owner>`). Servers that keep tables add theirs here; none of the
+/// servers so far (gateway, diagnostics) keeps any.
+pub fn migrations() -> Vec<Migrations> {
+    Vec::new()
+}
+
+/// Connects to MySQL (creating the database if configured to) and applies `migrations()`.
+pub async fn migrate(cfg: &Config) -> anyhow::Result<Vec<MigrationReport>> {
+    let store = Store::connect(&cfg.mysql).await.map_err(|e| anyhow::anyhow!("mysql: {e}"))?;
+    let mut reports = Vec::new();
+    for m in migrations() {
+        let report = store.migrate(&m).await.map_err(|e| anyhow::anyhow!("migrating {}: {e}", m.owner))?;
+        reports.push(report);
+    }
+    Ok(reports)
 }
 
 /// Addresses the started servers listen on.
@@ -30,6 +51,13 @@ pub struct Started {
 
 /// Binds and spawns the servers of `role` on the current runtime; their tasks watch `shutdown`.
 pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Result<Started> {
+    if role == Role::Migrate {
+        anyhow::bail!("`migrate` is not a server role; call mmo::migrate");
+    }
+    // Schemas first: a server must not start against tables older than its code.
+    if !migrations().is_empty() {
+        migrate(cfg).await?;
+    }
     let bus = Bus::connect(cfg.bus.clone(), cfg.node.id.clone(), shutdown)
         .await
         .map_err(|e| anyhow::anyhow!("bus at {}: {e}", cfg.bus.url))?;

@@ -30,6 +30,18 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(role: Role, cfg: Config) -> anyhow::Result<()> {
+    if role == Role::Migrate {
+        let reports = mmo::migrate(&cfg).await?;
+        if reports.iter().all(|r| r.applied.is_empty()) {
+            println!("migrations: schema is current ({} owners)", reports.len());
+        }
+        for r in &reports {
+            for m in &r.applied {
+                println!("migrations: {} applied {m:?}", r.owner);
+            }
+        }
+        return Ok(());
+    }
     if cfg.metrics.enabled {
         mmo_core::metrics::install_prometheus(cfg.metrics.listen)
             .with_context(|| format!("metrics endpoint on {}", cfg.metrics.listen))?;

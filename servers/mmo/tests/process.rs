@@ -136,3 +136,27 @@ fn scrape(port: u16) -> String {
     let _ = s.read_to_string(&mut body);
     body
 }
+
+#[tokio::test]
+async fn migrate_creates_the_database_and_reports_a_current_schema() {
+    let db = mmo_testkit::mysql::TestDb::new().await;
+    // A database that does not exist yet on the same server: `migrate` creates it.
+    let fresh = format!("{}_m", db.config().url.rsplit('/').next().unwrap());
+    let url = format!("{}/{fresh}", db.config().url.rsplit_once('/').unwrap().0);
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_mmo")).arg("migrate").env("MMO_MYSQL_URL", &url).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("schema is current"));
+    let check = Command::new("mariadb")
+        .args([
+            "-h127.0.0.1",
+            "-uroot",
+            "-N",
+            "-e",
+            &format!("SHOW DATABASES LIKE '{fresh}'; DROP DATABASE {fresh};"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), fresh);
+    db.cleanup().await;
+}
