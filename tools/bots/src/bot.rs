@@ -13,6 +13,10 @@
 //! requests (coordinated omission). Between measured requests a Ping goes out whenever the
 //! server's heartbeat interval would otherwise pass in silence.
 //!
+//! In closed loop (`--closed-loop`) there is no schedule: the answer to one measured request, of
+//! whatever kind, sets the next one's send time to the moment it arrived (but no sooner than the
+//! server's rate limit allows), and latency runs from there.
+//!
 //! Life of a bot: wait for its connect slot, connect, Hello, heartbeat until the window opens,
 //! measure until it closes, wait (bounded) for the last answers, report its tally, and then either
 //! close or, with `--hold`, keep heartbeating until stopped.
@@ -35,7 +39,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::codec::Decoder;
 
 use crate::report::{Errors, Tally};
-use crate::scenario::{self, Scenario};
+use crate::scenario::{self, ECHO_LIMIT_PER_S, Scenario};
 use crate::{Shared, Window};
 
 /// Time allowed for the TCP connect.
@@ -78,7 +82,7 @@ pub(crate) async fn run(
         return;
     };
     tally.connected = 1;
-    let mut bot = Bot::new(conn, shared.opts.scenario, shared.opts.ping_interval, &hello);
+    let mut bot = Bot::new(conn, &shared.opts, &hello);
     let alive = bot.measure(&shared, &mut window, &mut tally).await;
     let _ = results.send(tally).await;
     // Dropping the sender tells the swarm this bot has reported, even while it goes on holding.
@@ -331,8 +335,12 @@ struct Pending {
 struct Bot {
     conn: Conn,
     scenario: Scenario,
+    /// Payload bytes per measured request, for scenarios that carry one.
+    payload: usize,
+    /// Send the next measured request when the last is answered, not on a schedule.
+    closed_loop: bool,
     heartbeat: Duration,
-    /// Between measured requests.
+    /// Between measured requests; in closed loop, the least time between two.
     interval: Duration,
     /// The last seq used.
     seq: u32,
@@ -346,16 +354,24 @@ struct Bot {
 }
 
 impl Bot {
-    fn new(conn: Conn, scenario: Scenario, ping_interval: Duration, hello: &HelloResp) -> Bot {
+    fn new(conn: Conn, opts: &crate::Options, hello: &HelloResp) -> Bot {
         let heartbeat = match hello.heartbeat_interval_ms {
             0 => NO_HEARTBEAT,
             ms => Duration::from_millis(ms.into()),
         };
+        let scenario = opts.scenario;
+        let interval = match opts.interval() {
+            Some(asked) => scenario.measured_interval(asked, heartbeat),
+            // Closed loop: as fast as answers come, within the server's rate limit per session.
+            None => Duration::from_secs(1) / ECHO_LIMIT_PER_S,
+        };
         Bot {
             conn,
             scenario,
+            payload: opts.payload,
+            closed_loop: opts.closed_loop,
             heartbeat,
-            interval: scenario.measured_interval(ping_interval, heartbeat),
+            interval,
             seq: HELLO_SEQ,
             pending: VecDeque::new(),
             last_sent: Instant::now(),
@@ -367,8 +383,10 @@ impl Bot {
     /// Plans the measured slots of `window`.
     fn open_window(&mut self, window: &Window) {
         // A random phase per bot spreads the swarm over one interval, so bots that connected in
-        // the same millisecond do not all send in the same millisecond forever after.
-        let first = window.start + self.interval.mul_f64(rand::random::<f64>());
+        // the same millisecond do not all send in the same millisecond forever after. In closed
+        // loop every bot starts at once; the answers spread them.
+        let phase = if self.closed_loop { 0.0 } else { rand::random::<f64>() };
+        let first = window.start + self.interval.mul_f64(phase);
         self.window_end = Some(window.end);
         self.next_measured = (first < window.end).then_some(first);
     }
@@ -392,12 +410,18 @@ impl Bot {
             // against the few in flight.
             self.seq = self.seq.wrapping_add(1);
             let seq = Seq(self.seq);
-            let frame = if measured { self.scenario.request(seq) } else { scenario::ping(seq) };
+            let frame = if measured { self.scenario.request(seq, self.payload) } else { scenario::ping(seq) };
             self.conn.send(frame).map_err(Fail::Io)?;
             if measured {
                 tally.sent += 1;
-                let next = scheduled + self.interval;
-                self.next_measured = self.window_end.filter(|end| next < *end).map(|_| next);
+                tally.record_send_lag(now.saturating_duration_since(scheduled));
+                self.next_measured = if self.closed_loop {
+                    // Until the answer arrives: see `settled`.
+                    None
+                } else {
+                    let next = scheduled + self.interval;
+                    self.window_end.filter(|end| next < *end).map(|_| next)
+                };
             }
             self.pending.push_back(Pending { seq: self.seq, scheduled, measured });
             if self.pending.len() > MAX_PENDING
@@ -421,6 +445,18 @@ impl Bot {
         self.pending.iter().filter(|p| p.measured).count() as u64
     }
 
+    /// A request got its answer (of any kind) at `now`. In closed loop, a measured one frees the
+    /// next, due now or once the rate limit allows, if the window is still open.
+    fn settled(&mut self, p: &Pending, now: Instant) {
+        if self.closed_loop
+            && p.measured
+            && let Some(end) = self.window_end
+            && now < end
+        {
+            self.next_measured = Some(now.max(p.scheduled + self.interval));
+        }
+    }
+
     /// Handles one frame from the server. `Err` means the connection is over.
     fn handle(&mut self, frame: Frame, now: Instant, tally: &mut Tally) -> Result<(), Fail> {
         let h = frame.header;
@@ -434,7 +470,9 @@ impl Bot {
         }
         if h.id == ErrorResp::ID {
             // An answer, but a refusal: not lost, not answered, an error.
-            self.take_pending(h.seq);
+            if let Some(p) = self.take_pending(h.seq) {
+                self.settled(&p, now);
+            }
             let fail = decode::<ErrorResp>(&frame).map_or_else(|f| f, Fail::Rejected);
             tally.errors.record(fail.kind(), format_args!("seq {}: {fail}", h.seq.0));
             return Ok(());
@@ -443,6 +481,7 @@ impl Bot {
             tally.duplicated += 1;
             return Ok(());
         };
+        self.settled(&p, now);
         let expected = if p.measured { self.scenario.response_id() } else { PingResp::ID };
         if h.id != expected {
             let what =
@@ -451,12 +490,12 @@ impl Bot {
             return Ok(());
         }
         let body = if p.measured {
-            self.scenario.check_response(&frame)
+            self.scenario.check_response(&frame, self.payload)
         } else {
-            frame.decode_body::<PingResp>().map(drop)
+            Scenario::Ping.check_response(&frame, 0)
         };
-        if let Err(e) = body {
-            tally.errors.record("decode", Fail::Body(mmo_proto::message_name(h.id).unwrap_or("?"), e));
+        if let Err(check) = body {
+            tally.errors.record(check.kind(), check);
             return Ok(());
         }
         if p.measured {
@@ -529,6 +568,8 @@ impl Bot {
                     // Interrupted: no more measured requests; answers already due get a short drain.
                     stopping = true;
                     self.next_measured = None;
+                    // Nor does an answer free another in closed loop.
+                    self.window_end = self.window_end.map(|end| end.min(Instant::now()));
                     match &mut window {
                         None => return true,
                         Some(w) => w.drain_until = w.drain_until.min(Instant::now() + crate::DRAIN),
@@ -545,7 +586,14 @@ impl Bot {
                     }
                 }
                 ready = self.conn.stream.readable() => {
-                    if let Err(fail) = self.on_readable(ready, tally) {
+                    let mut read = self.on_readable(ready, tally);
+                    if self.closed_loop && read.is_ok() {
+                        // The answer just read is usually what frees the next request: send it
+                        // now rather than through the timer, which rounds up to its next
+                        // millisecond tick.
+                        read = self.send_due(Instant::now(), tally);
+                    }
+                    if let Err(fail) = read {
                         self.fail(fail, tally);
                         return false;
                     }

@@ -7,8 +7,9 @@
 //!    connects, says Hello, then heartbeats while the others connect.
 //! 2. **Measure.** Once every bot has connected or failed, the window opens for `duration` for
 //!    all bots at once: each sends its scenario's request on a fixed schedule and records the
-//!    latency from each scheduled send time. A window shared by all bots means the throughput is
-//!    that of the whole swarm, not of a swarm still half connecting.
+//!    latency from each scheduled send time (or, with `closed_loop`, sends the next request when
+//!    the last is answered). A window shared by all bots means the throughput is that of the
+//!    whole swarm, not of a swarm still half connecting.
 //! 3. **Drain.** After the window, each bot waits up to [`DRAIN`] for its last answers; what is
 //!    still unanswered then is lost. Each bot reports its tally; the tallies are merged.
 //! 4. **Hold** (optional). Bots keep their connections open with heartbeats only, until
@@ -57,10 +58,22 @@ pub struct Options {
     /// What each bot does.
     #[arg(long, value_enum, default_value_t = Scenario::Ping)]
     pub scenario: Scenario,
-    /// Interval between one bot's measured requests, on a fixed schedule (open loop). With
-    /// `ping`, at most the server's heartbeat interval, since the heartbeat is a Ping too.
+    /// `ping`: interval between one bot's Pings, on a fixed schedule (open loop); at most the
+    /// server's heartbeat interval, since the heartbeat is a Ping too.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub ping_interval: Duration,
+    /// `echo`: EchoReqs per second across all bots, on a fixed schedule (open loop): each bot sends
+    /// one every `bots / rate` seconds and latency counts from that schedule. Default: 10 per bot.
+    #[arg(long, value_name = "PER_S", conflicts_with = "closed_loop")]
+    pub rate: Option<f64>,
+    /// `echo`: bytes of payload in each EchoReq (checked against the EchoResp).
+    #[arg(long, value_name = "BYTES", default_value_t = 32)]
+    pub payload: usize,
+    /// `echo`: no schedule; each bot sends its next EchoReq as soon as the previous one is
+    /// answered (but at most 1000 per second, the server's limit per session), to find the most
+    /// the path can carry. Latency counts from when each could go (answer in, limit allowing).
+    #[arg(long)]
+    pub closed_loop: bool,
     /// New connections per second during ramp-up.
     #[arg(long, default_value_t = 2000)]
     pub connect_rate: u32,
@@ -77,6 +90,9 @@ impl Default for Options {
             duration: Duration::from_secs(10),
             scenario: Scenario::Ping,
             ping_interval: Duration::from_secs(1),
+            rate: None,
+            payload: 32,
+            closed_loop: false,
             connect_rate: 2000,
             hold: false,
         }
@@ -88,9 +104,68 @@ impl Options {
         ensure!(self.bots > 0, "--bots must be at least 1");
         ensure!(!self.ping_interval.is_zero(), "--ping-interval must be more than 0");
         ensure!(self.connect_rate > 0, "--connect-rate must be at least 1");
+        match self.scenario {
+            Scenario::Ping => {
+                ensure!(self.rate.is_none(), "--rate is for echo; ping's schedule is --ping-interval");
+                ensure!(!self.closed_loop, "--closed-loop is for echo");
+            }
+            Scenario::Echo => {
+                if let Some(rate) = self.rate {
+                    ensure!(rate.is_finite() && rate > 0.0, "--rate must be more than 0");
+                }
+                ensure!(
+                    self.payload <= scenario::MAX_PAYLOAD,
+                    "--payload must be at most {} bytes (one frame)",
+                    scenario::MAX_PAYLOAD
+                );
+                if let Some(interval) = self.echo_interval() {
+                    ensure!(
+                        interval >= MIN_INTERVAL && interval <= MAX_INTERVAL,
+                        "--rate gives each bot one request every {interval:?}; it must be between \
+                         {MIN_INTERVAL:?} and {MAX_INTERVAL:?}"
+                    );
+                }
+            }
+        }
         Ok(())
     }
+
+    /// Measured requests per second across all bots that the schedule asks for (`None` in closed
+    /// loop). For `ping`, before the cap at the server's heartbeat rate.
+    pub fn total_rate(&self) -> Option<f64> {
+        match self.scenario {
+            Scenario::Ping => Some(self.bots as f64 / self.ping_interval.as_secs_f64()),
+            Scenario::Echo if self.closed_loop => None,
+            Scenario::Echo => Some(self.rate.unwrap_or(self.bots as f64 * DEFAULT_ECHO_RATE_PER_BOT)),
+        }
+    }
+
+    /// Per bot, the interval between measured requests as asked (`None` in closed loop).
+    pub fn interval(&self) -> Option<Duration> {
+        match self.scenario {
+            Scenario::Ping => Some(self.ping_interval),
+            Scenario::Echo => self.echo_interval(),
+        }
+    }
+
+    fn echo_interval(&self) -> Option<Duration> {
+        let rate = self.total_rate()?;
+        // Unrepresentable only for rates so small that `validate` refuses the result anyway.
+        Some(Duration::try_from_secs_f64(self.bots as f64 / rate).unwrap_or(Duration::MAX))
+    }
+
+    /// The echo payload in bytes (`None` for scenarios without one).
+    pub fn payload_len(&self) -> Option<usize> {
+        self.scenario.has_payload().then_some(self.payload)
+    }
 }
+
+/// EchoReqs per second and bot without `--rate`.
+pub const DEFAULT_ECHO_RATE_PER_BOT: f64 = 10.0;
+
+/// Bounds of one bot's interval: shorter would spin, longer would never send in a run.
+const MIN_INTERVAL: Duration = Duration::from_micros(10);
+const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// The measurement window, the same for every bot.
 #[derive(Clone, Copy, Debug)]
@@ -258,7 +333,10 @@ impl Swarm {
         let facts = report::RunFacts {
             scenario: opts.scenario,
             bots: opts.bots,
-            ping_interval: opts.ping_interval,
+            interval: opts.interval(),
+            rate: opts.total_rate(),
+            payload: opts.payload_len(),
+            closed_loop: opts.closed_loop,
             duration,
             ramp_up: self.ramp_up,
             interrupted: interrupted_at.is_some(),

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use mmo_bots::scenario::ECHO_LIMIT_PER_S;
 use mmo_bots::{Options, Report, Scenario, Swarm};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +41,16 @@ async fn main() -> anyhow::Result<ExitCode> {
             opts.ping_interval
         );
     }
+    if opts.scenario == Scenario::Echo
+        && let Some(rate) = opts.total_rate()
+        && rate / opts.bots as f64 > f64::from(ECHO_LIMIT_PER_S)
+    {
+        eprintln!(
+            "warning: --rate {rate} over {} bots is over the diagnostics server's limit of \
+             {ECHO_LIMIT_PER_S} echos/s per session",
+            opts.bots
+        );
+    }
     let say = |line: String| {
         if !cli.quiet {
             println!("{line}");
@@ -58,13 +69,17 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
     });
 
+    let schedule = match (opts.interval(), opts.total_rate()) {
+        (Some(interval), Some(rate)) => format!("every {interval:?} per bot ({rate:.0}/s in all)"),
+        _ => "closed loop".to_owned(),
+    };
+    let payload = opts.payload_len().map_or_else(String::new, |n| format!(", payload {n} B"));
     say(format!(
-        "{} bots -> {} at {}/s, scenario {}, every {:?} for {:?}",
+        "{} bots -> {} at {}/s, scenario {}{payload}, {schedule} for {:?}",
         opts.bots,
         opts.addr,
         opts.connect_rate,
         opts.scenario.name(),
-        opts.ping_interval,
         opts.duration
     ));
     let ramp = swarm.ramp_up().await;
@@ -161,5 +176,54 @@ mod tests {
     fn unknown_scenarios_and_bad_durations_are_refused() {
         assert!(Cli::try_parse_from(["mmo-bots", "--scenario", "raid"]).is_err());
         assert!(Cli::try_parse_from(["mmo-bots", "--duration", "ten"]).is_err());
+    }
+
+    #[test]
+    fn echo_takes_a_total_rate_and_a_payload() {
+        let cli = Cli::parse_from([
+            "mmo-bots",
+            "--scenario",
+            "echo",
+            "--bots",
+            "1000",
+            "--rate",
+            "50000",
+            "--payload",
+            "100",
+        ]);
+        assert!(cli.opts.validate().is_ok());
+        assert_eq!(cli.opts.total_rate(), Some(50_000.0));
+        assert_eq!(cli.opts.interval(), Some(Duration::from_millis(20)));
+        assert_eq!(cli.opts.payload_len(), Some(100));
+
+        // Without --rate: 10 per bot and second.
+        let cli = Cli::parse_from(["mmo-bots", "--scenario", "echo", "--bots", "20"]);
+        assert_eq!(cli.opts.total_rate(), Some(200.0));
+        assert_eq!(cli.opts.interval(), Some(Duration::from_millis(100)));
+        assert_eq!(cli.opts.payload_len(), Some(32));
+
+        let cli = Cli::parse_from(["mmo-bots", "--scenario", "echo", "--closed-loop"]);
+        assert!(cli.opts.validate().is_ok());
+        assert_eq!((cli.opts.total_rate(), cli.opts.interval()), (None, None));
+    }
+
+    #[test]
+    fn echo_options_that_make_no_sense_are_refused() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["mmo-bots"], args].concat())
+                .map_err(|e| e.to_string())
+                .and_then(|cli| cli.opts.validate().map_err(|e| e.to_string()))
+        };
+        // Open and closed loop at once.
+        assert!(parse(&["--scenario", "echo", "--rate", "10", "--closed-loop"]).is_err());
+        // Rates that are no rate, a payload over one frame.
+        for rate in ["0", "-5", "NaN", "inf"] {
+            assert!(parse(&["--scenario", "echo", "--rate", rate]).is_err(), "--rate {rate}");
+        }
+        assert!(parse(&["--scenario", "echo", "--payload", "70000"]).is_err());
+        // Echo's options on ping.
+        assert!(parse(&["--rate", "100"]).is_err());
+        assert!(parse(&["--closed-loop"]).is_err());
+        assert!(parse(&["--scenario", "echo", "--payload", "0"]).is_ok());
     }
 }

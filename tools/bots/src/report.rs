@@ -75,6 +75,10 @@ pub struct Tally {
     pub errors: Errors,
     /// Latency of answered measured requests, from the *scheduled* send time to receipt, in µs.
     pub latency_us: Histogram<u64>,
+    /// Over measured requests sent: how long after its scheduled time each was written, in µs
+    /// (the bots' own lateness, which the latency includes), summed and at most.
+    pub send_lag_us_sum: u64,
+    pub send_lag_us_max: u64,
 }
 
 impl Default for Tally {
@@ -94,6 +98,8 @@ impl Tally {
             errors: Errors::default(),
             // `new` auto-resizes: a bot pays only for the range of latencies it has seen.
             latency_us: Histogram::new(SIGFIG).expect("2 significant figures is a valid precision"),
+            send_lag_us_sum: 0,
+            send_lag_us_max: 0,
         }
     }
 
@@ -107,8 +113,17 @@ impl Tally {
         }
     }
 
+    /// Counts one measured request written `lag` after its scheduled time.
+    pub fn record_send_lag(&mut self, lag: Duration) {
+        let us = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
+        self.send_lag_us_sum = self.send_lag_us_sum.saturating_add(us);
+        self.send_lag_us_max = self.send_lag_us_max.max(us);
+    }
+
     pub fn merge(&mut self, other: Tally) {
         self.connected += other.connected;
+        self.send_lag_us_sum = self.send_lag_us_sum.saturating_add(other.send_lag_us_sum);
+        self.send_lag_us_max = self.send_lag_us_max.max(other.send_lag_us_max);
         self.sent += other.sent;
         self.answered += other.answered;
         self.lost += other.lost;
@@ -150,12 +165,26 @@ impl Latency {
     }
 }
 
+/// How late the bots wrote their measured requests, against their schedule, in milliseconds.
+/// Part of every latency; a large mean says the bots, not the server, were the bottleneck.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct SendLag {
+    pub mean: f64,
+    pub max: f64,
+}
+
 /// The run's settings that the report repeats, so a JSON file says what was measured.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RunFacts {
     pub scenario: Scenario,
     pub bots: usize,
-    pub ping_interval: Duration,
+    /// Per bot, between measured requests (`None` in closed loop).
+    pub interval: Option<Duration>,
+    /// Across all bots, measured requests per second asked for (`None` in closed loop).
+    pub rate: Option<f64>,
+    /// Echo payload in bytes (`None` without one).
+    pub payload: Option<usize>,
+    pub closed_loop: bool,
     pub duration: Duration,
     pub ramp_up: Duration,
     pub interrupted: bool,
@@ -173,8 +202,16 @@ pub struct Report {
     pub connected: u64,
     /// From the first connect to the last bot's handshake (or failure).
     pub ramp_up_s: f64,
-    /// The requested interval between measured requests of one bot.
-    pub ping_interval_ms: f64,
+    /// The requested interval between measured requests of one bot (`null` in closed loop). Named
+    /// for the first scenario; in `echo` it is `bots / rate`.
+    pub ping_interval_ms: Option<f64>,
+    /// Measured requests per second across all bots that the schedule asked for (`null` in closed
+    /// loop). In `ping`, before the cap at the server's heartbeat rate.
+    pub rate: Option<f64>,
+    /// Bytes of payload per request (`null` for scenarios without one).
+    pub payload: Option<usize>,
+    /// Each bot sent its next request when the previous was answered, instead of on a schedule.
+    pub closed_loop: bool,
     pub sent: u64,
     pub answered: u64,
     pub lost: u64,
@@ -187,6 +224,7 @@ pub struct Report {
     /// Answered measured requests per second of the window.
     pub throughput_per_s: f64,
     pub latency_ms: Latency,
+    pub send_lag_ms: SendLag,
     /// Stopped early by Ctrl-C.
     pub interrupted: bool,
 }
@@ -201,13 +239,24 @@ impl Report {
             duration_s,
             connected: tally.connected,
             ramp_up_s: facts.ramp_up.as_secs_f64(),
-            ping_interval_ms: facts.ping_interval.as_secs_f64() * 1000.0,
+            ping_interval_ms: facts.interval.map(|i| i.as_secs_f64() * 1000.0),
+            rate: facts.rate,
+            payload: facts.payload,
+            closed_loop: facts.closed_loop,
             sent: tally.sent,
             answered: tally.answered,
             lost: tally.lost,
             duplicated: tally.duplicated,
             errors: tally.errors.total(),
             latency_ms: Latency::from_histogram(&tally.latency_us),
+            send_lag_ms: SendLag {
+                mean: if tally.sent > 0 {
+                    tally.send_lag_us_sum as f64 / tally.sent as f64 / 1000.0
+                } else {
+                    0.0
+                },
+                max: tally.send_lag_us_max as f64 / 1000.0,
+            },
             errors_by_kind: tally.errors.by_kind,
             error_examples: tally.errors.examples,
             throughput_per_s,
@@ -237,7 +286,15 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let l = &self.latency_ms;
-        writeln!(f, "scenario     {}", self.scenario.name())?;
+        write!(f, "scenario     {}", self.scenario.name())?;
+        if let Some(payload) = self.payload {
+            write!(f, ", payload {payload} B")?;
+        }
+        match self.rate {
+            _ if self.closed_loop => writeln!(f, ", closed loop")?,
+            Some(rate) => writeln!(f, ", {rate:.0} requests/s scheduled")?,
+            None => writeln!(f)?,
+        }
         writeln!(
             f,
             "bots         {} (connected {}, ramp-up {:.2} s)",
@@ -255,11 +312,12 @@ impl fmt::Display for Report {
             writeln!(f, "  {kind:<32} {n:>8}  e.g. {example}")?;
         }
         writeln!(f, "throughput   {:.1} answered/s", self.throughput_per_s)?;
-        write!(
+        writeln!(
             f,
             "latency ms   p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  (mean {:.3})",
             l.p50, l.p90, l.p99, l.max, l.mean
-        )
+        )?;
+        write!(f, "send lag ms  mean {:.3}  max {:.3}", self.send_lag_ms.mean, self.send_lag_ms.max)
     }
 }
 
@@ -271,7 +329,10 @@ mod tests {
         RunFacts {
             scenario: Scenario::Ping,
             bots: 2,
-            ping_interval: Duration::from_secs(1),
+            interval: Some(Duration::from_secs(1)),
+            rate: Some(2.0),
+            payload: None,
+            closed_loop: false,
             duration: Duration::from_secs(2),
             ramp_up: Duration::from_millis(5),
             interrupted: false,

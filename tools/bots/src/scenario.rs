@@ -1,15 +1,24 @@
 //! The scenarios a bot can play: what it sends on each scheduled slot and what answer it expects.
 //!
-//! Every scenario shares the same skeleton (connect, Hello, requests on a fixed schedule, Ping as
-//! heartbeat); a scenario only decides what the *measured* request is. Later versions add
-//! `echo`, `login` and `zone` here.
+//! Every scenario shares the same skeleton (connect, Hello, requests on a schedule, Ping as
+//! heartbeat); a scenario only decides what the *measured* request is and how its answer is
+//! checked. Later versions add `login` and `zone` here.
 
+use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use mmo_proto::{PingReq, PingResp};
-use mmo_wire::{Flags, Frame, MsgId, MsgType, Seq};
+use mmo_proto::{EchoReq, EchoResp, PingReq, PingResp};
+use mmo_wire::{Flags, Frame, HEADER_LEN, MsgId, MsgType, Seq};
 use serde::Serialize;
+
+/// The diagnostics server's limit on EchoReq per session and second; faster gets RATE_LIMITED
+/// (a strike). A closed-loop bot never sends faster than this.
+pub const ECHO_LIMIT_PER_S: u32 = 1000;
+
+/// The largest `--payload`: an EchoResp carrying it still fits the default frame limit (header,
+/// one tag byte and at most three length bytes besides the payload).
+pub const MAX_PAYLOAD: usize = mmo_wire::DEFAULT_MAX_FRAME_LEN as usize - HEADER_LEN - 4;
 
 /// A workload, chosen with `--scenario`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -17,12 +26,52 @@ use serde::Serialize;
 pub enum Scenario {
     /// Hello, then PingReq on the schedule: the gateway's own round trip, no other server involved.
     Ping,
+    /// Hello, then EchoReq on the schedule: client -> gateway -> bus -> diagnostics server -> bus ->
+    /// gateway -> client. Needs a gateway with a bus and a diagnostics server behind it.
+    Echo,
+}
+
+/// Why an answer of the expected id is still wrong.
+#[derive(Debug)]
+pub enum Check {
+    /// The body does not decode.
+    Decode(&'static str, prost::DecodeError),
+    /// An echo came back with other bytes than were sent.
+    Mismatch(String),
+}
+
+impl Check {
+    /// The key under `errors_by_kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Check::Decode(..) => "decode",
+            Check::Mismatch(_) => "echo.mismatch",
+        }
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Check::Decode(name, e) => write!(f, "undecodable {name}: {e}"),
+            Check::Mismatch(what) => f.write_str(what),
+        }
+    }
 }
 
 impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Ping => "ping",
+            Scenario::Echo => "echo",
+        }
+    }
+
+    /// Whether the scenario sends a payload (`--payload` means something).
+    pub fn has_payload(self) -> bool {
+        match self {
+            Scenario::Ping => false,
+            Scenario::Echo => true,
         }
     }
 
@@ -30,17 +79,22 @@ impl Scenario {
     ///
     /// In `ping` the heartbeat *is* a Ping, so a schedule slower than the heartbeat would only
     /// interleave unmeasured pings with measured ones; measuring at the heartbeat rate instead
-    /// keeps every Ping on the wire counted.
+    /// keeps every Ping on the wire counted. In `echo` the schedule is as asked: pings fill in
+    /// only when it is slower than the heartbeat.
     pub fn measured_interval(self, requested: Duration, heartbeat: Duration) -> Duration {
         match self {
             Scenario::Ping => requested.min(heartbeat),
+            Scenario::Echo => requested,
         }
     }
 
-    /// One measured request, encoded as a whole frame.
-    pub fn request(self, seq: Seq) -> Bytes {
+    /// One measured request, encoded as a whole frame. `payload` is the echo's length in bytes.
+    pub fn request(self, seq: Seq, payload: usize) -> Bytes {
         match self {
             Scenario::Ping => ping(seq),
+            Scenario::Echo => {
+                EchoReq { payload: echo_payload(seq, payload) }.to_frame_bytes(seq, Flags::NONE)
+            }
         }
     }
 
@@ -48,15 +102,46 @@ impl Scenario {
     pub fn response_id(self) -> MsgId {
         match self {
             Scenario::Ping => PingResp::ID,
+            Scenario::Echo => EchoResp::ID,
         }
     }
 
-    /// Checks that an answer's body decodes as the expected message.
-    pub fn check_response(self, frame: &Frame) -> Result<(), prost::DecodeError> {
+    /// Checks an answer to the request `request(frame.header.seq, payload)`.
+    pub fn check_response(self, frame: &Frame, payload: usize) -> Result<(), Check> {
         match self {
-            Scenario::Ping => frame.decode_body::<PingResp>().map(drop),
+            Scenario::Ping => decode::<PingResp>(frame).map(drop),
+            Scenario::Echo => {
+                let resp = decode::<EchoResp>(frame)?;
+                let seq = frame.header.seq;
+                let sent = echo_payload(seq, payload);
+                if resp.payload == sent {
+                    return Ok(());
+                }
+                let at = resp.payload.iter().zip(sent.iter()).position(|(a, b)| a != b);
+                let what = match at {
+                    Some(i) => format!("first difference at byte {i}"),
+                    None => "one is a prefix of the other".to_owned(),
+                };
+                Err(Check::Mismatch(format!(
+                    "seq {}: sent {} bytes, got {} back; {what}",
+                    seq.0,
+                    sent.len(),
+                    resp.payload.len()
+                )))
+            }
         }
     }
+}
+
+fn decode<M: MsgType>(frame: &Frame) -> Result<M, Check> {
+    frame.decode_body::<M>().map_err(|e| Check::Decode(M::NAME, e))
+}
+
+/// The payload of the echo with `seq`: derived from the seq, so it need not be kept while in
+/// flight and an answer carrying another request's bytes (or shifted ones) does not match.
+pub fn echo_payload(seq: Seq, len: usize) -> Bytes {
+    let key = seq.0.to_le_bytes();
+    (0..len).map(|i| key[i % 4] ^ (i / 4) as u8).collect::<Vec<u8>>().into()
 }
 
 /// A PingReq frame: the heartbeat of every scenario and the request of `ping`.
@@ -67,4 +152,58 @@ pub(crate) fn ping(seq: Seq) -> Bytes {
     let client_time_ms =
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
     PingReq { client_time_ms }.to_frame_bytes(seq, Flags::NONE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use mmo_wire::FrameCodec;
+    use tokio_util::codec::Decoder;
+
+    fn frame_of(bytes: &[u8]) -> Frame {
+        let mut buf = BytesMut::from(bytes);
+        FrameCodec::client(mmo_wire::DEFAULT_MAX_FRAME_LEN).decode(&mut buf).expect("frame").expect("whole")
+    }
+
+    #[test]
+    fn an_echo_of_the_same_bytes_passes_and_of_other_bytes_is_a_mismatch() {
+        let seq = Seq(42);
+        let sent = echo_payload(seq, 32);
+        assert_eq!(sent.len(), 32);
+        let good = frame_of(&EchoResp { payload: sent }.to_frame_bytes(seq, Flags::NONE));
+        assert!(Scenario::Echo.check_response(&good, 32).is_ok());
+
+        // Another request's bytes, one flipped byte, a truncation: all mismatches.
+        let other =
+            frame_of(&EchoResp { payload: echo_payload(Seq(43), 32) }.to_frame_bytes(seq, Flags::NONE));
+        let mut flipped = echo_payload(seq, 32).to_vec();
+        flipped[31] ^= 1;
+        let flipped = frame_of(&EchoResp { payload: flipped.into() }.to_frame_bytes(seq, Flags::NONE));
+        let short = frame_of(&EchoResp { payload: echo_payload(seq, 31) }.to_frame_bytes(seq, Flags::NONE));
+        for bad in [other, flipped, short] {
+            let check = Scenario::Echo.check_response(&bad, 32).expect_err("mismatch");
+            assert_eq!(check.kind(), "echo.mismatch", "{check}");
+        }
+    }
+
+    #[test]
+    fn payloads_differ_between_seqs_and_positions() {
+        let a = echo_payload(Seq(1), 64);
+        let b = echo_payload(Seq(2), 64);
+        assert_ne!(a, b);
+        // Not periodic in 4: a shifted copy does not match itself.
+        assert_ne!(a[..4], a[4..8]);
+        assert!(echo_payload(Seq(7), 0).is_empty());
+    }
+
+    #[test]
+    fn the_largest_payload_fits_a_frame() {
+        let frame = Scenario::Echo.request(Seq(1), MAX_PAYLOAD);
+        let echoed =
+            EchoResp { payload: echo_payload(Seq(1), MAX_PAYLOAD) }.to_frame_bytes(Seq(1), Flags::NONE);
+        for bytes in [frame, echoed] {
+            assert!(bytes.len() - mmo_wire::LEN_PREFIX <= mmo_wire::DEFAULT_MAX_FRAME_LEN as usize);
+        }
+    }
 }
