@@ -1,7 +1,8 @@
 //! The metrics of the connection runtime, named in one place, in base units, with low-cardinality
 //! labels. The bus and the store name theirs at the top of their own modules
-//! (`bus::producer`, `bus::consumer`, `bus::relay`, `bus::serve`, `store`). Handles are resolved once (they are cheap atomics afterwards), so the recorder must be
-//! installed, by [`install_prometheus`], before the first connection.
+//! (`bus::producer`, `bus::consumer`, `bus::relay`, `bus::serve`, `store`). Handles are resolved
+//! once (they are cheap atomics afterwards), so the recorder must be installed, by
+//! [`install_prometheus`], before the first connection.
 
 use std::net::SocketAddr;
 use std::sync::LazyLock;
