@@ -22,35 +22,35 @@ pub struct TestServer {
 impl TestServer {
     /// Serves `router` with `state` on a free loopback port with the given limits.
     pub async fn start<S: Send + Sync + 'static>(
-        mut cfg: ListenerConfig,
+        cfg: ListenerConfig,
         router: Router<S>,
         state: Arc<S>,
     ) -> TestServer {
-        cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        let registry = Registry::new();
-        let shutdown = Shutdown::new();
-        let listener = Listener::bind(cfg, router, state, registry.clone(), shutdown.clone())
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(listener.run());
-        TestServer { addr, registry, shutdown }
+        Self::serve(cfg, router, state, Registry::new(), Shutdown::new()).await
     }
 
     /// Serves `router` like a gateway: messages it does not handle are forwarded over `bus` to
     /// the servers that declared them, and answers come back through this node's inbox.
     pub async fn start_gateway<S: Send + Sync + 'static>(
-        mut cfg: ListenerConfig,
+        cfg: ListenerConfig,
         router: Router<S>,
         state: Arc<S>,
         bus: &mmo_core::bus::Bus,
     ) -> TestServer {
-        cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        let registry = Registry::new();
-        let shutdown = Shutdown::new();
+        let (registry, shutdown) = (Registry::new(), Shutdown::new());
         let forwarder =
             mmo_core::bus::relay::start(bus, registry.clone(), &shutdown).await.expect("start the relay");
-        let router = router.forward_unknown(forwarder);
+        Self::serve(cfg, router.forward_unknown(forwarder), state, registry, shutdown).await
+    }
+
+    async fn serve<S: Send + Sync + 'static>(
+        mut cfg: ListenerConfig,
+        router: Router<S>,
+        state: Arc<S>,
+        registry: Registry,
+        shutdown: Shutdown,
+    ) -> TestServer {
+        cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let listener = Listener::bind(cfg, router, state, registry.clone(), shutdown.clone())
             .await
             .expect("bind 127.0.0.1:0");
