@@ -7,13 +7,15 @@
 #   2. conn_memory: user memory per idle connection, gateway vs a raw tokio server (BENCH.md S1);
 #   3. bus_bench: bus publish/consume throughput vs redis-benchmark XADD and raw XREADGROUP, and
 #      send-to-handler latency at 50k envelopes/s open loop vs raw XADD -> XREADGROUP (BENCH.md S6;
-#      needs Redis at MMO_REDIS_URL, default redis://127.0.0.1:6379, and redis-benchmark).
+#      needs Redis at MMO_REDIS_URL, default redis://127.0.0.1:6379, and redis-benchmark);
+#   4. e2e echo: mmo-bots through `mmo all` vs a bare tokio echo server, open loop 50k/s and
+#      closed loop (BENCH.md S2). E2E_BOTS, E2E_SECS.
 #
 # Usage: scripts/bench.sh [CRITERION_FILTER]   e.g. scripts/bench.sh decode/1000x32B
 # Environment: CONNS (default 10000, at most 19000), REPEAT (conn_memory repeats, default 1),
 # HOLD (seconds to hold the connections with heartbeats after measuring, then measure again;
 # default 0, use 12 or more so every connection has sent a PingReq: S1's steady state),
-# SKIP_CRITERION=1, SKIP_MEMORY=1 or SKIP_BUS=1 to leave a part out; BUS_REPEAT (bus_bench
+# SKIP_CRITERION=1, SKIP_MEMORY=1, SKIP_BUS=1 or SKIP_E2E=1 to leave a part out; BUS_REPEAT (bus_bench
 # repeats of its throughput steps, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +56,44 @@ if [[ -z ${SKIP_BUS:-} ]]; then
   step "bus_bench: bus vs redis-benchmark XADD / raw XREADGROUP, latency at 50k/s (BENCH.md S6)"
   # Pins itself and redis-benchmark to core 1 and its latency consumer to core 0 (Redis unpinned).
   "$target/release/bus_bench" --repeat "${BUS_REPEAT:-3}" --json "$target/bus_bench.json"
+fi
+
+if [[ -z ${SKIP_E2E:-} ]]; then
+  step "e2e echo: mmo-bots through mmo all (gateway -> bus -> diagnostics) vs a bare tokio echo (BENCH.md S2)"
+  # Servers on core 0, bots on core 1 (Redis unpinned). 1000 bots; open loop at 50k/s, then
+  # closed loop for the maximum. Same bots, same frames: only what sits behind the socket differs.
+  cargo build --release -p mmo -p mmo-bots
+  e2e=$(mktemp -d)
+  printf '[listener]\nlisten = "127.0.0.1:17777"\nmax_connections = 20000\n[metrics]\nenabled = false\n[log]\nfilter = "warn"\n' > "$e2e/mmo.toml"
+  prefix="benche2e$RANDOM"
+  run_bots() { # name addr
+    for mode in "--rate 50000" "--closed-loop"; do
+      tag=$1-$(echo "$mode" | tr -dc 'a-z0-9')
+      "${pin[@]}" "$target/release/mmo-bots" --addr "$2" --scenario echo --bots "${E2E_BOTS:-1000}" \
+        --duration "${E2E_SECS:-15}s" $mode --quiet --json "$e2e/$tag.json" > "$e2e/$tag.out" 2>&1 || true
+    done
+  }
+  taskset -c 0 "$target/release/echo_baseline" 127.0.0.1:17778 > "$e2e/baseline.out" & base_pid=$!
+  sleep 1; run_bots baseline 127.0.0.1:17778; kill "$base_pid"; wait "$base_pid" 2>/dev/null || true
+  MMO_BUS_PREFIX=$prefix taskset -c 0 "$target/release/mmo" all --config "$e2e/mmo.toml" > "$e2e/mmo.out" 2>&1 & mmo_pid=$!
+  sleep 2; run_bots mmo 127.0.0.1:17777; kill -TERM "$mmo_pid"; wait "$mmo_pid" 2>/dev/null || true
+  redis-cli --scan --pattern "$prefix*" | xargs -r redis-cli del > /dev/null || true
+  python3 - "$e2e" > "$target/e2e_echo.txt" <<'PY'
+import json, sys, os
+d = sys.argv[1]
+def load(n):
+    p = os.path.join(d, n + ".json")
+    return json.load(open(p)) if os.path.exists(p) else None
+print("e2e echo, 1000 bots (mmo all vs bare tokio echo, same run)")
+for mode, label in (("rate50000", "open loop 50k/s"), ("closedloop", "closed loop")):
+    m, b = load("mmo-" + mode), load("baseline-" + mode)
+    if not m or not b:
+        print(f"  {label}: missing results"); continue
+    print(f"  {label}: mmo {m['throughput_per_s']:,.0f}/s p50 {m['latency_ms']['p50']:.2f} p99 {m['latency_ms']['p99']:.2f} ms "
+          f"(lost {m['lost']}, errors {m['errors']}) | baseline {b['throughput_per_s']:,.0f}/s p50 {b['latency_ms']['p50']:.2f} "
+          f"p99 {b['latency_ms']['p99']:.2f} ms | throughput ratio {m['throughput_per_s'] / b['throughput_per_s']:.2f}x")
+PY
+  cat "$target/e2e_echo.txt"
 fi
 
 step "summary (medians; ratio = time or bytes relative to the baseline of the same run)"
