@@ -28,6 +28,7 @@ fn hello_response() {
         idle_timeout_ms: 30_000,
         max_frame_len: 65_536,
         session_id: 1,
+        ..Default::default()
     };
     assert_eq!(
         hex(&resp.to_frame_bytes(Seq(1), Flags::NONE)),

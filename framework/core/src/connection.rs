@@ -315,10 +315,8 @@ impl<S: Send + Sync + 'static> Connection<S> {
                 let _ = self.session.respond(reply_id, seq, body);
             }
             Outcome::Done => {}
-            Outcome::Forwarded => {
-                self.pending_since = Instant::now();
-                self.session.begin_request(seq);
-            }
+            // The router marked the request pending before sending it.
+            Outcome::Forwarded => self.pending_since = Instant::now(),
             Outcome::Reject { code, strike } => {
                 self.reject(id, seq, code);
                 if strike {

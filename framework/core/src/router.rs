@@ -107,7 +107,8 @@ pub enum Outcome {
     Reject { code: ErrorCode, strike: bool },
     /// Send a `DisconnectNtf` with this reason and close.
     Kick(ErrorCode),
-    /// Sent on to another node; the answer arrives later through the session.
+    /// Sent on to another node; the answer arrives later through the session, which is
+    /// already marked as waiting for it ([`Session::begin_request`]).
     Forwarded,
 }
 
@@ -334,10 +335,19 @@ impl<S: Send + Sync + 'static> Router<S> {
             return match self.forward.as_ref().and_then(|f| f.spec(id).map(|spec| (f, spec))) {
                 Some((forward, spec)) => match admit(&spec, id, session, buckets) {
                     Err(rejected) => rejected,
-                    Ok(()) => match forward.forward(session, frame) {
-                        Ok(()) => Outcome::Forwarded,
-                        Err(code) => Outcome::Reject { code, strike: false },
-                    },
+                    Ok(()) => {
+                        // Pending before it is sent: the answer may come back before `forward`
+                        // even returns, and must find the request waiting for it.
+                        let seq = frame.header.seq;
+                        session.begin_request(seq);
+                        match forward.forward(session, frame) {
+                            Ok(()) => Outcome::Forwarded,
+                            Err(code) => {
+                                session.complete_request(seq, None);
+                                Outcome::Reject { code, strike: false }
+                            }
+                        }
+                    }
                 },
                 None => Outcome::Reject { code: ErrorCode::UnknownMessage, strike: true },
             };

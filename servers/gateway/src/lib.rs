@@ -3,7 +3,7 @@
 //!
 //! | message   | stage      | handler                       |
 //! |-----------|------------|-------------------------------|
-//! | HelloReq  | Connected  | [`handlers::hello`]           |
+//! | HelloReq  | Connected  | [`handlers::hello`] (standalone only; behind a bus, the version server) |
 //! | PingReq   | any        | [`handlers::ping`] (rate-limited) |
 //!
 //! Every other message is forwarded over the bus to the server that declared it (its stage and
@@ -26,12 +26,12 @@ pub struct State {
     pub listener: ListenerConfig,
 }
 
-/// The gateway's handler table.
-pub fn router(cfg: &GatewayConfig) -> Router<State> {
-    Router::new().route(Stage::Connected, handlers::hello::handle_hello).route(
-        StageSet::ANY.rate_limit(RateLimit::per_second(cfg.ping_per_second)),
-        handlers::ping::handle_ping,
-    )
+/// The gateway's handler table. `standalone`: no bus behind it, so the gateway answers Hello
+/// itself (protocol check only); with a bus, Hello goes to the version server.
+pub fn router(cfg: &GatewayConfig, standalone: bool) -> Router<State> {
+    let ping = StageSet::ANY.rate_limit(RateLimit::per_second(cfg.ping_per_second));
+    let router = Router::new().route(ping, handlers::ping::handle_ping);
+    if standalone { router.route(Stage::Connected, handlers::hello::handle_hello) } else { router }
 }
 
 /// Binds the gateway's listener; call [`Listener::run`] on the result to serve. With a bus,
@@ -43,7 +43,7 @@ pub async fn bind(
     shutdown: Shutdown,
     bus: Option<&Bus>,
 ) -> Result<Listener<State>, GatewayError> {
-    let mut router = router(&gateway);
+    let mut router = router(&gateway, bus.is_none());
     if let Some(bus) = bus {
         let forwarder = relay::start(bus, registry.clone(), &shutdown).await?;
         router = router.forward_unknown(forwarder);

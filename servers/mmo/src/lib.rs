@@ -20,15 +20,16 @@ pub enum Role {
     Gateway,
     /// Only the diagnostics server (Echo, Time).
     Diagnostics,
+    /// Only the version server (Hello).
+    Version,
     /// Apply every server's database migrations, then exit.
     Migrate,
 }
 
 /// The migrations of every built-in server, each under its owner's name (its tables, its
-/// history table `_migrations_<owner>`). Servers that keep tables add theirs here; none of the
-/// servers so far (gateway, diagnostics) keeps any.
+/// history table `_migrations_<owner>`). Servers that keep tables add theirs here.
 pub fn migrations() -> Vec<Migrations> {
-    Vec::new()
+    vec![mmo_version::migrations()]
 }
 
 /// Connects to MySQL (creating the database if configured to) and applies `migrations()`.
@@ -54,8 +55,9 @@ pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Res
     if role == Role::Migrate {
         anyhow::bail!("`migrate` is not a server role; call mmo::migrate");
     }
+    let needs_store = matches!(role, Role::All | Role::Version);
     // Schemas first: a server must not start against tables older than its code.
-    if !migrations().is_empty() {
+    if needs_store {
         migrate(cfg).await?;
     }
     let bus = Bus::connect(cfg.bus.clone(), cfg.node.id.clone(), shutdown)
@@ -66,6 +68,10 @@ pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Res
     // Servers first, so their routes are published before the gateway loads the route table.
     if matches!(role, Role::All | Role::Diagnostics) {
         mmo_diagnostics::run(&bus, shutdown).await?;
+    }
+    if needs_store {
+        let store = Store::connect(&cfg.mysql).await.map_err(|e| anyhow::anyhow!("mysql: {e}"))?;
+        mmo_version::run(&bus, store, cfg.listener.clone(), shutdown).await?;
     }
     if matches!(role, Role::All | Role::Gateway) {
         let listener = mmo_gateway::bind(
@@ -80,4 +86,23 @@ pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Res
         tokio::spawn(listener.run());
     }
     Ok(started)
+}
+
+/// `mmo admin version publish`: sets a platform's build policy; takes effect at the next Hello.
+pub async fn publish_version(
+    cfg: &Config,
+    platform: &str,
+    latest: &str,
+    minimum: &str,
+    manifest_url: &str,
+) -> anyhow::Result<()> {
+    let platform = mmo_proto::Platform::from_str_name(&platform.to_ascii_uppercase()).ok_or_else(|| {
+        anyhow::anyhow!("unknown platform {platform:?} (windows, macos, linux, android, ios, console)")
+    })?;
+    migrate(cfg).await?;
+    let store = Store::connect(&cfg.mysql).await.map_err(|e| anyhow::anyhow!("mysql: {e}"))?;
+    let shutdown = Shutdown::new();
+    let bus = Bus::connect(cfg.bus.clone(), format!("{}-admin", cfg.node.id), &shutdown).await?;
+    mmo_version::publish(&store, &bus, platform, latest, minimum, manifest_url).await?;
+    Ok(())
 }

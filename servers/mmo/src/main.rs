@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use mmo::{Config, Role};
 use mmo_core::Shutdown;
 use mmo_core::shutdown::Signals;
@@ -11,12 +11,59 @@ use mmo_core::shutdown::Signals;
 #[derive(Parser, Debug)]
 #[command(name = "mmo", version, about = "MMO server framework launcher")]
 struct Args {
-    /// Which servers to run in this process.
-    #[arg(value_enum)]
-    role: Role,
+    #[command(subcommand)]
+    command: Command,
     /// Configuration file (TOML); defaults apply without one.
-    #[arg(long, short, env = "MMO_CONFIG")]
+    #[arg(long, short, env = "MMO_CONFIG", global = true)]
     config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Every server in one process.
+    All,
+    /// Only the gateway.
+    Gateway,
+    /// Only the diagnostics server (Echo, Time).
+    Diagnostics,
+    /// Only the version server (Hello).
+    Version,
+    /// Apply every server's database migrations, then exit.
+    Migrate,
+    /// Change what the running servers use, without restarting them.
+    Admin {
+        #[command(subcommand)]
+        command: Admin,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Admin {
+    /// Client build policies.
+    Version {
+        #[command(subcommand)]
+        command: VersionAdmin,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum VersionAdmin {
+    /// Set a platform's latest and minimum builds and its patch manifest URL; the next Hello
+    /// on every version server sees it.
+    Publish {
+        /// windows, macos, linux, android, ios or console.
+        #[arg(long)]
+        platform: String,
+        /// Newest build (semver); older clients are told an update is available.
+        #[arg(long)]
+        latest: String,
+        /// Oldest build allowed to play (semver); older clients must update.
+        #[arg(long)]
+        minimum: String,
+        /// Where clients find the patch manifest, e.g. a CDN path per platform.
+        #[arg(long)]
+        manifest: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -26,7 +73,21 @@ fn main() -> anyhow::Result<()> {
     })?;
     init_logging(&cfg);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run(args.role, cfg))
+    let role = match args.command {
+        Command::All => Role::All,
+        Command::Gateway => Role::Gateway,
+        Command::Diagnostics => Role::Diagnostics,
+        Command::Version => Role::Version,
+        Command::Migrate => Role::Migrate,
+        Command::Admin {
+            command: Admin::Version { command: VersionAdmin::Publish { platform, latest, minimum, manifest } },
+        } => {
+            runtime.block_on(mmo::publish_version(&cfg, &platform, &latest, &minimum, &manifest))?;
+            println!("published {platform}: latest {latest}, minimum {minimum}, manifest {manifest}");
+            return Ok(());
+        }
+    };
+    runtime.block_on(run(role, cfg))
 }
 
 async fn run(role: Role, cfg: Config) -> anyhow::Result<()> {

@@ -138,15 +138,22 @@ fn scrape(port: u16) -> String {
 }
 
 #[tokio::test]
-async fn migrate_creates_the_database_and_reports_a_current_schema() {
+async fn migrate_creates_the_database_applies_once_and_is_idempotent() {
     let db = mmo_testkit::mysql::TestDb::new().await;
     // A database that does not exist yet on the same server: `migrate` creates it.
     let fresh = format!("{}_m", db.config().url.rsplit('/').next().unwrap());
     let url = format!("{}/{fresh}", db.config().url.rsplit_once('/').unwrap().0);
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_mmo")).arg("migrate").env("MMO_MYSQL_URL", &url).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("schema is current"));
+    let migrate = || {
+        Command::new(env!("CARGO_BIN_EXE_mmo")).arg("migrate").env("MMO_MYSQL_URL", &url).output().unwrap()
+    };
+    let first = migrate();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let stdout = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(stdout.contains("version applied") && stdout.contains("client_builds"), "{stdout}");
+    // A restart applies nothing.
+    let second = migrate();
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stdout).contains("schema is current"));
     let check = Command::new("mariadb")
         .args([
             "-h127.0.0.1",

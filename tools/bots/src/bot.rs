@@ -113,7 +113,7 @@ async fn open(addr: SocketAddr, errors: &mut Errors) -> Option<(Conn, HelloResp)
     let mut conn = Conn::new(stream);
     let hello = HelloReq {
         protocol_version: PROTOCOL_VERSION,
-        client_version: concat!("mmo-bots/", env!("CARGO_PKG_VERSION")).to_owned(),
+        client_version: concat!(env!("CARGO_PKG_VERSION"), "+mmo-bots").to_owned(),
         platform: Platform::Linux.into(),
     };
     match timeout(HANDSHAKE_TIMEOUT, conn.hello(hello)).await {

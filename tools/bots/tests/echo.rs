@@ -28,6 +28,7 @@ struct Path {
     addr: SocketAddr,
     shutdown: Shutdown,
     _redis: TestRedis,
+    _db: mmo_testkit::mysql::TestDb,
 }
 
 impl Drop for Path {
@@ -41,6 +42,13 @@ async fn echo_path() -> Path {
     let shutdown = Shutdown::new();
     let bus = redis.bus("node-1", &shutdown).await;
     mmo_diagnostics::run(&bus, &shutdown).await.expect("start the diagnostics server");
+    // Hello goes to the version server behind the bus; with no build policy every build is OK.
+    let db = mmo_testkit::mysql::TestDb::new().await;
+    db.store().migrate(&mmo_version::migrations()).await.expect("version tables");
+    let listener_cfg = mmo_core::ListenerConfig::default();
+    mmo_version::run(&bus, db.store().clone(), listener_cfg, &shutdown)
+        .await
+        .expect("start the version server");
     let listener = mmo_gateway::bind(
         mmo_core::ListenerConfig { listen: "127.0.0.1:0".parse().expect("address"), ..Default::default() },
         mmo_gateway::GatewayConfig::default(),
@@ -52,7 +60,7 @@ async fn echo_path() -> Path {
     .expect("bind the gateway");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(listener.run());
-    Path { addr, shutdown, _redis: redis }
+    Path { addr, shutdown, _redis: redis, _db: db }
 }
 
 fn echo(addr: SocketAddr, bots: usize) -> Options {
@@ -163,6 +171,7 @@ async fn serve(mut stream: TcpStream, echo: Echo) {
                     idle_timeout_ms: 30_000,
                     max_frame_len: DEFAULT_MAX_FRAME_LEN,
                     session_id: 1,
+                    ..Default::default()
                 }
                 .to_frame_bytes(seq, Flags::NONE),
                 PingReq::ID => PingResp::default().to_frame_bytes(seq, Flags::NONE),

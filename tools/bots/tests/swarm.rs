@@ -125,6 +125,7 @@ async fn serve(mut stream: TcpStream, pings: Pings) {
                     idle_timeout_ms: 30_000,
                     max_frame_len: DEFAULT_MAX_FRAME_LEN,
                     session_id: 1,
+                    ..Default::default()
                 }
                 .to_frame_bytes(seq, Flags::NONE),
                 PingReq::ID => match pings {

@@ -1,7 +1,9 @@
-//! HelloReq: the handshake. Checks the protocol version and moves the session to `Versioned`.
+//! HelloReq when the gateway runs without a bus (standalone): checks the protocol version and
+//! moves the session to `Versioned`. Behind a bus, Hello goes to the version server instead,
+//! which also checks the client build.
 
 use mmo_core::{Ctx, HandlerError, Stage};
-use mmo_proto::{ErrorCode, HelloReq, HelloResp, PROTOCOL_VERSION};
+use mmo_proto::{ErrorCode, HelloReq, HelloResp, PROTOCOL_VERSION, VersionStatus};
 
 use crate::State;
 
@@ -17,5 +19,7 @@ pub async fn handle_hello(ctx: Ctx<State>, req: HelloReq) -> Result<HelloResp, H
         idle_timeout_ms: l.idle_timeout.as_millis() as u32,
         max_frame_len: l.max_frame_len_u32(),
         session_id: ctx.session().id().0,
+        version_status: VersionStatus::Ok as i32,
+        ..Default::default()
     })
 }

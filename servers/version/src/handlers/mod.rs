@@ -1,0 +1,3 @@
+//! One file per message the version server handles.
+
+pub mod hello;
