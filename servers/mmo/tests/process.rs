@@ -167,3 +167,31 @@ async fn migrate_creates_the_database_applies_once_and_is_idempotent() {
     assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), fresh);
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn admin_version_publish_writes_the_policy() {
+    let db = mmo_testkit::mysql::TestDb::new().await;
+    let redis = mmo_testkit::redis::TestRedis::new();
+    let publish = |minimum: &str| {
+        Command::new(env!("CARGO_BIN_EXE_mmo"))
+            .args(["admin", "version", "publish", "--platform", "android", "--latest", "2.0.0", "--minimum", minimum])
+            .args(["--manifest", "https://cdn.example/android/2.0.0.json"])
+            .env("MMO_MYSQL_URL", &db.config().url)
+            .env("MMO_BUS_PREFIX", &redis.cfg.prefix)
+            .output()
+            .unwrap()
+    };
+    let out = publish("1.5.0");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<(String, String, String)> = db
+        .store()
+        .exec("SELECT platform, latest_version, minimum_version FROM client_builds", ())
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![("android".into(), "2.0.0".into(), "1.5.0".into())]);
+    // A minimum newer than the latest is refused, and nothing changes.
+    assert!(!publish("3.0.0").status.success());
+    let rows: Vec<(String,)> = db.store().exec("SELECT minimum_version FROM client_builds", ()).await.unwrap();
+    assert_eq!(rows, vec![("1.5.0".into(),)]);
+    db.cleanup().await;
+}
