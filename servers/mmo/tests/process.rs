@@ -17,6 +17,8 @@ struct Mmo {
     _dir: TempDir,
     // Its own key prefix on the shared Redis, deleted afterwards.
     _redis: mmo_testkit::redis::TestRedis,
+    // Its own database, dropped afterwards (the version server keeps its tables there).
+    _db: mmo_testkit::mysql::TestDb,
 }
 
 struct TempDir(std::path::PathBuf);
@@ -39,7 +41,8 @@ fn free_port() -> u16 {
 }
 
 /// Starts `mmo all` with `extra` appended to a config that listens on a free port.
-fn start(extra: &str) -> Mmo {
+async fn start(extra: &str) -> Mmo {
+    let db = mmo_testkit::mysql::TestDb::new().await;
     let dir = std::env::temp_dir().join(format!("mmo-proc-{}-{}", std::process::id(), free_port()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("config.toml");
@@ -51,6 +54,7 @@ fn start(extra: &str) -> Mmo {
         .arg(&cfg)
         .env("RUST_LOG", "warn")
         .env("MMO_BUS_PREFIX", &redis.cfg.prefix)
+        .env("MMO_MYSQL_URL", &db.config().url)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -58,7 +62,7 @@ fn start(extra: &str) -> Mmo {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let addr = line.trim().rsplit(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("{line}"));
-    Mmo { child, addr, _dir: TempDir(dir), _redis: redis }
+    Mmo { child, addr, _dir: TempDir(dir), _redis: redis, _db: db }
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -79,7 +83,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 
 #[tokio::test]
 async fn sigterm_tells_clients_and_exits_within_the_grace_period() {
-    let mut mmo = start("[metrics]\nenabled = false\n[shutdown]\ngrace = \"5s\"\n");
+    let mut mmo = start("[metrics]\nenabled = false\n[shutdown]\ngrace = \"5s\"\n").await;
     let mut c = TestClient::connect(mmo.addr).await.unwrap();
     c.hello().await.unwrap();
     let _: PingResp = c.request(&PingReq::default()).await.unwrap();
@@ -93,7 +97,8 @@ async fn sigterm_tells_clients_and_exits_within_the_grace_period() {
 async fn a_second_signal_exits_at_once() {
     // A client that never closes keeps its connection lingering for close_timeout (60 s), so the
     // drain would take the whole grace period; the second signal cuts it short.
-    let mut mmo = start("close_timeout = \"60s\"\n[metrics]\nenabled = false\n[shutdown]\ngrace = \"60s\"\n");
+    let mut mmo =
+        start("close_timeout = \"60s\"\n[metrics]\nenabled = false\n[shutdown]\ngrace = \"60s\"\n").await;
     let mut c = TestClient::connect(mmo.addr).await.unwrap();
     c.hello().await.unwrap();
     signal(&mmo.child, "-TERM");
@@ -109,7 +114,7 @@ async fn a_second_signal_exits_at_once() {
 #[tokio::test]
 async fn metrics_count_connections_and_rejects_by_reason() {
     let port = free_port();
-    let mut mmo = start(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let mut mmo = start(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n")).await;
     let mut c = TestClient::connect(mmo.addr).await.unwrap();
     c.hello().await.unwrap();
     c.send_raw(&u32::MAX.to_be_bytes()).await.unwrap();
@@ -174,7 +179,17 @@ async fn admin_version_publish_writes_the_policy() {
     let redis = mmo_testkit::redis::TestRedis::new();
     let publish = |minimum: &str| {
         Command::new(env!("CARGO_BIN_EXE_mmo"))
-            .args(["admin", "version", "publish", "--platform", "android", "--latest", "2.0.0", "--minimum", minimum])
+            .args([
+                "admin",
+                "version",
+                "publish",
+                "--platform",
+                "android",
+                "--latest",
+                "2.0.0",
+                "--minimum",
+                minimum,
+            ])
             .args(["--manifest", "https://cdn.example/android/2.0.0.json"])
             .env("MMO_MYSQL_URL", &db.config().url)
             .env("MMO_BUS_PREFIX", &redis.cfg.prefix)
@@ -191,7 +206,8 @@ async fn admin_version_publish_writes_the_policy() {
     assert_eq!(rows, vec![("android".into(), "2.0.0".into(), "1.5.0".into())]);
     // A minimum newer than the latest is refused, and nothing changes.
     assert!(!publish("3.0.0").status.success());
-    let rows: Vec<(String,)> = db.store().exec("SELECT minimum_version FROM client_builds", ()).await.unwrap();
+    let rows: Vec<(String,)> =
+        db.store().exec("SELECT minimum_version FROM client_builds", ()).await.unwrap();
     assert_eq!(rows, vec![("1.5.0".into(),)]);
     db.cleanup().await;
 }
