@@ -9,6 +9,9 @@ use mmo_core::bus::{Bus, BusConfig};
 
 pub struct TestRedis {
     pub cfg: BusConfig,
+    /// Buses handed out, closed before the keys are deleted: a reader still running would
+    /// recreate its stream (NOGROUP recovery) right after the cleanup.
+    buses: parking_lot::Mutex<Vec<Bus>>,
 }
 
 impl Default for TestRedis {
@@ -40,7 +43,7 @@ impl TestRedis {
             node_ttl: Duration::from_secs(2),
             ..BusConfig::default()
         };
-        TestRedis { cfg }
+        TestRedis { cfg, buses: parking_lot::Mutex::new(Vec::new()) }
     }
 
     /// A bus node on this prefix.
@@ -50,8 +53,16 @@ impl TestRedis {
             .expect("connect to Redis (is it running? scripts/services.sh)")
     }
 
-    /// Deletes every key under the prefix.
+    /// Closes the buses handed out, then deletes every key under the prefix.
     pub fn cleanup(&self) {
+        let buses = std::mem::take(&mut *self.buses.lock());
+        if !buses.is_empty() {
+            for bus in &buses {
+                bus.close();
+            }
+            // Readers notice within one scheduling round; blocked reads are cancelled, not waited.
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let Ok(client) = redis::Client::open(self.cfg.url.as_str()) else { return };
         let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(2)) else { return };
         let pattern = format!("{}:*", self.cfg.prefix);

@@ -94,6 +94,19 @@ impl GroupConsumer {
     /// Reads and handles entries until `token` is cancelled; a second task reclaims entries
     /// abandoned by dead consumers and dead-letters poison ones.
     pub async fn run(self, handler: EntryHandler, token: CancellationToken) {
+        // Stops on `token` or when the bus is closed, whichever comes first.
+        let token = {
+            let (merged, outer, closed) = (CancellationToken::new(), token, self.bus.closed());
+            let m = merged.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = outer.cancelled() => {}
+                    _ = closed.cancelled() => {}
+                }
+                m.cancel();
+            });
+            merged
+        };
         let reclaimer = tokio::spawn(self.clone().reclaim_loop(handler.clone(), token.clone()));
         let mut backoff = Duration::from_millis(50);
         // Acknowledgements of the last batch travel with the next read: one round trip per cycle.

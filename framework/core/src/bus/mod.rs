@@ -206,7 +206,8 @@ impl Bus {
         &self.0.cfg
     }
 
-    /// Stops the readers that run past the drain (see [`Bus::closed`]).
+    /// Stops every consumer reading through this bus, including those that run past the drain
+    /// (see [`Bus::closed`]).
     pub fn close(&self) {
         self.0.closed.cancel();
     }
