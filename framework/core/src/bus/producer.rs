@@ -126,8 +126,13 @@ impl Producer {
 /// The flusher: runs until shutdown, then writes what is left (bounded by the command timeout).
 pub(crate) async fn run_flusher(bus: Bus, token: CancellationToken) {
     let producer = bus.producer();
+    let closed = bus.closed();
     let mut backoff = Duration::from_millis(10);
     loop {
+        if closed.is_cancelled() {
+            // A closed bus writes nothing more (what is left was for readers that are gone).
+            return;
+        }
         let batches = producer.take();
         if batches.is_empty() {
             if token.is_cancelled() {
@@ -136,6 +141,7 @@ pub(crate) async fn run_flusher(bus: Bus, token: CancellationToken) {
             tokio::select! {
                 _ = producer.wake.notified() => continue,
                 _ = token.cancelled() => continue,
+                _ = closed.cancelled() => return,
             }
         }
         let n: usize = batches.iter().map(|(_, v)| v.len()).sum();
