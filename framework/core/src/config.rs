@@ -80,6 +80,20 @@ impl ListenerConfig {
         u32::try_from(self.max_frame_len.as_u64()).unwrap_or(u32::MAX)
     }
 
+    /// A `HelloResp` carrying what these limits tell a client (heartbeat, idle deadline, frame
+    /// limit) and its session id, with status OK: whoever answers Hello starts from this.
+    pub fn hello_resp(&self, session: crate::session::SessionId) -> mmo_proto::HelloResp {
+        mmo_proto::HelloResp {
+            protocol_version: mmo_proto::PROTOCOL_VERSION,
+            heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
+            idle_timeout_ms: self.idle_timeout.as_millis() as u32,
+            max_frame_len: self.max_frame_len_u32(),
+            session_id: session.0,
+            version_status: mmo_proto::VersionStatus::Ok as i32,
+            ..Default::default()
+        }
+    }
+
     /// Checks relations between fields that serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let min = (mmo_wire::HEADER_LEN) as u64;

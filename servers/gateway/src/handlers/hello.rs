@@ -3,7 +3,7 @@
 //! which also checks the client build.
 
 use mmo_core::{Ctx, HandlerError, Stage};
-use mmo_proto::{ErrorCode, HelloReq, HelloResp, PROTOCOL_VERSION, VersionStatus};
+use mmo_proto::{ErrorCode, HelloReq, HelloResp, PROTOCOL_VERSION};
 
 use crate::State;
 
@@ -12,14 +12,5 @@ pub async fn handle_hello(ctx: Ctx<State>, req: HelloReq) -> Result<HelloResp, H
         return Err(HandlerError::Kick(ErrorCode::UnsupportedProtocol));
     }
     ctx.session().set_stage(Stage::Versioned);
-    let l = &ctx.state().listener;
-    Ok(HelloResp {
-        protocol_version: PROTOCOL_VERSION,
-        heartbeat_interval_ms: l.heartbeat_interval.as_millis() as u32,
-        idle_timeout_ms: l.idle_timeout.as_millis() as u32,
-        max_frame_len: l.max_frame_len_u32(),
-        session_id: ctx.session().id().0,
-        version_status: VersionStatus::Ok as i32,
-        ..Default::default()
-    })
+    Ok(ctx.state().listener.hello_resp(ctx.session().id()))
 }

@@ -15,16 +15,7 @@ pub async fn handle_hello(ctx: Ctx<State>, req: HelloReq) -> Result<HelloResp, H
         parse_client_version(&req.client_version).ok_or(HandlerError::Reject(ErrorCode::InvalidArgument))?;
     let platform = Platform::try_from(req.platform).unwrap_or(Platform::Unspecified);
     let build = ctx.state().builds.build_for(platform).await.map_err(HandlerError::internal)?;
-    let l = &ctx.state().listener;
-    let mut resp = HelloResp {
-        protocol_version: PROTOCOL_VERSION,
-        heartbeat_interval_ms: l.heartbeat_interval.as_millis() as u32,
-        idle_timeout_ms: l.idle_timeout.as_millis() as u32,
-        max_frame_len: l.max_frame_len_u32(),
-        session_id: ctx.session().id().0,
-        version_status: VersionStatus::Ok as i32,
-        ..Default::default()
-    };
+    let mut resp = ctx.state().listener.hello_resp(ctx.session().id());
     if let Some(b) = build {
         let status = if client < b.minimum {
             VersionStatus::UpdateRequired
