@@ -191,7 +191,7 @@ fn main() -> anyhow::Result<()> {
     let pin = match args.pin {
         Pin::On => true,
         Pin::Off => false,
-        Pin::Auto => taskset_exists() && cores() >= 2,
+        Pin::Auto => mmo_benches::can_pin(),
     };
     if pin {
         // Before the runtime exists, so every worker thread inherits the affinity.
@@ -1216,17 +1216,4 @@ fn report(
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
-}
-
-fn taskset_exists() -> bool {
-    std::process::Command::new("taskset")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }

@@ -179,7 +179,7 @@ fn main() -> anyhow::Result<()> {
     let pin = match args.pin {
         Pin::On => true,
         Pin::Off => false,
-        Pin::Auto => taskset_exists() && cores() >= 2,
+        Pin::Auto => mmo_benches::can_pin(),
     };
     if pin {
         // Before the runtime exists, so every worker thread inherits the affinity.
@@ -535,19 +535,6 @@ fn check_fd_limit(conns: usize) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn taskset_exists() -> bool {
-    std::process::Command::new("taskset")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -44,6 +44,23 @@ fn recorder(seen: Arc<Mutex<Vec<u32>>>, retry_seq: Option<u32>) -> EntryHandler 
     })
 }
 
+/// A consumer of stream "work" on its own bus node, recording what it handles (and asking for a
+/// retry of `retry_seq`). Returns the bus, the stream, the consumer, what it saw and its token.
+async fn recording_consumer(
+    redis: &TestRedis,
+    shutdown: &Shutdown,
+    retry_seq: Option<u32>,
+) -> (mmo_core::bus::Bus, Arc<str>, GroupConsumer, Arc<Mutex<Vec<u32>>>, CancellationToken) {
+    let bus = redis.bus("node", shutdown).await;
+    let stream = bus.keys().service("work");
+    let consumer = GroupConsumer::new(bus.clone(), stream.clone(), "work");
+    consumer.ensure_group().await.unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let token = CancellationToken::new();
+    tokio::spawn(consumer.clone().run(recorder(seen.clone(), retry_seq), token.clone()));
+    (bus, stream, consumer, seen, token)
+}
+
 async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
@@ -96,13 +113,7 @@ async fn a_poison_entry_is_dead_lettered_after_max_deliveries_while_others_conti
     let mut redis = TestRedis::new();
     redis.cfg.max_deliveries = 3;
     let shutdown = Shutdown::new();
-    let bus = redis.bus("node", &shutdown).await;
-    let stream = bus.keys().service("work");
-    let consumer = GroupConsumer::new(bus.clone(), stream.clone(), "work");
-    consumer.ensure_group().await.unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let token = CancellationToken::new();
-    tokio::spawn(consumer.run(recorder(seen.clone(), Some(5)), token.clone()));
+    let (bus, stream, _consumer, seen, token) = recording_consumer(&redis, &shutdown, Some(5)).await;
     for seq in 1..=10 {
         bus.send(&stream, envelope(seq)).unwrap();
         // One entry per envelope, so the poison one is alone in its entry.
@@ -234,13 +245,7 @@ async fn nodes_recover_after_redis_is_flushed_and_after_it_restarts() {
 async fn streams_are_trimmed_to_what_is_still_unhandled() {
     let redis = TestRedis::new();
     let shutdown = Shutdown::new();
-    let bus = redis.bus("node", &shutdown).await;
-    let stream = bus.keys().service("work");
-    let consumer = GroupConsumer::new(bus.clone(), stream.clone(), "work");
-    consumer.ensure_group().await.unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let token = CancellationToken::new();
-    tokio::spawn(consumer.clone().run(recorder(seen.clone(), None), token.clone()));
+    let (bus, stream, consumer, seen, token) = recording_consumer(&redis, &shutdown, None).await;
     for seq in 0..2000 {
         bus.send(&stream, envelope(seq)).unwrap();
         if seq % 10 == 0 {
