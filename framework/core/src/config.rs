@@ -52,6 +52,14 @@ pub struct ListenerConfig {
     /// `UNAVAILABLE`. Default 10s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// How long a logged-in session whose connection dropped (or went idle) is kept for the
+    /// client to resume it (ResumeReq); meanwhile its reliable frames queue up, bounded by
+    /// `outbound_queue`. 0s turns resume off. Default 30s.
+    #[serde(with = "humantime_serde")]
+    pub resume_window: Duration,
+    /// Bytes of already-sent reliable frames each logged-in session keeps, so a resume can replay
+    /// what the client missed while the connection was dying. Default 16KiB.
+    pub resume_buffer: ByteSize,
 }
 
 impl Default for ListenerConfig {
@@ -70,12 +78,23 @@ impl Default for ListenerConfig {
             read_chunk: ByteSize::kib(4),
             close_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
+            resume_window: Duration::from_secs(30),
+            resume_buffer: ByteSize::kib(16),
         }
     }
 }
 
 impl ListenerConfig {
     /// The frame limit as the codec takes it (saturating: a limit over 4 GiB means "no limit").
+    /// The per-session queue limits these settings give.
+    pub fn queue_limits(&self) -> crate::session::QueueLimits {
+        crate::session::QueueLimits {
+            max_bytes: self.outbound_queue.as_u64() as usize,
+            droppable_high_water: self.droppable_high_water.as_u64() as usize,
+            replay_bytes: if self.resume_window.is_zero() { 0 } else { self.resume_buffer.as_u64() as usize },
+        }
+    }
+
     pub fn max_frame_len_u32(&self) -> u32 {
         u32::try_from(self.max_frame_len.as_u64()).unwrap_or(u32::MAX)
     }
@@ -90,6 +109,7 @@ impl ListenerConfig {
             max_frame_len: self.max_frame_len_u32(),
             session_id: session.0,
             version_status: mmo_proto::VersionStatus::Ok as i32,
+            resume_window_ms: self.resume_window.as_millis() as u32,
             ..Default::default()
         }
     }

@@ -332,7 +332,7 @@ impl<S: Send + Sync + 'static> Connection<S> {
 
     fn reject(&self, id: mmo_wire::MsgId, seq: mmo_wire::Seq, code: ErrorCode) {
         counter!(REJECTS, "reason" => code.as_str_name()).increment(1);
-        let err = ErrorResp { code: code.code(), request_msg_id: u32::from(id.0), detail: String::new() };
+        let err = ErrorResp { code: code.code(), request_msg_id: u32::from(id.0), ..Default::default() };
         let _ = self.session.respond(ErrorResp::ID, seq, prost::Message::encode_to_vec(&err).into());
     }
 
@@ -376,7 +376,10 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let _client = TcpStream::connect(addr).await.unwrap();
         let (stream, peer) = listener.accept().await.unwrap();
-        let session = Session::new(SessionId(1), QueueLimits { max_bytes: 1024, droppable_high_water: 512 });
+        let session = Session::new(
+            SessionId(1),
+            QueueLimits { max_bytes: 1024, droppable_high_water: 512, replay_bytes: 0 },
+        );
         let conn = Connection::new(
             stream,
             peer,

@@ -6,6 +6,8 @@ use mmo_proto::ErrorCode;
 ///
 /// - [`HandlerError::Reject`]: the client gets an `ErrorResp` with the code; the session goes on.
 /// - [`HandlerError::Kick`]: the client gets a `DisconnectNtf` with the code; the connection closes.
+/// - [`HandlerError::Refused`]: like `Reject`, with a detail for the player and a retry delay
+///   (bans, attempt limits): build it with [`HandlerError::refuse`].
 /// - [`HandlerError::Internal`]: logged with its source; the client sees `INTERNAL`.
 ///
 /// Domain outcomes that are not failures (name taken, not enough gold) belong in the response
@@ -16,11 +18,30 @@ pub enum HandlerError {
     Reject(ErrorCode),
     #[error("kicked: {0:?}")]
     Kick(ErrorCode),
+    #[error("refused: {0:?}")]
+    Refused(Box<Refusal>),
     #[error("internal: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// A rejection with its detail (shown to the player, never parsed) and how long to wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub detail: String,
+    pub retry_after: Option<std::time::Duration>,
+}
+
 impl HandlerError {
+    /// A rejection with a detail and an optional retry delay (`ErrorResp.retry_after_ms`).
+    pub fn refuse(
+        code: ErrorCode,
+        detail: impl Into<String>,
+        retry_after: Option<std::time::Duration>,
+    ) -> Self {
+        HandlerError::Refused(Box::new(Refusal { code, detail: detail.into(), retry_after }))
+    }
+
     /// Wraps any error as an internal one.
     pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         HandlerError::Internal(e.into())

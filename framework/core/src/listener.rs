@@ -16,7 +16,6 @@ use crate::connection::Connection;
 use crate::metrics::HOT;
 use crate::registry::Registry;
 use crate::router::Router;
-use crate::session::QueueLimits;
 use crate::shutdown::Shutdown;
 
 /// A bound listener with everything its connections need.
@@ -59,10 +58,7 @@ impl<S: Send + Sync + 'static> Listener<S> {
 
     async fn accept_loop(self) {
         let limit = Arc::new(Semaphore::new(self.cfg.max_connections));
-        let limits = QueueLimits {
-            max_bytes: self.cfg.outbound_queue.as_u64() as usize,
-            droppable_high_water: self.cfg.droppable_high_water.as_u64() as usize,
-        };
+        let limits = self.cfg.queue_limits();
         let token = self.shutdown.token();
         let mut backoff = Duration::from_millis(1);
         loop {
@@ -90,6 +86,7 @@ impl<S: Send + Sync + 'static> Listener<S> {
             // Small frames are the norm; never wait for Nagle.
             let _ = stream.set_nodelay(true);
             let (session, guard) = self.registry.open(limits);
+            session.set_peer_ip(peer.ip());
             let conn = Connection::new(
                 stream,
                 peer,

@@ -253,6 +253,20 @@ impl<S: Send + Sync + 'static> Router<S> {
                     },
                     Err(HandlerError::Reject(code)) => Outcome::Reject { code, strike: false },
                     Err(HandlerError::Kick(code)) => Outcome::Kick(code),
+                    Err(HandlerError::Refused(r)) => {
+                        metrics::counter!(crate::metrics::REJECTS, "reason" => r.code.as_str_name())
+                            .increment(1);
+                        let resp = mmo_proto::ErrorResp {
+                            code: r.code.code(),
+                            request_msg_id: u32::from(T::ID.0),
+                            detail: r.detail,
+                            retry_after_ms: r.retry_after.map_or(0, |d| d.as_millis().max(1) as u64),
+                        };
+                        Outcome::Reply {
+                            id: mmo_proto::ErrorResp::ID,
+                            body: Bytes::from(prost::Message::encode_to_vec(&resp)),
+                        }
+                    }
                     Err(HandlerError::Internal(e)) => {
                         tracing::error!(msg = T::NAME, error = %e, "handler failed");
                         Outcome::Reject { code: ErrorCode::Internal, strike: false }

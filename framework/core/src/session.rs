@@ -15,6 +15,7 @@
 //! [`Notify`] wakes the connection task, which drains the queue into its write buffer.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
@@ -111,10 +112,12 @@ pub enum Delivery {
 }
 
 /// Queue limits, from [`ListenerConfig`](crate::ListenerConfig).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct QueueLimits {
     pub max_bytes: usize,
     pub droppable_high_water: usize,
+    /// Bytes of already-sent reliable frames kept for replay after a resume (0 = no resume).
+    pub replay_bytes: usize,
 }
 
 struct Item {
@@ -148,6 +151,8 @@ struct Inner {
     /// The request forwarded over the bus and not yet answered: `1 << 32 | seq`, or 0.
     pending: AtomicU64,
     limits: QueueLimits,
+    /// The client's address (for per-address limits such as login attempts).
+    peer_ip: std::sync::OnceLock<IpAddr>,
     out: Mutex<Outbound>,
     wake: Notify,
 }
@@ -171,6 +176,7 @@ impl Session {
             player: AtomicU64::new(0),
             pending: AtomicU64::new(0),
             limits,
+            peer_ip: std::sync::OnceLock::new(),
             out: Mutex::new(Outbound::default()),
             wake: Notify::new(),
         }))
@@ -195,6 +201,17 @@ impl Session {
             0 => None,
             p => Some(PlayerId(p)),
         }
+    }
+
+    /// The client's IP address: set by the connection on a gateway, and from the envelope on
+    /// a server handling a forwarded request made before login.
+    pub fn peer_ip(&self) -> Option<IpAddr> {
+        self.0.peer_ip.get().copied()
+    }
+
+    /// Records the client's address (once; later calls are ignored).
+    pub fn set_peer_ip(&self, ip: IpAddr) {
+        let _ = self.0.peer_ip.set(ip);
     }
 
     pub fn set_player(&self, player: PlayerId) {

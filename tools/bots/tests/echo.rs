@@ -184,7 +184,7 @@ async fn serve(mut stream: TcpStream, echo: Echo) {
                     Echo::Unavailable => ErrorResp {
                         code: ErrorCode::Unavailable.code(),
                         request_msg_id: u32::from(EchoReq::ID.0),
-                        detail: String::new(),
+                        ..Default::default()
                     }
                     .to_frame_bytes(seq, Flags::NONE),
                 },

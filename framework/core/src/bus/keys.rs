@@ -45,4 +45,24 @@ impl Keys {
     pub fn presence(&self, player: u64) -> String {
         format!("{}:presence:{player}", self.prefix)
     }
+
+    /// A session token (by the SHA-256 of the token, so a Redis dump holds no usable token).
+    pub fn token(&self, token_hash: &str) -> String {
+        format!("{}:token:{token_hash}", self.prefix)
+    }
+
+    /// The set of a player's token hashes, for revoking them all (ban, password change).
+    pub fn player_tokens(&self, player: u64) -> String {
+        format!("{}:tokens:{player}", self.prefix)
+    }
+
+    /// The game event stream (logins, registrations, bans, purchases...).
+    pub fn events(&self) -> Arc<str> {
+        format!("{}:events", self.prefix).into()
+    }
+
+    /// A free-form key owned by one server: `<prefix>:<server>:<rest>`.
+    pub fn owned(&self, server: &str, rest: &str) -> String {
+        format!("{}:{server}:{rest}", self.prefix)
+    }
 }

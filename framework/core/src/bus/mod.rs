@@ -16,12 +16,14 @@
 //! - [`routes`]: the route table servers publish, from which the gateway gates and forwards.
 
 pub mod consumer;
+pub mod events;
 pub mod keys;
 pub mod node;
 pub mod producer;
 pub mod relay;
 pub mod routes;
 pub mod serve;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;

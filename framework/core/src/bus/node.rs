@@ -5,6 +5,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use mmo_proto::ErrorCode;
+use mmo_proto::bus::Envelope;
+use mmo_wire::{Flags, MsgType};
 use tokio_util::sync::CancellationToken;
 
 use super::{Bus, BusError};
@@ -115,4 +118,32 @@ pub async fn release_presence(bus: &Bus, player: PlayerId, session: SessionId) -
 fn parse_presence(v: &str) -> Option<Presence> {
     let (node, session) = v.rsplit_once(' ')?;
     Some(Presence { node: node.to_string(), session: SessionId(session.parse().ok()?) })
+}
+
+/// Sends `env` to the session `at` names, through its gateway's inbox.
+pub fn send_to(bus: &Bus, at: &Presence, mut env: Envelope) -> Result<(), BusError> {
+    env.session = at.session.0;
+    bus.send(&bus.keys().inbox(&at.node), env)
+}
+
+/// Pushes a reliable message to `player` wherever it is connected. Returns whether it was
+/// online (sent), or not (nothing to do: offline players read state when they log in).
+pub async fn push_to_player<M: MsgType>(bus: &Bus, player: PlayerId, msg: &M) -> Result<bool, BusError> {
+    let Some(at) = presence(bus, player).await? else { return Ok(false) };
+    let env = Envelope {
+        msg_id: u32::from(M::ID.0),
+        flags: u32::from(Flags::PUSH.0),
+        body: msg.encode_to_vec().into(),
+        ..Default::default()
+    };
+    send_to(bus, &at, env)?;
+    Ok(true)
+}
+
+/// Closes `player`'s session wherever it is connected, telling the client `reason` (bans, admin
+/// kicks). Returns whether it was online.
+pub async fn kick_player(bus: &Bus, player: PlayerId, reason: ErrorCode) -> Result<bool, BusError> {
+    let Some(at) = presence(bus, player).await? else { return Ok(false) };
+    send_to(bus, &at, Envelope { kick: reason.code() as u32, ..Default::default() })?;
+    Ok(true)
 }

@@ -2,7 +2,10 @@
 //! that declared them, and envelopes arriving in the gateway's inbox are applied to its sessions
 //! (responses, pushes, stage changes, player binding, kicks).
 
+use std::net::IpAddr;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use mmo_proto::bus::{COMPLETE, Envelope};
 use mmo_proto::{ErrorCode, MsgId};
@@ -38,6 +41,12 @@ impl Forward for Forwarder {
             seq: frame.header.seq.0,
             body: frame.body,
             stage: session.stage() as u32,
+            // Only logins need it (per-address attempt limits); authenticated traffic saves the bytes.
+            client_ip: match (session.stage(), session.peer_ip()) {
+                (Stage::Authenticated, _) | (_, None) => Bytes::new(),
+                (_, Some(IpAddr::V4(ip))) => Bytes::copy_from_slice(&ip.octets()),
+                (_, Some(IpAddr::V6(ip))) => Bytes::copy_from_slice(&ip.octets()),
+            },
             ..Default::default()
         };
         self.bus.send(&route.stream, env).map_err(|_| ErrorCode::Unavailable)

@@ -93,12 +93,17 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
     // pushes during one request.
     let session = Session::new(
         SessionId(env.session),
-        QueueLimits { max_bytes: 4 << 20, droppable_high_water: 1 << 20 },
+        QueueLimits { max_bytes: 4 << 20, droppable_high_water: 1 << 20, replay_bytes: 0 },
     );
     let stage = Stage::from_u8(env.stage as u8);
     session.set_stage(stage);
     if env.player != 0 {
         session.set_player(PlayerId(env.player));
+    }
+    if let Ok(v4) = <[u8; 4]>::try_from(env.client_ip.as_ref()) {
+        session.set_peer_ip(std::net::IpAddr::from(v4));
+    } else if let Ok(v6) = <[u8; 16]>::try_from(env.client_ip.as_ref()) {
+        session.set_peer_ip(std::net::IpAddr::from(v6));
     }
     let request_id = MsgId(env.msg_id as u16);
     let frame = Frame::new(Header::new(request_id, Seq(env.seq)), env.body);
@@ -135,7 +140,7 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
     let error = |code: ErrorCode| ErrorResp {
         code: code.code(),
         request_msg_id: u32::from(request_id.0),
-        detail: String::new(),
+        ..Default::default()
     };
     match outcome {
         Ok(Outcome::Reply { id, body }) => {

@@ -1,0 +1,60 @@
+//! Game events: logins, registrations, bans, purchases, level-ups, match results. Any server
+//! appends them to the `<prefix>:events` stream with [`emit`]; they travel batched like every
+//! other envelope (one `Batch` entry carries many). The event-log writer reads the stream
+//! through a consumer group and stores each event once, keyed by its unique id.
+//!
+//! Emitting never blocks and never fails the caller's request: an event that cannot be queued
+//! (the bus buffer is full because Redis is down) is counted and logged, not retried.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use metrics::counter;
+use mmo_proto::bus::{Envelope, GameEvent};
+use prost::Message as _;
+
+use super::Bus;
+use crate::session::PlayerId;
+
+pub const EVENTS_EMITTED: &str = "mmo_events_emitted_total";
+pub const EVENTS_DROPPED: &str = "mmo_events_dropped_total";
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Builds an event of `kind` for `player` with its details.
+pub fn event(bus: &Bus, kind: &str, player: PlayerId, attrs: &[(&str, &str)]) -> GameEvent {
+    let at_ms = now_ms();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    GameEvent {
+        id: format!("{}-{at_ms}-{n}", bus.node()),
+        kind: kind.to_string(),
+        player: player.0,
+        at_ms,
+        node: bus.node().to_string(),
+        attrs: attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}
+
+/// Appends an event to the event stream (batched with other envelopes).
+pub fn emit(bus: &Bus, kind: &str, player: PlayerId, attrs: &[(&str, &str)]) {
+    let ev = event(bus, kind, player, attrs);
+    let env = Envelope { player: player.0, body: ev.encode_to_vec().into(), ..Default::default() };
+    match bus.send(&bus.keys().events(), env) {
+        Ok(()) => counter!(EVENTS_EMITTED, "kind" => kind.to_string()).increment(1),
+        Err(e) => {
+            counter!(EVENTS_DROPPED, "kind" => kind.to_string()).increment(1);
+            tracing::warn!(error = %e, kind, player = player.0, "game event dropped");
+        }
+    }
+}
+
+/// Decodes the events of one stream entry's envelopes (for the event-log writer and tests).
+pub fn decode(env: &Envelope) -> Option<GameEvent> {
+    GameEvent::decode(env.body.clone()).ok()
+}
