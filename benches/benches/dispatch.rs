@@ -49,10 +49,16 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let state =
-            Arc::new(State { gateway: GatewayConfig::default(), listener: ListenerConfig::default() });
-        let session =
-            Session::new(SessionId(1), QueueLimits { max_bytes: 256 << 10, droppable_high_water: 32 << 10 });
+        let state = Arc::new(State {
+            gateway: GatewayConfig::default(),
+            listener: ListenerConfig::default(),
+            registry: mmo_core::Registry::new(),
+            bus: None,
+        });
+        let session = Session::new(
+            SessionId(1),
+            QueueLimits { max_bytes: 256 << 10, droppable_high_water: 32 << 10, replay_bytes: 0 },
+        );
         // A session past Hello, as every ping after the handshake is.
         session.set_stage(Stage::Versioned);
         let server_time_ms =

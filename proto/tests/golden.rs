@@ -44,7 +44,7 @@ fn ping_request() {
 
 #[test]
 fn error_response() {
-    let e = ErrorResp { code: ErrorCode::WrongStage as i32, request_msg_id: 7000, detail: String::new() };
+    let e = ErrorResp { code: ErrorCode::WrongStage as i32, request_msg_id: 7000, ..Default::default() };
     assert_eq!(
         hex(&e.to_frame_bytes(Seq(3), Flags::NONE)),
         "00 00 00 0c 00 05 00 00 00 00 03 08 04 10 d8 36"

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use metrics::counter;
-use mmo_proto::{ErrorCode, ErrorResp};
+use mmo_proto::{ErrorCode, ErrorResp, ResumeReq};
 use mmo_wire::{FrameCodec, MsgType};
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
@@ -45,6 +45,7 @@ const FRAMES_PER_TURN: usize = 32;
 /// name (the client was sent a `DisconnectNtf` with it) or one of these.
 const PEER_CLOSED: &str = "PEER_CLOSED";
 const IO_ERROR: &str = "IO_ERROR";
+const RESUMED_ELSEWHERE: &str = "RESUMED_ELSEWHERE";
 
 pub(crate) struct Connection<S> {
     stream: TcpStream,
@@ -67,7 +68,7 @@ pub(crate) struct Connection<S> {
     pending_since: Instant,
     /// Held for the connection's life: the registry entry and the connection-cap permit are
     /// released when the connection (and so this struct) is dropped.
-    _slot: Option<(RegistryGuard, OwnedSemaphorePermit)>,
+    slot: Option<(RegistryGuard, OwnedSemaphorePermit)>,
 }
 
 impl<S: Send + Sync + 'static> Connection<S> {
@@ -98,7 +99,7 @@ impl<S: Send + Sync + 'static> Connection<S> {
             closing: None,
             fin_sent: false,
             pending_since: now,
-            _slot: slot,
+            slot,
         }
     }
 
@@ -115,6 +116,16 @@ impl<S: Send + Sync + 'static> Connection<S> {
             tracing::debug!(session = %self.session.id(), peer = %self.peer, reason, "connection closed");
             counter!(CONNECTIONS_CLOSED, "reason" => reason).increment(1);
             HOT.connections_open.decrement(1.0);
+            if self.resumable()
+                && self.closing.is_none()
+                && self.session.closing_reason().is_none()
+                && let Some((guard, permit)) = self.slot.take()
+            {
+                // The connection died, not the session: keep it for the client to resume.
+                drop(permit);
+                let registry = guard.registry().clone();
+                registry.park(guard, self.cfg.resume_window);
+            }
         }
     }
 
@@ -122,6 +133,10 @@ impl<S: Send + Sync + 'static> Connection<S> {
         let timer = tokio::time::sleep_until(self.deadline());
         tokio::pin!(timer);
         loop {
+            if self.closing.is_none() && self.session.takeover_requested() {
+                // A new connection is resuming this session: let go of it without closing it.
+                return RESUMED_ELSEWHERE;
+            }
             if self.closing.is_none() && self.session.shutdown_requested() {
                 // Checked here, between frames: the handler in flight when shutdown began has
                 // finished and its response is queued ahead of the notice.
@@ -216,6 +231,9 @@ impl<S: Send + Sync + 'static> Connection<S> {
                             None if self.session.stage() == Stage::Connected => {
                                 self.session.kick(ErrorCode::HandshakeTimeout, "no Hello in time");
                             }
+                            // A logged-in client gone quiet has most likely lost its network:
+                            // keep the session for it to resume (parked when this returns).
+                            None if self.resumable() => return ErrorCode::IdleTimeout.as_str_name(),
                             None => self.session.kick(ErrorCode::IdleTimeout, "nothing received in time"),
                         }
                     }
@@ -223,6 +241,30 @@ impl<S: Send + Sync + 'static> Connection<S> {
                 }
             }
         }
+    }
+
+    /// Whether this session would be kept for resume if its connection died now.
+    fn resumable(&self) -> bool {
+        !self.cfg.resume_window.is_zero()
+            && self.session.stage() == Stage::Authenticated
+            // Resume finds a session through its player's token and presence.
+            && self.session.player().is_some()
+            && !self.session.shutdown_requested()
+            && self.slot.is_some()
+    }
+
+    /// After a successful ResumeReq: the resumed session replaces this connection's temporary
+    /// one. The ResumeResp queued on the temporary session is written first.
+    fn adopt_resumed(&mut self) {
+        let Some((guard, _)) = self.slot.as_ref() else { return };
+        let Some((session, guard)) = guard.registry().take_handover(self.session.id()) else { return };
+        self.session.drain_into(&mut self.wbuf, usize::MAX);
+        self.session = session;
+        if let Some(slot) = self.slot.as_mut() {
+            // Drops the temporary session's guard: it ends (it has no player, so nothing fires).
+            slot.0 = guard;
+        }
+        self.pending_since = Instant::now();
     }
 
     /// The reason to record when the connection ends before it could finish closing.
@@ -313,6 +355,9 @@ impl<S: Send + Sync + 'static> Connection<S> {
             Outcome::Reply { id: reply_id, body } => {
                 // An error here means the session is closing; the connection loop notices.
                 let _ = self.session.respond(reply_id, seq, body);
+                if id == ResumeReq::ID {
+                    self.adopt_resumed();
+                }
             }
             Outcome::Done => {}
             // The router marked the request pending before sending it.

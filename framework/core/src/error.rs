@@ -10,7 +10,7 @@ use mmo_proto::ErrorCode;
 ///   (bans, attempt limits): build it with [`HandlerError::refuse`].
 /// - [`HandlerError::Internal`]: logged with its source; the client sees `INTERNAL`.
 ///
-/// Domain outcomes that are not failures (name taken, not enough gold) belong in the response
+/// Outcomes that are not failures (an empty search, a partial result) belong in the response
 /// message, not here.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {

@@ -19,6 +19,10 @@ pub const BYTES_IN: &str = "mmo_bytes_in_total";
 pub const BYTES_OUT: &str = "mmo_bytes_out_total";
 /// Label `reason`: the error code name of a rejected message (`WRONG_STAGE`, ...).
 pub const REJECTS: &str = "mmo_rejects_total";
+/// Logged-in sessions without a connection, kept for resume.
+pub const SESSIONS_PARKED: &str = "mmo_sessions_parked";
+/// Resume attempts, by `result` (ok, or the reason it failed).
+pub const RESUMES: &str = "mmo_resumes_total";
 /// Droppable pushes dropped because the client's queue was over its high-water mark.
 pub const PUSHES_DROPPED: &str = "mmo_pushes_dropped_total";
 /// Droppable pushes that replaced an older queued one of the same kind.

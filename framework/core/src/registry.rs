@@ -1,12 +1,21 @@
 //! All live sessions of this process, by id. A `DashMap` of handles: lookups clone the handle out
 //! and release the shard lock at once, so no guard is ever held across an `.await`.
+//!
+//! A session lives as long as its [`RegistryGuard`]. Usually the connection task holds it; when a
+//! logged-in client's connection drops, the guard is *parked* here for the resume window
+//! ([`Registry::park`]), and either a resuming connection takes it ([`Registry::unpark`]) or the
+//! window ends and it is dropped. Dropping the guard is the one place a session ends: the end
+//! hook ([`Registry::on_end`]) runs there (presence release, logout event).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use dashmap::DashMap;
 
 use crate::session::{QueueLimits, Session, SessionId};
+
+type EndHook = Box<dyn Fn(&Session) + Send + Sync>;
 
 #[derive(Clone, Default)]
 pub struct Registry(Arc<Inner>);
@@ -14,14 +23,24 @@ pub struct Registry(Arc<Inner>);
 #[derive(Default)]
 struct Inner {
     sessions: DashMap<SessionId, Session>,
+    /// Sessions without a connection, waiting to be resumed: guard and park generation.
+    parked: DashMap<SessionId, (RegistryGuard, u64)>,
+    /// Resumed sessions on their way to the connection that resumed them, by that
+    /// connection's (temporary) session id.
+    handover: DashMap<SessionId, (Session, RegistryGuard)>,
     next_id: AtomicU64,
+    next_park: AtomicU64,
+    on_end: OnceLock<EndHook>,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("sessions", &self.len()).finish()
+        f.debug_struct("Registry").field("sessions", &self.len()).field("parked", &self.parked()).finish()
     }
 }
+
+/// How often a parked session checks whether it was kicked or the process is shutting down.
+const PARK_POLL: Duration = Duration::from_millis(250);
 
 impl Registry {
     pub fn new() -> Self {
@@ -37,7 +56,13 @@ impl Registry {
         (session, RegistryGuard { registry: self.clone(), id })
     }
 
-    /// The session with this id, if it is live.
+    /// Sets what runs when a session ends (once; later calls are ignored). It runs on the task
+    /// that drops the guard and must not block: spawn anything slow.
+    pub fn on_end(&self, hook: impl Fn(&Session) + Send + Sync + 'static) {
+        let _ = self.0.on_end.set(Box::new(hook));
+    }
+
+    /// The session with this id, if it is live (connected or parked).
     pub fn session(&self, id: SessionId) -> Option<Session> {
         self.0.sessions.get(&id).map(|s| s.clone())
     }
@@ -50,20 +75,87 @@ impl Registry {
         self.0.sessions.is_empty()
     }
 
+    /// Sessions parked for resume.
+    pub fn parked(&self) -> usize {
+        self.0.parked.len()
+    }
+
     /// A snapshot of the live sessions (for broadcasts and shutdown).
     pub fn sessions(&self) -> Vec<Session> {
         self.0.sessions.iter().map(|e| e.value().clone()).collect()
     }
+
+    /// Keeps a session whose connection is gone for `window`: it stays registered (pushes to it
+    /// queue up) until [`Registry::unpark`] takes it, it is kicked or shut down, or the window
+    /// ends; then the guard is dropped and the session ends.
+    pub fn park(&self, guard: RegistryGuard, window: Duration) {
+        let id = guard.id;
+        let Some(session) = self.session(id) else { return };
+        session.detach();
+        let generation = self.0.next_park.fetch_add(1, Ordering::Relaxed);
+        self.0.parked.insert(id, (guard, generation));
+        metrics::gauge!(crate::metrics::SESSIONS_PARKED).increment(1.0);
+        let registry = self.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + window;
+            loop {
+                let now = tokio::time::Instant::now();
+                if now >= deadline || session.closing_reason().is_some() || session.shutdown_requested() {
+                    break;
+                }
+                tokio::time::sleep_until(deadline.min(now + PARK_POLL)).await;
+                if registry.0.parked.get(&id).is_none_or(|e| e.1 != generation) {
+                    return; // resumed (and maybe parked again: that park has its own watcher)
+                }
+            }
+            let ended = registry.0.parked.remove_if(&id, |_, e| e.1 == generation);
+            if let Some((_, (guard, _))) = ended {
+                metrics::gauge!(crate::metrics::SESSIONS_PARKED).decrement(1.0);
+                drop(guard);
+            }
+        });
+    }
+
+    /// Takes a parked session's guard, for a resuming connection. `None` if it is not parked.
+    pub fn unpark(&self, id: SessionId) -> Option<RegistryGuard> {
+        let (_, (guard, _)) = self.0.parked.remove(&id)?;
+        metrics::gauge!(crate::metrics::SESSIONS_PARKED).decrement(1.0);
+        Some(guard)
+    }
+
+    /// Hands a resumed session to the connection whose session is `to`; that connection picks it
+    /// up with [`Registry::take_handover`] right after the ResumeReq handler returns.
+    pub fn hand_over(&self, to: SessionId, session: Session, guard: RegistryGuard) {
+        self.0.handover.insert(to, (session, guard));
+    }
+
+    pub fn take_handover(&self, to: SessionId) -> Option<(Session, RegistryGuard)> {
+        self.0.handover.remove(&to).map(|(_, v)| v)
+    }
 }
 
-/// Removes its session from the registry when dropped.
+/// Removes its session from the registry when dropped: the session ends.
 pub struct RegistryGuard {
     registry: Registry,
     id: SessionId,
 }
 
+impl RegistryGuard {
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
+
 impl Drop for RegistryGuard {
     fn drop(&mut self) {
-        self.registry.0.sessions.remove(&self.id);
+        if let Some((_, session)) = self.registry.0.sessions.remove(&self.id)
+            && let Some(hook) = self.registry.0.on_end.get()
+        {
+            hook(&session);
+        }
     }
 }

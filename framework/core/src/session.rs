@@ -102,6 +102,19 @@ impl From<Stage> for StageSet {
 #[error("session closed")]
 pub struct SessionClosed;
 
+/// Why a session could not be resumed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error("the session is closing")]
+    Closed,
+    #[error("the session still has a connection")]
+    Attached,
+    #[error("the client claims more frames than were sent")]
+    AheadOfServer,
+    #[error("the frames to replay are no longer held")]
+    NoLongerHeld,
+}
+
 /// What the queue does with a push.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Delivery {
@@ -120,11 +133,15 @@ pub struct QueueLimits {
     pub replay_bytes: usize,
 }
 
+#[derive(Clone)]
 struct Item {
     header: Header,
     body: Bytes,
     /// The key of a droppable push; `None` for reliable frames.
     key: Option<u64>,
+    /// A reliable frame queued once the session was logged in: counted for resume (see
+    /// [`Session::resume`]).
+    counted: bool,
 }
 
 impl Item {
@@ -141,6 +158,14 @@ struct Outbound {
     push_seq: u32,
     /// Set once the session must close: the reason goes to the client in a `DisconnectNtf`.
     closing: Option<(ErrorCode, String)>,
+    /// Counted frames handed to the socket so far (what a resuming client's count is compared to).
+    sent_total: u64,
+    /// The last counted frames handed to the socket, at most `replay_bytes`: replayed on resume
+    /// if the client did not get them before its connection died.
+    sent: VecDeque<Item>,
+    sent_bytes: usize,
+    /// No connection: droppable pushes are discarded, reliable ones queue up for a resume.
+    detached: bool,
 }
 
 struct Inner {
@@ -150,6 +175,8 @@ struct Inner {
     player: AtomicU64,
     /// The request forwarded over the bus and not yet answered: `1 << 32 | seq`, or 0.
     pending: AtomicU64,
+    /// A resuming connection wants this session: its current connection must let go.
+    takeover: AtomicBool,
     limits: QueueLimits,
     /// The client's address (for per-address limits such as login attempts).
     peer_ip: std::sync::OnceLock<IpAddr>,
@@ -175,6 +202,7 @@ impl Session {
             shutdown: AtomicBool::new(false),
             player: AtomicU64::new(0),
             pending: AtomicU64::new(0),
+            takeover: AtomicBool::new(false),
             limits,
             peer_ip: std::sync::OnceLock::new(),
             out: Mutex::new(Outbound::default()),
@@ -247,7 +275,10 @@ impl Session {
             && out.closing.is_none()
             && let Some((id, body)) = answer
         {
-            let _ = self.enqueue_reliable(&mut out, Item { header: Header::new(id, seq), body, key: None });
+            let _ = self.enqueue_reliable(
+                &mut out,
+                Item { header: Header::new(id, seq), body, key: None, counted: false },
+            );
         }
         drop(out);
         if done {
@@ -278,11 +309,16 @@ impl Session {
             Delivery::Reliable => {
                 out.push_seq = out.push_seq.wrapping_add(1);
                 let header = Header { id, flags: Flags::PUSH, seq: Seq(out.push_seq) };
-                self.enqueue_reliable(&mut out, Item { header, body, key: None })?;
+                self.enqueue_reliable(&mut out, Item { header, body, key: None, counted: false })?;
             }
             Delivery::Droppable { key } => {
                 let header = Header { id, flags: Flags::PUSH.union(Flags::DROPPABLE), seq: Seq(0) };
-                let item = Item { header, body, key: Some(key) };
+                let item = Item { header, body, key: Some(key), counted: false };
+                if out.detached {
+                    // Nobody to show it to; the state is sent again after a resume anyway.
+                    HOT.dropped.increment(1);
+                    return Ok(());
+                }
                 if let Some(old) = out.items.iter_mut().find(|i| i.key == Some(key)) {
                     let (new_len, old_len) = (item.wire_len(), old.wire_len());
                     *old = item;
@@ -308,13 +344,18 @@ impl Session {
         if out.closing.is_some() {
             return Err(SessionClosed);
         }
-        self.enqueue_reliable(&mut out, Item { header: Header::new(id, seq), body, key: None })?;
+        self.enqueue_reliable(
+            &mut out,
+            Item { header: Header::new(id, seq), body, key: None, counted: false },
+        )?;
         drop(out);
         self.0.wake.notify_one();
         Ok(())
     }
 
-    fn enqueue_reliable(&self, out: &mut Outbound, item: Item) -> Result<(), SessionClosed> {
+    fn enqueue_reliable(&self, out: &mut Outbound, mut item: Item) -> Result<(), SessionClosed> {
+        // The LoginResp is queued after the stage changed, so it is the first counted frame.
+        item.counted = self.stage() == Stage::Authenticated;
         if out.bytes + item.wire_len() > self.0.limits.max_bytes {
             // The client is not reading. What is queued will never be read in time: drop it and
             // leave only the reason, so the close costs nothing more.
@@ -348,7 +389,7 @@ impl Session {
         let header = Header { id: DisconnectNtf::ID, flags: Flags::PUSH, seq: Seq(0) };
         // The closing frame bypasses the byte limit: it is the last one, and small.
         out.bytes += LEN_PREFIX + HEADER_LEN + body.len();
-        out.items.push_back(Item { header, body, key: None });
+        out.items.push_back(Item { header, body, key: None, counted: false });
         out.closing = Some((reason, detail));
     }
 
@@ -395,12 +436,88 @@ impl Session {
             dst.put_u32(item.header.seq.0);
             dst.extend_from_slice(&item.body);
             n += 1;
+            if item.counted {
+                out.sent_total += 1;
+                let replay = self.0.limits.replay_bytes;
+                if replay > 0 && item.wire_len() <= replay {
+                    out.sent_bytes += item.wire_len();
+                    out.sent.push_back(item);
+                    while out.sent_bytes > replay {
+                        let Some(old) = out.sent.pop_front() else { break };
+                        out.sent_bytes -= old.wire_len();
+                    }
+                } else {
+                    // Too big to keep: nothing before it can be replayed either.
+                    out.sent.clear();
+                    out.sent_bytes = 0;
+                }
+            }
         }
         if out.items.is_empty() && out.items.capacity() > 0 {
             // Idle sessions hold no queue storage.
             out.items = VecDeque::new();
         }
         n
+    }
+
+    /// Marks the session as having no connection (it was parked for resume): queued droppable
+    /// pushes are discarded and new ones dropped; reliable frames keep queueing, bounded by the
+    /// queue limit, for a resume to deliver.
+    pub fn detach(&self) {
+        let mut out = self.0.out.lock();
+        out.detached = true;
+        out.items.retain(|i| i.key.is_none());
+        out.bytes = out.items.iter().map(Item::wire_len).sum();
+    }
+
+    pub fn is_detached(&self) -> bool {
+        self.0.out.lock().detached
+    }
+
+    /// Asks the connection holding this session to let go of it (a resume from a new connection
+    /// while the old one has not noticed it is dead). The old connection parks the session.
+    pub fn request_takeover(&self) {
+        self.0.takeover.store(true, Ordering::Release);
+        self.0.wake.notify_one();
+    }
+
+    pub fn takeover_requested(&self) -> bool {
+        self.0.takeover.load(Ordering::Acquire)
+    }
+
+    /// Re-attaches a detached session for a client that has received `received` counted frames
+    /// (reliable frames since login). The frames it missed that were already handed to the old
+    /// socket go back to the front of the queue, in order, ahead of those queued since. Returns
+    /// how many counted frames the client will now get before anything new.
+    pub fn resume(&self, received: u64) -> Result<u64, ResumeError> {
+        let mut out = self.0.out.lock();
+        if out.closing.is_some() {
+            return Err(ResumeError::Closed);
+        }
+        if !out.detached {
+            return Err(ResumeError::Attached);
+        }
+        if received > out.sent_total {
+            return Err(ResumeError::AheadOfServer);
+        }
+        let missing = out.sent_total - received;
+        if missing > out.sent.len() as u64 {
+            return Err(ResumeError::NoLongerHeld);
+        }
+        let keep = out.sent.len() - missing as usize;
+        let replay: Vec<Item> = out.sent.drain(keep..).collect();
+        let queued = out.items.iter().filter(|i| i.counted).count() as u64;
+        for item in replay.into_iter().rev() {
+            out.sent_bytes -= item.wire_len();
+            out.bytes += item.wire_len();
+            out.items.push_front(item);
+        }
+        out.sent_total = received;
+        out.detached = false;
+        self.0.takeover.store(false, Ordering::Release);
+        drop(out);
+        self.0.wake.notify_one();
+        Ok(missing + queued)
     }
 
     /// Takes every queued frame as (header, body, droppable key): used where a session is a

@@ -24,7 +24,10 @@ async fn ping(_: Ctx<()>, _: PingReq) -> Result<NoReply, HandlerError> {
 }
 
 fn session(stage: Stage) -> Session {
-    let s = Session::new(SessionId(1), QueueLimits { max_bytes: 1 << 16, droppable_high_water: 1 << 12 });
+    let s = Session::new(
+        SessionId(1),
+        QueueLimits { max_bytes: 1 << 16, droppable_high_water: 1 << 12, replay_bytes: 0 },
+    );
     s.set_stage(stage);
     s
 }

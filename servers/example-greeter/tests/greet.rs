@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mmo_core::router::RouteBuckets;
-use mmo_core::session::QueueLimits;
 use mmo_core::{Ctx, HandlerError, ListenerConfig, Outcome, Router, Session, SessionId, Shutdown, Stage};
 use mmo_example_greeter::State;
 use mmo_example_greeter::proto::{GreetReq, GreetResp};
@@ -28,9 +27,8 @@ fn greet(name: &str) -> Frame {
 async fn the_handler_greets_valid_names_and_rejects_the_rest() {
     let router = mmo_example_greeter::router();
     let state = Arc::new(State::default());
-    let session =
-        Session::new(SessionId(1), QueueLimits { max_bytes: 1 << 16, droppable_high_water: 1 << 12 });
-    // After Hello, before login: the stage a client of `mmo all` is in today.
+    let session = Session::new(SessionId(1), ListenerConfig::default().queue_limits());
+    // After Hello, before login.
     session.set_stage(Stage::Versioned);
     let mut buckets = RouteBuckets::default();
 

@@ -5,6 +5,7 @@
 //! |-----------|------------|-------------------------------|
 //! | HelloReq  | Connected  | [`handlers::hello`] (standalone only; behind a bus, the version server) |
 //! | PingReq   | any        | [`handlers::ping`] (rate-limited) |
+//! | ResumeReq | Versioned  | [`handlers::resume`] (with a bus; rate-limited) |
 //!
 //! Every other message is forwarded over the bus to the server that declared it (its stage and
 //! rate limit are checked here first, from the route table servers publish).
@@ -24,6 +25,10 @@ pub use config::GatewayConfig;
 pub struct State {
     pub gateway: GatewayConfig,
     pub listener: ListenerConfig,
+    /// This gateway's sessions (resume looks up parked ones).
+    pub registry: Registry,
+    /// The bus, unless standalone.
+    pub bus: Option<Bus>,
 }
 
 /// The gateway's handler table. `standalone`: no bus behind it, so the gateway answers Hello
@@ -31,7 +36,13 @@ pub struct State {
 pub fn router(cfg: &GatewayConfig, standalone: bool) -> Router<State> {
     let ping = StageSet::ANY.rate_limit(RateLimit::per_second(cfg.ping_per_second));
     let router = Router::new().route(ping, handlers::ping::handle_ping);
-    if standalone { router.route(Stage::Connected, handlers::hello::handle_hello) } else { router }
+    if standalone {
+        router.route(Stage::Connected, handlers::hello::handle_hello)
+    } else {
+        // A client resumes once per reconnect; a few retries at most.
+        let resume = Stage::Versioned.rate_limit(RateLimit::per_second(2));
+        router.route(resume, handlers::resume::handle_resume)
+    }
 }
 
 /// Binds the gateway's listener; call [`Listener::run`] on the result to serve. With a bus,
@@ -48,7 +59,12 @@ pub async fn bind(
         let forwarder = relay::start(bus, registry.clone(), &shutdown).await?;
         router = router.forward_unknown(forwarder);
     }
-    let state = Arc::new(State { gateway, listener: listener.clone() });
+    let state = Arc::new(State {
+        gateway,
+        listener: listener.clone(),
+        registry: registry.clone(),
+        bus: bus.cloned(),
+    });
     let addr = listener.listen;
     Listener::bind(listener, router, state, registry, shutdown)
         .await

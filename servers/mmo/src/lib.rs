@@ -64,7 +64,10 @@ pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Res
         .await
         .map_err(|e| anyhow::anyhow!("bus at {}: {e}", cfg.bus.url))?;
     let mut started = Started { gateway: None, bus: bus.clone() };
-    tokio::spawn(node::heartbeat_loop(bus.clone(), shutdown.token()));
+    if !matches!(role, Role::All | Role::Gateway) {
+        // A gateway's relay heartbeats itself (its presence entries depend on it).
+        tokio::spawn(node::heartbeat_loop(bus.clone(), shutdown.token()));
+    }
     // Servers first, so their routes are published before the gateway loads the route table.
     if matches!(role, Role::All | Role::Diagnostics) {
         mmo_diagnostics::run(&bus, shutdown).await?;

@@ -13,7 +13,7 @@ use mmo_wire::{Flags, Frame, Seq};
 
 use super::consumer::{GroupConsumer, Handled};
 use super::routes::RouteTable;
-use super::{Bus, BusError};
+use super::{Bus, BusError, events, node};
 use crate::registry::Registry;
 use crate::router::{Forward, RouteSpec};
 use crate::session::{Delivery, PlayerId, Session, SessionId, Stage};
@@ -55,16 +55,33 @@ impl Forward for Forwarder {
 
 /// Starts the gateway relay: loads the route table (and keeps it fresh) and consumes this node's
 /// inbox into `registry`. Returns the forwarder to install with `Router::forward_unknown`.
+///
+/// It also keeps the presence directory: a session bound to a player (login) claims the
+/// player's presence, and the session that held it before (here or on another gateway) is
+/// closed with `DUPLICATE_LOGIN`, so an account has one session in the whole cluster. When a
+/// logged-in session ends, its presence is released and a `logout` event is emitted.
 pub async fn start(bus: &Bus, registry: Registry, shutdown: &Shutdown) -> Result<Arc<Forwarder>, BusError> {
+    registry.on_end({
+        let bus = bus.clone();
+        move |session| session_ended(&bus, session)
+    });
+    // Presence entries of this node count only while it heartbeats.
+    node::heartbeat(bus).await?;
+    tokio::spawn(node::heartbeat_loop(bus.clone(), shutdown.token()));
     let table = RouteTable::default();
     table.reload(bus).await?;
     tokio::spawn(table.clone().refresh_loop(bus.clone(), shutdown.token()));
     let inbox = GroupConsumer::new(bus.clone(), bus.keys().inbox(bus.node()), "gateway");
     inbox.ensure_group().await?;
+    let bus2 = bus.clone();
     let handler: super::consumer::EntryHandler = Arc::new(move |batch| {
-        let registry = registry.clone();
+        let (registry, bus) = (registry.clone(), bus2.clone());
         Box::pin(async move {
             for env in batch.envelopes {
+                if env.set_player != 0 {
+                    let (player, session) = (PlayerId(env.set_player), SessionId(env.session));
+                    tokio::spawn(claim(bus.clone(), registry.clone(), player, session));
+                }
                 apply(&registry, env);
             }
             Handled::Ack
@@ -108,6 +125,48 @@ pub fn apply(registry: &Registry, env: Envelope) {
             session.kick(code, "");
         }
     }
+}
+
+/// Makes `session` the one session of `player`, closing the one that held it before.
+async fn claim(bus: Bus, registry: Registry, player: PlayerId, session: SessionId) {
+    let old = match node::claim_presence(&bus, player, session).await {
+        Ok(old) => old,
+        Err(e) => {
+            tracing::warn!(error = %e, %player, "presence claim failed; an older session may stay open");
+            return;
+        }
+    };
+    let Some(old) = old else { return };
+    if old.node == bus.node() {
+        if old.session != session
+            && let Some(s) = registry.session(old.session)
+        {
+            s.kick(ErrorCode::DuplicateLogin, "logged in elsewhere");
+        }
+    } else {
+        let kick = Envelope { kick: ErrorCode::DuplicateLogin.code() as u32, ..Default::default() };
+        if let Err(e) = node::send_to(&bus, &old, kick) {
+            tracing::warn!(error = %e, %player, node = old.node, "duplicate-login kick not sent");
+        }
+    }
+}
+
+/// A session of this gateway ended: if it was logged in, release its presence (unless a newer
+/// login took it) and emit `logout`.
+fn session_ended(bus: &Bus, session: &Session) {
+    let Some(player) = session.player() else { return };
+    let reason = match session.closing_reason() {
+        Some(code) => code.as_str_name(),
+        None if session.is_detached() => "RESUME_WINDOW_EXPIRED",
+        None => "DISCONNECTED",
+    };
+    events::emit(bus, "logout", player, &[("reason", reason)]);
+    let (bus, id) = (bus.clone(), session.id());
+    tokio::spawn(async move {
+        if let Err(e) = node::release_presence(&bus, player, id).await {
+            tracing::warn!(error = %e, %player, "presence release failed");
+        }
+    });
 }
 
 /// Deletes this node's inbox (on a clean shutdown, once no answer can still be useful): node ids

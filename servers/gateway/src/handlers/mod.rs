@@ -2,3 +2,4 @@
 
 pub mod hello;
 pub mod ping;
+pub mod resume;
