@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use mmo_account::AccountConfig;
 use mmo_core::bus::BusConfig;
 use mmo_core::config::{ConfigError, from_toml_file};
 use mmo_core::store::MysqlConfig;
@@ -16,6 +17,7 @@ pub struct Config {
     pub node: NodeConfig,
     pub listener: ListenerConfig,
     pub gateway: GatewayConfig,
+    pub account: AccountConfig,
     pub bus: BusConfig,
     pub mysql: MysqlConfig,
     pub metrics: MetricsConfig,
@@ -64,6 +66,7 @@ impl Config {
             cfg.node.id = format!("{}-{}", if host.is_empty() { "node" } else { host }, std::process::id());
         }
         cfg.listener.validate()?;
+        cfg.account.validate()?;
         Ok(cfg)
     }
 }

@@ -22,6 +22,8 @@ pub enum Role {
     Diagnostics,
     /// Only the version server (Hello).
     Version,
+    /// Only the account server (register, login, profiles, friends).
+    Account,
     /// Apply every server's database migrations, then exit.
     Migrate,
 }
@@ -29,7 +31,7 @@ pub enum Role {
 /// The migrations of every built-in server, each under its owner's name (its tables, its
 /// history table `_migrations_<owner>`). Servers that keep tables add theirs here.
 pub fn migrations() -> Vec<Migrations> {
-    vec![mmo_version::migrations()]
+    vec![mmo_version::migrations(), mmo_account::migrations()]
 }
 
 /// Connects to MySQL (creating the database if configured to) and applies `migrations()`.
@@ -55,7 +57,7 @@ pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Res
     if role == Role::Migrate {
         anyhow::bail!("`migrate` is not a server role; call mmo::migrate");
     }
-    let needs_store = matches!(role, Role::All | Role::Version);
+    let needs_store = matches!(role, Role::All | Role::Version | Role::Account);
     // Schemas first: a server must not start against tables older than its code.
     if needs_store {
         migrate(cfg).await?;
@@ -74,7 +76,12 @@ pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Res
     }
     if needs_store {
         let store = Store::connect(&cfg.mysql).await.map_err(|e| anyhow::anyhow!("mysql: {e}"))?;
-        mmo_version::run(&bus, store, cfg.listener.clone(), shutdown).await?;
+        if matches!(role, Role::All | Role::Version) {
+            mmo_version::run(&bus, store.clone(), cfg.listener.clone(), shutdown).await?;
+        }
+        if matches!(role, Role::All | Role::Account) {
+            mmo_account::run(&bus, store, cfg.account.clone(), shutdown).await?;
+        }
     }
     if matches!(role, Role::All | Role::Gateway) {
         let listener = mmo_gateway::bind(
@@ -102,10 +109,39 @@ pub async fn publish_version(
     let platform = mmo_proto::Platform::from_str_name(&platform.to_ascii_uppercase()).ok_or_else(|| {
         anyhow::anyhow!("unknown platform {platform:?} (windows, macos, linux, android, ios, console)")
     })?;
+    let (store, bus, _shutdown) = admin_connect(cfg).await?;
+    mmo_version::publish(&store, &bus, platform, latest, minimum, manifest_url).await?;
+    Ok(())
+}
+
+/// Connects what an admin command needs: the schema (migrated), MySQL and a bus node of its own.
+async fn admin_connect(cfg: &Config) -> anyhow::Result<(Store, Bus, Shutdown)> {
     migrate(cfg).await?;
     let store = Store::connect(&cfg.mysql).await.map_err(|e| anyhow::anyhow!("mysql: {e}"))?;
     let shutdown = Shutdown::new();
     let bus = Bus::connect(cfg.bus.clone(), format!("{}-admin", cfg.node.id), &shutdown).await?;
-    mmo_version::publish(&store, &bus, platform, latest, minimum, manifest_url).await?;
-    Ok(())
+    Ok((store, bus, shutdown))
+}
+
+/// `mmo admin account ban`: bans an account (by username or player id) for `duration` (None:
+/// permanently), revokes its tokens and disconnects it if online.
+pub async fn ban_account(
+    cfg: &Config,
+    target: &str,
+    reason: &str,
+    duration: Option<std::time::Duration>,
+) -> anyhow::Result<mmo_account::Banned> {
+    let (store, bus, _shutdown) = admin_connect(cfg).await?;
+    let banned = mmo_account::ban(&store, &bus, target, reason, duration).await?;
+    // The kick and the event are envelopes: make sure they are written before the process exits.
+    bus.flush(cfg.bus.command_timeout).await;
+    Ok(banned)
+}
+
+/// `mmo admin account unban`.
+pub async fn unban_account(cfg: &Config, target: &str) -> anyhow::Result<mmo_account::Unbanned> {
+    let (store, bus, _shutdown) = admin_connect(cfg).await?;
+    let unbanned = mmo_account::unban(&store, &bus, target).await?;
+    bus.flush(cfg.bus.command_timeout).await;
+    Ok(unbanned)
 }

@@ -28,6 +28,8 @@ enum Command {
     Diagnostics,
     /// Only the version server (Hello).
     Version,
+    /// Only the account server (register, login, profiles, friends).
+    Account,
     /// Apply every server's database migrations, then exit.
     Migrate,
     /// Change what the running servers use, without restarting them.
@@ -43,6 +45,31 @@ enum Admin {
     Version {
         #[command(subcommand)]
         command: VersionAdmin,
+    },
+    /// Accounts: bans.
+    Account {
+        #[command(subcommand)]
+        command: AccountAdmin,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountAdmin {
+    /// Ban an account: its tokens are revoked, and it is disconnected (ACCOUNT_BANNED) if online.
+    Ban {
+        /// Username (any case) or player id.
+        target: String,
+        /// Shown to the player at login.
+        #[arg(long)]
+        reason: String,
+        /// How long, e.g. "7d" or "12h"; permanent without it.
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<std::time::Duration>,
+    },
+    /// Lift a ban.
+    Unban {
+        /// Username (any case) or player id.
+        target: String,
     },
 }
 
@@ -78,12 +105,35 @@ fn main() -> anyhow::Result<()> {
         Command::Gateway => Role::Gateway,
         Command::Diagnostics => Role::Diagnostics,
         Command::Version => Role::Version,
+        Command::Account => Role::Account,
         Command::Migrate => Role::Migrate,
         Command::Admin {
             command: Admin::Version { command: VersionAdmin::Publish { platform, latest, minimum, manifest } },
         } => {
             runtime.block_on(mmo::publish_version(&cfg, &platform, &latest, &minimum, &manifest))?;
             println!("published {platform}: latest {latest}, minimum {minimum}, manifest {manifest}");
+            return Ok(());
+        }
+        Command::Admin {
+            command: Admin::Account { command: AccountAdmin::Ban { target, reason, duration } },
+        } => {
+            let b = runtime.block_on(mmo::ban_account(&cfg, &target, &reason, duration))?;
+            let until = match duration {
+                Some(d) => format!("for {}", humantime::format_duration(d)),
+                None => "permanently".into(),
+            };
+            println!(
+                "banned player {} {until}; {} token(s) revoked; {}",
+                b.player,
+                b.tokens_revoked,
+                if b.kicked { "disconnected" } else { "was offline" }
+            );
+            return Ok(());
+        }
+        Command::Admin { command: Admin::Account { command: AccountAdmin::Unban { target } } } => {
+            let u = runtime.block_on(mmo::unban_account(&cfg, &target))?;
+            let what = if u.was_banned { "unbanned" } else { "was not banned" };
+            println!("player {} {what}", u.player);
             return Ok(());
         }
     };
