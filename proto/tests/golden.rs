@@ -56,3 +56,37 @@ fn disconnect_notice() {
     let n = DisconnectNtf { reason: ErrorCode::HandshakeTimeout as i32, detail: String::new() };
     assert_eq!(hex(&n.to_frame_bytes(Seq(0), Flags::PUSH)), "00 00 00 09 00 06 01 00 00 00 00 08 07");
 }
+
+#[test]
+fn device_login_request() {
+    let req = LoginReq {
+        credential: Some(login_req::Credential::Device(DeviceCredential { device_id: "dev-1".into() })),
+    };
+    assert_eq!(
+        hex(&req.to_frame_bytes(Seq(2), Flags::NONE)),
+        "00 00 00 10 03 ea 00 00 00 00 02 12 07 0a 05 64 65 76 2d 31"
+    );
+}
+
+#[test]
+fn resume_request() {
+    let req = ResumeReq { token: "A".repeat(43), received: 5 };
+    let bytes = req.to_frame_bytes(Seq(2), Flags::NONE);
+    assert_eq!(hex(&bytes[..13]), "00 00 00 36 00 07 00 00 00 00 02 0a 2b");
+    assert!(bytes[13..56].iter().all(|b| *b == b'A'));
+    assert_eq!(hex(&bytes[56..]), "10 05");
+}
+
+#[test]
+fn banned_error_response() {
+    let e = ErrorResp {
+        code: ErrorCode::AccountBanned as i32,
+        request_msg_id: 1002,
+        detail: "cheating".into(),
+        retry_after_ms: 3_600_000,
+    };
+    assert_eq!(
+        hex(&e.to_frame_bytes(Seq(2), Flags::NONE)),
+        "00 00 00 1c 00 05 00 00 00 00 02 08 ec 07 10 ea 07 1a 08 63 68 65 61 74 69 6e 67 20 80 dd db 01"
+    );
+}

@@ -38,3 +38,26 @@ fn constants_are_what_the_document_says() {
     assert_eq!(message_name(MsgId(0)), None);
     assert_eq!(message_name(MsgId(65535)), None);
 }
+
+/// The message table of proto/README.md lists every message with its id, so the document a
+/// client programmer works from cannot fall behind `ids.proto`.
+#[test]
+fn the_document_lists_every_message_with_its_id() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let listed: HashSet<(u16, String)> = doc
+        .lines()
+        .filter_map(|l| {
+            let mut cells = l.split('|').map(str::trim).skip(1);
+            let id = cells.next()?.parse::<u16>().ok()?;
+            let name = cells.next()?;
+            name.ends_with("Req")
+                .then_some(())
+                .or_else(|| (name.ends_with("Resp") || name.ends_with("Ntf")).then_some(()))
+                .map(|_| (id, name.to_string()))
+        })
+        .collect();
+    for (id, name) in type_table() {
+        assert!(listed.contains(&(id.0, name.to_string())), "{name} (id {}) is missing from README.md", id.0);
+    }
+    assert_eq!(listed.len(), type_table().len(), "README.md lists a message that does not exist");
+}
