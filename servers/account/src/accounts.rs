@@ -64,7 +64,8 @@ pub async fn find(store: &Store, by: Lookup<'_>) -> Result<Option<Account>, Stor
 /// Whether a username (by its folded key) is taken: a cheap check before hashing a password.
 /// The UNIQUE index stays the real guard against two registrations racing for one name.
 pub async fn name_taken(store: &Store, key: &str) -> Result<bool, StoreError> {
-    let found: Option<u64> = store.exec_first("SELECT id FROM accounts WHERE username_key = ?", (key,)).await?;
+    let found: Option<u64> =
+        store.exec_first("SELECT id FROM accounts WHERE username_key = ?", (key,)).await?;
     Ok(found.is_some())
 }
 

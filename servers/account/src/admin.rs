@@ -95,7 +95,12 @@ pub async fn unban(store: &Store, bus: &Bus, target: &str) -> Result<Unbanned, A
 
 /// Lifts a ban that ended at or before `now` (a login found it). Emits `unban` (`by`:
 /// `expiry`) once, even when several logins find it together.
-pub(crate) async fn lift_expired(store: &Store, bus: &Bus, player: PlayerId, now: u64) -> Result<(), StoreError> {
+pub(crate) async fn lift_expired(
+    store: &Store,
+    bus: &Bus,
+    player: PlayerId,
+    now: u64,
+) -> Result<(), StoreError> {
     if clear_ban(store, player, Some(now)).await? {
         events::emit(bus, "unban", player, &[("by", "expiry")]);
     }

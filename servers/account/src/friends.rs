@@ -79,7 +79,12 @@ async fn display_name(tx: &mut Tx, player: PlayerId) -> TxResult<String> {
 
 /// `of` with the state `state`, named as in their profile.
 async fn friend(tx: &mut Tx, of: PlayerId, state: FriendState) -> TxResult<Friend> {
-    Ok(Friend { player_id: of.0, display_name: display_name(tx, of).await?, state: state as i32, online: false })
+    Ok(Friend {
+        player_id: of.0,
+        display_name: display_name(tx, of).await?,
+        state: state as i32,
+        online: false,
+    })
 }
 
 /// Makes `me` and `them` friends (both sides), within the friend limit of each.
@@ -120,7 +125,12 @@ where
 }
 
 /// Asks `them` to be friends; if they had already asked me, accepts.
-pub async fn request(store: &Store, me: PlayerId, them: PlayerId, limits: Limits) -> Result<Change, StoreError> {
+pub async fn request(
+    store: &Store,
+    me: PlayerId,
+    them: PlayerId,
+    limits: Limits,
+) -> Result<Change, StoreError> {
     change(store, me, them, move |tx| {
         Box::pin(async move {
             let mine = relation(tx, me, them).await?;
@@ -155,7 +165,12 @@ pub async fn request(store: &Store, me: PlayerId, them: PlayerId, limits: Limits
 
 /// Accepts `them`'s request. Accepting a friend again answers the friendship; anything else
 /// with no request pending is `FRIEND_INVALID`.
-pub async fn accept(store: &Store, me: PlayerId, them: PlayerId, limits: Limits) -> Result<Change, StoreError> {
+pub async fn accept(
+    store: &Store,
+    me: PlayerId,
+    them: PlayerId,
+    limits: Limits,
+) -> Result<Change, StoreError> {
     change(store, me, them, move |tx| {
         Box::pin(async move {
             match relation(tx, me, them).await? {
@@ -178,7 +193,10 @@ pub async fn remove(store: &Store, me: PlayerId, them: PlayerId) -> Result<Chang
                 Some(FriendState::Friend | FriendState::Incoming | FriendState::Outgoing) => {
                     clear(tx, me, them).await?;
                     clear(tx, them, me).await?;
-                    Ok(Ok(Changed { mine: None, notify: Some((them, friend(tx, me, FriendState::None).await?)) }))
+                    Ok(Ok(Changed {
+                        mine: None,
+                        notify: Some((them, friend(tx, me, FriendState::None).await?)),
+                    }))
                 }
                 _ => Ok(Ok(Changed::default())),
             }
@@ -189,7 +207,12 @@ pub async fn remove(store: &Store, me: PlayerId, them: PlayerId) -> Result<Chang
 
 /// Blocks `them`, ending any friendship or request between us (they are told it ended, not
 /// that they are blocked).
-pub async fn block(store: &Store, me: PlayerId, them: PlayerId, limits: Limits) -> Result<Change, StoreError> {
+pub async fn block(
+    store: &Store,
+    me: PlayerId,
+    them: PlayerId,
+    limits: Limits,
+) -> Result<Change, StoreError> {
     change(store, me, them, move |tx| {
         Box::pin(async move {
             if relation(tx, me, them).await? == Some(FriendState::Blocked) {
@@ -240,6 +263,11 @@ pub async fn list(store: &Store, me: PlayerId) -> Result<Vec<Friend>, StoreError
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(player_id, display_name, state)| Friend { player_id, display_name, state: i32::from(state), online: false })
+        .map(|(player_id, display_name, state)| Friend {
+            player_id,
+            display_name,
+            state: i32::from(state),
+            online: false,
+        })
         .collect())
 }

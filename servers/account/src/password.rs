@@ -152,8 +152,7 @@ mod tests {
         assert!(!h.verify("correct horse".into(), None).await.unwrap());
         assert!(!h.verify("x".into(), Some("garbage".into())).await.unwrap());
         assert!(!h.needs_rehash(&phc));
-        let stronger =
-            Hasher::new(&AccountConfig { argon2_memory_kib: 128, ..cheap() }).await.unwrap();
+        let stronger = Hasher::new(&AccountConfig { argon2_memory_kib: 128, ..cheap() }).await.unwrap();
         assert!(stronger.needs_rehash(&phc));
         // Old hashes stay verifiable after the cost changes.
         assert!(stronger.verify("correct horse".into(), Some(phc)).await.unwrap());

@@ -12,7 +12,8 @@ pub async fn handle_friend_accept(
     req: FriendAcceptReq,
 ) -> Result<FriendAcceptResp, HandlerError> {
     let st = ctx.state();
-    let change =
-        friends::accept(&st.store, me(&ctx)?, target(req.player_id)?, st.friend_limits()).await.or_internal()?;
+    let change = friends::accept(&st.store, me(&ctx)?, target(req.player_id)?, st.friend_limits())
+        .await
+        .or_internal()?;
     Ok(FriendAcceptResp { friend: settle(&ctx, change).await?.mine })
 }

@@ -8,10 +8,14 @@ use super::{me, settle, target};
 use crate::error::OrInternal as _;
 use crate::{State, friends};
 
-pub async fn handle_friend_block(ctx: Ctx<State>, req: FriendBlockReq) -> Result<FriendBlockResp, HandlerError> {
+pub async fn handle_friend_block(
+    ctx: Ctx<State>,
+    req: FriendBlockReq,
+) -> Result<FriendBlockResp, HandlerError> {
     let st = ctx.state();
-    let change =
-        friends::block(&st.store, me(&ctx)?, target(req.player_id)?, st.friend_limits()).await.or_internal()?;
+    let change = friends::block(&st.store, me(&ctx)?, target(req.player_id)?, st.friend_limits())
+        .await
+        .or_internal()?;
     settle(&ctx, change).await?;
     Ok(FriendBlockResp {})
 }

@@ -14,7 +14,10 @@ use crate::{State, friends};
 /// Presence lookups in flight at once for one list.
 const PRESENCE_CONCURRENCY: usize = 16;
 
-pub async fn handle_friend_list(ctx: Ctx<State>, _req: FriendListReq) -> Result<FriendListResp, HandlerError> {
+pub async fn handle_friend_list(
+    ctx: Ctx<State>,
+    _req: FriendListReq,
+) -> Result<FriendListResp, HandlerError> {
     let st = ctx.state();
     let mut list = friends::list(&st.store, me(&ctx)?).await.or_internal()?;
     let wanted: Vec<(PlayerId, bool)> =

@@ -12,7 +12,8 @@ pub async fn handle_friend_remove(
     ctx: Ctx<State>,
     req: FriendRemoveReq,
 ) -> Result<FriendRemoveResp, HandlerError> {
-    let change = friends::remove(&ctx.state().store, me(&ctx)?, target(req.player_id)?).await.or_internal()?;
+    let change =
+        friends::remove(&ctx.state().store, me(&ctx)?, target(req.player_id)?).await.or_internal()?;
     settle(&ctx, change).await?;
     Ok(FriendRemoveResp {})
 }

@@ -11,7 +11,8 @@ pub async fn handle_friend_unblock(
     ctx: Ctx<State>,
     req: FriendUnblockReq,
 ) -> Result<FriendUnblockResp, HandlerError> {
-    let change = friends::unblock(&ctx.state().store, me(&ctx)?, target(req.player_id)?).await.or_internal()?;
+    let change =
+        friends::unblock(&ctx.state().store, me(&ctx)?, target(req.player_id)?).await.or_internal()?;
     settle(&ctx, change).await?;
     Ok(FriendUnblockResp {})
 }

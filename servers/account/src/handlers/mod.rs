@@ -30,7 +30,8 @@ pub(crate) fn me(ctx: &Ctx<State>) -> Result<PlayerId, HandlerError> {
 pub(crate) async fn settle(ctx: &Ctx<State>, change: Change) -> Result<Changed, HandlerError> {
     let mut changed = change.map_err(HandlerError::Reject)?;
     if let Some((other, friend)) = changed.notify.take()
-        && let Err(e) = node::push_to_player(&ctx.state().bus, other, &FriendNtf { friend: Some(friend) }).await
+        && let Err(e) =
+            node::push_to_player(&ctx.state().bus, other, &FriendNtf { friend: Some(friend) }).await
     {
         // The change is committed; a lost notice only delays what the friend list shows.
         tracing::warn!(error = %e, %other, "FriendNtf not sent");
