@@ -22,10 +22,10 @@
 //!
 //! Passwords are hashed with argon2id ([`password`]) at OWASP's recommended cost by default
 //! (19 MiB, 2 passes, 1 lane), on blocking threads, at most `max_concurrent_hashes` at once.
-//! At that cost one verification took about 30 ms of one core on a 2-core Xeon VM (release
-//! build; `cargo run --release -p mmo-account --example hash_cost` measures it on yours), so a
-//! core serves about 30 password logins a second. Naming rules are in [`names`], the
-//! wrong-password limits in [`attempts`].
+//! At that cost one verification took 17-18 ms of one core on a 2-core Xeon VM (release build,
+//! about 30 ms while the machine was busy compiling; `cargo run --release -p mmo-account
+//! --example hash_cost` measures it on yours), so a core serves some 50 password logins a
+//! second. Naming rules are in [`names`], the wrong-password limits in [`attempts`].
 
 pub mod accounts;
 pub mod admin;
