@@ -48,9 +48,11 @@ impl TestRedis {
 
     /// A bus node on this prefix.
     pub async fn bus(&self, node: &str, shutdown: &Shutdown) -> Bus {
-        Bus::connect(self.cfg.clone(), node, shutdown)
+        let bus = Bus::connect(self.cfg.clone(), node, shutdown)
             .await
-            .expect("connect to Redis (is it running? scripts/services.sh)")
+            .expect("connect to Redis (is it running? scripts/services.sh)");
+        self.buses.lock().push(bus.clone());
+        bus
     }
 
     /// Closes the buses handed out, then deletes every key under the prefix.
