@@ -35,7 +35,8 @@ pub struct PlayerSave {
     pub level: u32,
     /// Experience towards the next level.
     pub xp: u64,
-    /// 0 (dead when saved) means back at the spawn point with full health.
+    /// Clamped to the level's maximum (`u32::MAX` is full health). 0 (dead when saved) means
+    /// back at the spawn point with full health.
     pub hp: u32,
     pub inventory: Vec<ItemStack>,
 }
@@ -49,7 +50,7 @@ impl PlayerSave {
             position: None,
             level: 1,
             xp: 0,
-            hp: 0,
+            hp: u32::MAX,
             inventory: Vec::new(),
         }
     }
