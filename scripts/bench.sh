@@ -10,13 +10,18 @@
 #      needs Redis at MMO_REDIS_URL, default redis://127.0.0.1:6379, and redis-benchmark);
 #   4. e2e echo: mmo-bots through `mmo all` vs a bare tokio echo server, open loop 50k/s and
 #      closed loop (BENCH.md S2). E2E_BOTS, E2E_SECS.
+#   5. login: mmo-bots --scenario login against `mmo all` on a fresh database: LOGIN_BOTS (default
+#      10000) guest (device) logins, at most LOGIN_CONCURRENCY (default 32) at once, held
+#      LOGIN_HOLD_SECS (default 20) with heartbeats, with the server's memory per session; then
+#      LOGIN_PW_BOTS (default 500) password registrations and, on the same accounts, password
+#      logins, at most LOGIN_PW_CONCURRENCY (default 4) at once, at the default argon2id cost.
 #
 # Usage: scripts/bench.sh [CRITERION_FILTER]   e.g. scripts/bench.sh decode/1000x32B
 # Environment: CONNS (default 10000, at most 19000), REPEAT (conn_memory repeats, default 1),
 # HOLD (seconds to hold the connections with heartbeats after measuring, then measure again;
 # default 0, use 12 or more so every connection has sent a PingReq: S1's steady state),
-# SKIP_CRITERION=1, SKIP_MEMORY=1, SKIP_BUS=1 or SKIP_E2E=1 to leave a part out; BUS_REPEAT (bus_bench
-# repeats of its throughput steps, default 3).
+# SKIP_CRITERION=1, SKIP_MEMORY=1, SKIP_BUS=1, SKIP_E2E=1 or SKIP_LOGIN=1 to leave a part out;
+# BUS_REPEAT (bus_bench repeats of its throughput steps, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -94,6 +99,74 @@ for mode, label in (("rate50000", "open loop 50k/s"), ("closedloop", "closed loo
           f"p99 {b['latency_ms']['p99']:.2f} ms | throughput ratio {m['throughput_per_s'] / b['throughput_per_s']:.2f}x")
 PY
   cat "$target/e2e_echo.txt"
+fi
+
+if [[ -z ${SKIP_LOGIN:-} ]]; then
+  login_bots=${LOGIN_BOTS:-10000} pw_bots=${LOGIN_PW_BOTS:-500}
+  step "login: $login_bots guest logins held ${LOGIN_HOLD_SECS:-20}s, then $pw_bots password registrations and logins (default argon2id cost), through mmo all"
+  # Servers on core 0, bots on core 1 (Redis and MariaDB unpinned), as in e2e. One fd per bot on
+  # each side: take the whole hard limit (about 20,000 here).
+  cargo build --release -p mmo -p mmo-bots
+  ulimit -n "$(ulimit -Hn)"
+  login=$(mktemp -d)
+  # A fresh database on the usual server (created by mmo on connect, dropped afterwards) and a
+  # fresh bus prefix, so the guests are new accounts and nothing is left behind.
+  login_db="mmo_bench_login_$$"
+  mysql_server=${MMO_MYSQL_URL:-mysql://root@127.0.0.1:3306}
+  mysql_server=${mysql_server%%\?*}
+  scheme=${mysql_server%%://*} authority=${mysql_server#*://}
+  login_mysql_url="$scheme://${authority%%/*}/$login_db"
+  login_prefix="benchlogin$RANDOM"
+  # The account server at its defaults (argon2id m=19456 KiB, t=2, p=1; half the cores hash).
+  printf '[listener]\nlisten = "127.0.0.1:17779"\nmax_connections = 20000\n[metrics]\nenabled = false\n[shutdown]\ngrace = "5s"\n[log]\nfilter = "warn"\n' > "$login/mmo.toml"
+  MMO_BUS_PREFIX=$login_prefix MMO_MYSQL_URL=$login_mysql_url taskset -c 0 "$target/release/mmo" all \
+    --config "$login/mmo.toml" > "$login/mmo.out" 2>&1 & login_pid=$!
+  # Migrations on the fresh database come first: wait for the gateway, not a fixed time.
+  for _ in $(seq 600); do
+    grep -q "gateway listening on" "$login/mmo.out" 2>/dev/null && break
+    kill -0 "$login_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if grep -q "gateway listening on" "$login/mmo.out"; then
+    run_login() { # name args...
+      local name=$1
+      shift
+      "${pin[@]}" "$target/release/mmo-bots" --addr 127.0.0.1:17779 --scenario login --run-tag bench \
+        --quiet --json "$login/$name.json" "$@" > "$login/$name.out" 2>&1 || true
+      cat "$login/$name.out"
+    }
+    run_login device --login device --bots "$login_bots" --login-concurrency "${LOGIN_CONCURRENCY:-32}" \
+      --duration "${LOGIN_HOLD_SECS:-20}s" --server-pid "$login_pid"
+    # Password logins in progress count against max_failed_logins_per_address (20) until they
+    # succeed, and all bots share one address: stay under it.
+    for run in register relogin; do
+      run_login "password-$run" --login password --bots "$pw_bots" \
+        --login-concurrency "${LOGIN_PW_CONCURRENCY:-4}" --duration 2s
+    done
+  else
+    echo "mmo all did not start:"; cat "$login/mmo.out"
+  fi
+  kill -TERM "$login_pid" 2>/dev/null || true; wait "$login_pid" 2>/dev/null || true
+  redis-cli --scan --pattern "$login_prefix*" | xargs -r redis-cli del > /dev/null || true
+  # Drop the database with whichever client is installed.
+  mysql_client=$(command -v mariadb || command -v mysql || true)
+  if [[ -n $mysql_client ]]; then
+    python3 - "$login_mysql_url" > "$login/mysql.args" <<'PY'
+import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1])
+print(u.unquote(p.username or "root")); print(p.hostname or "127.0.0.1"); print(p.port or 3306)
+print(u.unquote(p.password or ""))
+PY
+    { read -r my_user; read -r my_host; read -r my_port; read -r my_pass; } < "$login/mysql.args"
+    MYSQL_PWD=$my_pass "$mysql_client" -u "$my_user" -h "$my_host" -P "$my_port" \
+      -e "DROP DATABASE IF EXISTS \`$login_db\`" || echo "could not drop database $login_db"
+  else
+    echo "no mysql/mariadb client: drop database $login_db by hand"
+  fi
+  for name in device password-register password-relogin; do
+    if [[ -f "$login/$name.json" ]]; then cp "$login/$name.json" "$target/login_$name.json"; fi
+  done
+  rm -rf "$login"
 fi
 
 step "summary (medians; ratio = time or bytes relative to the baseline of the same run)"
@@ -180,4 +253,32 @@ if os.path.exists(bus) and os.path.getmtime(bus) >= since:
         verdict = {True: " met", False: " NOT met"}.get(r.get("met"), "")
         print(f"  {r['scenario']:<52} {fig(r, 'ours'):>10}  vs {r['baseline_name']} {fig(r, 'baseline')}"
               f"  [{ratio}; target {r['target']}{verdict}]")
+
+runs = []
+for name, label in (("device", "guest (device) logins"), ("password-register", "password registrations"),
+                    ("password-relogin", "password logins")):
+    path = os.path.join(target, f"login_{name}.json")
+    if os.path.exists(path) and os.path.getmtime(path) >= since:
+        with open(path) as f:
+            runs.append((label, json.load(f)))
+if runs:
+    print("login (mmo all on core 0, bots on core 1; default argon2id cost for passwords)")
+for label, r in runs:
+    l = r["login"]
+    pacing = f"{l['concurrency']} at once" if l.get("concurrency") else f"{l['rate']:.0f}/s scheduled"
+    lat = l["latency_ms"]
+    problems = [f"{l['failed']} failed {l['failed_by_kind']}"] if l["failed"] else []
+    if l["sessions_lost"]:
+        problems.append(f"{l['sessions_lost']} sessions lost")
+    if r["errors"]:
+        problems.append(f"errors {r['errors_by_kind']}")
+    print(f"  {label:<24} {l['ok']:>6}/{r['bots']} ok, {l['per_s']:8.1f}/s ({pacing}), login p50 {lat['p50']:.2f} "
+          f"p99 {lat['p99']:.2f} max {lat['max']:.2f} ms; {l['sessions_held']} sessions held "
+          f"{r['duration_s']:.0f}s, {r['answered']}/{r['sent']} heartbeats answered"
+          + (f"  [{'; '.join(problems)}]" if problems else ""))
+    per = r.get("server_rss_per_session_bytes")
+    if per is not None:
+        rss = r["server_rss"]
+        print(f"  {'':<24} server memory {per:,.0f} B/session (RSS {rss['before_bytes'] / 2**20:.1f} -> "
+              f"{rss['after_bytes'] / 2**20:.1f} MiB with {rss['sessions']} sessions)")
 EOF

@@ -20,6 +20,12 @@
 //! Life of a bot: wait for its connect slot, connect, Hello, heartbeat until the window opens,
 //! measure until it closes, wait (bounded) for the last answers, report its tally, and then either
 //! close or, with `--hold`, keep heartbeating until stopped.
+//!
+//! In `login`, the bot logs in right after Hello: with a device id, or by registering a username
+//! and, when the name is taken (a rerun), logging in with its password. With
+//! `--login-concurrency` it holds one of the swarm's permits from before the connect until the
+//! login's answer. A bot whose login fails reports and closes; one that logs in goes on as above,
+//! its measured requests being heartbeats.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -29,8 +35,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use mmo_proto::login_req::Credential;
 use mmo_proto::{
-    DisconnectNtf, ErrorCode, ErrorResp, HelloReq, HelloResp, PROTOCOL_VERSION, PingResp, Platform,
+    AuthSession, DeviceCredential, DisconnectNtf, ErrorCode, ErrorResp, HelloReq, HelloResp, LoginReq,
+    LoginResp, PROTOCOL_VERSION, PasswordCredential, PingResp, Platform, RegisterReq, RegisterResp,
 };
 use mmo_wire::{Flags, Frame, FrameCodec, MsgId, MsgType, Seq, WireError};
 use tokio::net::TcpStream;
@@ -38,6 +46,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::codec::Decoder;
 
+use crate::login::{self, LoginMethod};
 use crate::report::{Errors, Tally};
 use crate::scenario::{self, ECHO_LIMIT_PER_S, Scenario};
 use crate::{Shared, Window};
@@ -46,6 +55,9 @@ use crate::{Shared, Window};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time allowed from connected to HelloResp (the gateway's own deadline is 5 s by default).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed from the first login request to the session: beyond the gateway's request
+/// timeout (10 s by default), so the server's own answer (UNAVAILABLE) is what a bot sees.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest frame accepted from the server. Answers in these scenarios are tiny; the limit only
 /// bounds what a broken server can make a bot buffer.
 const MAX_FRAME_LEN: u32 = mmo_wire::DEFAULT_MAX_FRAME_LEN;
@@ -59,9 +71,10 @@ const HELLO_SEQ: u32 = 1;
 /// Stands in for the heartbeat when the server asks for none (`heartbeat_interval_ms` = 0).
 const NO_HEARTBEAT: Duration = Duration::from_secs(24 * 3600);
 
-/// Runs one bot to its end and sends its tally to `results`.
+/// Runs bot `index` to its end and sends its tally to `results`.
 pub(crate) async fn run(
     shared: Arc<Shared>,
+    index: usize,
     connect_at: Instant,
     mut window: watch::Receiver<Option<Window>>,
     results: mpsc::Sender<Tally>,
@@ -70,25 +83,130 @@ pub(crate) async fn run(
     let opened = tokio::select! {
         biased;
         () = shared.stop.cancelled() => None,
-        c = async {
-            sleep_until(connect_at).await;
-            open(shared.opts.addr, &mut tally.errors).await
-        } => c,
+        c = start(&shared, index, connect_at, &mut tally) => c,
     };
-    shared.progress.settle(opened.is_some());
-    let Some((conn, hello)) = opened else {
+    shared.progress.settle(tally.connected > 0, opened.is_some());
+    let Some((conn, hello, seq)) = opened else {
         // The tally says why. A failed send means the swarm is gone and nobody is listening.
         let _ = results.send(tally).await;
         return;
     };
-    tally.connected = 1;
-    let mut bot = Bot::new(conn, &shared.opts, &hello);
+    let mut bot = Bot::new(conn, &shared.opts, &hello, seq);
     let alive = bot.measure(&shared, &mut window, &mut tally).await;
+    if alive {
+        tally.held = 1;
+    }
     let _ = results.send(tally).await;
     // Dropping the sender tells the swarm this bot has reported, even while it goes on holding.
     drop(results);
     if alive && shared.opts.hold {
         bot.hold(&shared).await;
+    }
+}
+
+/// Waits for the bot's turn, connects, says Hello and, in `login`, logs in. Returns the
+/// connection, the HelloResp and the last seq used; on failure records why and returns `None`.
+async fn start(
+    shared: &Shared,
+    index: usize,
+    connect_at: Instant,
+    tally: &mut Tally,
+) -> Option<(Conn, HelloResp, u32)> {
+    sleep_until(connect_at).await;
+    // Held until logged in (or failed): the permit bounds bots between connect and session.
+    let _permit = match &shared.login_slots {
+        // Never closed; `None` would only mean the swarm is going away.
+        Some(slots) => Some(slots.acquire().await.ok()?),
+        None => None,
+    };
+    let (mut conn, hello) = open(shared.opts.addr, &mut tally.errors).await?;
+    tally.connected = 1;
+    shared.progress.heartbeat_ms.store(hello.heartbeat_interval_ms, std::sync::atomic::Ordering::Relaxed);
+    let mut seq = HELLO_SEQ;
+    if shared.opts.scenario == Scenario::Login {
+        let opts = &shared.opts;
+        tally.login_attempted = 1;
+        let began = Instant::now();
+        match timeout(LOGIN_TIMEOUT, log_in(&mut conn, opts.login, &opts.run_tag, index, &mut seq)).await {
+            Ok(Ok(registered)) => {
+                tally.record_login_latency(began.elapsed());
+                tally.login_ok = 1;
+                tally.registered = u64::from(registered);
+            }
+            Ok(Err(fail)) => {
+                tracing::debug!(error = %fail, "login failed");
+                tally.login_failed.record(fail.login_kind(), &fail);
+                return None;
+            }
+            Err(_) => {
+                tally.login_failed.record("timeout", format_args!("no session within {LOGIN_TIMEOUT:?}"));
+                return None;
+            }
+        }
+    }
+    Some((conn, hello, seq))
+}
+
+/// Logs in as bot `index` (the caller bounds the wait). Returns whether the account was
+/// registered just now.
+async fn log_in(
+    conn: &mut Conn,
+    method: LoginMethod,
+    tag: &str,
+    index: usize,
+    seq: &mut u32,
+) -> Result<bool, Fail> {
+    let mut next_seq = || {
+        *seq += 1;
+        Seq(*seq)
+    };
+    let login = match method {
+        LoginMethod::Device => {
+            let device_id = login::device_id(tag, index);
+            LoginReq { credential: Some(Credential::Device(DeviceCredential { device_id })) }
+        }
+        LoginMethod::Password => {
+            let username = login::username(tag, index);
+            let register = RegisterReq {
+                username: username.clone(),
+                password: login::PASSWORD.to_owned(),
+                display_name: String::new(),
+            };
+            let s = next_seq();
+            match conn.call(register.to_frame_bytes(s, Flags::NONE), s).await {
+                Ok(frame) => {
+                    let resp = expect::<RegisterResp>(&frame)?;
+                    check_session(resp.session.as_ref(), RegisterResp::NAME)?;
+                    return Ok(true);
+                }
+                // A rerun: the account is ours from an earlier run.
+                Err(Fail::Rejected(e)) if e.code == ErrorCode::NameTaken as i32 => {}
+                Err(fail) => return Err(fail),
+            }
+            let password = login::PASSWORD.to_owned();
+            LoginReq { credential: Some(Credential::Password(PasswordCredential { username, password })) }
+        }
+    };
+    let s = next_seq();
+    let frame = conn.call(login.to_frame_bytes(s, Flags::NONE), s).await?;
+    let resp = expect::<LoginResp>(&frame)?;
+    check_session(resp.session.as_ref(), LoginResp::NAME)?;
+    Ok(false)
+}
+
+/// Decodes an answer that must be an `M`.
+fn expect<M: MsgType>(frame: &Frame) -> Result<M, Fail> {
+    if frame.header.id != M::ID {
+        return Err(Fail::Unexpected(frame.header.id));
+    }
+    decode::<M>(frame)
+}
+
+/// A session worth the name: a player and a token.
+fn check_session(session: Option<&AuthSession>, answer: &'static str) -> Result<(), Fail> {
+    match session {
+        Some(s) if s.player_id != 0 && !s.token.is_empty() => Ok(()),
+        _ => Err(Fail::NoSession(answer)),
     }
 }
 
@@ -142,6 +260,8 @@ enum Fail {
     Disconnected(DisconnectNtf),
     Unexpected(MsgId),
     Version(u32),
+    /// A login's answer without a player or a token.
+    NoSession(&'static str),
 }
 
 impl Fail {
@@ -155,6 +275,15 @@ impl Fail {
             Fail::Disconnected(n) => format!("disconnect.{}", code_name(n.reason)),
             Fail::Unexpected(_) => "unexpected_message".into(),
             Fail::Version(_) => "protocol_version".into(),
+            Fail::NoSession(_) => "no_session".into(),
+        }
+    }
+
+    /// The key under the login report's `failed_by_kind`: a refusal by its error code alone.
+    fn login_kind(&self) -> String {
+        match self {
+            Fail::Rejected(e) => code_name(e.code),
+            other => other.kind(),
         }
     }
 }
@@ -176,6 +305,7 @@ impl fmt::Display for Fail {
             }
             Fail::Unexpected(id) => write!(f, "unexpected message {}", msg_name(*id)),
             Fail::Version(v) => write!(f, "server speaks protocol {v}, we speak {PROTOCOL_VERSION}"),
+            Fail::NoSession(answer) => write!(f, "{answer} without a player id or token"),
         }
     }
 }
@@ -285,7 +415,20 @@ impl Conn {
 
     /// Sends Hello and waits for its answer (the caller bounds the wait).
     async fn hello(&mut self, req: HelloReq) -> Result<HelloResp, Fail> {
-        self.send(req.to_frame_bytes(Seq(HELLO_SEQ), Flags::NONE)).map_err(Fail::Io)?;
+        let seq = Seq(HELLO_SEQ);
+        let frame = self.call(req.to_frame_bytes(seq, Flags::NONE), seq).await?;
+        let resp = expect::<HelloResp>(&frame)?;
+        if resp.protocol_version != PROTOCOL_VERSION {
+            return Err(Fail::Version(resp.protocol_version));
+        }
+        Ok(resp)
+    }
+
+    /// Sends one request and waits for its answer, the next frame that is not a push (the
+    /// caller bounds the wait). An ErrorResp is `Fail::Rejected`; an answer to another seq is
+    /// unexpected, since nothing else is in flight. Frames after the answer stay buffered.
+    async fn call(&mut self, request: Bytes, seq: Seq) -> Result<Frame, Fail> {
+        self.send(request).map_err(Fail::Io)?;
         while self.writing() {
             self.stream.writable().await.map_err(Fail::Io)?;
             self.flush().map_err(Fail::Io)?;
@@ -297,20 +440,16 @@ impl Conn {
                     return Err(decode::<DisconnectNtf>(&frame).map_or_else(|f| f, Fail::Disconnected));
                 }
                 if h.flags.contains(Flags::PUSH) {
-                    // Not an answer; nothing pushed before Hello concerns the bot.
+                    // Not an answer; nothing pushed before the session starts concerns the bot.
                     continue;
                 }
                 if h.id == ErrorResp::ID {
                     return Err(decode::<ErrorResp>(&frame).map_or_else(|f| f, Fail::Rejected));
                 }
-                if h.id != HelloResp::ID || h.seq != Seq(HELLO_SEQ) {
+                if h.seq != seq {
                     return Err(Fail::Unexpected(h.id));
                 }
-                let resp = decode::<HelloResp>(&frame)?;
-                if resp.protocol_version != PROTOCOL_VERSION {
-                    return Err(Fail::Version(resp.protocol_version));
-                }
-                return Ok(resp);
+                return Ok(frame);
             }
             self.stream.readable().await.map_err(Fail::Io)?;
             self.read_some()?;
@@ -354,16 +493,19 @@ struct Bot {
 }
 
 impl Bot {
-    fn new(conn: Conn, opts: &crate::Options, hello: &HelloResp) -> Bot {
+    /// A bot on `conn`, whose last request used `seq`.
+    fn new(conn: Conn, opts: &crate::Options, hello: &HelloResp, seq: u32) -> Bot {
         let heartbeat = match hello.heartbeat_interval_ms {
             0 => NO_HEARTBEAT,
             ms => Duration::from_millis(ms.into()),
         };
         let scenario = opts.scenario;
-        let interval = match opts.interval() {
-            Some(asked) => scenario.measured_interval(asked, heartbeat),
-            // Closed loop: as fast as answers come, within the server's rate limit per session.
-            None => Duration::from_secs(1) / ECHO_LIMIT_PER_S,
+        let interval = if opts.closed_loop {
+            // As fast as answers come, within the server's rate limit per session.
+            Duration::from_secs(1) / ECHO_LIMIT_PER_S
+        } else {
+            // `login` without --ping-interval: at the server's heartbeat interval.
+            scenario.measured_interval(opts.interval().unwrap_or(heartbeat), heartbeat)
         };
         Bot {
             conn,
@@ -372,7 +514,7 @@ impl Bot {
             closed_loop: opts.closed_loop,
             heartbeat,
             interval,
-            seq: HELLO_SEQ,
+            seq,
             pending: VecDeque::new(),
             last_sent: Instant::now(),
             next_measured: None,

@@ -4,7 +4,10 @@
 //! A run goes like this:
 //!
 //! 1. **Ramp-up.** Every bot is a task with a connect slot `i / connect_rate` after the start; it
-//!    connects, says Hello, then heartbeats while the others connect.
+//!    connects, says Hello, then heartbeats while the others connect. In the `login` scenario
+//!    the ramp-up is the login phase: each bot connects, says Hello and logs in (or registers)
+//!    at its slot `i / login_rate`, or, with `login_concurrency`, as soon as fewer than that many
+//!    others are between connecting and logged in; then it heartbeats while the others log in.
 //! 2. **Measure.** Once every bot has connected or failed, the window opens for `duration` for
 //!    all bots at once: each sends its scenario's request on a fixed schedule and records the
 //!    latency from each scheduled send time (or, with `closed_loop`, sends the next request when
@@ -14,24 +17,33 @@
 //!    still unanswered then is lost. Each bot reports its tally; the tallies are merged.
 //! 4. **Hold** (optional). Bots keep their connections open with heartbeats only, until
 //!    [`Swarm::release`].
+//!
+//! In `login` the measured requests of the window are the heartbeats (Pings at the server's
+//! heartbeat interval, or `--ping-interval`): the window is the idle phase of sessions that are
+//! logged in, and a session the server closes in it counts as lost.
+//!
+//! With `server_pid`, the server's resident memory is read before the first connection and again
+//! once every bot has settled (plus `rss_settle`), for the memory each session costs the server.
 
 mod bot;
+pub mod login;
 pub mod report;
 pub mod scenario;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use anyhow::ensure;
-use tokio::sync::{Notify, mpsc, watch};
+use anyhow::{Context as _, ensure};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use report::{Errors, Latency, Report, Tally};
+pub use login::LoginMethod;
+pub use report::{Errors, Latency, LoginReport, Report, ServerRss, Tally};
 pub use scenario::Scenario;
 
 /// After the window closes, how long answers to measured requests are still awaited before the
@@ -52,16 +64,18 @@ pub struct Options {
     /// Number of bots, one connection each.
     #[arg(long, default_value_t = 100)]
     pub bots: usize,
-    /// How long to measure once every bot has connected, e.g. "20s", "1m", "500ms".
+    /// How long to measure once every bot has connected (in `login`, logged in: the idle phase),
+    /// e.g. "20s", "1m", "500ms".
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// What each bot does.
     #[arg(long, value_enum, default_value_t = Scenario::Ping)]
     pub scenario: Scenario,
     /// `ping`: interval between one bot's Pings, on a fixed schedule (open loop); at most the
-    /// server's heartbeat interval, since the heartbeat is a Ping too.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-    pub ping_interval: Duration,
+    /// server's heartbeat interval, since the heartbeat is a Ping too. Default 1s. `login`: the
+    /// interval of the idle sessions' Pings; default the heartbeat interval the server asks for.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub ping_interval: Option<Duration>,
     /// `echo`: EchoReqs per second across all bots, on a fixed schedule (open loop): each bot sends
     /// one every `bots / rate` seconds and latency counts from that schedule. Default: 10 per bot.
     #[arg(long, value_name = "PER_S", conflicts_with = "closed_loop")]
@@ -74,9 +88,35 @@ pub struct Options {
     /// the path can carry. Latency counts from when each could go (answer in, limit allowing).
     #[arg(long)]
     pub closed_loop: bool,
-    /// New connections per second during ramp-up.
+    /// New connections per second during ramp-up (not in `login`: see --login-rate).
     #[arg(long, default_value_t = 2000)]
     pub connect_rate: u32,
+    /// `login`: how the bots log in.
+    #[arg(long, value_enum, default_value_t = LoginMethod::Device)]
+    pub login: LoginMethod,
+    /// `login`: names the bots' accounts (device ids `mmo-bots-<tag>-<index>` with the index in
+    /// 6 digits, usernames `b<tag>-<index>`), so a rerun with the same tag reuses them. "random"
+    /// draws a new tag.
+    #[arg(long, value_name = "TAG", default_value = login::DEFAULT_RUN_TAG)]
+    pub run_tag: String,
+    /// `login`: logins started per second, each on a fixed slot (connect, Hello, login). Default
+    /// 500. Password logins from one address are limited by the account server
+    /// (max_failed_logins_per_address counts logins in progress too): prefer
+    /// --login-concurrency under that limit for them.
+    #[arg(long, value_name = "PER_S", conflicts_with = "login_concurrency")]
+    pub login_rate: Option<f64>,
+    /// `login`: no schedule; at most this many bots between connecting and logged in at once,
+    /// each starting as soon as another is done (closed loop: the most logins/s the server can
+    /// give).
+    #[arg(long, value_name = "N")]
+    pub login_concurrency: Option<usize>,
+    /// Process id of the server (on this machine): its resident memory (VmRSS) is read before the
+    /// first connection and once every bot has settled, for the memory per session.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// With --server-pid: how long after the last bot settled the second reading waits.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub rss_settle: Duration,
     /// After the measurement, keep the connections open (heartbeats only) until stopped.
     #[arg(long)]
     pub hold: bool,
@@ -89,11 +129,17 @@ impl Default for Options {
             bots: 100,
             duration: Duration::from_secs(10),
             scenario: Scenario::Ping,
-            ping_interval: Duration::from_secs(1),
+            ping_interval: None,
             rate: None,
             payload: 32,
             closed_loop: false,
             connect_rate: 2000,
+            login: LoginMethod::Device,
+            run_tag: login::DEFAULT_RUN_TAG.to_owned(),
+            login_rate: None,
+            login_concurrency: None,
+            server_pid: None,
+            rss_settle: Duration::from_secs(2),
             hold: false,
         }
     }
@@ -102,12 +148,27 @@ impl Default for Options {
 impl Options {
     pub fn validate(&self) -> anyhow::Result<()> {
         ensure!(self.bots > 0, "--bots must be at least 1");
-        ensure!(!self.ping_interval.is_zero(), "--ping-interval must be more than 0");
+        ensure!(self.ping_interval.is_none_or(|i| !i.is_zero()), "--ping-interval must be more than 0");
         ensure!(self.connect_rate > 0, "--connect-rate must be at least 1");
+        if self.scenario != Scenario::Echo {
+            let name = self.scenario.name();
+            ensure!(self.rate.is_none(), "--rate is for echo; {name}'s schedule is --ping-interval");
+            ensure!(!self.closed_loop, "--closed-loop is for echo");
+        }
+        if self.scenario != Scenario::Login {
+            ensure!(
+                self.login_rate.is_none() && self.login_concurrency.is_none(),
+                "--login-rate and --login-concurrency are for the login scenario"
+            );
+        }
         match self.scenario {
-            Scenario::Ping => {
-                ensure!(self.rate.is_none(), "--rate is for echo; ping's schedule is --ping-interval");
-                ensure!(!self.closed_loop, "--closed-loop is for echo");
+            Scenario::Ping => {}
+            Scenario::Login => {
+                login::check_run_tag(&self.run_tag, self.login, self.bots)?;
+                if let Some(rate) = self.login_rate {
+                    ensure!(rate.is_finite() && rate > 0.0, "--login-rate must be more than 0");
+                }
+                ensure!(self.login_concurrency != Some(0), "--login-concurrency must be at least 1");
             }
             Scenario::Echo => {
                 if let Some(rate) = self.rate {
@@ -131,21 +192,32 @@ impl Options {
     }
 
     /// Measured requests per second across all bots that the schedule asks for (`None` in closed
-    /// loop). For `ping`, before the cap at the server's heartbeat rate.
+    /// loop, and in `login` without `--ping-interval`: then the server decides). For `ping` and
+    /// `login`, before the cap at the server's heartbeat rate.
     pub fn total_rate(&self) -> Option<f64> {
         match self.scenario {
-            Scenario::Ping => Some(self.bots as f64 / self.ping_interval.as_secs_f64()),
+            Scenario::Ping | Scenario::Login => self.interval().map(|i| self.bots as f64 / i.as_secs_f64()),
             Scenario::Echo if self.closed_loop => None,
             Scenario::Echo => Some(self.rate.unwrap_or(self.bots as f64 * DEFAULT_ECHO_RATE_PER_BOT)),
         }
     }
 
-    /// Per bot, the interval between measured requests as asked (`None` in closed loop).
+    /// Per bot, the interval between measured requests as asked (`None` in closed loop, and in
+    /// `login` without `--ping-interval`: the server's heartbeat interval then).
     pub fn interval(&self) -> Option<Duration> {
         match self.scenario {
-            Scenario::Ping => Some(self.ping_interval),
+            Scenario::Ping => Some(self.ping_interval.unwrap_or(DEFAULT_PING_INTERVAL)),
             Scenario::Echo => self.echo_interval(),
+            Scenario::Login => self.ping_interval,
         }
+    }
+
+    /// How logins are started (`None` outside the `login` scenario).
+    pub fn login_pacing(&self) -> Option<LoginPacing> {
+        (self.scenario == Scenario::Login).then(|| match self.login_concurrency {
+            Some(n) => LoginPacing::Concurrency(n),
+            None => LoginPacing::Rate(self.login_rate.unwrap_or(login::DEFAULT_LOGIN_RATE)),
+        })
     }
 
     fn echo_interval(&self) -> Option<Duration> {
@@ -162,6 +234,18 @@ impl Options {
 
 /// EchoReqs per second and bot without `--rate`.
 pub const DEFAULT_ECHO_RATE_PER_BOT: f64 = 10.0;
+
+/// `ping`'s interval without `--ping-interval`.
+pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How the `login` scenario starts its logins.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LoginPacing {
+    /// Open loop: bot `i` starts `i / rate` seconds after the start.
+    Rate(f64),
+    /// Closed loop: at most this many bots between connecting and logged in.
+    Concurrency(usize),
+}
 
 /// Bounds of one bot's interval: shorter would spin, longer would never send in a run.
 const MIN_INTERVAL: Duration = Duration::from_micros(10);
@@ -182,14 +266,20 @@ pub(crate) struct Shared {
     /// Cancelled to interrupt the measurement or end the hold.
     pub stop: CancellationToken,
     pub progress: Progress,
+    /// With `login_concurrency`: a permit per bot between connecting and logged in.
+    pub login_slots: Option<Semaphore>,
 }
 
 /// Counters the swarm reads while bots run.
 pub(crate) struct Progress {
     bots: usize,
-    /// Bots whose connect attempt has ended, either way.
+    /// Bots whose connect attempt (in `login`, whose login) has ended, either way.
     settled: AtomicUsize,
     connected: AtomicUsize,
+    /// Bots that are ready for the window: connected, and in `login` logged in.
+    ready: AtomicUsize,
+    /// The heartbeat interval the server asked for in its HelloResp, in ms (0 before the first).
+    pub heartbeat_ms: AtomicU32,
     /// Signalled once every bot has settled.
     all_settled: Notify,
     /// Connections currently holding.
@@ -204,15 +294,22 @@ impl Progress {
             bots,
             settled: AtomicUsize::new(0),
             connected: AtomicUsize::new(0),
+            ready: AtomicUsize::new(0),
+            heartbeat_ms: AtomicU32::new(0),
             all_settled: Notify::new(),
             held: AtomicUsize::new(0),
             hold_errors: Mutex::new(Errors::default()),
         }
     }
 
-    pub fn settle(&self, connected: bool) {
+    /// A bot's start has ended: it `connected` (said Hello) or not, and is `ready` (in `login`,
+    /// logged in) or not.
+    pub fn settle(&self, connected: bool, ready: bool) {
         if connected {
             self.connected.fetch_add(1, Ordering::Relaxed);
+        }
+        if ready {
+            self.ready.fetch_add(1, Ordering::Relaxed);
         }
         if self.settled.fetch_add(1, Ordering::AcqRel) + 1 == self.bots {
             // `notify_one` keeps a permit if the swarm is not waiting yet.
@@ -226,7 +323,40 @@ impl Progress {
 pub struct RampUp {
     pub bots: usize,
     pub connected: usize,
+    /// In `login`, the bots that logged in (`None` in other scenarios).
+    pub logged_in: Option<usize>,
     pub elapsed: Duration,
+}
+
+impl RampUp {
+    /// Sessions open after the ramp-up: bots logged in, or in other scenarios connected.
+    pub fn sessions(&self) -> usize {
+        self.logged_in.unwrap_or(self.connected)
+    }
+}
+
+/// The reading of the server's VmRSS in `/proc/<pid>/status`, in bytes.
+pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .with_context(|| format!("no VmRSS in {path}"))?;
+    let kib: u64 = line
+        .trim()
+        .strip_suffix("kB")
+        .map(str::trim)
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("unreadable VmRSS in {path}: {line:?}"))?;
+    Ok(kib * 1024)
+}
+
+/// When ramp-up, and with it the server memory readings, ended.
+struct Settled {
+    ramp: RampUp,
+    /// The second reading of the server's memory, or why it failed.
+    rss_after: Option<Result<u64, String>>,
 }
 
 /// How holding went.
@@ -246,28 +376,54 @@ pub struct Swarm {
     results: mpsc::Receiver<Tally>,
     tasks: JoinSet<()>,
     started: Instant,
-    ramp_up: Duration,
+    settled: Option<Settled>,
+    /// The server's memory before the first connection (with `server_pid`).
+    rss_before: Option<u64>,
 }
 
 impl Swarm {
-    /// Spawns the bots on the current runtime; they connect at `connect_rate` from now.
-    pub async fn start(opts: Options) -> anyhow::Result<Swarm> {
+    /// Spawns the bots on the current runtime; they connect at `connect_rate` from now (in
+    /// `login`, at `login_rate` or `login_concurrency` at once).
+    pub async fn start(mut opts: Options) -> anyhow::Result<Swarm> {
         opts.validate()?;
-        let shared =
-            Arc::new(Shared { progress: Progress::new(opts.bots), stop: CancellationToken::new(), opts });
+        if opts.run_tag == login::RANDOM_RUN_TAG {
+            opts.run_tag = login::random_tag();
+        }
+        let rss_before = opts.server_pid.map(rss_bytes).transpose()?;
+        let pacing = opts.login_pacing();
+        let login_slots = match pacing {
+            Some(LoginPacing::Concurrency(n)) => Some(Semaphore::new(n.min(Semaphore::MAX_PERMITS))),
+            _ => None,
+        };
+        let shared = Arc::new(Shared {
+            progress: Progress::new(opts.bots),
+            stop: CancellationToken::new(),
+            login_slots,
+            opts,
+        });
         let opts = &shared.opts;
         let (window_tx, window_rx) = watch::channel(None);
         let (results_tx, results) = mpsc::channel(opts.bots.min(RESULTS_QUEUE));
         let started = Instant::now();
-        let rate = f64::from(opts.connect_rate);
+        // Closed loop: every bot may start at once; the permits let them through.
+        let rate = match pacing {
+            None => Some(f64::from(opts.connect_rate)),
+            Some(LoginPacing::Rate(rate)) => Some(rate),
+            Some(LoginPacing::Concurrency(_)) => None,
+        };
         let mut tasks = JoinSet::new();
         for i in 0..opts.bots {
-            let connect_at = started + Duration::from_secs_f64(i as f64 / rate);
-            tasks.spawn(bot::run(shared.clone(), connect_at, window_rx.clone(), results_tx.clone()));
+            let connect_at = rate.map_or(started, |r| started + Duration::from_secs_f64(i as f64 / r));
+            tasks.spawn(bot::run(shared.clone(), i, connect_at, window_rx.clone(), results_tx.clone()));
         }
         // From here only the bots hold senders: the results channel closes when all have reported.
         drop(results_tx);
-        Ok(Swarm { shared, window_tx, window: None, results, tasks, started, ramp_up: Duration::ZERO })
+        Ok(Swarm { shared, window_tx, window: None, results, tasks, started, settled: None, rss_before })
+    }
+
+    /// The options as run (a random run tag drawn).
+    pub fn options(&self) -> &Options {
+        &self.shared.opts
     }
 
     /// A token that interrupts the run when cancelled: the measurement ends early (with the usual
@@ -276,31 +432,57 @@ impl Swarm {
         self.shared.stop.clone()
     }
 
-    /// Waits until every bot has connected or failed (or the run is interrupted), then opens the
-    /// measurement window. Calling it again returns the same figures.
+    /// Waits until every bot has connected (in `login`, logged in) or failed, or the run is
+    /// interrupted; with `server_pid`, waits `rss_settle` more and reads the server's memory;
+    /// then opens the measurement window. Calling it again returns the same figures.
     pub async fn ramp_up(&mut self) -> RampUp {
-        if self.window.is_none() {
-            tokio::select! {
-                () = self.shared.progress.all_settled.notified() => {}
-                () = self.shared.stop.cancelled() => {}
+        if let Some(settled) = &self.settled {
+            return settled.ramp;
+        }
+        let stop = &self.shared.stop;
+        tokio::select! {
+            () = self.shared.progress.all_settled.notified() => {}
+            () = stop.cancelled() => {}
+        }
+        let progress = &self.shared.progress;
+        let opts = &self.shared.opts;
+        let ramp = RampUp {
+            bots: opts.bots,
+            connected: progress.connected.load(Ordering::Relaxed),
+            logged_in: (opts.scenario == Scenario::Login).then(|| progress.ready.load(Ordering::Relaxed)),
+            elapsed: self.started.elapsed(),
+        };
+        let rss_after = match opts.server_pid {
+            Some(pid) if !stop.is_cancelled() => {
+                tokio::select! {
+                    () = tokio::time::sleep(opts.rss_settle) => {}
+                    () = stop.cancelled() => {}
+                }
+                Some(rss_bytes(pid).map_err(|e| format!("{e:#}")))
             }
-            let start = Instant::now();
-            self.ramp_up = start - self.started;
-            let end = start + self.shared.opts.duration;
-            let window = Window { start, end, drain_until: end + DRAIN };
-            self.window = Some(window);
-            self.window_tx.send_replace(Some(window));
-        }
-        RampUp {
-            bots: self.shared.opts.bots,
-            connected: self.shared.progress.connected.load(Ordering::Relaxed),
-            elapsed: self.ramp_up,
-        }
+            _ => None,
+        };
+        self.settled = Some(Settled { ramp, rss_after });
+        let start = Instant::now();
+        let end = start + opts.duration;
+        let window = Window { start, end, drain_until: end + DRAIN };
+        self.window = Some(window);
+        self.window_tx.send_replace(Some(window));
+        ramp
+    }
+
+    /// The server's memory per session, once [`Swarm::ramp_up`] has read it (with `server_pid`).
+    pub fn server_rss(&self) -> Option<ServerRss> {
+        let pid = self.shared.opts.server_pid?;
+        let before = self.rss_before?;
+        let settled = self.settled.as_ref()?;
+        let after = settled.rss_after.as_ref()?.as_ref().ok().copied()?;
+        Some(ServerRss::new(pid, before, after, settled.ramp.sessions()))
     }
 
     /// Waits for every bot's tally (the window, then the drain) and merges them. Call once.
     pub async fn measure(&mut self) -> Report {
-        self.ramp_up().await;
+        let ramp = self.ramp_up().await;
         let mut total = Tally::new();
         let mut reported = 0usize;
         let mut interrupted_at = None;
@@ -323,6 +505,10 @@ impl Swarm {
             // Only a panic in a bot task can get here; its connection's figures are unknown.
             total.errors.record_n("bot_panicked", missing, "a bot task ended without reporting");
         }
+        if let Some(Some(Err(why))) = self.settled.as_ref().map(|s| &s.rss_after) {
+            // The server is gone, most likely: that is worth failing the run for.
+            total.errors.record("server_rss", why);
+        }
         let duration = match self.window {
             Some(w) => {
                 interrupted_at.map_or(w.end, |t: Instant| t.min(w.end)).saturating_duration_since(w.start)
@@ -330,16 +516,32 @@ impl Swarm {
             None => Duration::ZERO,
         };
         let opts = &self.shared.opts;
+        let heartbeat = match self.shared.progress.heartbeat_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms.into())),
+        };
+        // In `login` without --ping-interval, the heartbeats go at the server's interval.
+        let interval = opts.interval().or(heartbeat.filter(|_| opts.scenario == Scenario::Login));
         let facts = report::RunFacts {
             scenario: opts.scenario,
             bots: opts.bots,
-            interval: opts.interval(),
-            rate: opts.total_rate(),
+            interval,
+            rate: opts.total_rate().or_else(|| {
+                interval
+                    .filter(|_| opts.scenario == Scenario::Login)
+                    .map(|i| opts.bots as f64 / i.as_secs_f64())
+            }),
             payload: opts.payload_len(),
             closed_loop: opts.closed_loop,
             duration,
-            ramp_up: self.ramp_up,
+            ramp_up: ramp.elapsed,
             interrupted: interrupted_at.is_some(),
+            login: opts.login_pacing().map(|pacing| report::LoginFacts {
+                method: opts.login,
+                run_tag: opts.run_tag.clone(),
+                pacing,
+            }),
+            server_rss: self.server_rss(),
         };
         Report::new(facts, total)
     }
@@ -373,4 +575,19 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let report = swarm.measure().await;
     swarm.release().await;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resident_memory_of_a_live_process_is_read_and_of_a_missing_one_refused() {
+        let rss = rss_bytes(std::process::id()).expect("our own VmRSS");
+        // Some memory, counted in whole KiB.
+        assert!(rss > 0 && rss.is_multiple_of(1024), "{rss}");
+        // Pids above the kernel's limit (at most 2^22) never exist.
+        let missing = rss_bytes(u32::MAX).expect_err("no such process");
+        assert!(format!("{missing:#}").contains("/proc/4294967295/status"), "{missing:#}");
+    }
 }

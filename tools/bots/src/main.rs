@@ -1,10 +1,18 @@
 //! `mmo-bots`: the command line of the bot swarm. Parses options, runs the swarm on a
-//! multi-threaded runtime, prints the summary (and writes it as JSON), and exits 1 on errors or loss.
+//! multi-threaded runtime, prints the summary (and writes it as JSON), and exits 1 on errors or loss
+//! (in `login`, also on a failed login or a session lost before the end).
+//!
+//! ```text
+//! mmo-bots --bots 1000 --duration 20s                        # ping: the gateway's round trip
+//! mmo-bots --scenario echo --bots 1000 --rate 50000          # echo through the bus
+//! mmo-bots --scenario login --bots 10000 --server-pid "$(pgrep -x mmo)"   # guest logins, idle
+//! mmo-bots --scenario login --login password --login-concurrency 16 --bots 500
+//! ```
 
 use anyhow::Context;
 use clap::Parser;
 use mmo_bots::scenario::ECHO_LIMIT_PER_S;
-use mmo_bots::{Options, Report, Scenario, Swarm};
+use mmo_bots::{LoginMethod, LoginPacing, Options, Report, Scenario, Swarm};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -12,7 +20,15 @@ use tracing_subscriber::EnvFilter;
 /// The gateway's default Ping rate limit per session; faster schedules get RATE_LIMITED.
 const GATEWAY_PING_LIMIT_PER_S: f64 = 20.0;
 
+/// The account server's default `max_failed_logins_per_address`: password logins in progress
+/// from one address count against it until they succeed.
+const ACCOUNT_ATTEMPTS_PER_ADDRESS: usize = 20;
+
 /// Connects N bots to a gateway and measures their requests on a fixed schedule.
+///
+/// Scenarios: `ping` (the gateway's round trip), `echo` (through the bus to the diagnostics
+/// server), `login` (log in at a bounded rate, then idle with heartbeats: logins/s, login latency,
+/// sessions held; with --server-pid, the server's memory per session).
 #[derive(Debug, Parser)]
 #[command(name = "mmo-bots", version, about)]
 struct Cli {
@@ -35,10 +51,23 @@ async fn main() -> anyhow::Result<ExitCode> {
         .init();
     cli.opts.validate()?;
     let opts = cli.opts.clone();
-    if opts.scenario == Scenario::Ping && 1.0 / opts.ping_interval.as_secs_f64() > GATEWAY_PING_LIMIT_PER_S {
+    if opts.scenario != Scenario::Echo
+        && let Some(interval) = opts.interval()
+        && 1.0 / interval.as_secs_f64() > GATEWAY_PING_LIMIT_PER_S
+    {
         eprintln!(
-            "warning: --ping-interval {:?} is over the gateway's default limit of {GATEWAY_PING_LIMIT_PER_S} pings/s per session",
-            opts.ping_interval
+            "warning: --ping-interval {interval:?} is over the gateway's default limit of {GATEWAY_PING_LIMIT_PER_S} pings/s per session"
+        );
+    }
+    if opts.scenario == Scenario::Login
+        && opts.login == LoginMethod::Password
+        && opts.bots > ACCOUNT_ATTEMPTS_PER_ADDRESS
+        && opts.login_concurrency.is_none_or(|n| n >= ACCOUNT_ATTEMPTS_PER_ADDRESS)
+    {
+        eprintln!(
+            "warning: password logins in progress from one address count against the account server's \
+             max_failed_logins_per_address (default {ACCOUNT_ATTEMPTS_PER_ADDRESS}) until they succeed; more at \
+             once get TOO_MANY_ATTEMPTS. Use --login-concurrency under it"
         );
     }
     if opts.scenario == Scenario::Echo
@@ -57,7 +86,9 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
     };
 
-    let mut swarm = Swarm::start(opts.clone()).await?;
+    let mut swarm = Swarm::start(opts).await?;
+    // As run: a random run tag is drawn by now.
+    let opts = swarm.options().clone();
     let stop = swarm.stop_token();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -71,29 +102,52 @@ async fn main() -> anyhow::Result<ExitCode> {
 
     let schedule = match (opts.interval(), opts.total_rate()) {
         (Some(interval), Some(rate)) => format!("every {interval:?} per bot ({rate:.0}/s in all)"),
+        _ if opts.scenario == Scenario::Login => "heartbeats at the server's interval".to_owned(),
         _ => "closed loop".to_owned(),
     };
     let payload = opts.payload_len().map_or_else(String::new, |n| format!(", payload {n} B"));
+    let pacing = match opts.login_pacing() {
+        None => format!("at {}/s", opts.connect_rate),
+        Some(LoginPacing::Rate(rate)) => format!("logging in ({}) at {rate}/s", opts.login.name()),
+        Some(LoginPacing::Concurrency(n)) => format!("logging in ({}) {n} at a time", opts.login.name()),
+    };
+    let tag =
+        if opts.scenario == Scenario::Login { format!(", run tag {}", opts.run_tag) } else { String::new() };
     say(format!(
-        "{} bots -> {} at {}/s, scenario {}{payload}, {schedule} for {:?}",
+        "{} bots -> {} {pacing}, scenario {}{payload}{tag}, {schedule} for {:?}",
         opts.bots,
         opts.addr,
-        opts.connect_rate,
         opts.scenario.name(),
         opts.duration
     ));
     let ramp = swarm.ramp_up().await;
-    say(format!(
-        "ramp-up: {}/{} connected in {:.2} s ({:.0}/s)",
-        ramp.connected,
-        ramp.bots,
-        ramp.elapsed.as_secs_f64(),
-        ramp.connected as f64 / ramp.elapsed.as_secs_f64().max(1e-9)
-    ));
+    let per_s = |n: usize| n as f64 / ramp.elapsed.as_secs_f64().max(1e-9);
+    match ramp.logged_in {
+        None => say(format!(
+            "ramp-up: {}/{} connected in {:.2} s ({:.0}/s)",
+            ramp.connected,
+            ramp.bots,
+            ramp.elapsed.as_secs_f64(),
+            per_s(ramp.connected)
+        )),
+        Some(logged_in) => say(format!(
+            "login: {logged_in}/{} logged in ({} connected) in {:.2} s ({:.0} logins/s)",
+            ramp.bots,
+            ramp.connected,
+            ramp.elapsed.as_secs_f64(),
+            per_s(logged_in)
+        )),
+    }
+    if let Some(rss) = swarm.server_rss() {
+        say(format!(
+            "server rss: {} -> {} bytes with {} sessions",
+            rss.before_bytes, rss.after_bytes, rss.sessions
+        ));
+    }
     if opts.hold {
         // Scripts wait for this line before sampling the server's memory, so it prints even
         // with --quiet.
-        println!("holding {} connections", ramp.connected);
+        println!("holding {} connections", ramp.sessions());
     }
 
     let report = swarm.measure().await;
@@ -167,7 +221,7 @@ mod tests {
         ]);
         assert_eq!(cli.opts.bots, 10_000);
         assert_eq!(cli.opts.duration, Duration::from_secs(60));
-        assert_eq!(cli.opts.ping_interval, Duration::from_millis(500));
+        assert_eq!(cli.opts.ping_interval, Some(Duration::from_millis(500)));
         assert!(cli.opts.hold);
         assert_eq!(cli.json, Some(PathBuf::from("out.json")));
     }
@@ -176,6 +230,75 @@ mod tests {
     fn unknown_scenarios_and_bad_durations_are_refused() {
         assert!(Cli::try_parse_from(["mmo-bots", "--scenario", "raid"]).is_err());
         assert!(Cli::try_parse_from(["mmo-bots", "--duration", "ten"]).is_err());
+        assert!(Cli::try_parse_from(["mmo-bots", "--scenario", "login", "--login", "sso"]).is_err());
+        assert!(Cli::try_parse_from(["mmo-bots", "--scenario", "login", "--rss-settle", "soon"]).is_err());
+    }
+
+    #[test]
+    fn login_paces_by_rate_or_concurrency() {
+        let cli = Cli::parse_from(["mmo-bots", "--scenario", "login"]);
+        assert!(cli.opts.validate().is_ok());
+        assert_eq!(cli.opts.login, LoginMethod::Device);
+        assert_eq!(cli.opts.run_tag, "default");
+        assert_eq!(cli.opts.login_pacing(), Some(LoginPacing::Rate(500.0)));
+        // Heartbeats at the server's interval unless asked otherwise.
+        assert_eq!((cli.opts.interval(), cli.opts.total_rate()), (None, None));
+
+        let cli = Cli::parse_from([
+            "mmo-bots",
+            "--scenario",
+            "login",
+            "--login",
+            "password",
+            "--login-concurrency",
+            "16",
+            "--run-tag",
+            "nightly",
+            "--server-pid",
+            "1234",
+            "--ping-interval",
+            "5s",
+            "--bots",
+            "500",
+        ]);
+        assert!(cli.opts.validate().is_ok());
+        assert_eq!(cli.opts.login, LoginMethod::Password);
+        assert_eq!(cli.opts.login_pacing(), Some(LoginPacing::Concurrency(16)));
+        assert_eq!(cli.opts.server_pid, Some(1234));
+        assert_eq!(cli.opts.interval(), Some(Duration::from_secs(5)));
+        assert_eq!(cli.opts.total_rate(), Some(100.0));
+
+        let cli = Cli::parse_from(["mmo-bots", "--scenario", "login", "--login-rate", "2000"]);
+        assert_eq!(cli.opts.login_pacing(), Some(LoginPacing::Rate(2000.0)));
+        // Not a login scenario: no login pacing.
+        assert_eq!(Cli::parse_from(["mmo-bots"]).opts.login_pacing(), None);
+    }
+
+    #[test]
+    fn login_options_that_make_no_sense_are_refused() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["mmo-bots"], args].concat())
+                .map_err(|e| e.to_string())
+                .and_then(|cli| cli.opts.validate().map_err(|e| e.to_string()))
+        };
+        // A rate and a concurrency at once; rates that are no rate; no concurrency.
+        assert!(parse(&["--scenario", "login", "--login-rate", "10", "--login-concurrency", "4"]).is_err());
+        for rate in ["0", "-1", "NaN", "inf"] {
+            assert!(parse(&["--scenario", "login", "--login-rate", rate]).is_err(), "--login-rate {rate}");
+        }
+        assert!(parse(&["--scenario", "login", "--login-concurrency", "0"]).is_err());
+        // Login's options on other scenarios, echo's on login.
+        assert!(parse(&["--login-rate", "100"]).is_err());
+        assert!(parse(&["--scenario", "echo", "--login-concurrency", "8"]).is_err());
+        assert!(parse(&["--scenario", "login", "--rate", "100"]).is_err());
+        assert!(parse(&["--scenario", "login", "--closed-loop"]).is_err());
+        // Tags that make no valid names.
+        assert!(parse(&["--scenario", "login", "--run-tag", "no spaces"]).is_err());
+        assert!(
+            parse(&["--scenario", "login", "--login", "password", "--run-tag", "muchtoolongtag"]).is_err()
+        );
+        assert!(parse(&["--scenario", "login", "--run-tag", "random", "--login", "password"]).is_ok());
+        assert!(parse(&["--scenario", "login", "--ping-interval", "0s"]).is_err());
     }
 
     #[test]

@@ -8,6 +8,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::LoginPacing;
+use crate::login::LoginMethod;
 use crate::scenario::Scenario;
 
 /// Significant figures of the latency histograms. Two (1% resolution) rather than the usual three,
@@ -79,6 +81,19 @@ pub struct Tally {
     /// (the bots' own lateness, which the latency includes), summed and at most.
     pub send_lag_us_sum: u64,
     pub send_lag_us_max: u64,
+    /// `login`: bots that sent their first login request (RegisterReq or LoginReq).
+    pub login_attempted: u64,
+    /// `login`: bots that got a session.
+    pub login_ok: u64,
+    /// `login`: of `login_ok`, accounts created with RegisterReq.
+    pub registered: u64,
+    /// `login`: logins that failed, by error code (or by what became of the connection).
+    pub login_failed: Errors,
+    /// `login`: from the first login request written to the session granted, in µs. Made at the
+    /// first sample: a bot logs in once, and most tallies are one bot's.
+    pub login_latency_us: Option<Histogram<u64>>,
+    /// Bots whose connection was still open when the window (and its drain) ended.
+    pub held: u64,
 }
 
 impl Default for Tally {
@@ -96,21 +111,24 @@ impl Tally {
             lost: 0,
             duplicated: 0,
             errors: Errors::default(),
-            // `new` auto-resizes: a bot pays only for the range of latencies it has seen.
-            latency_us: Histogram::new(SIGFIG).expect("2 significant figures is a valid precision"),
+            latency_us: new_histogram(),
             send_lag_us_sum: 0,
             send_lag_us_max: 0,
+            login_attempted: 0,
+            login_ok: 0,
+            registered: 0,
+            login_failed: Errors::default(),
+            login_latency_us: None,
+            held: 0,
         }
     }
 
     pub fn record_latency(&mut self, latency: Duration) {
-        // `record`, not `saturating_record`: only `record` grows an auto-resizing histogram; the
-        // saturating one clamps to the range seen so far. The cap keeps a wild value (a bot
-        // suspended for days) from growing the histogram without bound.
-        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).min(MAX_LATENCY_US);
-        if self.latency_us.record(us).is_err() {
-            self.latency_us.saturating_record(us);
-        }
+        record(&mut self.latency_us, latency);
+    }
+
+    pub fn record_login_latency(&mut self, latency: Duration) {
+        record(self.login_latency_us.get_or_insert_with(new_histogram), latency);
     }
 
     /// Counts one measured request written `lag` after its scheduled time.
@@ -129,11 +147,41 @@ impl Tally {
         self.lost += other.lost;
         self.duplicated += other.duplicated;
         self.errors.merge(other.errors);
+        self.login_attempted += other.login_attempted;
+        self.login_ok += other.login_ok;
+        self.registered += other.registered;
+        self.login_failed.merge(other.login_failed);
+        self.held += other.held;
         // Both histograms resize themselves, so adding cannot run out of range; if it ever did,
         // the counts above are still right and only the percentiles would be missing samples.
         if let Err(e) = self.latency_us.add(&other.latency_us) {
             tracing::warn!(error = %e, "latency histogram merge failed");
         }
+        if let Some(theirs) = other.login_latency_us {
+            match &mut self.login_latency_us {
+                None => self.login_latency_us = Some(theirs),
+                Some(ours) => {
+                    if let Err(e) = ours.add(&theirs) {
+                        tracing::warn!(error = %e, "login latency histogram merge failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // `new` auto-resizes: a histogram pays only for the range of latencies it has seen.
+    Histogram::new(SIGFIG).expect("2 significant figures is a valid precision")
+}
+
+fn record(h: &mut Histogram<u64>, latency: Duration) {
+    // `record`, not `saturating_record`: only `record` grows an auto-resizing histogram; the
+    // saturating one clamps to the range seen so far. The cap keeps a wild value (a bot
+    // suspended for days) from growing the histogram without bound.
+    let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).min(MAX_LATENCY_US);
+    if h.record(us).is_err() {
+        h.saturating_record(us);
     }
 }
 
@@ -174,7 +222,7 @@ pub struct SendLag {
 }
 
 /// The run's settings that the report repeats, so a JSON file says what was measured.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct RunFacts {
     pub scenario: Scenario,
     pub bots: usize,
@@ -188,6 +236,72 @@ pub(crate) struct RunFacts {
     pub duration: Duration,
     pub ramp_up: Duration,
     pub interrupted: bool,
+    /// `login` only.
+    pub login: Option<LoginFacts>,
+    pub server_rss: Option<ServerRss>,
+}
+
+/// How the `login` scenario ran.
+#[derive(Clone, Debug)]
+pub(crate) struct LoginFacts {
+    pub method: LoginMethod,
+    pub run_tag: String,
+    pub pacing: LoginPacing,
+}
+
+/// The `login` scenario's figures (the `login` object of the JSON report).
+#[derive(Clone, Debug, Serialize)]
+pub struct LoginReport {
+    pub method: LoginMethod,
+    /// The run tag the accounts are named by (drawn, if "random" was asked).
+    pub run_tag: String,
+    /// Logins started per second, as scheduled (`null` with `concurrency`).
+    pub rate: Option<f64>,
+    /// Most bots between connecting and logged in at once (`null` with `rate`).
+    pub concurrency: Option<usize>,
+    /// Bots that sent a login request (those that could not connect did not).
+    pub attempted: u64,
+    /// Bots that got a session.
+    pub ok: u64,
+    /// Of `ok`, accounts the bots registered (a `password` run on new names).
+    pub registered: u64,
+    pub failed: u64,
+    /// Failed logins by error code (e.g. `INVALID_CREDENTIALS`), or by what became of the
+    /// connection (`timeout`, `eof`, `disconnect.<CODE>`, ...).
+    pub failed_by_kind: BTreeMap<String, u64>,
+    /// The first message seen for each kind of failure.
+    pub failed_examples: BTreeMap<String, String>,
+    /// The login phase: from the first connect until every bot has logged in or failed.
+    pub phase_s: f64,
+    /// Successful logins per second of the login phase.
+    pub per_s: f64,
+    /// From the first login request written (RegisterReq or LoginReq) to the session granted; a
+    /// rerun of `password` includes the refused RegisterReq before its LoginReq.
+    pub latency_ms: Latency,
+    /// Sessions still open when the idle phase (the window and its drain) ended.
+    pub sessions_held: u64,
+    /// Sessions logged in but closed before the end (their reasons are in `errors_by_kind`).
+    pub sessions_lost: u64,
+}
+
+/// The server's resident memory before the first connection and once every bot has settled.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ServerRss {
+    pub pid: u32,
+    pub before_bytes: u64,
+    pub after_bytes: u64,
+    /// Sessions open at the second reading: in `login` the bots logged in, else those connected.
+    pub sessions: usize,
+    /// `(after - before) / sessions` (`null` without sessions).
+    pub per_session_bytes: Option<f64>,
+}
+
+impl ServerRss {
+    pub fn new(pid: u32, before_bytes: u64, after_bytes: u64, sessions: usize) -> ServerRss {
+        let grown = after_bytes as f64 - before_bytes as f64;
+        let per_session_bytes = (sessions > 0).then(|| grown / sessions as f64);
+        ServerRss { pid, before_bytes, after_bytes, sessions, per_session_bytes }
+    }
 }
 
 /// The summary of one run. The JSON form is this struct; its field names are the contract
@@ -227,12 +341,43 @@ pub struct Report {
     pub send_lag_ms: SendLag,
     /// Stopped early by Ctrl-C.
     pub interrupted: bool,
+    /// The `login` scenario's figures (`null` in other scenarios). Its measured requests (`sent`,
+    /// `answered`, `latency_ms`) are the heartbeats of the idle phase.
+    pub login: Option<LoginReport>,
+    /// With `--server-pid`: the server's memory growth per session, in bytes (`null` without).
+    pub server_rss_per_session_bytes: Option<f64>,
+    /// With `--server-pid`: the readings behind it (`null` without).
+    pub server_rss: Option<ServerRss>,
 }
 
 impl Report {
     pub(crate) fn new(facts: RunFacts, tally: Tally) -> Report {
         let duration_s = facts.duration.as_secs_f64();
         let throughput_per_s = if duration_s > 0.0 { tally.answered as f64 / duration_s } else { 0.0 };
+        let login = facts.login.map(|l| {
+            let phase_s = facts.ramp_up.as_secs_f64();
+            let (rate, concurrency) = match l.pacing {
+                LoginPacing::Rate(r) => (Some(r), None),
+                LoginPacing::Concurrency(n) => (None, Some(n)),
+            };
+            LoginReport {
+                method: l.method,
+                run_tag: l.run_tag,
+                rate,
+                concurrency,
+                attempted: tally.login_attempted,
+                ok: tally.login_ok,
+                registered: tally.registered,
+                failed: tally.login_failed.total(),
+                failed_by_kind: tally.login_failed.by_kind.clone(),
+                failed_examples: tally.login_failed.examples.clone(),
+                phase_s,
+                per_s: if phase_s > 0.0 { tally.login_ok as f64 / phase_s } else { 0.0 },
+                latency_ms: tally.login_latency_us.as_ref().map(Latency::from_histogram).unwrap_or_default(),
+                sessions_held: tally.held,
+                sessions_lost: tally.login_ok.saturating_sub(tally.held),
+            }
+        });
         Report {
             scenario: facts.scenario,
             bots: facts.bots,
@@ -261,12 +406,25 @@ impl Report {
             error_examples: tally.errors.examples,
             throughput_per_s,
             interrupted: facts.interrupted,
+            login,
+            server_rss_per_session_bytes: facts.server_rss.and_then(|r| r.per_session_bytes),
+            server_rss: facts.server_rss,
         }
     }
 
-    /// Why the run counts as failed; empty when it passed (no errors, nothing lost).
+    /// Why the run counts as failed; empty when it passed (no errors, nothing lost; in `login`,
+    /// no failed login and no session lost).
     pub fn failures(&self) -> Vec<String> {
         let mut why = Vec::new();
+        if let Some(l) = &self.login {
+            if l.failed > 0 {
+                let kinds: Vec<String> = l.failed_by_kind.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+                why.push(format!("{} of {} logins failed ({})", l.failed, l.attempted, kinds.join(", ")));
+            }
+            if l.sessions_lost > 0 {
+                why.push(format!("{} of {} sessions lost before the end", l.sessions_lost, l.ok));
+            }
+        }
         if self.errors > 0 {
             let kinds: Vec<String> =
                 self.errors_by_kind.iter().map(|(kind, n)| format!("{kind} x{n}")).collect();
@@ -300,6 +458,9 @@ impl fmt::Display for Report {
             "bots         {} (connected {}, ramp-up {:.2} s)",
             self.bots, self.connected, self.ramp_up_s
         )?;
+        if let Some(login) = &self.login {
+            write!(f, "{login}")?;
+        }
         let note = if self.interrupted { " (interrupted)" } else { "" };
         writeln!(f, "duration     {:.2} s{note}", self.duration_s)?;
         writeln!(f, "sent         {}", self.sent)?;
@@ -317,7 +478,53 @@ impl fmt::Display for Report {
             "latency ms   p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  (mean {:.3})",
             l.p50, l.p90, l.p99, l.max, l.mean
         )?;
-        write!(f, "send lag ms  mean {:.3}  max {:.3}", self.send_lag_ms.mean, self.send_lag_ms.max)
+        write!(f, "send lag ms  mean {:.3}  max {:.3}", self.send_lag_ms.mean, self.send_lag_ms.max)?;
+        if let Some(rss) = &self.server_rss {
+            let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+            write!(
+                f,
+                "\nserver rss   {:.1} MiB before, {:.1} MiB after, {} sessions (pid {}): ",
+                mib(rss.before_bytes),
+                mib(rss.after_bytes),
+                rss.sessions,
+                rss.pid
+            )?;
+            match rss.per_session_bytes {
+                Some(b) => write!(f, "{b:.0} B per session")?,
+                None => f.write_str("no sessions")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for LoginReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pacing = match (self.rate, self.concurrency) {
+            (_, Some(n)) => format!("at most {n} at once"),
+            (Some(r), None) => format!("{r:.0}/s scheduled"),
+            (None, None) => String::new(),
+        };
+        writeln!(f, "login        {}, run tag {}, {pacing}", self.method.name(), self.run_tag)?;
+        let registered =
+            if self.registered > 0 { format!(" ({} registered)", self.registered) } else { String::new() };
+        writeln!(
+            f,
+            "  logins     {} ok{registered}, {} failed of {} in {:.2} s: {:.1} logins/s",
+            self.ok, self.failed, self.attempted, self.phase_s, self.per_s
+        )?;
+        for (kind, n) in &self.failed_by_kind {
+            let example = self.failed_examples.get(kind).map_or("", String::as_str);
+            writeln!(f, "    {kind:<30} {n:>8}  e.g. {example}")?;
+        }
+        let l = &self.latency_ms;
+        writeln!(
+            f,
+            "  latency ms p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  (mean {:.3})",
+            l.p50, l.p90, l.p99, l.max, l.mean
+        )?;
+        writeln!(f, "  sessions   {} held at the end, {} lost", self.sessions_held, self.sessions_lost)?;
+        writeln!(f, "heartbeats   (the measured requests below)")
     }
 }
 
@@ -336,6 +543,8 @@ mod tests {
             duration: Duration::from_secs(2),
             ramp_up: Duration::from_millis(5),
             interrupted: false,
+            login: None,
+            server_rss: None,
         }
     }
 
@@ -364,6 +573,60 @@ mod tests {
         // Two samples, 1 ms and 3 ms, within the histogram's 1%.
         assert!((r.latency_ms.max - 3.0).abs() < 0.05, "{:?}", r.latency_ms);
         assert!((r.latency_ms.p50 - 1.0).abs() < 0.02, "{:?}", r.latency_ms);
+    }
+
+    #[test]
+    fn memory_per_session_is_the_growth_over_the_sessions() {
+        let rss = ServerRss::new(7, 100 << 20, 150 << 20, 10_000);
+        assert_eq!(rss.per_session_bytes, Some(f64::from(50 << 20) / 10_000.0));
+        // It may shrink (memory given back); without sessions there is no figure.
+        assert_eq!(ServerRss::new(7, 2048, 1024, 2).per_session_bytes, Some(-512.0));
+        assert_eq!(ServerRss::new(7, 1024, 2048, 0).per_session_bytes, None);
+    }
+
+    #[test]
+    fn a_login_run_fails_on_failed_logins_or_lost_sessions() {
+        let login = || LoginFacts {
+            method: LoginMethod::Password,
+            run_tag: "t".into(),
+            pacing: LoginPacing::Concurrency(4),
+        };
+        let bot = |ok: bool, held: bool| {
+            let mut t = Tally::new();
+            t.connected = 1;
+            t.login_attempted = 1;
+            if ok {
+                t.login_ok = 1;
+                t.record_login_latency(Duration::from_millis(20));
+            } else {
+                t.login_failed.record("INVALID_CREDENTIALS", "INVALID_CREDENTIALS for LoginReq");
+            }
+            t.held = u64::from(held);
+            t
+        };
+        let mut all = Tally::new();
+        for t in [bot(true, true), bot(true, true)] {
+            all.merge(t);
+        }
+        let facts = RunFacts { scenario: Scenario::Login, login: Some(login()), ..facts() };
+        let report = Report::new(facts.clone(), all);
+        assert!(report.passed(), "{report}");
+        let l = report.login.as_ref().unwrap();
+        assert_eq!((l.ok, l.sessions_held, l.concurrency, l.rate), (2, 2, Some(4), None));
+        assert!((l.per_s - 400.0).abs() < 1e-6, "2 logins in the 5 ms ramp-up: {}", l.per_s);
+        assert!((l.latency_ms.p50 - 20.0).abs() < 0.2, "{:?}", l.latency_ms);
+        assert!(report.to_string().contains("2 ok, 0 failed of 2"), "{report}");
+
+        let mut all = Tally::new();
+        for t in [bot(true, true), bot(true, false), bot(false, false)] {
+            all.merge(t);
+        }
+        let report = Report::new(facts, all);
+        assert_eq!(
+            report.failures(),
+            ["1 of 3 logins failed (INVALID_CREDENTIALS x1)", "1 of 2 sessions lost before the end"]
+        );
+        assert!(report.to_string().contains("INVALID_CREDENTIALS"), "{report}");
     }
 
     #[test]

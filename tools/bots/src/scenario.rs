@@ -2,7 +2,8 @@
 //!
 //! Every scenario shares the same skeleton (connect, Hello, requests on a schedule, Ping as
 //! heartbeat); a scenario only decides what the *measured* request is and how its answer is
-//! checked. Later versions add `login` and `zone` here.
+//! checked. `login` adds a login between Hello and the schedule (see `bot.rs`), and measures
+//! the heartbeats of the logged-in sessions. Later versions add `zone` here.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -29,6 +30,10 @@ pub enum Scenario {
     /// Hello, then EchoReq on the schedule: client -> gateway -> bus -> diagnostics server -> bus ->
     /// gateway -> client. Needs a gateway with a bus and a diagnostics server behind it.
     Echo,
+    /// Hello, then log in (--login device or password, paced by --login-rate or
+    /// --login-concurrency), then idle with a Ping at the server's heartbeat interval until the
+    /// window ends: logins/s, login latency, sessions held. Needs the account server (`mmo all`).
+    Login,
 }
 
 /// Why an answer of the expected id is still wrong.
@@ -64,26 +69,27 @@ impl Scenario {
         match self {
             Scenario::Ping => "ping",
             Scenario::Echo => "echo",
+            Scenario::Login => "login",
         }
     }
 
     /// Whether the scenario sends a payload (`--payload` means something).
     pub fn has_payload(self) -> bool {
         match self {
-            Scenario::Ping => false,
+            Scenario::Ping | Scenario::Login => false,
             Scenario::Echo => true,
         }
     }
 
     /// The interval between measured requests, given the one asked for and the server's heartbeat.
     ///
-    /// In `ping` the heartbeat *is* a Ping, so a schedule slower than the heartbeat would only
-    /// interleave unmeasured pings with measured ones; measuring at the heartbeat rate instead
-    /// keeps every Ping on the wire counted. In `echo` the schedule is as asked: pings fill in
-    /// only when it is slower than the heartbeat.
+    /// In `ping` (and `login`) the heartbeat *is* a Ping, so a schedule slower than the heartbeat
+    /// would only interleave unmeasured pings with measured ones; measuring at the heartbeat rate
+    /// instead keeps every Ping on the wire counted. In `echo` the schedule is as asked: pings
+    /// fill in only when it is slower than the heartbeat.
     pub fn measured_interval(self, requested: Duration, heartbeat: Duration) -> Duration {
         match self {
-            Scenario::Ping => requested.min(heartbeat),
+            Scenario::Ping | Scenario::Login => requested.min(heartbeat),
             Scenario::Echo => requested,
         }
     }
@@ -91,7 +97,7 @@ impl Scenario {
     /// One measured request, encoded as a whole frame. `payload` is the echo's length in bytes.
     pub fn request(self, seq: Seq, payload: usize) -> Bytes {
         match self {
-            Scenario::Ping => ping(seq),
+            Scenario::Ping | Scenario::Login => ping(seq),
             Scenario::Echo => {
                 EchoReq { payload: echo_payload(seq, payload) }.to_frame_bytes(seq, Flags::NONE)
             }
@@ -101,7 +107,7 @@ impl Scenario {
     /// The id of the answer to [`Scenario::request`].
     pub fn response_id(self) -> MsgId {
         match self {
-            Scenario::Ping => PingResp::ID,
+            Scenario::Ping | Scenario::Login => PingResp::ID,
             Scenario::Echo => EchoResp::ID,
         }
     }
@@ -109,7 +115,7 @@ impl Scenario {
     /// Checks an answer to the request `request(frame.header.seq, payload)`.
     pub fn check_response(self, frame: &Frame, payload: usize) -> Result<(), Check> {
         match self {
-            Scenario::Ping => decode::<PingResp>(frame).map(drop),
+            Scenario::Ping | Scenario::Login => decode::<PingResp>(frame).map(drop),
             Scenario::Echo => {
                 let resp = decode::<EchoResp>(frame)?;
                 let seq = frame.header.seq;

@@ -34,7 +34,7 @@ fn opts(addr: SocketAddr, bots: usize) -> Options {
         addr,
         bots,
         duration: Duration::from_secs(1),
-        ping_interval: Duration::from_millis(100),
+        ping_interval: Some(Duration::from_millis(100)),
         ..Options::default()
     }
 }
