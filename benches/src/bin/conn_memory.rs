@@ -4,7 +4,8 @@
 //! Each server runs as a child process, so its RSS is its own and not mixed with the clients':
 //!
 //! - `gateway`: `target/release/mmo gateway` with a temporary config (metrics off, a cap above the
-//!   connection count). Each client completes the handshake (HelloReq -> HelloResp) and then
+//!   connection count, its own bus prefix), and a `mmo version` process (database
+//!   `mmo_conn_memory`) behind it to answer Hello. Each client completes the handshake (HelloReq -> HelloResp) and then
 //!   sends a PingReq every `--ping-interval` seconds, as a real client does, so the gateway's
 //!   30 s idle timeout never closes it.
 //! - `baseline`: this binary re-invoked as the hidden `baseline-server` subcommand: one task per
@@ -209,8 +210,10 @@ async fn harness(args: Args, pin: bool) -> anyhow::Result<()> {
         &config,
         format!(
             "[listener]\nlisten = \"127.0.0.1:0\"\nmax_connections = {}\n\n\
+             [bus]\nprefix = \"mmo-conn-memory\"\n\n\
+             [mysql]\nurl = \"mysql://root@127.0.0.1:3306/mmo_conn_memory\"\n\n\
              [metrics]\nenabled = false\n\n[log]\nfilter = \"warn\"\n",
-            MAX_CONNS + 1_000
+            MAX_CONNS + 1_000,
         ),
     )
     .with_context(|| format!("writing {}", config.display()))?;
@@ -278,6 +281,21 @@ async fn measure(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
+    // The gateway's Hellos are answered by a version server behind the bus, as in production: in
+    // its own process (unpinned), so the gateway's RSS is the gateway's alone.
+    let _version = match server {
+        Server::Gateway => Some(
+            Command::new(mmo)
+                .args(["version", "--config", &config.display().to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()
+                .context("starting the version server")?,
+        ),
+        Server::Baseline => None,
+    };
     let mut child = cmd.spawn().with_context(|| format!("starting {}", program.display()))?;
     let pid = child.id().context("server exited at once")?;
     let addr = tokio::time::timeout(STEP_TIMEOUT, listening_addr(&mut child))
@@ -405,7 +423,7 @@ impl Client {
         if server == Server::Gateway {
             let hello = HelloReq {
                 protocol_version: PROTOCOL_VERSION,
-                client_version: "conn_memory".into(),
+                client_version: "1.0.0+conn-memory".into(),
                 platform: Platform::Linux as i32,
             };
             let frame = c.request(&hello).await?;
