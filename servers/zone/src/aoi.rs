@@ -7,16 +7,21 @@
 //! through. The cell's side is the leave distance (`view_radius + view_hysteresis`) divided by
 //! `cells_per_view`.
 //!
-//! Each player keeps its view (the ids it saw after the last tick). Updating it costs one pass
-//! over the old view and one over the entities in the query rectangle, never all pairs and
-//! never a sort: the old view is stamped into a per-tick array indexed by grid position, so each
-//! entity found nearby is told apart as *stays* (in the old view, still within the leave
-//! distance) or *enters* (new, within the view radius) in O(1), and whatever of the old view
-//! was not found again *leaves*. Players are handled in grid order, so neighbouring players
-//! touch the same memory one after another.
+//! Each player's view is kept from one tick to the next, not recomputed from nothing: updating
+//! it costs one pass over the old view and one over the entities in the query rectangle, never
+//! all pairs and never a sort. The old view is stamped into an array indexed by grid position,
+//! so each entity found nearby is told apart in O(1) as *stays* (in the old view, still within
+//! the leave distance) or *enters* (new, within the view radius), and whatever of the old view
+//! was not found again *leaves*.
 //!
-//! The results (grid positions of each player's stays and enters, ids of its leaves) go into
-//! flat per-tick arrays that [`crate::encode`] turns into frames.
+//! Views are not stored with the players but here, all in one flat array of grid positions per
+//! tick (double-buffered: last tick's and this tick's), found through a per-slot range; the
+//! grid rebuild records where each entity moved from one numbering to the next. A player's
+//! update thus reads only these arrays, in grid order, so neighbouring players touch the same
+//! memory one after the other; that, not the arithmetic, is what the update's speed depends on.
+//!
+//! The results (grid positions of each player's stays and enters, ids of its leaves) are what
+//! [`crate::encode`] turns into frames.
 
 use crate::entity::Slab;
 use crate::{EntityId, Vec2};
@@ -28,6 +33,8 @@ pub(crate) const STOPPED: u8 = 2;
 /// Has combat events this tick.
 pub(crate) const EVENTS: u8 = 4;
 pub(crate) const PLAYER: u8 = 8;
+/// A player with own-state changes to be told (`Player::notify`).
+pub(crate) const NOTIFY: u8 = 16;
 
 const NONE: u32 = u32::MAX;
 
@@ -47,8 +54,15 @@ pub(crate) struct Grid {
     /// Slab slots.
     pub slot: Vec<u32>,
     pub flags: Vec<u8>,
+    /// For players, their player id (`PlayerId.0`).
+    pub player: Vec<u64>,
     /// Grid position of each slab slot, `NONE` for empty slots.
     pub pos_of_slot: Vec<u32>,
+    /// The previous tick's `id` and `pos_of_slot`.
+    prev_id: Vec<u32>,
+    prev_pos_of_slot: Vec<u32>,
+    /// By the previous tick's grid position: this tick's, `NONE` for entities gone since.
+    old_to_new: Vec<u32>,
 }
 
 impl Grid {
@@ -67,7 +81,11 @@ impl Grid {
             id: Vec::new(),
             slot: Vec::new(),
             flags: Vec::new(),
+            player: Vec::new(),
             pos_of_slot: Vec::new(),
+            prev_id: Vec::new(),
+            prev_pos_of_slot: Vec::new(),
+            old_to_new: Vec::new(),
         }
     }
 
@@ -86,6 +104,10 @@ impl Grid {
 
     /// Lays out every entity of `entities` by cell.
     pub fn rebuild(&mut self, entities: &Slab) {
+        std::mem::swap(&mut self.id, &mut self.prev_id);
+        std::mem::swap(&mut self.pos_of_slot, &mut self.prev_pos_of_slot);
+        self.old_to_new.clear();
+        self.old_to_new.resize(self.prev_id.len(), NONE);
         let cells = self.cols * self.rows;
         self.start.iter_mut().for_each(|s| *s = 0);
         self.cell_of.clear();
@@ -105,28 +127,39 @@ impl Grid {
         self.id.resize(n, 0);
         self.slot.resize(n, 0);
         self.flags.resize(n, 0);
+        self.player.resize(n, 0);
         self.pos_of_slot.clear();
         self.pos_of_slot.resize(entities.slot_count(), NONE);
         for (e, &c) in entities.iter().zip(&self.cell_of) {
             let j = self.cursor[c as usize] as usize;
             self.cursor[c as usize] += 1;
-            let still = e.teleported;
             let mut flags = 0;
-            if e.moved && !still {
+            if e.moved && !e.teleported {
                 flags |= MOVED;
             }
-            if e.was_moving && !e.moved && !still {
+            if e.was_moving && !e.moved && !e.teleported {
                 flags |= STOPPED;
             }
-            if e.is_player() {
+            if let Some(p) = e.player_id {
                 flags |= PLAYER;
+                self.player[j] = p.0;
+                if e.notify.any() {
+                    flags |= NOTIFY;
+                }
             }
+            let slot = e.id.index();
             self.x[j] = e.pos.x;
             self.y[j] = e.pos.y;
             self.id[j] = e.id.0;
-            self.slot[j] = e.id.index() as u32;
+            self.slot[j] = slot as u32;
             self.flags[j] = flags;
-            self.pos_of_slot[e.id.index()] = j as u32;
+            self.pos_of_slot[slot] = j as u32;
+            if let Some(&old) = self.prev_pos_of_slot.get(slot)
+                && old != NONE
+                && self.prev_id[old as usize] == e.id.0
+            {
+                self.old_to_new[old as usize] = j as u32;
+            }
         }
     }
 
@@ -136,13 +169,13 @@ impl Grid {
         (j != NONE && self.id[j as usize] == id.0).then_some(j as usize)
     }
 
-    /// The cells within `r` of `p`: columns `c0..=c1`, rows `r0..=r1`.
-    fn query(&self, p: Vec2, r: f32) -> (usize, usize, usize, usize) {
-        (self.col(p.x - r), self.col(p.x + r), self.row(p.y - r), self.row(p.y + r))
+    /// The rows of cells within `r` of `p`.
+    fn rows_within(&self, p: Vec2, r: f32) -> std::ops::RangeInclusive<usize> {
+        self.row(p.y - r)..=self.row(p.y + r)
     }
 
     /// Grid positions of the entities in columns `c0..=c1` of row `row`: one contiguous range.
-    fn row_span(&self, row: usize, c0: usize, c1: usize) -> std::ops::Range<usize> {
+    fn row_span(&self, row: usize, (c0, c1): (usize, usize)) -> std::ops::Range<usize> {
         self.start[row * self.cols + c0] as usize..self.start[row * self.cols + c1 + 1] as usize
     }
 }
@@ -161,6 +194,17 @@ pub(crate) struct PlayerTick {
     pub leaves_end: u32,
 }
 
+/// Where a player's view is in the view array: `view[start..start + len]`, if `id` is still
+/// the entity in that slot.
+#[derive(Clone, Copy)]
+struct ViewRange {
+    id: u32,
+    start: u32,
+    len: u32,
+}
+
+const NO_VIEW: ViewRange = ViewRange { id: 0, start: 0, len: 0 };
+
 /// Interest state of an instance.
 pub(crate) struct Aoi {
     pub grid: Grid,
@@ -169,14 +213,21 @@ pub(crate) struct Aoi {
     leave_r2: f32,
     max_visible: usize,
     /// By grid position: `token` = in the current player's old view, `token + 1` = and seen
-    /// again. Tokens only grow, so the array is never cleared.
-    mark: Vec<u64>,
-    token: u64,
+    /// again. Tokens only grow (the array is cleared when they would wrap).
+    mark: Vec<u32>,
+    token: u32,
     pub ticks: Vec<PlayerTick>,
+    /// Every player's view this tick, as grid positions; `view_prev`: last tick's, as last
+    /// tick's grid positions.
     pub view: Vec<u32>,
+    view_prev: Vec<u32>,
+    /// By slab slot.
+    range: Vec<ViewRange>,
+    range_prev: Vec<ViewRange>,
     pub leaves: Vec<u32>,
-    stays_tmp: Vec<u32>,
     enters_tmp: Vec<u32>,
+    /// Scratch: grid positions and squared distances of the entities near one player.
+    near: Vec<(u32, f32)>,
 }
 
 impl Aoi {
@@ -199,109 +250,143 @@ impl Aoi {
             token: 0,
             ticks: Vec::new(),
             view: Vec::new(),
+            view_prev: Vec::new(),
+            range: Vec::new(),
+            range_prev: Vec::new(),
             leaves: Vec::new(),
-            stays_tmp: Vec::new(),
             enters_tmp: Vec::new(),
+            near: Vec::new(),
         }
+    }
+
+    /// The entities in a player's view after the last tick.
+    pub fn view_of(&self, player: EntityId) -> impl Iterator<Item = EntityId> + '_ {
+        let r = self.range.get(player.index()).filter(|r| r.id == player.0).copied().unwrap_or(NO_VIEW);
+        self.view[r.start as usize..(r.start + r.len) as usize]
+            .iter()
+            .map(|&j| EntityId(self.grid.id[j as usize]))
     }
 
     /// Updates every player's view against the grid (already rebuilt). Returns the number of
     /// (player, visible entity) pairs.
-    pub fn update_views(&mut self, entities: &mut Slab) -> usize {
+    pub fn update_views(&mut self, slot_count: usize) -> usize {
         let n = self.grid.len();
         self.mark.resize(n, 0);
-        self.ticks.clear();
+        std::mem::swap(&mut self.view, &mut self.view_prev);
+        std::mem::swap(&mut self.range, &mut self.range_prev);
         self.view.clear();
+        self.range.clear();
+        self.range.resize(slot_count, NO_VIEW);
+        self.ticks.clear();
         self.leaves.clear();
-        let mut pairs = 0;
         for jp in 0..n {
-            if self.grid.flags[jp] & PLAYER == 0 {
-                continue;
+            if self.grid.flags[jp] & PLAYER != 0 {
+                self.update_one(jp);
             }
-            let Some(player) = entities.at_mut(self.grid.slot[jp] as usize).and_then(|e| e.player_mut())
-            else {
-                continue;
-            };
-            self.token += 2;
-            let t = self.token;
-            let grid = &self.grid;
-            let leaves_start = self.leaves.len() as u32;
-            // Stamp the old view; what is gone from the instance leaves at once.
-            for &id in &player.view {
-                match grid.position_of(id) {
-                    Some(j) => self.mark[j] = t,
-                    None => self.leaves.push(id.0),
-                }
-            }
-            self.stays_tmp.clear();
-            self.enters_tmp.clear();
-            let (px, py) = (grid.x[jp], grid.y[jp]);
-            let (c0, c1, r0, r1) = grid.query(Vec2::new(px, py), self.leave_r);
-            for row in r0..=r1 {
-                for k in grid.row_span(row, c0, c1) {
-                    let dx = grid.x[k] - px;
-                    let dy = grid.y[k] - py;
-                    let d2 = dx * dx + dy * dy;
-                    if d2 >= self.leave_r2 {
-                        continue;
-                    }
-                    if self.mark[k] == t {
-                        self.mark[k] = t + 1;
-                        self.stays_tmp.push(k as u32);
-                    } else if d2 < self.enter_r2 && k != jp {
-                        self.enters_tmp.push(k as u32);
-                    }
-                }
-            }
-            for &id in &player.view {
-                if let Some(j) = grid.position_of(id)
-                    && self.mark[j] == t
-                {
-                    self.leaves.push(id.0);
-                }
-            }
-            if self.stays_tmp.len() + self.enters_tmp.len() > self.max_visible {
-                self.trim(jp);
-            }
-            let grid = &self.grid;
-            player.view.clear();
-            player.view.extend(
-                self.stays_tmp.iter().chain(&self.enters_tmp).map(|&k| EntityId(grid.id[k as usize])),
-            );
-            pairs += player.view.len();
-            let stays = self.view.len() as u32;
-            self.view.extend_from_slice(&self.stays_tmp);
-            let enters = self.view.len() as u32;
-            self.view.extend_from_slice(&self.enters_tmp);
-            self.ticks.push(PlayerTick {
-                j: jp as u32,
-                stays,
-                enters,
-                end: self.view.len() as u32,
-                leaves_start,
-                leaves_end: self.leaves.len() as u32,
-            });
         }
-        pairs
+        self.view.len()
+    }
+
+    fn update_one(&mut self, jp: usize) {
+        if self.token >= u32::MAX - 2 {
+            self.mark.iter_mut().for_each(|m| *m = 0);
+            self.token = 0;
+        }
+        self.token += 2;
+        let t = self.token;
+        let g = &self.grid;
+        let (id, slot) = (g.id[jp], g.slot[jp] as usize);
+        let old = self.range_prev.get(slot).filter(|r| r.id == id).copied().unwrap_or(NO_VIEW);
+        let old = &self.view_prev[old.start as usize..(old.start + old.len) as usize];
+        let leaves_start = self.leaves.len() as u32;
+        // Stamp the old view; what is gone from the instance leaves at once.
+        for &oj in old {
+            match g.old_to_new[oj as usize] {
+                NONE => self.leaves.push(g.prev_id[oj as usize]),
+                nj => self.mark[nj as usize] = t,
+            }
+        }
+        let stays = self.view.len();
+        self.enters_tmp.clear();
+        // Pass 1, without branches: the candidates within the leave distance, compacted. Half
+        // of those scanned are in and half out, so a branch here would mispredict constantly.
+        let (px, py) = (g.x[jp], g.y[jp]);
+        let (p, r) = (Vec2::new(px, py), self.leave_r);
+        let cols = (g.col(p.x - r), g.col(p.x + r));
+        let scanned: usize = g.rows_within(p, r).map(|row| g.row_span(row, cols).len()).sum();
+        if self.near.len() < scanned {
+            self.near.resize(scanned, (0, 0.0));
+        }
+        let mut count = 0;
+        for row in g.rows_within(p, r) {
+            let span = g.row_span(row, cols);
+            let (xs, ys) = (&g.x[span.clone()], &g.y[span.clone()]);
+            for (i, (&x, &y)) in xs.iter().zip(ys).enumerate() {
+                let (dx, dy) = (x - px, y - py);
+                let d2 = dx * dx + dy * dy;
+                self.near[count] = ((span.start + i) as u32, d2);
+                count += usize::from(d2 < self.leave_r2);
+            }
+        }
+        // Pass 2: stays and enters. Nearly all are stays, so this branch predicts well.
+        for &(k, d2) in &self.near[..count] {
+            let k = k as usize;
+            if self.mark[k] == t {
+                self.mark[k] = t + 1;
+                self.view.push(k as u32);
+            } else if d2 < self.enter_r2 && k != jp {
+                self.enters_tmp.push(k as u32);
+            }
+        }
+        // Whatever of the old view was not found again left it. Usually everything was found:
+        // then the old view need not be read a second time.
+        let found = self.view.len() - stays;
+        let gone = self.leaves.len() - leaves_start as usize;
+        if found + gone < old.len() {
+            for &oj in old {
+                let nj = g.old_to_new[oj as usize];
+                if nj != NONE && self.mark[nj as usize] == t {
+                    self.leaves.push(g.id[nj as usize]);
+                }
+            }
+        }
+        if self.view.len() - stays + self.enters_tmp.len() > self.max_visible {
+            self.trim(jp, stays);
+        }
+        let enters = self.view.len();
+        self.view.extend_from_slice(&self.enters_tmp);
+        let end = self.view.len();
+        self.range[slot] = ViewRange { id, start: stays as u32, len: (end - stays) as u32 };
+        self.ticks.push(PlayerTick {
+            j: jp as u32,
+            stays: stays as u32,
+            enters: enters as u32,
+            end: end as u32,
+            leaves_start,
+            leaves_end: self.leaves.len() as u32,
+        });
     }
 
     /// More than `max_visible` in view: keep the nearest, those already in view first.
-    fn trim(&mut self, jp: usize) {
+    fn trim(&mut self, jp: usize, stays: usize) {
         let g = &self.grid;
         let d2 = |k: &u32| {
             let k = *k as usize;
             (g.x[k] - g.x[jp]).powi(2) + (g.y[k] - g.y[jp]).powi(2)
         };
         let by_distance = |a: &u32, b: &u32| d2(a).total_cmp(&d2(b));
-        if self.stays_tmp.len() > self.max_visible {
-            self.stays_tmp.sort_unstable_by(by_distance);
-            for k in self.stays_tmp.drain(self.max_visible..) {
+        let kept = &mut self.view[stays..];
+        if kept.len() > self.max_visible {
+            kept.sort_unstable_by(by_distance);
+            for &k in &kept[self.max_visible..] {
                 self.leaves.push(g.id[k as usize]);
             }
+            self.view.truncate(stays + self.max_visible);
             self.enters_tmp.clear();
         } else {
+            let room = self.max_visible - kept.len();
             self.enters_tmp.sort_unstable_by(by_distance);
-            self.enters_tmp.truncate(self.max_visible - self.stays_tmp.len());
+            self.enters_tmp.truncate(room);
         }
     }
 }

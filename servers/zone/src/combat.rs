@@ -102,9 +102,7 @@ impl World {
         {
             n.aggro = Some(attacker);
         }
-        if let Role::Player(p) = &mut t.role {
-            p.notify.stats = true;
-        }
+        t.notify.stats = t.is_player();
         let (hp, dirty) = (t.hp, t.mark_dirty());
         if dirty {
             self.dirty.push(target);
@@ -139,8 +137,8 @@ impl World {
                 Some(kind)
             }
             Role::Player(p) => {
-                p.notify.stats = true;
                 let player = p.id;
+                t.notify.stats = true;
                 t.respawn_at = now + player_respawn;
                 self.world_events.push(WorldEvent::PlayerDied { player, killer });
                 None
@@ -175,9 +173,9 @@ impl World {
     pub(crate) fn grant_xp(&mut self, id: EntityId, xp: u64) {
         let config = &self.config;
         let Some(e) = self.entities.get_mut(id) else { return };
+        e.notify.stats = true;
         let Role::Player(p) = &mut e.role else { return };
         p.xp = p.xp.saturating_add(xp);
-        p.notify.stats = true;
         let mut levels = Vec::new();
         loop {
             let need = config.xp_to_next(e.level);
@@ -221,7 +219,7 @@ impl World {
         } else {
             return None;
         }
-        p.notify.inventory = true;
+        e.notify.inventory = true;
         if e.mark_dirty() {
             self.dirty.push(id);
         }
@@ -308,6 +306,7 @@ impl World {
         e.motion = Motion::Idle;
         e.moved = false;
         e.teleported = true;
+        e.notify.stats = e.is_player();
         e.pos = match &mut e.role {
             Role::Npc(n) => {
                 n.walking = false;
@@ -315,7 +314,6 @@ impl World {
                 n.home
             }
             Role::Player(p) => {
-                p.notify.stats = true;
                 p.anchor = spawn;
                 p.budget = e.max_speed * burst;
                 spawn

@@ -33,29 +33,39 @@ const YOU_KEY: u8 = 6 << 3 | 2;
 const CHUNK: usize = 64 * 1024;
 const NONE: u32 = u32::MAX;
 
-/// An `EntityMove`, length-delimited (without its field key): at most 1 + 6 + 5 + 5 bytes.
+/// Room for a keyed, length-delimited `EntityMove`: at most 1 + 1 + 6 + 5 + 5 = 18 bytes.
+const SNIPPET: usize = 24;
+
+/// A `MOVES_KEY`-keyed, length-delimited `EntityMove`, for stops (which are few). Copied whole
+/// (a fixed-size copy compiles to two vector moves instead of a `memcpy` call), then cut to its
+/// length.
 #[derive(Clone, Copy)]
 struct Snippet {
     len: u8,
-    bytes: [u8; 23],
+    bytes: [u8; SNIPPET],
 }
 
 impl Snippet {
-    const EMPTY: Snippet = Snippet { len: 0, bytes: [0; 23] };
+    const EMPTY: Snippet = Snippet { len: 0, bytes: [0; SNIPPET] };
 
     fn of_move(id: u32, x: f32, y: f32) -> Snippet {
         let m = EntityMove { id, x, y };
         let mut s = Snippet::EMPTY;
-        let mut dst = &mut s.bytes[..];
-        // 23 bytes always hold a length-delimited EntityMove (at most 17).
+        s.bytes[0] = MOVES_KEY;
+        let mut dst = &mut s.bytes[1..];
+        // The room always holds a length-delimited EntityMove (at most 17 bytes).
         if m.encode_length_delimited(&mut dst).is_ok() {
-            s.len = (23 - dst.len()) as u8;
+            s.len = (SNIPPET - dst.len()) as u8;
         }
         s
     }
 
-    fn bytes(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
+    /// Appends it to `out` with `key` as its field key.
+    fn put_vec(&self, out: &mut Vec<u8>, key: u8) {
+        let at = out.len();
+        out.extend_from_slice(&self.bytes);
+        out.truncate(at + self.len as usize);
+        out[at] = key;
     }
 }
 
@@ -94,7 +104,15 @@ pub struct FrameStats {
 /// The encoder's reusable buffers.
 #[derive(Default)]
 pub(crate) struct Encoder {
-    moves: Vec<Snippet>,
+    /// The `MOVES_KEY`-keyed EntityMove of every entity that moved this tick, in grid order:
+    /// entity `j`'s is `move_buf[move_at[j]..move_at[j + 1]]` (empty if it did not move). Grid
+    /// neighbours are neighbours here too, so a player's moves are copied a run at a time.
+    move_buf: Vec<u8>,
+    move_at: Vec<u32>,
+    /// Moves before each grid position (for the statistics).
+    move_count: Vec<u32>,
+    /// Entities that stopped this tick.
+    stopped: usize,
     /// By grid position: `(start, len)` in `enter_buf` once encoded this tick.
     enter_at: Vec<(u32, u32)>,
     enter_buf: Vec<u8>,
@@ -118,13 +136,24 @@ impl Encoder {
     pub fn prepare(&mut self, aoi: &mut Aoi, events: &[PendingEvent]) {
         let g = &mut aoi.grid;
         let n = g.len();
-        self.moves.clear();
-        self.moves.resize(n, Snippet::EMPTY);
+        self.move_buf.clear();
+        self.move_at.clear();
+        self.move_count.clear();
+        let mut moved = 0;
+        self.stopped = 0;
         for j in 0..n {
-            if g.flags[j] & (MOVED | STOPPED) != 0 {
-                self.moves[j] = Snippet::of_move(g.id[j], g.x[j], g.y[j]);
+            self.stopped += usize::from(g.flags[j] & STOPPED != 0);
+            self.move_at.push(self.move_buf.len() as u32);
+            self.move_count.push(moved);
+            if g.flags[j] & MOVED != 0 {
+                self.move_buf.push(MOVES_KEY);
+                let m = EntityMove { id: g.id[j], x: g.x[j], y: g.y[j] };
+                m.encode_length_delimited(&mut self.move_buf).unwrap_or_default();
+                moved += 1;
             }
         }
+        self.move_at.push(self.move_buf.len() as u32);
+        self.move_count.push(moved);
         self.enter_at.clear();
         self.enter_at.resize(n, (NONE, 0));
         self.enter_buf.clear();
@@ -215,16 +244,27 @@ impl Encoder {
         let leaves = &aoi.leaves[pt.leaves_start as usize..pt.leaves_end as usize];
 
         // Droppable: moves of the player and of what stayed in view.
-        self.reserve(11 + (stays.len() + 1) * 18);
+        self.reserve(11 + (stays.len() + 1) * SNIPPET);
         self.out.put_u8(TICK_KEY);
         encode_varint(cx.tick, &mut self.out);
         let header = self.out.len();
-        for k in std::iter::once(pt.j).chain(stays.iter().copied()) {
-            if g.flags[k as usize] & MOVED != 0 {
-                self.out.put_u8(MOVES_KEY);
-                self.out.put_slice(self.moves[k as usize].bytes());
-                stats.moves += 1;
+        let jp = pt.j as usize;
+        self.out.extend_from_slice(&self.move_buf[self.move_at[jp] as usize..self.move_at[jp + 1] as usize]);
+        stats.moves += (self.move_count[jp + 1] - self.move_count[jp]) as usize;
+        let mut i = 0;
+        while i < stays.len() {
+            // A run of consecutive grid positions is one copy.
+            let first = stays[i] as usize;
+            let mut last = first;
+            i += 1;
+            while i < stays.len() && stays[i] as usize == last + 1 {
+                last += 1;
+                i += 1;
             }
+            self.out.extend_from_slice(
+                &self.move_buf[self.move_at[first] as usize..self.move_at[last + 1] as usize],
+            );
+            stats.moves += (self.move_count[last + 1] - self.move_count[first]) as usize;
         }
         let droppable = if self.out.len() > header {
             Some(self.finish(&mut stats.droppable_frames, &mut stats.droppable_bytes))
@@ -254,14 +294,17 @@ impl Encoder {
             }
             stats.leaves += leaves.len();
         }
-        for k in std::iter::once(pt.j).chain(stays.iter().copied()) {
-            if g.flags[k as usize] & STOPPED != 0 {
-                self.scratch.push(STOPS_KEY);
-                self.scratch.extend_from_slice(self.moves[k as usize].bytes());
+        // Most ticks have no stops or no events at all: then nobody's view is searched for them.
+        for k in std::iter::once(pt.j).chain(stays.iter().copied()).filter(|_| self.stopped > 0) {
+            let k = k as usize;
+            if g.flags[k] & STOPPED != 0 {
+                Snippet::of_move(g.id[k], g.x[k], g.y[k]).put_vec(&mut self.scratch, STOPS_KEY);
             }
         }
         let mut events = 0;
-        for k in std::iter::once(pt.j).chain(visible.iter().copied()) {
+        for k in
+            std::iter::once(pt.j).chain(visible.iter().copied()).filter(|_| !self.event_ranges.is_empty())
+        {
             if g.flags[k as usize] & EVENTS == 0 {
                 continue;
             }

@@ -120,6 +120,11 @@ pub(crate) struct Entity {
     pub teleported: bool,
     /// A claimed position was applied this tick (players only).
     pub claimed: bool,
+    /// The player this entity is (a copy of `Player::id`, kept here so that the per-tick
+    /// passes over all entities need not follow the player's box).
+    pub player_id: Option<PlayerId>,
+    /// What of its own state a player must be told at the end of the tick.
+    pub notify: Notify,
     pub role: Role,
 }
 
@@ -132,8 +137,6 @@ pub(crate) struct Player {
     pub id: PlayerId,
     pub xp: u64,
     pub inventory: Vec<ItemStack>,
-    /// Entities in view after the last tick, in no particular order.
-    pub view: Vec<EntityId>,
     pub inputs: VecDeque<MoveInput>,
     pub last_seq: Option<u32>,
     /// World time of the last MoveReq handled.
@@ -147,7 +150,6 @@ pub(crate) struct Player {
     pub claim_mode: bool,
     /// Changed since the last `take_dirty`.
     pub dirty: bool,
-    pub notify: Notify,
     /// The portal it stands in, so a portal asks for a hand-off once per visit.
     pub in_portal: Option<usize>,
 }
@@ -194,7 +196,7 @@ impl Entity {
     }
 
     pub fn is_player(&self) -> bool {
-        matches!(self.role, Role::Player(_))
+        self.player_id.is_some()
     }
 
     /// Marks a player's persistent state changed (a no-op for NPCs); returns whether it was

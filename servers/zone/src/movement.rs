@@ -123,7 +123,7 @@ impl World {
                 if e.dead {
                     e.motion = Motion::Idle;
                     // A client that thinks it walks while dead is told where it lies.
-                    p.notify.correction |= input.position.is_some();
+                    e.notify.correction |= input.position.is_some();
                     continue;
                 }
                 let mut speed = input.speed;
@@ -152,7 +152,7 @@ impl World {
                         e.pos = p.anchor.step_towards(claim, p.budget);
                         p.budget = 0.0;
                         p.violations += 1;
-                        p.notify.correction = true;
+                        e.notify.correction = true;
                         self.world_events.push(WorldEvent::Violation { player: p.id, total: p.violations });
                     }
                     p.anchor = e.pos;

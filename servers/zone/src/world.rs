@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use mmo_proto::{ItemList, SelfStats, SelfUpdate, ZoneEnterNtf, self_update::Correction};
 
-use crate::aoi::Aoi;
+use crate::aoi::{Aoi, NOTIFY};
 use crate::encode::{Context, Encoder, FrameStats, PendingEvent, PlayerFrames};
 use crate::entity::{Entity, EntityInfo, EntityKind, Motion, Notify, Npc, Player, PlayerSave, Role, Slab};
 use crate::map::{MapDef, MapError, NpcType};
@@ -177,6 +177,8 @@ impl World {
             was_moving: false,
             teleported: false,
             claimed: false,
+            player_id: None,
+            notify: Notify::default(),
             role: Role::Npc(Npc {
                 kind: kind as u16,
                 home: at,
@@ -234,7 +236,6 @@ impl World {
             id: save.player,
             xp: save.xp.min(c.xp_to_next(level).saturating_sub(1)),
             inventory,
-            view: Vec::new(),
             inputs: VecDeque::new(),
             last_seq: None,
             last_input_at: self.now,
@@ -243,7 +244,6 @@ impl World {
             violations: 0,
             claim_mode: false,
             dirty: false,
-            notify: Notify::default(),
             in_portal: self
                 .map
                 .portals
@@ -271,6 +271,8 @@ impl World {
                 was_moving: false,
                 teleported: false,
                 claimed: false,
+                player_id: Some(save.player),
+                notify: Notify::default(),
                 role: Role::Player(Box::new(player)),
             })
             .ok_or(ZoneError::Full)?;
@@ -335,8 +337,9 @@ impl World {
     }
 
     /// The entities a player had in view after the last tick.
-    pub fn view_of(&self, player: PlayerId) -> Option<&[EntityId]> {
-        Some(&self.entities.get(*self.players.get(&player)?)?.player()?.view)
+    pub fn view_of(&self, player: PlayerId) -> Option<Vec<EntityId>> {
+        let id = *self.players.get(&player)?;
+        Some(self.aoi.view_of(id).collect())
     }
 
     pub fn entity(&self, id: EntityId) -> Option<EntityInfo> {
@@ -401,7 +404,7 @@ impl World {
         self.simulate(dt, &mut m);
         let t = Instant::now();
         self.aoi.grid.rebuild(&self.entities);
-        m.aoi_pairs = self.aoi.update_views(&mut self.entities);
+        m.aoi_pairs = self.aoi.update_views(self.entities.slot_count());
         let t_aoi = Instant::now();
         m.aoi = t_aoi - t;
         let frames = self.encode(&mut m.frames);
@@ -446,21 +449,15 @@ impl World {
         let mut frames = Vec::with_capacity(self.aoi.ticks.len());
         for i in 0..self.aoi.ticks.len() {
             let pt = self.aoi.ticks[i];
-            let slot = self.aoi.grid.slot[pt.j as usize] as usize;
-            let Some(e) = self.entities.at(slot) else { continue };
-            let Some(p) = e.player() else { continue };
-            let (player, entity, notify) = (p.id, e.id, p.notify);
-            let you = notify.any().then(|| SelfUpdate {
-                stats: notify.stats.then(|| self.stats_of(e)),
-                inventory: notify
-                    .inventory
-                    .then(|| ItemList { items: p.inventory.iter().map(|&s| s.into()).collect() }),
-                correction: notify
-                    .correction
-                    .then(|| Correction { position: Some(e.pos.into()), input_seq: p.last_seq.unwrap_or(0) }),
-            });
-            if let Some(p) = self.entities.at_mut(slot).and_then(|e| e.player_mut()) {
-                p.notify = Notify::default();
+            let j = pt.j as usize;
+            let slot = self.aoi.grid.slot[j] as usize;
+            let (player, entity) = (PlayerId(self.aoi.grid.player[j]), EntityId(self.aoi.grid.id[j]));
+            let mut you = None;
+            if self.aoi.grid.flags[j] & NOTIFY != 0 {
+                you = self.entities.at(slot).map(|e| self.self_update(e));
+                if let Some(e) = self.entities.at_mut(slot) {
+                    e.notify = Notify::default();
+                }
             }
             let (reliable, droppable) =
                 self.encoder.encode_player(&self.aoi, &pt, &self.entities, you, &cx, stats);
@@ -469,5 +466,19 @@ impl World {
             }
         }
         frames
+    }
+
+    fn self_update(&self, e: &Entity) -> SelfUpdate {
+        let (notify, p) = (e.notify, e.player());
+        SelfUpdate {
+            stats: notify.stats.then(|| self.stats_of(e)),
+            inventory: notify.inventory.then(|| ItemList {
+                items: p.map(|p| p.inventory.iter().map(|&s| s.into()).collect()).unwrap_or_default(),
+            }),
+            correction: notify.correction.then(|| Correction {
+                position: Some(e.pos.into()),
+                input_seq: p.and_then(|p| p.last_seq).unwrap_or(0),
+            }),
+        }
     }
 }
