@@ -177,6 +177,8 @@ struct Inner {
     pending: AtomicU64,
     /// A resuming connection wants this session: its current connection must let go.
     takeover: AtomicBool,
+    /// Service -> stream overrides for forwarded messages (see [`Session::bind_service`]).
+    bindings: Mutex<Vec<(Arc<str>, Arc<str>)>>,
     limits: QueueLimits,
     /// The client's address (for per-address limits such as login attempts).
     peer_ip: std::sync::OnceLock<IpAddr>,
@@ -203,6 +205,7 @@ impl Session {
             player: AtomicU64::new(0),
             pending: AtomicU64::new(0),
             takeover: AtomicBool::new(false),
+            bindings: Mutex::new(Vec::new()),
             limits,
             peer_ip: std::sync::OnceLock::new(),
             out: Mutex::new(Outbound::default()),
@@ -244,6 +247,27 @@ impl Session {
 
     pub fn set_player(&self, player: PlayerId) {
         self.0.player.store(player.0, Ordering::Release);
+    }
+
+    /// Sends this session's messages for `service` to `stream` from now on, instead of the
+    /// service's shared stream: a stateful server (the zone instance that owns the player) binds
+    /// its players to its own inbox. `None` removes the binding.
+    pub fn bind_service(&self, service: &str, stream: Option<&str>) {
+        let mut b = self.0.bindings.lock();
+        b.retain(|(s, _)| &**s != service);
+        if let Some(stream) = stream {
+            b.push((service.into(), stream.into()));
+        }
+    }
+
+    /// The stream `service`'s messages of this session go to, if bound.
+    pub fn bound_stream(&self, service: &str) -> Option<Arc<str>> {
+        self.0.bindings.lock().iter().find(|(s, _)| &**s == service).map(|(_, st)| st.clone())
+    }
+
+    /// Every binding, as (service, stream).
+    pub fn bindings(&self) -> Vec<(Arc<str>, Arc<str>)> {
+        self.0.bindings.lock().clone()
     }
 
     /// Records that the request `seq` was forwarded and its answer is awaited. The connection

@@ -150,3 +150,62 @@ async fn two_instances_share_the_load_and_each_session_stays_in_order() {
     assert!(by_node.len() == 2 && by_node.values().all(|n| *n > 0), "both instances worked: {by_node:?}");
     shutdown.drain(Duration::from_secs(5)).await;
 }
+
+/// A stateful server (a zone instance) takes a session's messages for its service: the shared
+/// service's handler binds the session to the instance's own stream, and from then on the gateway
+/// sends that session's messages of the service there; other sessions still go to the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_bound_to_an_instance_stream_sends_the_service_messages_there() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let server_bus = redis.bus("server-1", &shutdown).await;
+    let instance: Arc<str> = server_bus.keys().inbox("zone-node:7").to_string().into();
+    // The shared service answers "shared" and binds the session when asked to.
+    let shared = Router::new().route(Stage::Authenticated, {
+        let instance = instance.clone();
+        move |ctx: Ctx<()>, req: EchoReq| {
+            let instance = instance.clone();
+            async move {
+                if req.payload.as_ref() == b"bind" {
+                    ctx.session().bind_service("echo", Some(&instance));
+                }
+                Ok::<_, HandlerError>(EchoResp { payload: b"shared".to_vec().into() })
+            }
+        }
+    });
+    serve(&server_bus, "echo", shared, Arc::new(()), &shutdown).await.unwrap();
+    let own = Router::new().route(Stage::Authenticated, |_: Ctx<()>, _: EchoReq| async move {
+        Ok::<_, HandlerError>(EchoResp { payload: b"instance 7".to_vec().into() })
+    });
+    mmo_core::bus::serve::serve_stream(&server_bus, instance.clone(), "zone", own, Arc::new(()), &shutdown)
+        .await
+        .unwrap();
+    let gw_bus = redis.bus("gateway-1", &shutdown).await;
+    let gw =
+        TestServer::start_gateway(ListenerConfig::default(), gateway_router(), Arc::new(()), &gw_bus).await;
+    let (mut bound, mut other) = (gw.client().await, gw.client().await);
+    bound.hello().await.unwrap();
+    other.hello().await.unwrap();
+    let echo = |p: &'static [u8]| EchoReq { payload: p.to_vec().into() };
+    let r: EchoResp = bound.request(&echo(b"bind")).await.unwrap();
+    assert_eq!(r.payload.as_ref(), b"shared");
+    for _ in 0..3 {
+        let r: EchoResp = bound.request(&echo(b"x")).await.unwrap();
+        assert_eq!(r.payload.as_ref(), b"instance 7");
+        let r: EchoResp = other.request(&echo(b"x")).await.unwrap();
+        assert_eq!(r.payload.as_ref(), b"shared");
+    }
+    // The instance unbinds the session (e.g. the player left the zone): back to the service.
+    let session = gw.registry.sessions().into_iter().find(|s| !s.bindings().is_empty()).unwrap().id().0;
+    let unbind = Envelope { session, bind_service: "echo".into(), ..Default::default() };
+    server_bus.send(&server_bus.keys().inbox("gateway-1"), unbind).unwrap();
+    for _ in 0..200 {
+        if gw.registry.sessions().iter().all(|s| s.bindings().is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let r: EchoResp = bound.request(&echo(b"x")).await.unwrap();
+    assert_eq!(r.payload.as_ref(), b"shared");
+    shutdown.drain(Duration::from_secs(5)).await;
+}

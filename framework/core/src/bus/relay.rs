@@ -34,6 +34,7 @@ impl Forward for Forwarder {
 
     fn forward(&self, session: &Session, frame: Frame) -> Result<(), ErrorCode> {
         let route = self.table.route(frame.header.id).ok_or(ErrorCode::UnknownMessage)?;
+        let stream = session.bound_stream(&route.service).unwrap_or_else(|| route.stream.clone());
         let env = Envelope {
             session: session.id().0,
             player: session.player().map_or(0, |p| p.0),
@@ -49,7 +50,7 @@ impl Forward for Forwarder {
             },
             ..Default::default()
         };
-        self.bus.send(&route.stream, env).map_err(|_| ErrorCode::Unavailable)
+        self.bus.send(&stream, env).map_err(|_| ErrorCode::Unavailable)
     }
 }
 
@@ -104,6 +105,10 @@ pub fn apply(registry: &Registry, env: Envelope) {
         }
         if env.stage != 0 {
             session.set_stage(Stage::from_u8((env.stage - 1) as u8));
+        }
+        if !env.bind_service.is_empty() {
+            let stream = (!env.bind_stream.is_empty()).then_some(env.bind_stream.as_str());
+            session.bind_service(&env.bind_service, stream);
         }
         let id = MsgId(env.msg_id as u16);
         if env.flags & COMPLETE != 0 {

@@ -51,7 +51,21 @@ pub async fn serve<S: Send + Sync + 'static>(
             }
         }
     });
-    let consumer = GroupConsumer::new(bus.clone(), bus.keys().service(service), service);
+    serve_stream(bus, bus.keys().service(service), service, router, state, shutdown).await
+}
+
+/// Serves `router` from `stream` through the consumer group `group`, without publishing routes:
+/// for a stateful server's own inbox (a zone instance), which clients reach through a session
+/// binding ([`Session::bind_service`]) rather than the route table.
+pub async fn serve_stream<S: Send + Sync + 'static>(
+    bus: &Bus,
+    stream: Arc<str>,
+    group: &str,
+    router: Router<S>,
+    state: Arc<S>,
+    shutdown: &Shutdown,
+) -> Result<(), BusError> {
+    let consumer = GroupConsumer::new(bus.clone(), stream, group);
     consumer.ensure_group().await?;
     let router = Arc::new(router);
     let bus2 = bus.clone();
@@ -136,6 +150,11 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
     }
     if let Some(code) = session.closing_reason() {
         done.kick = code.code() as u32;
+    }
+    // A handler binds one service per request at most (the zone binding its player).
+    if let Some((service, stream)) = session.bindings().into_iter().next() {
+        done.bind_service = service.to_string();
+        done.bind_stream = stream.to_string();
     }
     let error = |code: ErrorCode| ErrorResp {
         code: code.code(),
