@@ -290,7 +290,7 @@ impl World {
                 n.rest_until = now + f64::from(self.rng.range(NPC_REST.0, NPC_REST.1));
             }
         } else if now >= n.rest_until {
-            let target = self.rng.in_disc(n.home, n.wander_radius).clamp_to(w, h);
+            let target = self.rng.in_disc(n.wander_center, n.wander_radius).clamp_to(w, h);
             n.walking = true;
             e.motion = Motion::Goto { target, speed: NPC_WANDER_SPEED };
         }

@@ -171,7 +171,10 @@ impl Notify {
 pub(crate) struct Npc {
     /// Index into the world's NPC types.
     pub kind: u16,
+    /// Where it (re)spawns.
     pub home: Vec2,
+    /// It wanders within `wander_radius` of its spawn's centre.
+    pub wander_center: Vec2,
     pub wander_radius: f32,
     /// The entity it fights back against.
     pub aggro: Option<EntityId>,

@@ -146,7 +146,7 @@ impl World {
             for _ in 0..spawn.count {
                 let at =
                     world.rng.in_disc(spawn.at, spawn.radius).clamp_to(world.map.width, world.map.height);
-                world.spawn_npc(kind, at, spawn.radius).ok_or_else(|| MapError::Invalid {
+                world.spawn_npc(kind, at, spawn.at, spawn.radius).ok_or_else(|| MapError::Invalid {
                     map: world.map.name.clone(),
                     problem: "more NPCs than an instance holds".into(),
                 })?;
@@ -155,7 +155,13 @@ impl World {
         Ok(world)
     }
 
-    fn spawn_npc(&mut self, kind: usize, at: Vec2, wander_radius: f32) -> Option<EntityId> {
+    fn spawn_npc(
+        &mut self,
+        kind: usize,
+        at: Vec2,
+        wander_center: Vec2,
+        wander_radius: f32,
+    ) -> Option<EntityId> {
         let def = &self.npc_types.get(kind)?.def;
         let (speed, level, hp, damage) = (def.speed, def.level, def.hp, def.damage);
         let rest_until = f64::from(self.rng.range(0.0, 3.0));
@@ -182,6 +188,7 @@ impl World {
             role: Role::Npc(Npc {
                 kind: kind as u16,
                 home: at,
+                wander_center,
                 wander_radius,
                 aggro: None,
                 rest_until,

@@ -319,3 +319,21 @@ fn the_naive_baseline_sees_the_same_entities() {
     let npcs = a.entities().filter(|e| e.kind == EntityKind::Npc).count();
     assert_eq!(npcs, 50);
 }
+
+#[test]
+fn the_same_seed_and_inputs_give_the_same_frames() {
+    let run = || {
+        let mut w = crowd(150.0, 30, 30, config(25.0, 2.0, 2), 21);
+        let mut rng = Rng::new(2);
+        let mut all = Vec::new();
+        for t in 1..=30 {
+            stir(&mut w, &mut rng, 30, t);
+            let out = w.tick(DT);
+            all.extend(out.frames.into_iter().map(|f| (f.player, f.reliable, f.droppable)));
+        }
+        all
+    };
+    let (a, b) = (run(), run());
+    assert!(a.len() > 500);
+    assert_eq!(a, b);
+}
