@@ -2,12 +2,15 @@
 //! counts: one counter per username and one per client address, each living for a window that
 //! starts at its first failure.
 //!
-//! An attempt *reserves* its place before the password is checked: one script checks both
-//! counters and, if neither is at its limit, increments both. A password check therefore never
-//! starts once a limit is reached, and a burst of parallel guesses cannot slip past the limit
-//! between a check and an increment. A correct password gives the reservation back
-//! ([`Attempts::succeeded`]): the username's counter is cleared and the address's decremented,
-//! so only wrong passwords are counted.
+//! An attempt checks both counters before the password is looked at, and one script
+//! *reserves* its place on the username's counter (increments it) if neither is at its limit: a
+//! password check never starts once a limit is reached, and a burst of parallel guesses at one
+//! account cannot slip past its limit between a check and an increment. A correct password clears
+//! the username's counter ([`Attempts::succeeded`]). The address's counter is only incremented
+//! by a wrong password ([`Attempts::failed`]): many players behind one NAT logging in at once
+//! must not use up each other's attempts while their passwords are being checked. (Parallel
+//! guesses from one address can overshoot its limit by the number of hashes in flight, which
+//! `max_concurrent_hashes` bounds.)
 //!
 //! The username counter is keyed by the case-folded name whether or not the account exists, so
 //! the limit behaves the same for unknown names and tells nothing about which exist. IPv6
@@ -19,9 +22,10 @@ use std::time::Duration;
 
 use mmo_core::bus::{Bus, BusError};
 
-/// Checks both counters; when neither is at its limit, increments both (starting the window of a
-/// new counter) and returns 0, else returns the milliseconds until the fullest one resets.
-/// KEYS: the counters; ARGV[1]: window in ms; ARGV[1 + i]: the limit of KEYS[i].
+/// Checks the counters; when none is at its limit, increments those marked to reserve (starting
+/// the window of a new counter) and returns 0, else returns the milliseconds until the fullest
+/// one resets. KEYS: the counters; ARGV[1]: window in ms; ARGV[1 + i]: the limit of KEYS[i];
+/// ARGV[1 + #KEYS + i]: '1' to increment KEYS[i].
 static RESERVE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -38,24 +42,22 @@ for i, key in ipairs(KEYS) do
   end
 end
 if wait > 0 then return wait end
-for _, key in ipairs(KEYS) do
-  if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ARGV[1]) end
+for i, key in ipairs(KEYS) do
+  if ARGV[1 + #KEYS + i] == '1' and redis.call('INCR', key) == 1 then
+    redis.call('PEXPIRE', key, ARGV[1])
+  end
 end
 return 0
 ",
     )
 });
 
-/// Gives a reservation back: clears KEYS[1] (the name) if ARGV[1] is 1, and decrements the
-/// last key (the address) if ARGV[2] is 1 and it is still counting.
-static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+/// Counts a wrong password against an address: increments KEYS[1], starting its window
+/// (ARGV[1] ms) if it is new.
+static FAILED: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-if ARGV[1] == '1' then redis.call('DEL', KEYS[1]) end
-if ARGV[2] == '1' then
-  local key = KEYS[#KEYS]
-  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
-end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return 0
 ",
     )
@@ -95,6 +97,13 @@ impl Attempts {
         if let Some(k) = &address {
             script.key(k).arg(self.per_address);
         }
+        // Reserve on the name only; the address counts failures (see the module docs).
+        if name.is_some() {
+            script.arg("1");
+        }
+        if address.is_some() {
+            script.arg("0");
+        }
         if name.is_none() && address.is_none() {
             return Ok(Ok(Reservation { name, address }));
         }
@@ -103,18 +112,19 @@ impl Attempts {
         Ok(if wait > 0 { Err(Duration::from_millis(wait)) } else { Ok(Reservation { name, address }) })
     }
 
-    /// The password was right: clear the name's count and give the address its attempt back.
+    /// The password was right: clear the name's count.
     pub async fn succeeded(&self, bus: &Bus, r: Reservation) -> Result<(), BusError> {
-        let mut script = RELEASE.prepare_invoke();
-        for k in [&r.name, &r.address].into_iter().flatten() {
-            script.key(k);
-        }
-        if r.name.is_none() && r.address.is_none() {
-            return Ok(());
-        }
-        script.arg(u8::from(r.name.is_some())).arg(u8::from(r.address.is_some()));
+        let Some(name) = &r.name else { return Ok(()) };
         let mut conn = bus.conn().await?;
-        bus.timed(script.invoke_async::<()>(&mut *conn)).await
+        bus.timed(redis::cmd("DEL").arg(name).query_async::<()>(&mut *conn)).await
+    }
+
+    /// The password was wrong (or the user unknown): count it against the address too.
+    pub async fn failed(&self, bus: &Bus, r: Reservation) -> Result<(), BusError> {
+        let Some(address) = &r.address else { return Ok(()) };
+        let mut conn = bus.conn().await?;
+        let window = self.window.as_millis().max(1) as u64;
+        bus.timed(FAILED.key(address).arg(window).invoke_async::<()>(&mut *conn)).await
     }
 }
 

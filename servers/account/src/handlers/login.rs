@@ -50,6 +50,9 @@ async fn with_password(ctx: &Ctx<State>, c: PasswordCredential) -> Result<AuthSe
     };
     let (Some(account), true) = (account, matched) else {
         count_refusal("password", "invalid");
+        if let Err(e) = st.attempts.failed(&st.bus, reservation).await {
+            tracing::warn!(error = %e, "could not count the wrong password against the address");
+        }
         return Err(HandlerError::Reject(ErrorCode::InvalidCredentials));
     };
     if let Err(e) = st.attempts.succeeded(&st.bus, reservation).await {
