@@ -17,8 +17,9 @@
 //!   encoded with prost per player.
 //!
 //! Criterion reports means and medians; the targets are about p99, so after criterion the
-//! harness also runs 200 timed ticks of each world and prints p50/p99 of the whole tick and of
-//! its interest (AOI) part, and the ratio to the baseline.
+//! harness also runs 200 timed ticks of each world (in alternating blocks of 25) and prints
+//! p50/p99 of the whole tick, of its interest (AOI) part (grid rebuild and view updates; the
+//! baseline's: cell lists and comparisons) and of encoding, and the ratio to the baseline.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -144,30 +145,38 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// 200 timed ticks of each, alternating, with p50 and p99 of the tick and its AOI part.
+/// 200 timed ticks of each, in alternating blocks, with p50 and p99 of the tick and of its AOI
+/// and encoding parts.
 fn percentiles(label: &str, inc: &mut Sim, base: &mut Sim, naive: &mut Naive) {
     const TICKS: usize = 200;
+    const BLOCK: usize = 25;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let (mut total, mut aoi, mut enc) = (Vec::new(), Vec::new(), Vec::new());
     let (mut b_total, mut b_aoi, mut b_enc) = (Vec::new(), Vec::new(), Vec::new());
     let (mut pairs, mut players, mut bytes, mut b_bytes) = (0, 0, 0, 0);
-    for _ in 0..TICKS {
-        inc.stir();
-        let t = std::time::Instant::now();
-        let out = inc.world.tick(DT);
-        total.push(ms(t.elapsed()));
-        aoi.push(ms(out.metrics.aoi));
-        enc.push(ms(out.metrics.encode));
-        pairs += out.metrics.aoi_pairs;
-        players += out.metrics.players;
-        bytes += out.metrics.frames.droppable_bytes + out.metrics.frames.reliable_bytes;
-        base.stir();
-        let t = std::time::Instant::now();
-        let out = naive.tick(&mut base.world, DT);
-        b_total.push(ms(t.elapsed()));
-        b_aoi.push(ms(out.aoi));
-        b_enc.push(ms(out.encode));
-        b_bytes += out.bytes;
+    // Blocks of 25 ticks each, alternating, so both see the same drift in the machine's load
+    // but neither has its caches wiped by the other every tick.
+    for _ in 0..TICKS / BLOCK {
+        for _ in 0..BLOCK {
+            inc.stir();
+            let t = std::time::Instant::now();
+            let out = inc.world.tick(DT);
+            total.push(ms(t.elapsed()));
+            aoi.push(ms(out.metrics.aoi));
+            enc.push(ms(out.metrics.encode));
+            pairs += out.metrics.aoi_pairs;
+            players += out.metrics.players;
+            bytes += out.metrics.frames.droppable_bytes + out.metrics.frames.reliable_bytes;
+        }
+        for _ in 0..BLOCK {
+            base.stir();
+            let t = std::time::Instant::now();
+            let out = naive.tick(&mut base.world, DT);
+            b_total.push(ms(t.elapsed()));
+            b_aoi.push(ms(out.aoi));
+            b_enc.push(ms(out.encode));
+            b_bytes += out.bytes;
+        }
     }
     let (p50, p99) = (pct(&mut total, 0.5), pct(&mut total, 0.99));
     let (b50, b99) = (pct(&mut b_total, 0.5), pct(&mut b_total, 0.99));

@@ -47,8 +47,8 @@ pub(crate) struct Grid {
     start: Vec<u32>,
     cursor: Vec<u32>,
     cell_of: Vec<u32>,
-    pub x: Vec<f32>,
-    pub y: Vec<f32>,
+    /// Positions, x and y side by side: a candidate is one 8-byte load.
+    pub pos: Vec<Vec2>,
     /// Raw [`EntityId`]s.
     pub id: Vec<u32>,
     /// Slab slots.
@@ -76,8 +76,7 @@ impl Grid {
             start: vec![0; cols * rows + 1],
             cursor: Vec::new(),
             cell_of: Vec::new(),
-            x: Vec::new(),
-            y: Vec::new(),
+            pos: Vec::new(),
             id: Vec::new(),
             slot: Vec::new(),
             flags: Vec::new(),
@@ -122,8 +121,7 @@ impl Grid {
         self.cursor.clear();
         self.cursor.extend_from_slice(&self.start[..cells]);
         let n = entities.len();
-        self.x.resize(n, 0.0);
-        self.y.resize(n, 0.0);
+        self.pos.resize(n, Vec2::ZERO);
         self.id.resize(n, 0);
         self.slot.resize(n, 0);
         self.flags.resize(n, 0);
@@ -148,8 +146,7 @@ impl Grid {
                 }
             }
             let slot = e.id.index();
-            self.x[j] = e.pos.x;
-            self.y[j] = e.pos.y;
+            self.pos[j] = e.pos;
             self.id[j] = e.id.0;
             self.slot[j] = slot as u32;
             self.flags[j] = flags;
@@ -212,8 +209,8 @@ pub(crate) struct Aoi {
     leave_r: f32,
     leave_r2: f32,
     max_visible: usize,
-    /// By grid position: `token` = in the current player's old view, `token + 1` = and seen
-    /// again. Tokens only grow (the array is cleared when they would wrap).
+    /// By grid position: `token` = in the current player's old view. Tokens only grow (the
+    /// array is cleared when they would wrap).
     mark: Vec<u32>,
     token: u32,
     pub ticks: Vec<PlayerTick>,
@@ -288,11 +285,11 @@ impl Aoi {
     }
 
     fn update_one(&mut self, jp: usize) {
-        if self.token >= u32::MAX - 2 {
+        if self.token == u32::MAX {
             self.mark.iter_mut().for_each(|m| *m = 0);
             self.token = 0;
         }
-        self.token += 2;
+        self.token += 1;
         let t = self.token;
         let g = &self.grid;
         let (id, slot) = (g.id[jp], g.slot[jp] as usize);
@@ -310,7 +307,7 @@ impl Aoi {
         self.enters_tmp.clear();
         // Pass 1, without branches: the candidates within the leave distance, compacted. Half
         // of those scanned are in and half out, so a branch here would mispredict constantly.
-        let (px, py) = (g.x[jp], g.y[jp]);
+        let (px, py) = (g.pos[jp].x, g.pos[jp].y);
         let (p, r) = (Vec2::new(px, py), self.leave_r);
         let cols = (g.col(p.x - r), g.col(p.x + r));
         let scanned: usize = g.rows_within(p, r).map(|row| g.row_span(row, cols).len()).sum();
@@ -320,8 +317,7 @@ impl Aoi {
         let mut count = 0;
         for row in g.rows_within(p, r) {
             let span = g.row_span(row, cols);
-            let (xs, ys) = (&g.x[span.clone()], &g.y[span.clone()]);
-            for (i, (&x, &y)) in xs.iter().zip(ys).enumerate() {
+            for (i, &Vec2 { x, y }) in g.pos[span.clone()].iter().enumerate() {
                 let (dx, dy) = (x - px, y - py);
                 let d2 = dx * dx + dy * dy;
                 self.near[count] = ((span.start + i) as u32, d2);
@@ -332,20 +328,27 @@ impl Aoi {
         for &(k, d2) in &self.near[..count] {
             let k = k as usize;
             if self.mark[k] == t {
-                self.mark[k] = t + 1;
                 self.view.push(k as u32);
             } else if d2 < self.enter_r2 && k != jp {
                 self.enters_tmp.push(k as u32);
             }
         }
         // Whatever of the old view was not found again left it. Usually everything was found:
-        // then the old view need not be read a second time.
+        // then the old view need not be read a second time. Otherwise the old view is checked
+        // with the scan's own tests (in a scanned cell, within the leave distance).
         let found = self.view.len() - stays;
         let gone = self.leaves.len() - leaves_start as usize;
         if found + gone < old.len() {
+            let rows = g.rows_within(p, r);
             for &oj in old {
                 let nj = g.old_to_new[oj as usize];
-                if nj != NONE && self.mark[nj as usize] == t {
+                if nj == NONE {
+                    continue;
+                }
+                let q = g.pos[nj as usize];
+                let (dx, dy) = (q.x - px, q.y - py);
+                let scanned = rows.contains(&g.row(q.y)) && (cols.0..=cols.1).contains(&g.col(q.x));
+                if !(scanned && dx * dx + dy * dy < self.leave_r2) {
                     self.leaves.push(g.id[nj as usize]);
                 }
             }
@@ -372,7 +375,7 @@ impl Aoi {
         let g = &self.grid;
         let d2 = |k: &u32| {
             let k = *k as usize;
-            (g.x[k] - g.x[jp]).powi(2) + (g.y[k] - g.y[jp]).powi(2)
+            g.pos[k].distance_squared(g.pos[jp])
         };
         let by_distance = |a: &u32, b: &u32| d2(a).total_cmp(&d2(b));
         let kept = &mut self.view[stays..];

@@ -36,9 +36,8 @@ const NONE: u32 = u32::MAX;
 /// Room for a keyed, length-delimited `EntityMove`: at most 1 + 1 + 6 + 5 + 5 = 18 bytes.
 const SNIPPET: usize = 24;
 
-/// A `MOVES_KEY`-keyed, length-delimited `EntityMove`, for stops (which are few). Copied whole
-/// (a fixed-size copy compiles to two vector moves instead of a `memcpy` call), then cut to its
-/// length.
+/// A `MOVES_KEY`-keyed, length-delimited `EntityMove`, copied whole (a fixed-size copy
+/// compiles to a couple of vector moves instead of a `memcpy` call) and cut to its length.
 #[derive(Clone, Copy)]
 struct Snippet {
     len: u8,
@@ -104,13 +103,11 @@ pub struct FrameStats {
 /// The encoder's reusable buffers.
 #[derive(Default)]
 pub(crate) struct Encoder {
-    /// The `MOVES_KEY`-keyed EntityMove of every entity that moved this tick, in grid order:
-    /// entity `j`'s is `move_buf[move_at[j]..move_at[j + 1]]` (empty if it did not move). Grid
-    /// neighbours are neighbours here too, so a player's moves are copied a run at a time.
-    move_buf: Vec<u8>,
-    move_at: Vec<u32>,
-    /// Moves before each grid position (for the statistics).
-    move_count: Vec<u32>,
+    /// By grid position: the entity's `MOVES_KEY`-keyed EntityMove if it moved this tick, with
+    /// its length (0 if it did not move).
+    moves: Vec<Snippet>,
+    /// Scratch for one droppable frame, never shrunk, written at fixed strides.
+    frame: Vec<u8>,
     /// Entities that stopped this tick.
     stopped: usize,
     /// By grid position: `(start, len)` in `enter_buf` once encoded this tick.
@@ -136,24 +133,15 @@ impl Encoder {
     pub fn prepare(&mut self, aoi: &mut Aoi, events: &[PendingEvent]) {
         let g = &mut aoi.grid;
         let n = g.len();
-        self.move_buf.clear();
-        self.move_at.clear();
-        self.move_count.clear();
-        let mut moved = 0;
+        self.moves.clear();
+        self.moves.resize(n, Snippet::EMPTY);
         self.stopped = 0;
         for j in 0..n {
             self.stopped += usize::from(g.flags[j] & STOPPED != 0);
-            self.move_at.push(self.move_buf.len() as u32);
-            self.move_count.push(moved);
             if g.flags[j] & MOVED != 0 {
-                self.move_buf.push(MOVES_KEY);
-                let m = EntityMove { id: g.id[j], x: g.x[j], y: g.y[j] };
-                m.encode_length_delimited(&mut self.move_buf).unwrap_or_default();
-                moved += 1;
+                self.moves[j] = Snippet::of_move(g.id[j], g.pos[j].x, g.pos[j].y);
             }
         }
-        self.move_at.push(self.move_buf.len() as u32);
-        self.move_count.push(moved);
         self.enter_at.clear();
         self.enter_at.resize(n, (NONE, 0));
         self.enter_buf.clear();
@@ -243,30 +231,29 @@ impl Encoder {
         let visible = &aoi.view[pt.stays as usize..pt.end as usize];
         let leaves = &aoi.leaves[pt.leaves_start as usize..pt.leaves_end as usize];
 
-        // Droppable: moves of the player and of what stayed in view.
-        self.reserve(11 + (stays.len() + 1) * SNIPPET);
-        self.out.put_u8(TICK_KEY);
-        encode_varint(cx.tick, &mut self.out);
-        let header = self.out.len();
-        let jp = pt.j as usize;
-        self.out.extend_from_slice(&self.move_buf[self.move_at[jp] as usize..self.move_at[jp + 1] as usize]);
-        stats.moves += (self.move_count[jp + 1] - self.move_count[jp]) as usize;
-        let mut i = 0;
-        while i < stays.len() {
-            // A run of consecutive grid positions is one copy.
-            let first = stays[i] as usize;
-            let mut last = first;
-            i += 1;
-            while i < stays.len() && stays[i] as usize == last + 1 {
-                last += 1;
-                i += 1;
-            }
-            self.out.extend_from_slice(
-                &self.move_buf[self.move_at[first] as usize..self.move_at[last + 1] as usize],
-            );
-            stats.moves += (self.move_count[last + 1] - self.move_count[first]) as usize;
+        // Droppable: moves of the player and of what stayed in view. Each entity's snippet is
+        // written whole at the current end and the end advanced by its length (0 for those
+        // that did not move): no branch per entity, and fixed-size copies only.
+        let need = 11 + (stays.len() + 2) * SNIPPET;
+        if self.frame.len() < need {
+            self.frame.resize(need, 0);
         }
-        let droppable = if self.out.len() > header {
+        let mut end = 0;
+        self.frame[end] = TICK_KEY;
+        end += 1;
+        end += encode_varint_into(cx.tick, &mut self.frame[end..]);
+        let header = end;
+        for k in std::iter::once(pt.j).chain(stays.iter().copied()) {
+            let s = &self.moves[k as usize];
+            self.frame[end..end + SNIPPET].copy_from_slice(&s.bytes);
+            end += s.len as usize;
+            stats.moves += usize::from(s.len > 0);
+        }
+        if end > header {
+            self.reserve(end);
+            self.out.extend_from_slice(&self.frame[..end]);
+        }
+        let droppable = if end > header {
             Some(self.finish(&mut stats.droppable_frames, &mut stats.droppable_bytes))
         } else {
             self.out.clear();
@@ -298,7 +285,7 @@ impl Encoder {
         for k in std::iter::once(pt.j).chain(stays.iter().copied()).filter(|_| self.stopped > 0) {
             let k = k as usize;
             if g.flags[k] & STOPPED != 0 {
-                Snippet::of_move(g.id[k], g.x[k], g.y[k]).put_vec(&mut self.scratch, STOPS_KEY);
+                Snippet::of_move(g.id[k], g.pos[k].x, g.pos[k].y).put_vec(&mut self.scratch, STOPS_KEY);
             }
         }
         let mut events = 0;
@@ -330,4 +317,16 @@ impl Encoder {
         };
         (reliable, droppable)
     }
+}
+
+/// Writes `v` as a varint at the start of `dst` (at least 10 bytes long); returns its length.
+fn encode_varint_into(mut v: u64, dst: &mut [u8]) -> usize {
+    let mut i = 0;
+    while v >= 0x80 {
+        dst[i] = (v as u8) | 0x80;
+        v >>= 7;
+        i += 1;
+    }
+    dst[i] = v as u8;
+    i + 1
 }

@@ -47,3 +47,28 @@ impl fmt::Display for PlayerId {
         write!(f, "player {}", self.0)
     }
 }
+
+/// A hasher for the map of players, which every request looks up: one multiply-xorshift
+/// instead of SipHash. Player ids are assigned by the account server, not chosen by clients,
+/// so there is no collision flooding to defend against.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let h = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
+pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;

@@ -104,13 +104,19 @@ impl World {
         Ok(())
     }
 
-    /// Handles the queued inputs of every player (the first phase of a tick).
+    /// Starts the tick for every entity and handles the queued inputs of every player (the
+    /// first phase of a tick).
     pub(crate) fn apply_inputs(&mut self, dt: f32) {
         let (w, h) = (self.map.width, self.map.height);
         let tolerance = 1.0 + self.config.claim_tolerance;
         let burst = self.config.claim_burst.as_secs_f32();
         let now = self.now;
         for e in self.entities.iter_mut() {
+            // The start of the tick, for every entity.
+            e.was_moving = e.moved;
+            e.moved = false;
+            e.teleported = false;
+            e.start = e.pos;
             let Role::Player(p) = &mut e.role else { continue };
             p.budget = (p.budget + e.max_speed * dt * tolerance).min(e.max_speed * burst);
             e.claimed = false;
@@ -167,7 +173,8 @@ impl World {
         let (w, h) = (self.map.width, self.map.height);
         let timeout = self.config.input_timeout.as_secs_f64();
         let now = self.now;
-        for e in self.entities.iter_mut() {
+        let Self { entities, map, world_events, dirty, .. } = self;
+        for e in entities.iter_mut() {
             if e.dead {
                 e.motion = Motion::Idle;
             }
@@ -199,17 +206,10 @@ impl World {
             }
             e.moved = e.pos != e.start;
             e.vel = if dt > 0.0 { (e.pos - e.start) * (1.0 / dt) } else { Vec2::ZERO };
-        }
-        self.after_moves();
-    }
-
-    /// Portals and the dirty list, for players that moved.
-    fn after_moves(&mut self) {
-        let Self { entities, map, world_events, dirty, .. } = self;
-        for e in entities.iter_mut() {
             if !e.moved || !e.is_player() {
                 continue;
             }
+            // A player that moved: the dirty list, and portals.
             if e.mark_dirty() {
                 dirty.push(e.id);
             }

@@ -1,6 +1,6 @@
 //! The world of one zone instance and its tick.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use mmo_proto::{ItemList, SelfStats, SelfUpdate, ZoneEnterNtf, self_update::Correction};
@@ -8,6 +8,7 @@ use mmo_proto::{ItemList, SelfStats, SelfUpdate, ZoneEnterNtf, self_update::Corr
 use crate::aoi::{Aoi, NOTIFY};
 use crate::encode::{Context, Encoder, FrameStats, PendingEvent, PlayerFrames};
 use crate::entity::{Entity, EntityInfo, EntityKind, Motion, Notify, Npc, Player, PlayerSave, Role, Slab};
+use crate::ids::IdMap;
 use crate::map::{MapDef, MapError, NpcType};
 use crate::rng::Rng;
 use crate::{EntityId, PlayerId, Vec2, ZoneConfig, ZoneError};
@@ -92,7 +93,7 @@ pub struct World {
     pub(crate) npc_types: Vec<NpcKind>,
     pub(crate) npc_type_names: Vec<String>,
     pub(crate) entities: Slab,
-    pub(crate) players: HashMap<PlayerId, EntityId>,
+    pub(crate) players: IdMap<PlayerId, EntityId>,
     pub(crate) rng: Rng,
     /// Seconds since the instance started.
     pub(crate) now: f64,
@@ -130,7 +131,7 @@ impl World {
             config,
             instance,
             entities: Slab::default(),
-            players: HashMap::new(),
+            players: IdMap::default(),
             rng: Rng::new(seed),
             now: 0.0,
             tick: 0,
@@ -429,12 +430,6 @@ impl World {
         self.tick += 1;
         self.now += dt.as_secs_f64();
         let dt = dt.as_secs_f32();
-        for e in self.entities.iter_mut() {
-            e.was_moving = e.moved;
-            e.moved = false;
-            e.teleported = false;
-            e.start = e.pos;
-        }
         self.apply_inputs(dt);
         let t1 = Instant::now();
         self.move_entities(dt);
