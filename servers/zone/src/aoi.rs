@@ -63,6 +63,8 @@ pub(crate) struct Grid {
     prev_pos_of_slot: Vec<u32>,
     /// By the previous tick's grid position: this tick's, `NONE` for entities gone since.
     old_to_new: Vec<u32>,
+    /// By this tick's grid position: the previous tick's, `NONE` for entities new since.
+    new_to_old: Vec<u32>,
 }
 
 impl Grid {
@@ -85,6 +87,7 @@ impl Grid {
             prev_id: Vec::new(),
             prev_pos_of_slot: Vec::new(),
             old_to_new: Vec::new(),
+            new_to_old: Vec::new(),
         }
     }
 
@@ -128,6 +131,8 @@ impl Grid {
         self.player.resize(n, 0);
         self.pos_of_slot.clear();
         self.pos_of_slot.resize(entities.slot_count(), NONE);
+        self.new_to_old.clear();
+        self.new_to_old.resize(n, NONE);
         for (e, &c) in entities.iter().zip(&self.cell_of) {
             let j = self.cursor[c as usize] as usize;
             self.cursor[c as usize] += 1;
@@ -156,6 +161,7 @@ impl Grid {
                 && self.prev_id[old as usize] == e.id.0
             {
                 self.old_to_new[old as usize] = j as u32;
+                self.new_to_old[j] = old;
             }
         }
     }
@@ -191,16 +197,14 @@ pub(crate) struct PlayerTick {
     pub leaves_end: u32,
 }
 
-/// Where a player's view is in the view array: `view[start..start + len]`, if `id` is still
-/// the entity in that slot.
+/// Where a player's view is in the view array: `view[start..start + len]`.
 #[derive(Clone, Copy)]
 struct ViewRange {
-    id: u32,
     start: u32,
     len: u32,
 }
 
-const NO_VIEW: ViewRange = ViewRange { id: 0, start: 0, len: 0 };
+const NO_VIEW: ViewRange = ViewRange { start: 0, len: 0 };
 
 /// Interest state of an instance.
 pub(crate) struct Aoi {
@@ -218,7 +222,8 @@ pub(crate) struct Aoi {
     /// tick's grid positions.
     pub view: Vec<u32>,
     view_prev: Vec<u32>,
-    /// By slab slot.
+    /// By grid position (this tick's, and the previous tick's), so that looking them up
+    /// follows the order players are handled in.
     range: Vec<ViewRange>,
     range_prev: Vec<ViewRange>,
     pub leaves: Vec<u32>,
@@ -258,7 +263,7 @@ impl Aoi {
 
     /// The entities in a player's view after the last tick.
     pub fn view_of(&self, player: EntityId) -> impl Iterator<Item = EntityId> + '_ {
-        let r = self.range.get(player.index()).filter(|r| r.id == player.0).copied().unwrap_or(NO_VIEW);
+        let r = self.grid.position_of(player).and_then(|j| self.range.get(j)).copied().unwrap_or(NO_VIEW);
         self.view[r.start as usize..(r.start + r.len) as usize]
             .iter()
             .map(|&j| EntityId(self.grid.id[j as usize]))
@@ -266,14 +271,14 @@ impl Aoi {
 
     /// Updates every player's view against the grid (already rebuilt). Returns the number of
     /// (player, visible entity) pairs.
-    pub fn update_views(&mut self, slot_count: usize) -> usize {
+    pub fn update_views(&mut self) -> usize {
         let n = self.grid.len();
         self.mark.resize(n, 0);
         std::mem::swap(&mut self.view, &mut self.view_prev);
         std::mem::swap(&mut self.range, &mut self.range_prev);
         self.view.clear();
         self.range.clear();
-        self.range.resize(slot_count, NO_VIEW);
+        self.range.resize(n, NO_VIEW);
         self.ticks.clear();
         self.leaves.clear();
         for jp in 0..n {
@@ -292,8 +297,10 @@ impl Aoi {
         self.token += 1;
         let t = self.token;
         let g = &self.grid;
-        let (id, slot) = (g.id[jp], g.slot[jp] as usize);
-        let old = self.range_prev.get(slot).filter(|r| r.id == id).copied().unwrap_or(NO_VIEW);
+        let old = match g.new_to_old[jp] {
+            NONE => NO_VIEW,
+            oj => self.range_prev.get(oj as usize).copied().unwrap_or(NO_VIEW),
+        };
         let old = &self.view_prev[old.start as usize..(old.start + old.len) as usize];
         let leaves_start = self.leaves.len() as u32;
         // Stamp the old view; what is gone from the instance leaves at once.
@@ -359,7 +366,7 @@ impl Aoi {
         let enters = self.view.len();
         self.view.extend_from_slice(&self.enters_tmp);
         let end = self.view.len();
-        self.range[slot] = ViewRange { id, start: stays as u32, len: (end - stays) as u32 };
+        self.range[jp] = ViewRange { start: stays as u32, len: (end - stays) as u32 };
         self.ticks.push(PlayerTick {
             j: jp as u32,
             stays: stays as u32,

@@ -6,9 +6,12 @@
 //! if someone sees it enter) and its combat events are each encoded a single time as a
 //! length-delimited field. A player's frame is then its `tick` field followed by copies of those
 //! snippets: a protobuf message is the concatenation of its fields, so this is exactly what
-//! prost would produce for the same message (the tests decode it with prost). Frames are cut
-//! from a shared buffer that grows in 64 KiB chunks, so a tick makes a handful of allocations
-//! rather than two per player; a frame held by a slow consumer keeps at most its chunk alive.
+//! prost would produce for the same message (the tests check it byte for byte). The positions
+//! frame, the bulk of the bytes, is written without a branch per entity: each entity in view
+//! has its snippet copied whole (a fixed-size copy) and the end advanced by its length, which is
+//! 0 for those that did not move. Frames are cut from a shared buffer that grows in 64 KiB
+//! chunks, so a tick makes a handful of allocations rather than two per player; a frame held
+//! by a slow consumer keeps at most its chunk alive.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use mmo_proto::{CombatEvent, EntityEnter, EntityKind, EntityMove, SelfUpdate};
@@ -106,7 +109,7 @@ pub(crate) struct Encoder {
     /// By grid position: the entity's `MOVES_KEY`-keyed EntityMove if it moved this tick, with
     /// its length (0 if it did not move).
     moves: Vec<Snippet>,
-    /// Scratch for one droppable frame, never shrunk, written at fixed strides.
+    /// Scratch for one droppable frame, never shrunk, so that whole snippets fit at its end.
     frame: Vec<u8>,
     /// Entities that stopped this tick.
     stopped: usize,
@@ -128,7 +131,7 @@ pub(crate) struct Context<'a> {
 }
 
 impl Encoder {
-    /// Encodes what is shared by all receivers: moves of moved and stopped entities, and the
+    /// Encodes what is shared by all receivers: moves of the entities that moved, and the
     /// tick's events (marking their subjects in the grid flags).
     pub fn prepare(&mut self, aoi: &mut Aoi, events: &[PendingEvent]) {
         let g = &mut aoi.grid;

@@ -412,7 +412,7 @@ impl World {
         self.simulate(dt, &mut m);
         let t = Instant::now();
         self.aoi.grid.rebuild(&self.entities);
-        m.aoi_pairs = self.aoi.update_views(self.entities.slot_count());
+        m.aoi_pairs = self.aoi.update_views();
         let t_aoi = Instant::now();
         m.aoi = t_aoi - t;
         let frames = self.encode(&mut m.frames);
