@@ -149,6 +149,12 @@ async fn claim(bus: Bus, registry: Registry, player: PlayerId, session: SessionI
             s.kick(ErrorCode::DuplicateLogin, "logged in elsewhere");
         }
     } else {
+        // A session on a node that died is gone already: its inbox is read by nobody, and
+        // writing to it would only leave a stream behind.
+        match node::live_nodes(&bus).await {
+            Ok(live) if !live.contains(&old.node) => return,
+            _ => {}
+        }
         let kick = Envelope { kick: ErrorCode::DuplicateLogin.code() as u32, ..Default::default() };
         if let Err(e) = node::send_to(&bus, &old, kick) {
             tracing::warn!(error = %e, %player, node = old.node, "duplicate-login kick not sent");
