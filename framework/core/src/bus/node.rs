@@ -147,3 +147,21 @@ pub async fn kick_player(bus: &Bus, player: PlayerId, reason: ErrorCode) -> Resu
     send_to(bus, &at, Envelope { kick: reason.code() as u32, ..Default::default() })?;
     Ok(true)
 }
+
+/// Whether each of `players` is connected to a live gateway: one `MGET` and one range query,
+/// whatever the number of players (friend lists, chat presence).
+pub async fn online_many(bus: &Bus, players: &[PlayerId]) -> Result<Vec<bool>, BusError> {
+    if players.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = players.iter().map(|p| bus.keys().presence(p.0)).collect();
+    let mut conn = bus.conn().await?;
+    let values: Vec<Option<String>> =
+        bus.timed(redis::cmd("MGET").arg(&keys).query_async(&mut *conn)).await?;
+    drop(conn);
+    let live = live_nodes(bus).await?;
+    Ok(values
+        .iter()
+        .map(|v| v.as_deref().and_then(parse_presence).is_some_and(|p| live.contains(&p.node)))
+        .collect())
+}

@@ -1,7 +1,6 @@
 //! FriendListReq: my friends, requests and blocks, with display names; friends carry whether
 //! they are online (others do not: a pending or blocked player's presence is not mine to see).
 
-use futures_util::StreamExt as _;
 use mmo_core::bus::node;
 use mmo_core::session::PlayerId;
 use mmo_core::{Ctx, HandlerError};
@@ -11,9 +10,6 @@ use super::me;
 use crate::error::OrInternal as _;
 use crate::{State, friends};
 
-/// Presence lookups in flight at once for one list.
-const PRESENCE_CONCURRENCY: usize = 16;
-
 pub async fn handle_friend_list(
     ctx: Ctx<State>,
     _req: FriendListReq,
@@ -22,16 +18,12 @@ pub async fn handle_friend_list(
     let mut list = friends::list(&st.store, me(&ctx)?).await.or_internal()?;
     let wanted: Vec<(PlayerId, bool)> =
         list.iter().map(|f| (PlayerId(f.player_id), f.state == FriendState::Friend as i32)).collect();
-    let bus = st.bus.clone();
-    let online: Vec<bool> = futures_util::stream::iter(wanted)
-        .map(move |(id, friend)| {
-            let bus = bus.clone();
-            // A lookup that fails shows the friend offline rather than failing the whole list.
-            async move { friend && matches!(node::presence(&bus, id).await, Ok(Some(_))) }
-        })
-        .buffered(PRESENCE_CONCURRENCY)
-        .collect()
-        .await;
+    // Only friends' presence is looked up; one batch for the whole list.
+    let friends_only: Vec<PlayerId> = wanted.iter().filter(|(_, f)| *f).map(|(id, _)| *id).collect();
+    // A failed lookup shows everyone offline rather than failing the whole list.
+    let mut found = node::online_many(&st.bus, &friends_only).await.unwrap_or_default().into_iter();
+    let online: Vec<bool> =
+        wanted.iter().map(|(_, friend)| *friend && found.next().unwrap_or(false)).collect();
     for (f, on) in list.iter_mut().zip(online) {
         f.online = on;
     }
