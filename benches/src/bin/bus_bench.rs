@@ -47,6 +47,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
+use mmo_benches::Pin;
 use mmo_core::Shutdown;
 use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
 use mmo_core::bus::{Batch, Bus, BusConfig, BusError, Envelope};
@@ -124,13 +125,6 @@ struct Args {
     json: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Pin {
-    Auto,
-    On,
-    Off,
-}
-
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// The latency step's consumer (run by the harness in a child process).
@@ -188,22 +182,7 @@ fn main() -> anyhow::Result<()> {
             .build()?;
         return rt.block_on(latency_consumer(c));
     }
-    let pin = match args.pin {
-        Pin::On => true,
-        Pin::Off => false,
-        Pin::Auto => mmo_benches::can_pin(),
-    };
-    if pin {
-        // Before the runtime exists, so every worker thread inherits the affinity.
-        let status = std::process::Command::new("taskset")
-            .args(["-a", "-cp", "1", &std::process::id().to_string()])
-            .stdout(Stdio::null())
-            .status()
-            .context("running taskset")?;
-        if !status.success() {
-            bail!("taskset -cp 1 failed: {status}");
-        }
-    }
+    let pin = mmo_benches::pin_self_to_core_1(args.pin)?;
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let prefix = format!("mmobench:{:x}{:08x}", std::process::id(), nanos & 0xffff_ffff);
     let cleanup = Cleanup { url: args.url.clone(), prefix: prefix.clone() };

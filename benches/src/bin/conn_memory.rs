@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::BytesMut;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use mmo_benches::Pin;
 use mmo_proto::{DisconnectNtf, HelloReq, HelloResp, PROTOCOL_VERSION, PingReq, Platform};
 use mmo_wire::{Flags, Frame, FrameCodec, MsgType, Seq};
 use serde_json::json;
@@ -105,13 +106,6 @@ enum Cmd {
     BaselineServer,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Pin {
-    Auto,
-    On,
-    Off,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Server {
     Gateway,
@@ -177,22 +171,7 @@ fn main() -> anyhow::Result<()> {
         bail!("--conns must be between 1 and {MAX_CONNS} (about 20,000 fds per process)");
     }
     check_fd_limit(args.conns)?;
-    let pin = match args.pin {
-        Pin::On => true,
-        Pin::Off => false,
-        Pin::Auto => mmo_benches::can_pin(),
-    };
-    if pin {
-        // Before the runtime exists, so every worker thread inherits the affinity.
-        let status = std::process::Command::new("taskset")
-            .args(["-cp", "1", &std::process::id().to_string()])
-            .stdout(Stdio::null())
-            .status()
-            .context("running taskset")?;
-        if !status.success() {
-            bail!("taskset -cp 1 failed: {status}");
-        }
-    }
+    let pin = mmo_benches::pin_self_to_core_1(args.pin)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(harness(args, pin))
 }
