@@ -83,3 +83,25 @@ impl Drop for TestRedis {
         self.cleanup();
     }
 }
+
+/// Every game event on `bus`'s event stream so far, in order (after flushing what `bus` itself
+/// still buffers).
+pub async fn events(bus: &Bus) -> Vec<mmo_proto::bus::GameEvent> {
+    use prost::Message as _;
+    assert!(bus.flush(Duration::from_secs(10)).await, "the bus did not flush");
+    let mut conn = bus.conn().await.expect("a Redis connection");
+    let reply: ::redis::streams::StreamRangeReply = ::redis::cmd("XRANGE")
+        .arg(&*bus.keys().events())
+        .arg("-")
+        .arg("+")
+        .query_async(&mut *conn)
+        .await
+        .expect("XRANGE of the event stream");
+    let mut out = Vec::new();
+    for entry in reply.ids {
+        let blob: Vec<u8> = entry.get("b").expect("an entry holds a batch in field b");
+        let batch = mmo_proto::bus::Batch::decode(blob.as_slice()).expect("a batch");
+        out.extend(batch.envelopes.iter().map(|e| mmo_core::bus::events::decode(e).expect("an event")));
+    }
+    out
+}

@@ -14,7 +14,6 @@ use std::time::Duration;
 use mmo_core::bus::{Bus, node, serve::serve, tokens};
 use mmo_core::session::PlayerId;
 use mmo_core::{Ctx, HandlerError, ListenerConfig, RateLimit, Registry, Router, Shutdown, Stage};
-use mmo_proto::bus::Batch;
 use mmo_proto::{
     AuthSession, ErrorCode, Friend, FriendNtf, HelloReq, HelloResp, LoginReq, LoginResp, PingReq, PingResp,
     ResumeReq, ResumeResp, login_req::Credential,
@@ -94,24 +93,14 @@ impl Cluster {
 
     /// Every event in the event stream, as (kind, player, reason attr).
     async fn events(&self) -> Vec<(String, u64, String)> {
-        let mut conn = self.server.conn().await.unwrap();
-        let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(&*self.server.keys().events())
-            .arg("-")
-            .arg("+")
-            .query_async(&mut *conn)
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        for id in entries.ids {
-            let Some(redis::Value::BulkString(blob)) = id.map.get("b") else { continue };
-            for env in Batch::decode(blob.as_slice()).unwrap().envelopes {
-                let ev = mmo_core::bus::events::decode(&env).unwrap();
-                let reason = ev.attrs.get("reason").cloned().unwrap_or_default();
-                out.push((ev.kind, ev.player, reason));
-            }
-        }
-        out
+        let events = mmo_testkit::redis::events(&self.server).await;
+        events
+            .into_iter()
+            .map(|e| {
+                let reason = e.attrs.get("reason").cloned().unwrap_or_default();
+                (e.kind, e.player, reason)
+            })
+            .collect()
     }
 }
 

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mmo_account::AccountConfig;
-use mmo_core::bus::{Bus, events, node};
+use mmo_core::bus::{Bus, node};
 use mmo_core::session::PlayerId;
 use mmo_core::{ListenerConfig, Router, Shutdown};
-use mmo_proto::bus::{Batch, GameEvent};
+use mmo_proto::bus::GameEvent;
 use mmo_proto::{
     AuthSession, DisconnectNtf, ErrorCode, ErrorResp, LoginReq, LoginResp, PasswordCredential, RegisterReq,
     RegisterResp, login_req::Credential,
@@ -20,7 +20,6 @@ use mmo_testkit::mysql::TestDb;
 use mmo_testkit::redis::TestRedis;
 use mmo_testkit::{TestClient, TestServer};
 use mmo_wire::{Flags, MsgType};
-use prost::Message as _;
 
 /// How long any single answer, push or condition may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -91,22 +90,7 @@ impl Cluster {
 
     /// Every game event emitted so far, in order.
     pub async fn events(&self) -> Vec<GameEvent> {
-        assert!(self.bus.flush(DEADLINE).await);
-        let mut conn = self.bus.conn().await.unwrap();
-        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(&*self.bus.keys().events())
-            .arg("-")
-            .arg("+")
-            .query_async(&mut *conn)
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        for entry in reply.ids {
-            let bytes: Vec<u8> = entry.get("b").unwrap();
-            let batch = Batch::decode(bytes.as_slice()).unwrap();
-            out.extend(batch.envelopes.iter().map(|e| events::decode(e).unwrap()));
-        }
-        out
+        mmo_testkit::redis::events(&self.bus).await
     }
 
     /// Stops everything and deletes the test's database and keys.
