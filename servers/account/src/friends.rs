@@ -89,16 +89,25 @@ async fn friend(tx: &mut Tx, of: PlayerId, state: FriendState) -> TxResult<Frien
 
 /// Makes `me` and `them` friends (both sides), within the friend limit of each.
 async fn befriend(tx: &mut Tx, me: PlayerId, them: PlayerId, limits: Limits) -> TxResult<Change> {
-    if count(tx, me, FriendState::Friend).await? >= limits.friends
-        || count(tx, them, FriendState::Friend).await? >= limits.friends
-    {
+    relate(tx, (me, FriendState::Friend), (them, FriendState::Friend), limits.friends).await
+}
+
+/// Sets both sides of a relation (my state towards them, theirs towards me), unless either
+/// side already has `limit` relations of its new state; `them` is told.
+async fn relate(
+    tx: &mut Tx,
+    (me, mine): (PlayerId, FriendState),
+    (them, theirs): (PlayerId, FriendState),
+    limit: u32,
+) -> TxResult<Change> {
+    if count(tx, me, mine).await? >= limit || count(tx, them, theirs).await? >= limit {
         return Ok(Err(ErrorCode::FriendLimit));
     }
-    set(tx, me, them, FriendState::Friend).await?;
-    set(tx, them, me, FriendState::Friend).await?;
+    set(tx, me, them, mine).await?;
+    set(tx, them, me, theirs).await?;
     Ok(Ok(Changed {
-        mine: Some(friend(tx, them, FriendState::Friend).await?),
-        notify: Some((them, friend(tx, me, FriendState::Friend).await?)),
+        mine: Some(friend(tx, them, mine).await?),
+        notify: Some((them, friend(tx, me, theirs).await?)),
     }))
 }
 
@@ -145,17 +154,8 @@ pub async fn request(
                 }
                 Some(FriendState::Incoming) => befriend(tx, me, them, limits).await,
                 _ => {
-                    if count(tx, me, FriendState::Outgoing).await? >= limits.pending
-                        || count(tx, them, FriendState::Incoming).await? >= limits.pending
-                    {
-                        return Ok(Err(ErrorCode::FriendLimit));
-                    }
-                    set(tx, me, them, FriendState::Outgoing).await?;
-                    set(tx, them, me, FriendState::Incoming).await?;
-                    Ok(Ok(Changed {
-                        mine: Some(friend(tx, them, FriendState::Outgoing).await?),
-                        notify: Some((them, friend(tx, me, FriendState::Incoming).await?)),
-                    }))
+                    let pending = limits.pending;
+                    relate(tx, (me, FriendState::Outgoing), (them, FriendState::Incoming), pending).await
                 }
             }
         })

@@ -34,7 +34,7 @@ impl Forward for Forwarder {
 
     fn forward(&self, session: &Session, frame: Frame) -> Result<(), ErrorCode> {
         let route = self.table.route(frame.header.id).ok_or(ErrorCode::UnknownMessage)?;
-        let stream = session.bound_stream(&route.service).unwrap_or_else(|| route.stream.clone());
+        let bound = session.bound_stream(&route.service);
         let env = Envelope {
             session: session.id().0,
             player: session.player().map_or(0, |p| p.0),
@@ -50,7 +50,7 @@ impl Forward for Forwarder {
             },
             ..Default::default()
         };
-        self.bus.send(&stream, env).map_err(|_| ErrorCode::Unavailable)
+        self.bus.send(bound.as_ref().unwrap_or(&route.stream), env).map_err(|_| ErrorCode::Unavailable)
     }
 }
 

@@ -28,10 +28,11 @@ pub struct Issued {
 }
 
 fn hash(token: &str) -> String {
+    use std::fmt::Write as _;
     let digest = Sha256::digest(token.as_bytes());
     let mut s = String::with_capacity(64);
     for b in digest {
-        s.push_str(&format!("{b:02x}"));
+        let _ = write!(s, "{b:02x}");
     }
     s
 }
