@@ -184,6 +184,36 @@ pub(crate) struct Npc {
 }
 
 impl Entity {
+    /// A new entity standing still at `pos`, alive and at full health, ready to attack.
+    pub(crate) fn new(id: EntityId, pos: Vec2, stats: (f32, u32, u32, u32), role: Role) -> Entity {
+        let (max_speed, level, max_hp, damage) = stats;
+        Entity {
+            id,
+            pos,
+            start: pos,
+            vel: Vec2::ZERO,
+            motion: Motion::Idle,
+            max_speed,
+            level,
+            hp: max_hp,
+            max_hp,
+            damage,
+            dead: false,
+            respawn_at: 0.0,
+            attack_ready_at: 0.0,
+            moved: false,
+            was_moving: false,
+            teleported: false,
+            claimed: false,
+            player_id: match &role {
+                Role::Player(p) => Some(p.id),
+                Role::Npc(_) => None,
+            },
+            notify: Notify::default(),
+            role,
+        }
+    }
+
     pub fn player(&self) -> Option<&Player> {
         match &self.role {
             Role::Player(p) => Some(p),

@@ -7,7 +7,7 @@ use mmo_proto::{ItemList, SelfStats, SelfUpdate, ZoneEnterNtf, self_update::Corr
 
 use crate::aoi::{Aoi, NOTIFY};
 use crate::encode::{Context, Encoder, FrameStats, PendingEvent, PlayerFrames};
-use crate::entity::{Entity, EntityInfo, EntityKind, Motion, Notify, Npc, Player, PlayerSave, Role, Slab};
+use crate::entity::{Entity, EntityInfo, EntityKind, Notify, Npc, Player, PlayerSave, Role, Slab};
 use crate::ids::IdMap;
 use crate::map::{MapDef, MapError, NpcType};
 use crate::rng::Rng;
@@ -166,36 +166,16 @@ impl World {
         let def = &self.npc_types.get(kind)?.def;
         let (speed, level, hp, damage) = (def.speed, def.level, def.hp, def.damage);
         let rest_until = f64::from(self.rng.range(0.0, 3.0));
-        self.entities.insert(|id| Entity {
-            id,
-            pos: at,
-            start: at,
-            vel: Vec2::ZERO,
-            motion: Motion::Idle,
-            max_speed: speed,
-            level,
-            hp,
-            max_hp: hp,
-            damage,
-            dead: false,
-            respawn_at: 0.0,
-            attack_ready_at: 0.0,
-            moved: false,
-            was_moving: false,
-            teleported: false,
-            claimed: false,
-            player_id: None,
-            notify: Notify::default(),
-            role: Role::Npc(Npc {
-                kind: kind as u16,
-                home: at,
-                wander_center,
-                wander_radius,
-                aggro: None,
-                rest_until,
-                walking: false,
-            }),
-        })
+        let npc = Npc {
+            kind: kind as u16,
+            home: at,
+            wander_center,
+            wander_radius,
+            aggro: None,
+            rest_until,
+            walking: false,
+        };
+        self.entities.insert(|id| Entity::new(id, at, (speed, level, hp, damage), Role::Npc(npc)))
     }
 
     pub fn config(&self) -> &ZoneConfig {
@@ -261,27 +241,12 @@ impl World {
         let (speed, damage) = (c.player_speed, c.player_damage(level));
         let id = self
             .entities
-            .insert(|id| Entity {
-                id,
-                pos,
-                start: pos,
-                vel: Vec2::ZERO,
-                motion: Motion::Idle,
-                max_speed: speed,
-                level,
-                hp,
-                max_hp,
-                damage,
-                dead: false,
-                respawn_at: 0.0,
-                attack_ready_at: 0.0,
-                moved: false,
-                was_moving: false,
-                teleported: false,
-                claimed: false,
-                player_id: Some(save.player),
-                notify: Notify::default(),
-                role: Role::Player(Box::new(player)),
+            .insert(|id| {
+                let mut e =
+                    Entity::new(id, pos, (speed, level, max_hp, damage), Role::Player(Box::new(player)));
+                // A saved player may come back wounded.
+                e.hp = hp;
+                e
             })
             .ok_or(ZoneError::Full)?;
         self.players.insert(save.player, id);
