@@ -7,20 +7,16 @@
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use mmo_bots::{Options, Report, Scenario};
 use mmo_core::Shutdown;
-use mmo_proto::{
-    EchoReq, EchoResp, ErrorCode, ErrorResp, HelloReq, HelloResp, PROTOCOL_VERSION, PingReq, PingResp,
-};
+use mmo_proto::{EchoReq, EchoResp, ErrorCode, ErrorResp, PingReq, PingResp};
 use mmo_testkit::redis::TestRedis;
-use mmo_wire::{DEFAULT_MAX_FRAME_LEN, Flags, FrameCodec, MsgType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::codec::Decoder;
+use mmo_wire::{Flags, MsgType};
 
 /// A gateway with a bus and the diagnostics server behind it. Keep it alive for the test: its
 /// drop stops the servers and deletes the test's Redis keys.
@@ -148,58 +144,27 @@ enum Echo {
 
 /// A server that does Hello and Ping properly and mistreats echos.
 async fn fake_server(echo: Echo) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve(stream, echo));
-        }
-    });
-    addr
-}
-
-async fn serve(mut stream: TcpStream, echo: Echo) {
-    let mut codec = FrameCodec::server(DEFAULT_MAX_FRAME_LEN);
-    let mut rbuf = BytesMut::new();
-    loop {
-        while let Some(frame) = codec.decode(&mut rbuf).expect("the bots send valid frames") {
-            let seq = frame.header.seq;
-            let reply = match frame.header.id {
-                HelloReq::ID => HelloResp {
-                    protocol_version: PROTOCOL_VERSION,
-                    heartbeat_interval_ms: 10_000,
-                    idle_timeout_ms: 30_000,
-                    max_frame_len: DEFAULT_MAX_FRAME_LEN,
-                    session_id: 1,
+    common::fake_server(move |frame| {
+        let seq = frame.header.seq;
+        Some(match frame.header.id {
+            PingReq::ID => PingResp::default().to_frame_bytes(seq, Flags::NONE),
+            EchoReq::ID => match echo {
+                Echo::Corrupt => {
+                    let mut payload = frame.decode_body::<EchoReq>().expect("EchoReq").payload.to_vec();
+                    payload[0] ^= 0xff;
+                    EchoResp { payload: payload.into() }.to_frame_bytes(seq, Flags::NONE)
+                }
+                Echo::Unavailable => ErrorResp {
+                    code: ErrorCode::Unavailable.code(),
+                    request_msg_id: u32::from(EchoReq::ID.0),
                     ..Default::default()
                 }
                 .to_frame_bytes(seq, Flags::NONE),
-                PingReq::ID => PingResp::default().to_frame_bytes(seq, Flags::NONE),
-                EchoReq::ID => match echo {
-                    Echo::Corrupt => {
-                        let mut payload = frame.decode_body::<EchoReq>().expect("EchoReq").payload.to_vec();
-                        payload[0] ^= 0xff;
-                        EchoResp { payload: payload.into() }.to_frame_bytes(seq, Flags::NONE)
-                    }
-                    Echo::Unavailable => ErrorResp {
-                        code: ErrorCode::Unavailable.code(),
-                        request_msg_id: u32::from(EchoReq::ID.0),
-                        ..Default::default()
-                    }
-                    .to_frame_bytes(seq, Flags::NONE),
-                },
-                other => panic!("unexpected message {other}"),
-            };
-            if stream.write_all(&reply).await.is_err() {
-                return;
-            }
-        }
-        rbuf.reserve(4096);
-        match stream.read_buf(&mut rbuf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-    }
+            },
+            other => panic!("unexpected message {other}"),
+        })
+    })
+    .await
 }
 
 fn short(addr: SocketAddr) -> Options {

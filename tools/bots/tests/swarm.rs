@@ -3,16 +3,14 @@
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use mmo_bots::{Options, Report};
-use mmo_proto::{HelloReq, HelloResp, PROTOCOL_VERSION, PingReq, PingResp};
-use mmo_wire::{DEFAULT_MAX_FRAME_LEN, Flags, FrameCodec, MsgType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::codec::Decoder;
+use mmo_proto::{PingReq, PingResp};
+use mmo_wire::{Flags, MsgType};
 
 async fn gateway() -> SocketAddr {
     let listener = mmo_gateway::bind(
@@ -102,51 +100,15 @@ enum Pings {
 
 /// A server that does Hello properly and then mistreats pings.
 async fn fake_server(pings: Pings) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve(stream, pings));
+    common::fake_server(move |frame| match (frame.header.id, pings) {
+        (PingReq::ID, Pings::Ignore) => None,
+        (PingReq::ID, Pings::AnswerTwice) => {
+            let one = PingResp::default().to_frame_bytes(frame.header.seq, Flags::NONE);
+            Some([one.clone(), one].concat().into())
         }
-    });
-    addr
-}
-
-async fn serve(mut stream: TcpStream, pings: Pings) {
-    let mut codec = FrameCodec::server(DEFAULT_MAX_FRAME_LEN);
-    let mut rbuf = BytesMut::new();
-    loop {
-        while let Some(frame) = codec.decode(&mut rbuf).expect("the bots send valid frames") {
-            let seq = frame.header.seq;
-            let reply = match frame.header.id {
-                HelloReq::ID => HelloResp {
-                    protocol_version: PROTOCOL_VERSION,
-                    heartbeat_interval_ms: 10_000,
-                    idle_timeout_ms: 30_000,
-                    max_frame_len: DEFAULT_MAX_FRAME_LEN,
-                    session_id: 1,
-                    ..Default::default()
-                }
-                .to_frame_bytes(seq, Flags::NONE),
-                PingReq::ID => match pings {
-                    Pings::Ignore => continue,
-                    Pings::AnswerTwice => {
-                        let one = PingResp::default().to_frame_bytes(seq, Flags::NONE);
-                        [one.clone(), one].concat().into()
-                    }
-                },
-                other => panic!("unexpected message {other}"),
-            };
-            if stream.write_all(&reply).await.is_err() {
-                return;
-            }
-        }
-        rbuf.reserve(4096);
-        match stream.read_buf(&mut rbuf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-    }
+        (other, _) => panic!("unexpected message {other}"),
+    })
+    .await
 }
 
 fn short(addr: SocketAddr) -> Options {
