@@ -83,7 +83,7 @@ impl Cluster {
         .unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(listener.run());
-        Gateway { addr, registry }
+        Gateway { addr, registry, bus }
     }
 
     async fn push(&self, player: u64, n: u64) {
@@ -113,6 +113,8 @@ impl Drop for Cluster {
 struct Gateway {
     addr: std::net::SocketAddr,
     registry: Registry,
+    /// The gateway's bus: logout events are emitted on it.
+    bus: Bus,
 }
 
 impl Gateway {
@@ -200,7 +202,10 @@ async fn a_resumed_session_gets_the_frames_it_missed_in_order_and_once() {
     assert_eq!(resp.replayed, 0);
     cl.push(7, 8).await;
     expect_ntf(&mut c3, 8).await;
-    assert!(cl.events().await.iter().all(|(kind, _, _)| kind != "logout"), "no logout while resumed");
+    // What the gateway emitted is written before the stream is read.
+    assert!(gw.bus.flush(Duration::from_secs(5)).await);
+    let events = cl.events().await;
+    assert!(events.iter().all(|(kind, _, _)| kind != "logout"), "no logout while resumed: {events:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,6 +230,7 @@ async fn resume_is_refused_after_the_window_with_a_bad_token_or_a_bad_count() {
     let err = c.request::<_, ResumeResp>(&ResumeReq { token, received: 1 }).await.unwrap_err();
     assert!(matches!(err, ClientError::Rejected { code: ErrorCode::ResumeFailed }), "{err:?}");
     // The ended session logged out and released its presence.
+    assert!(gw.bus.flush(Duration::from_secs(5)).await);
     assert!(cl.events().await.contains(&("logout".into(), 11, "RESUME_WINDOW_EXPIRED".into())));
     for _ in 0..100 {
         if node::presence(&cl.server, PlayerId(11)).await.unwrap().is_none() {
