@@ -95,6 +95,7 @@ impl Sim {
             width: s.side,
             height: s.side,
             spawn: center,
+            spawn_radius: 0.0,
             npc_types,
             npcs: vec![NpcSpawn { npc_type: "wolf".into(), at: center, count: s.npcs, radius: s.side * 0.7 }],
             portals: Vec::new(),

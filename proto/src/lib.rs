@@ -19,6 +19,8 @@ pub mod bus {
 
     /// Bus-only envelope flag: this envelope completes the forwarded request with its seq.
     pub const COMPLETE: u32 = 1 << 8;
+    /// Bus-only envelope flag, to a stream a session was bound to: the session ended.
+    pub const ENDED: u32 = 1 << 9;
 }
 pub use mmo_wire::{MsgId, MsgType};
 

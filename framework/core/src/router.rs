@@ -74,12 +74,17 @@ impl<S> Ctx<S> {
     }
 }
 
-/// A handler result that sends no response.
+/// A handler result that sends no response. Its route is **one-way**: a gateway forwarding it
+/// over the bus does not wait for an answer before handling the session's next frame, and the
+/// server sends nothing back unless the message is rejected (then an `ErrorResp` with the
+/// request's seq). Movement inputs are the typical case.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoReply;
 
 /// What a handler may return on success: a message (the response) or [`NoReply`].
 pub trait IntoReply: Send + 'static {
+    /// True when the handler never answers a success (its route is one-way, see [`NoReply`]).
+    const ONEWAY: bool = false;
     fn into_reply(self) -> Option<(MsgId, Bytes)>;
 }
 
@@ -90,6 +95,7 @@ impl<M: MsgType> IntoReply for M {
 }
 
 impl IntoReply for NoReply {
+    const ONEWAY: bool = true;
     fn into_reply(self) -> Option<(MsgId, Bytes)> {
         None
     }
@@ -122,23 +128,26 @@ pub trait Forward: Send + Sync + 'static {
     fn forward(&self, session: &Session, frame: Frame) -> Result<(), ErrorCode>;
 }
 
-/// The declaration part of a route: stages and rate limit. Built from a [`Stage`] or a
-/// [`StageSet`]: `Stage::Authenticated.rate_limit(RateLimit::per_second(5))`.
+/// The declaration part of a route: stages, rate limit, and whether it is answered. Built from
+/// a [`Stage`] or a [`StageSet`]: `Stage::Authenticated.rate_limit(RateLimit::per_second(5))`;
+/// `oneway` is set by [`Router::route`] from the handler's reply type.
 #[derive(Clone, Copy, Debug)]
 pub struct RouteSpec {
     pub stages: StageSet,
     pub rate: Option<RateLimit>,
+    /// The handler answers nothing on success ([`NoReply`]): forwarded without waiting.
+    pub oneway: bool,
 }
 
 impl From<Stage> for RouteSpec {
     fn from(s: Stage) -> Self {
-        RouteSpec { stages: StageSet::only(s), rate: None }
+        RouteSpec { stages: StageSet::only(s), rate: None, oneway: false }
     }
 }
 
 impl From<StageSet> for RouteSpec {
     fn from(stages: StageSet) -> Self {
-        RouteSpec { stages, rate: None }
+        RouteSpec { stages, rate: None, oneway: false }
     }
 }
 
@@ -150,14 +159,14 @@ impl Stage {
 
     /// A route allowed in this stage, limited to `rate` per session.
     pub fn rate_limit(self, rate: RateLimit) -> RouteSpec {
-        RouteSpec { stages: self.into(), rate: Some(rate) }
+        RouteSpec { stages: self.into(), rate: Some(rate), oneway: false }
     }
 }
 
 impl StageSet {
     /// A route allowed in these stages, limited to `rate` per session.
     pub fn rate_limit(self, rate: RateLimit) -> RouteSpec {
-        RouteSpec { stages: self, rate: Some(rate) }
+        RouteSpec { stages: self, rate: Some(rate), oneway: false }
     }
 
     pub const fn and(self, other: Stage) -> StageSet {
@@ -274,8 +283,8 @@ impl<S: Send + Sync + 'static> Router<S> {
                 }
             })
         });
-        let route =
-            Route { name: T::NAME, spec: spec.into(), location, handler: erased, latency: OnceLock::new() };
+        let spec = RouteSpec { oneway: R::ONEWAY, ..spec.into() };
+        let route = Route { name: T::NAME, spec, location, handler: erased, latency: OnceLock::new() };
         self.insert(T::ID, route);
         self
     }
@@ -320,6 +329,11 @@ impl<S: Send + Sync + 'static> Router<S> {
         self.routes.contains_key(&id)
     }
 
+    /// The declaration of the route for `id`, if this router handles it.
+    pub fn spec(&self, id: MsgId) -> Option<RouteSpec> {
+        self.routes.get(&id).map(|r| r.spec)
+    }
+
     /// The routes as (id, name, stages), in id order: for docs and diagnostics.
     pub fn describe(&self) -> Vec<(MsgId, &'static str, StageSet)> {
         let mut v: Vec<_> = self.routes.iter().map(|(id, r)| (*id, r.name, r.spec.stages)).collect();
@@ -349,6 +363,11 @@ impl<S: Send + Sync + 'static> Router<S> {
             return match self.forward.as_ref().and_then(|f| f.spec(id).map(|spec| (f, spec))) {
                 Some((forward, spec)) => match admit(&spec, id, session, buckets) {
                     Err(rejected) => rejected,
+                    Ok(()) if spec.oneway => match forward.forward(session, frame) {
+                        // Nothing to wait for; a rejection comes back on its own.
+                        Ok(()) => Outcome::Done,
+                        Err(code) => Outcome::Reject { code, strike: false },
+                    },
                     Ok(()) => {
                         // Pending before it is sent: the answer may come back before `forward`
                         // even returns, and must find the request waiting for it.

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use mmo_core::bus::serve::serve;
 use mmo_core::bus::{Bus, Envelope};
-use mmo_core::{Ctx, HandlerError, ListenerConfig, Router, Shutdown, Stage};
-use mmo_proto::bus::COMPLETE;
+use mmo_core::{Ctx, HandlerError, ListenerConfig, NoReply, Router, Shutdown, Stage};
+use mmo_proto::bus::{COMPLETE, ENDED};
 use mmo_proto::{EchoReq, EchoResp, ErrorCode, HelloReq, HelloResp, MsgType, TimeReq, TimeResp};
 use mmo_testkit::redis::TestRedis;
 use mmo_testkit::{ClientError, TestServer};
@@ -207,5 +207,160 @@ async fn a_session_bound_to_an_instance_stream_sends_the_service_messages_there(
     }
     let r: EchoResp = bound.request(&echo(b"x")).await.unwrap();
     assert_eq!(r.payload.as_ref(), b"shared");
+    shutdown.drain(Duration::from_secs(5)).await;
+}
+
+/// A one-way route (its handler returns `NoReply`) is forwarded without waiting: the session's
+/// next frames go on at once, nothing comes back on success, and a rejection comes back as an
+/// ErrorResp with the request's seq.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_way_route_is_not_waited_for_and_only_rejections_come_back() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let server_bus = redis.bus("server-1", &shutdown).await;
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let router = Router::new()
+        .route(Stage::Authenticated, |ctx: Ctx<Mutex<Vec<u64>>>, req: TimeReq| async move {
+            // The one-way message: remembered, never answered.
+            let _ = req;
+            ctx.state().lock().push(ctx.seq().0.into());
+            if ctx.seq().0.is_multiple_of(2) {
+                return Err(HandlerError::Reject(ErrorCode::InvalidArgument));
+            }
+            Ok::<_, HandlerError>(NoReply)
+        })
+        .route(Stage::Authenticated, |_: Ctx<Mutex<Vec<u64>>>, req: EchoReq| async move {
+            Ok::<_, HandlerError>(EchoResp { payload: req.payload })
+        });
+    assert!(router.spec(TimeReq::ID).unwrap().oneway);
+    assert!(!router.spec(EchoReq::ID).unwrap().oneway);
+    serve(&server_bus, "oneway", router, handled.clone(), &shutdown).await.unwrap();
+    let gw_bus = redis.bus("gateway-1", &shutdown).await;
+    let gw =
+        TestServer::start_gateway(ListenerConfig::default(), gateway_router(), Arc::new(()), &gw_bus).await;
+    let mut c = gw.client().await;
+    c.hello().await.unwrap();
+    // Seqs 2..=6: 2, 4 and 6 are rejected. Sent back to back with an echo after them.
+    for _ in 0..5 {
+        c.send(&TimeReq {}).await.unwrap();
+    }
+    let echo_seq = c.send(&EchoReq { payload: b"after".to_vec().into() }).await.unwrap();
+    let mut rejected = Vec::new();
+    loop {
+        let f = tokio::time::timeout(Duration::from_secs(5), c.recv()).await.unwrap().unwrap();
+        if f.header.id == EchoResp::ID {
+            assert_eq!(f.header.seq, echo_seq);
+            break;
+        }
+        assert_eq!(f.header.id, mmo_proto::ErrorResp::ID, "only rejections come back");
+        assert!(!f.header.flags.contains(mmo_wire::Flags::PUSH), "a response to its request");
+        let err: mmo_proto::ErrorResp = f.decode_body().unwrap();
+        assert_eq!((err.code(), err.request_msg_id), (ErrorCode::InvalidArgument, u32::from(TimeReq::ID.0)));
+        rejected.push(f.header.seq.0);
+    }
+    assert_eq!(rejected, [2, 4, 6], "every rejection, in order, before the later request's answer");
+    assert_eq!(*handled.lock(), [2, 3, 4, 5, 6]);
+    shutdown.drain(Duration::from_secs(5)).await;
+}
+
+/// What the server sends back for one-way requests, envelope by envelope: nothing on success, an
+/// uncompleting ErrorResp on rejection (a completion would be a late answer at the gateway).
+#[tokio::test]
+async fn a_one_way_request_completes_nothing() {
+    let router = Router::new().route(Stage::Authenticated, |_: Ctx<()>, req: TimeReq| async move {
+        let _ = req;
+        Ok::<_, HandlerError>(NoReply)
+    });
+    let env = |body: Vec<u8>| Envelope {
+        session: 1,
+        msg_id: u32::from(TimeReq::ID.0),
+        seq: 9,
+        stage: Stage::Authenticated as u32,
+        body: body.into(),
+        ..Default::default()
+    };
+    let state = Arc::new(());
+    assert!(mmo_core::bus::serve::handle_envelope(&router, &state, env(Vec::new())).await.is_empty());
+    let out = mmo_core::bus::serve::handle_envelope(&router, &state, env(vec![0xff])).await;
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].flags, out[0].seq, out[0].msg_id), (0, 9, u32::from(mmo_proto::ErrorResp::ID.0)));
+}
+
+/// A session bound to a server's stream ends: that stream gets an ENDED envelope for it (after
+/// whatever the session sent before), so the server can drop what it holds for the session.
+/// And one envelope can carry a different body for each of many sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_server_hears_when_its_session_ends_and_bodies_fan_out_per_session() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let server_bus = redis.bus("server-1", &shutdown).await;
+    let stream: Arc<str> = server_bus.keys().owned("test", "instance").into();
+    // Binding needs a logged-in session: the gateway router logs in at Hello; set a player too.
+    let router = Router::new().route(Stage::Authenticated, {
+        let stream = stream.clone();
+        move |ctx: Ctx<()>, _: EchoReq| {
+            let stream = stream.clone();
+            async move {
+                ctx.session().set_player(mmo_core::session::PlayerId(ctx.session().id().0 + 100));
+                ctx.session().bind_service("bound", Some(&stream));
+                Ok::<_, HandlerError>(EchoResp::default())
+            }
+        }
+    });
+    serve(&server_bus, "bound", router, Arc::new(()), &shutdown).await.unwrap();
+    let received = Arc::new(Mutex::new(Vec::<Envelope>::new()));
+    let consumer = mmo_core::bus::consumer::GroupConsumer::new(server_bus.clone(), stream.clone(), "test");
+    consumer.ensure_group().await.unwrap();
+    let sink = received.clone();
+    let handler: mmo_core::bus::consumer::EntryHandler = Arc::new(move |batch| {
+        sink.lock().extend(batch.envelopes);
+        Box::pin(async { mmo_core::bus::consumer::Handled::Ack })
+    });
+    tokio::spawn(consumer.run(handler, shutdown.token()));
+    let gw_bus = redis.bus("gateway-1", &shutdown).await;
+    let listener = ListenerConfig { resume_window: Duration::ZERO, ..ListenerConfig::default() };
+    let gw = TestServer::start_gateway(listener, gateway_router(), Arc::new(()), &gw_bus).await;
+    let (mut a, mut b) = (gw.client().await, gw.client().await);
+    for c in [&mut a, &mut b] {
+        c.hello().await.unwrap();
+        let _: EchoResp = c.request(&EchoReq::default()).await.unwrap();
+    }
+    let ids: Vec<u64> = {
+        let mut v: Vec<u64> = gw.registry.sessions().iter().map(|s| s.id().0).collect();
+        v.sort_unstable();
+        v
+    };
+
+    // One envelope, a body per session.
+    let fanout = Envelope {
+        msg_id: u32::from(TimeResp::ID.0),
+        flags: u32::from(mmo_wire::Flags::PUSH.0),
+        sessions: ids.clone(),
+        bodies: ids.iter().map(|id| TimeResp { server_time_ms: *id }.encode_to_vec().into()).collect(),
+        ..Default::default()
+    };
+    server_bus.send(&server_bus.keys().inbox("gateway-1"), fanout).unwrap();
+    let mut got = Vec::new();
+    for c in [&mut a, &mut b] {
+        let f = tokio::time::timeout(Duration::from_secs(5), c.recv()).await.unwrap().unwrap();
+        assert!(f.header.flags.contains(mmo_wire::Flags::PUSH));
+        got.push(f.decode_body::<TimeResp>().unwrap().server_time_ms);
+    }
+    got.sort_unstable();
+    assert_eq!(got, ids, "each session got its own body");
+
+    // Session a leaves; the bound stream hears of it, with its player.
+    drop(a);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let ended = loop {
+        let ended: Vec<Envelope> = received.lock().iter().filter(|e| e.flags & ENDED != 0).cloned().collect();
+        if !ended.is_empty() || tokio::time::Instant::now() > deadline {
+            break ended;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0].player, ended[0].session + 100);
+    assert!(ids.contains(&ended[0].session));
     shutdown.drain(Duration::from_secs(5)).await;
 }

@@ -261,3 +261,51 @@ async fn the_flusher_writes_early_when_the_set_fills_and_once_more_on_shutdown()
     assert!(wb.is_empty());
     db.cleanup().await;
 }
+
+/// A row written under an ownership token (a zone instance's claim on a player).
+#[derive(Clone, Debug, PartialEq)]
+struct Owned {
+    id: u64,
+    level: i32,
+    owner: String,
+}
+
+impl Upsert for Owned {
+    const TABLE: &'static str = "owned";
+    const COLUMNS: &'static [&'static str] = &["id", "level", "owner"];
+    const KEY_COLUMNS: &'static [&'static str] = &["id"];
+    const FENCE: Option<&'static str> = Some("owner");
+    fn write_params(&self, out: &mut Vec<Value>) {
+        out.extend([self.id.into(), self.level.into(), self.owner.clone().into()]);
+    }
+}
+
+#[tokio::test]
+async fn a_fenced_row_is_written_only_by_its_owner() {
+    let db = TestDb::new().await;
+    let store = db.store();
+    store
+        .query_drop(
+            "CREATE TABLE owned (id BIGINT UNSIGNED PRIMARY KEY, level INT NOT NULL, \
+             owner VARCHAR(64) NOT NULL) ENGINE = InnoDB",
+        )
+        .await
+        .unwrap();
+    store.exec_drop("INSERT INTO owned VALUES (1, 1, 'a/1'), (2, 1, 'a/1')", ()).await.unwrap();
+    let wb = WriteBehind::<u64, Owned>::new(WriteBehindConfig::default()).unwrap();
+    wb.mark(1, Owned { id: 1, level: 5, owner: "a/1".into() }).unwrap();
+    wb.mark(2, Owned { id: 2, level: 5, owner: "a/1".into() }).unwrap();
+    // Row 2 moved to another owner before the flush (a hand-off): the old owner's row loses.
+    store.exec_drop("UPDATE owned SET level = 7, owner = 'b/1' WHERE id = 2", ()).await.unwrap();
+    // A new row is inserted with its writer as owner.
+    wb.mark(3, Owned { id: 3, level: 2, owner: "a/1".into() }).unwrap();
+    assert_eq!(wb.flush(store).await.unwrap(), 3);
+    let rows: Vec<(u64, i32, String)> =
+        store.exec("SELECT id, level, owner FROM owned ORDER BY id", ()).await.unwrap();
+    assert_eq!(
+        rows,
+        [(1, 5, "a/1".to_string()), (2, 7, "b/1".to_string()), (3, 2, "a/1".to_string())],
+        "the owner's row updated, the other owner's kept, the new one inserted"
+    );
+    db.cleanup().await;
+}

@@ -298,7 +298,7 @@ impl World {
 
     /// Back to life at full health: NPCs at home, players at the map's spawn point.
     fn respawn(&mut self, id: EntityId) {
-        let spawn = self.map.spawn;
+        let spawn = self.spawn_point();
         let burst = self.config.claim_burst.as_secs_f32();
         let Some(e) = self.entities.get_mut(id) else { return };
         e.dead = false;

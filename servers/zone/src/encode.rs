@@ -22,16 +22,18 @@ use crate::aoi::{Aoi, EVENTS, MOVED, PlayerTick, STOPPED};
 use crate::entity::{Entity, Role};
 use crate::{EntityId, PlayerId};
 
-/// Field keys (field number << 3 | wire type): 0 varint, 2 length-delimited.
+/// Field keys (field number << 3 | wire type): 0 varint, 2 length-delimited. Both frames start
+/// with `tick` and `server_time_ms`.
 const TICK_KEY: u8 = 1 << 3;
+const TIME_KEY: u8 = 2 << 3;
 /// ZonePositionsNtf.moves
-const MOVES_KEY: u8 = 2 << 3 | 2;
+const MOVES_KEY: u8 = 3 << 3 | 2;
 /// ZoneTickNtf fields.
-const ENTERS_KEY: u8 = 2 << 3 | 2;
-const LEAVES_KEY: u8 = 3 << 3 | 2;
-const STOPS_KEY: u8 = 4 << 3 | 2;
-const EVENTS_KEY: u8 = 5 << 3 | 2;
-const YOU_KEY: u8 = 6 << 3 | 2;
+const ENTERS_KEY: u8 = 3 << 3 | 2;
+const LEAVES_KEY: u8 = 4 << 3 | 2;
+const STOPS_KEY: u8 = 5 << 3 | 2;
+const EVENTS_KEY: u8 = 6 << 3 | 2;
+const YOU_KEY: u8 = 7 << 3 | 2;
 
 const CHUNK: usize = 64 * 1024;
 const NONE: u32 = u32::MAX;
@@ -126,6 +128,8 @@ pub(crate) struct Encoder {
 /// What encoding needs to know about the world.
 pub(crate) struct Context<'a> {
     pub tick: u64,
+    /// The tick's server time (ms since the epoch); 0 leaves the field out.
+    pub server_time_ms: u64,
     pub npc_type_names: &'a [String],
     pub max_events: usize,
 }
@@ -237,7 +241,7 @@ impl Encoder {
         // Droppable: moves of the player and of what stayed in view. Each entity's snippet is
         // written whole at the current end and the end advanced by its length (0 for those
         // that did not move): no branch per entity, and fixed-size copies only.
-        let need = 11 + (stays.len() + 2) * SNIPPET;
+        let need = 22 + (stays.len() + 2) * SNIPPET;
         if self.frame.len() < need {
             self.frame.resize(need, 0);
         }
@@ -245,6 +249,11 @@ impl Encoder {
         self.frame[end] = TICK_KEY;
         end += 1;
         end += encode_varint_into(cx.tick, &mut self.frame[end..]);
+        if cx.server_time_ms != 0 {
+            self.frame[end] = TIME_KEY;
+            end += 1;
+            end += encode_varint_into(cx.server_time_ms, &mut self.frame[end..]);
+        }
         let header = end;
         for k in std::iter::once(pt.j).chain(stays.iter().copied()) {
             let s = &self.moves[k as usize];
@@ -267,6 +276,10 @@ impl Encoder {
         self.scratch.clear();
         self.scratch.push(TICK_KEY);
         encode_varint(cx.tick, &mut self.scratch);
+        if cx.server_time_ms != 0 {
+            self.scratch.push(TIME_KEY);
+            encode_varint(cx.server_time_ms, &mut self.scratch);
+        }
         let header = self.scratch.len();
         for &k in enters {
             if let Some(e) = entities.at(g.slot[k as usize] as usize) {

@@ -4,7 +4,8 @@
 //! name = "start"                       # unique; portals name their destination by it
 //! width = 1000.0                       # map units; x in [0, width], y in [0, height]
 //! height = 1000.0
-//! spawn = { x = 500.0, y = 500.0 }     # where new and respawning players appear
+//! spawn = { x = 500.0, y = 500.0 }     # where new and respawning players appear:
+//! spawn_radius = 0.0                   # at a random point this near it (default 0)
 //!
 //! [npc_types.rabbit]                   # NPC kinds, referred to by spawns
 //! level = 1
@@ -50,6 +51,10 @@ pub struct MapDef {
     pub width: f32,
     pub height: f32,
     pub spawn: Vec2,
+    /// New and respawning players appear at a random point within this distance of `spawn`
+    /// (clamped into the map). Default 0.
+    #[serde(default)]
+    pub spawn_radius: f32,
     #[serde(default)]
     pub npc_types: BTreeMap<String, NpcType>,
     #[serde(default, rename = "npc")]
@@ -178,6 +183,9 @@ impl MapDef {
         };
         if !inside(self.spawn) {
             return Err(bad("the spawn point is outside the map".into()));
+        }
+        if !(self.spawn_radius.is_finite() && self.spawn_radius >= 0.0) {
+            return Err(bad("spawn_radius must be >= 0".into()));
         }
         for (name, t) in &self.npc_types {
             if t.hp == 0 {

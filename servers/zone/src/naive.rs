@@ -81,7 +81,10 @@ impl Naive {
         let t2 = Instant::now();
         out.aoi = t2 - t1;
         for (player, moves) in seen {
-            let body = Bytes::from(ZonePositionsNtf { tick: world.tick, moves }.encode_to_vec());
+            let body = Bytes::from(
+                ZonePositionsNtf { tick: world.tick, server_time_ms: world.server_time_ms, moves }
+                    .encode_to_vec(),
+            );
             out.bytes += body.len();
             out.frames.push((player, body));
         }

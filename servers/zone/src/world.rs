@@ -98,6 +98,9 @@ pub struct World {
     /// Seconds since the instance started.
     pub(crate) now: f64,
     pub(crate) tick: u64,
+    /// The owner's clock for the tick being run (ms since the epoch), told to clients; 0 when
+    /// the owner gives none (tests, benchmarks).
+    pub(crate) server_time_ms: u64,
     pub(crate) events: Vec<PendingEvent>,
     pub(crate) world_events: Vec<WorldEvent>,
     /// Players marked dirty since the last `take_dirty` (each once).
@@ -135,6 +138,7 @@ impl World {
             rng: Rng::new(seed),
             now: 0.0,
             tick: 0,
+            server_time_ms: 0,
             events: Vec::new(),
             world_events: Vec::new(),
             dirty: Vec::new(),
@@ -178,6 +182,15 @@ impl World {
         self.entities.insert(|id| Entity::new(id, at, (speed, level, hp, damage), Role::Npc(npc)))
     }
 
+    /// Where a new or respawning player appears: a random point of the map's spawn area.
+    pub(crate) fn spawn_point(&mut self) -> Vec2 {
+        let (at, radius) = (self.map.spawn, self.map.spawn_radius);
+        if radius <= 0.0 {
+            return at;
+        }
+        self.rng.in_disc(at, radius).clamp_to(self.map.width, self.map.height)
+    }
+
     pub fn config(&self) -> &ZoneConfig {
         &self.config
     }
@@ -210,12 +223,15 @@ impl World {
         if self.players.contains_key(&save.player) {
             return Err(ZoneError::AlreadyInZone);
         }
-        let c = &self.config;
         let (w, h) = (self.map.width, self.map.height);
+        let in_map = |p: &Vec2| p.is_finite() && (0.0..=w).contains(&p.x) && (0.0..=h).contains(&p.y);
+        let pos = match save.position.filter(in_map).filter(|_| save.hp > 0) {
+            Some(p) => p,
+            None => self.spawn_point(),
+        };
+        let c = &self.config;
         let level = save.level.clamp(1, c.max_level);
         let max_hp = c.player_max_hp(level);
-        let in_map = |p: &Vec2| p.is_finite() && (0.0..=w).contains(&p.x) && (0.0..=h).contains(&p.y);
-        let pos = save.position.filter(in_map).filter(|_| save.hp > 0).unwrap_or(self.map.spawn);
         let hp = if save.hp == 0 { max_hp } else { save.hp.min(max_hp) };
         let mut inventory = save.inventory;
         inventory.retain(|s| s.count > 0);
@@ -356,6 +372,9 @@ impl World {
             view_radius: self.config.view_radius,
             view_hysteresis: self.config.view_hysteresis,
             tick_rate: self.config.tick_rate,
+            // The wiring knows why and for which match the player is here.
+            reason: 0,
+            match_id: String::new(),
         })
     }
 
@@ -369,6 +388,14 @@ impl World {
             dead: e.dead,
             speed: e.max_speed,
         }
+    }
+
+    /// [`World::tick`], stamping the frames with the owner's clock (`server_time_ms`, ms since
+    /// the Unix epoch), which clients use to time their interpolation. The world itself never
+    /// reads a clock.
+    pub fn tick_at(&mut self, dt: Duration, server_time_ms: u64) -> TickOutput {
+        self.server_time_ms = server_time_ms;
+        self.tick(dt)
     }
 
     /// Advances the world by `dt`: inputs, movement, respawns and NPCs, interest, frames.
@@ -410,6 +437,7 @@ impl World {
         self.encoder.prepare(&mut self.aoi, &self.events);
         let cx = Context {
             tick: self.tick,
+            server_time_ms: self.server_time_ms,
             npc_type_names: &self.npc_type_names,
             max_events: self.config.max_events_per_frame,
         };

@@ -182,14 +182,20 @@ fn frames_are_byte_for_byte_what_prost_encodes() {
     let mut checked = (0, 0);
     for t in 1..=40 {
         stir(&mut w, &mut rng, players, t);
-        let out = w.tick(DT);
+        // Half the ticks stamped with a server clock (the wiring's), half without (0: omitted).
+        let time = if t % 2 == 0 { 1_764_000_000_000 + u64::from(t) * 50 } else { 0 };
+        let out = w.tick_at(DT, time);
         for f in &out.frames {
             if let Some(b) = &f.reliable {
-                assert_eq!(ZoneTickNtf::decode(b.clone()).unwrap().encode_to_vec(), b.to_vec());
+                let ntf = ZoneTickNtf::decode(b.clone()).unwrap();
+                assert_eq!((ntf.tick, ntf.server_time_ms), (out.tick, time));
+                assert_eq!(ntf.encode_to_vec(), b.to_vec());
                 checked.0 += 1;
             }
             if let Some(b) = &f.droppable {
-                assert_eq!(ZonePositionsNtf::decode(b.clone()).unwrap().encode_to_vec(), b.to_vec());
+                let ntf = ZonePositionsNtf::decode(b.clone()).unwrap();
+                assert_eq!((ntf.tick, ntf.server_time_ms), (out.tick, time));
+                assert_eq!(ntf.encode_to_vec(), b.to_vec());
                 checked.1 += 1;
             }
         }

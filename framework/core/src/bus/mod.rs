@@ -247,6 +247,12 @@ impl Bus {
         self.0.producer.push(stream, env)
     }
 
+    /// Queues several envelopes for `stream` at once: they are written together (one stream
+    /// entry, up to `batch_max`), which a per-tick fan-out relies on. All or none are queued.
+    pub fn send_all(&self, stream: &Arc<str>, envs: Vec<Envelope>) -> Result<(), BusError> {
+        self.0.producer.push_all(stream, envs)
+    }
+
     /// Waits until everything queued before this call is written to Redis (or `timeout`).
     pub async fn flush(&self, timeout: Duration) -> bool {
         self.0.producer.wait_flushed(timeout).await

@@ -52,9 +52,14 @@ impl Producer {
     }
 
     pub(crate) fn push(&self, stream: &Arc<str>, env: Envelope) -> Result<(), BusError> {
+        self.push_all(stream, vec![env])
+    }
+
+    /// Queues `envs` for `stream` under one lock, so the flusher takes all of them or none.
+    pub(crate) fn push_all(&self, stream: &Arc<str>, envs: Vec<Envelope>) -> Result<(), BusError> {
         let mut st = self.state.lock();
-        if st.count + st.in_flight >= self.max_pending {
-            counter!(BUS_SEND_REJECTED).increment(1);
+        if st.count + st.in_flight + envs.len() > self.max_pending {
+            counter!(BUS_SEND_REJECTED).increment(envs.len() as u64);
             return Err(BusError::Full(st.count + st.in_flight));
         }
         let idx = match st.index.get(stream) {
@@ -66,8 +71,8 @@ impl Producer {
                 i
             }
         };
-        st.streams[idx].1.push(env);
-        st.count += 1;
+        st.count += envs.len();
+        st.streams[idx].1.extend(envs);
         drop(st);
         self.wake.notify_one();
         Ok(())

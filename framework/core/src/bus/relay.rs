@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use mmo_proto::bus::{COMPLETE, Envelope};
+use mmo_proto::bus::{COMPLETE, ENDED, Envelope};
 use mmo_proto::{ErrorCode, MsgId};
 use mmo_wire::{Flags, Frame, Seq};
 
@@ -98,6 +98,17 @@ pub async fn start(bus: &Bus, registry: Registry, shutdown: &Shutdown) -> Result
 pub fn apply(registry: &Registry, env: Envelope) {
     let targets: &[u64] =
         if env.sessions.is_empty() { std::slice::from_ref(&env.session) } else { &env.sessions };
+    if !env.bodies.is_empty() {
+        // A body per session (a zone tick): only pushes travel this way.
+        let id = MsgId(env.msg_id as u16);
+        let delivery = delivery_of(&env);
+        for (sid, body) in targets.iter().zip(env.bodies) {
+            if let Some(session) = registry.session(SessionId(*sid)) {
+                let _ = session.push_body(id, body, delivery);
+            }
+        }
+        return;
+    }
     for sid in targets {
         let Some(session) = registry.session(SessionId(*sid)) else { continue };
         if env.set_player != 0 {
@@ -116,19 +127,24 @@ pub fn apply(registry: &Registry, env: Envelope) {
             if !session.complete_request(Seq(env.seq), answer) {
                 metrics::counter!(RELAY_LATE_ANSWERS).increment(1);
             }
+        } else if env.msg_id != 0 && !Flags(env.flags as u8).contains(Flags::PUSH) {
+            // The answer to a one-way request (a rejection): a response, not a push.
+            let _ = session.respond(id, Seq(env.seq), env.body.clone());
         } else if env.msg_id != 0 {
-            let flags = Flags(env.flags as u8);
-            let delivery = if flags.contains(Flags::DROPPABLE) {
-                Delivery::Droppable { key: env.key }
-            } else {
-                Delivery::Reliable
-            };
-            let _ = session.push_body(id, env.body.clone(), delivery);
+            let _ = session.push_body(id, env.body.clone(), delivery_of(&env));
         }
         if env.kick != 0 {
             let code = ErrorCode::try_from(env.kick as i32).unwrap_or(ErrorCode::Kicked);
             session.kick(code, "");
         }
+    }
+}
+
+fn delivery_of(env: &Envelope) -> Delivery {
+    if Flags(env.flags as u8).contains(Flags::DROPPABLE) {
+        Delivery::Droppable { key: env.key }
+    } else {
+        Delivery::Reliable
     }
 }
 
@@ -172,6 +188,16 @@ fn session_ended(bus: &Bus, session: &Session) {
         None => "DISCONNECTED",
     };
     events::emit(bus, "logout", player, &[("reason", reason)]);
+    // Stateful servers holding something for this session (the zone instance with the player's
+    // entity) are told on the stream they bound it to, after whatever the session sent them.
+    let kick = session.closing_reason().map_or(0, |c| c.code() as u32);
+    for (_, stream) in session.bindings() {
+        let env =
+            Envelope { session: session.id().0, player: player.0, flags: ENDED, kick, ..Default::default() };
+        if let Err(e) = bus.send(&stream, env) {
+            tracing::warn!(error = %e, %player, %stream, "session end not sent to its bound server");
+        }
+    }
     let (bus, id) = (bus.clone(), session.id());
     tokio::spawn(async move {
         if let Err(e) = node::release_presence(&bus, player, id).await {

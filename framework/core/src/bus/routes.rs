@@ -34,10 +34,11 @@ impl std::fmt::Debug for RouteTable {
     }
 }
 
-/// Stored value: "service stages per_second burst name".
+/// Stored value: "service stages per_second burst name oneway" (oneway 1 or 0; a value without
+/// it, from a server of an older version, is not one-way).
 fn encode(service: &str, name: &str, spec: &RouteSpec) -> String {
     let (rate, burst) = spec.rate.map_or((0.0, 0.0), |r| (r.per_second, r.burst));
-    format!("{service} {} {rate} {burst} {name}", spec.stages.0)
+    format!("{service} {} {rate} {burst} {name} {}", spec.stages.0, u8::from(spec.oneway))
 }
 
 fn decode(keys: &super::Keys, value: &str) -> Option<RemoteRoute> {
@@ -47,8 +48,10 @@ fn decode(keys: &super::Keys, value: &str) -> Option<RemoteRoute> {
     let per_second: f32 = it.next()?.parse().ok()?;
     let burst: f32 = it.next()?.parse().ok()?;
     let name = it.next()?.to_string();
+    let oneway = it.next() == Some("1");
     let rate = (per_second > 0.0).then_some(RateLimit { per_second, burst });
-    Some(RemoteRoute { stream: keys.service(&service), service, spec: RouteSpec { stages, rate }, name })
+    let spec = RouteSpec { stages, rate, oneway };
+    Some(RemoteRoute { stream: keys.service(&service), service, spec, name })
 }
 
 /// Declares `service`'s routes. Fails if another service already declared one of the ids: two
@@ -75,6 +78,26 @@ pub async fn publish(
         pipe.cmd("HSET").arg(&key).arg(id.0).arg(encode(service, name, spec)).ignore();
     }
     bus.timed(pipe.query_async::<()>(&mut *conn)).await
+}
+
+/// Publishes `service`'s routes again every `routes_refresh` until `token` is cancelled, so a
+/// Redis that restarted empty learns them again without restarting the servers. Call
+/// [`publish`] once first, to fail at start-up on a conflict.
+pub async fn keep_published(
+    bus: Bus,
+    service: String,
+    specs: Vec<(MsgId, &'static str, RouteSpec)>,
+    token: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(bus.config().routes_refresh) => {}
+            _ = token.cancelled() => return,
+        }
+        if let Err(e) = publish(&bus, &service, &specs).await {
+            tracing::warn!(error = %e, service, "route table publish failed");
+        }
+    }
 }
 
 impl RouteTable {

@@ -35,22 +35,7 @@ pub async fn serve<S: Send + Sync + 'static>(
 ) -> Result<(), BusError> {
     let specs = router.specs();
     routes::publish(bus, service, &specs).await?;
-    // Re-published on every refresh period, so a Redis that restarted empty learns the routes
-    // again without restarting the servers.
-    tokio::spawn({
-        let (bus, service, token) = (bus.clone(), service.to_string(), shutdown.token());
-        async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(bus.config().routes_refresh) => {}
-                    _ = token.cancelled() => return,
-                }
-                if let Err(e) = routes::publish(&bus, &service, &specs).await {
-                    tracing::warn!(error = %e, service, "route table publish failed");
-                }
-            }
-        }
-    });
+    tokio::spawn(routes::keep_published(bus.clone(), service.to_string(), specs, shutdown.token()));
     serve_stream(bus, bus.keys().service(service), service, router, state, shutdown).await
 }
 
@@ -139,7 +124,11 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
             ..Default::default()
         });
     }
-    let mut done = Envelope { session: env.session, seq: env.seq, flags: COMPLETE, ..Default::default() };
+    // A one-way request (its handler answers nothing on success) completes nothing: the
+    // gateway did not wait for it. Only a rejection, or a change to the session, goes back.
+    let oneway = router.spec(request_id).is_some_and(|s| s.oneway);
+    let flags = if oneway { 0 } else { COMPLETE };
+    let mut done = Envelope { session: env.session, seq: env.seq, flags, ..Default::default() };
     if session.stage() != stage {
         done.stage = session.stage() as u32 + 1;
     }
@@ -180,6 +169,13 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
             done.body = error(ErrorCode::Internal).encode_to_vec().into();
         }
     }
-    out.push(done);
+    let changes = done.msg_id != 0
+        || done.stage != 0
+        || done.set_player != 0
+        || done.kick != 0
+        || !done.bind_service.is_empty();
+    if !oneway || changes {
+        out.push(done);
+    }
     out
 }

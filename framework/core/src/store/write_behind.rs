@@ -70,6 +70,12 @@ pub trait Upsert {
     /// The columns of the table's primary (or a unique) key; a subset of `COLUMNS`. On a
     /// duplicate key every other column is overwritten.
     const KEY_COLUMNS: &'static [&'static str];
+    /// A column that says who may write the row (an ownership token), or `None`. With one, an
+    /// existing row is updated only if it still holds the same value as the row written: a
+    /// writer that lost the row (a zone instance whose player was handed to another, or that
+    /// another node took over) cannot overwrite the new owner's state with an older one. The
+    /// fence itself is never changed by write-behind; ownership moves by statements of their own.
+    const FENCE: Option<&'static str> = None;
     /// Pushes exactly one value per column of `COLUMNS`, in that order.
     fn write_params(&self, out: &mut Vec<Value>);
 }
@@ -136,6 +142,11 @@ where
             return Err(StoreError::Config(format!(
                 "{table}: KEY_COLUMNS must be a non-empty subset of COLUMNS"
             )));
+        }
+        if let Some(fence) = V::FENCE
+            && (!V::COLUMNS.contains(&fence) || V::KEY_COLUMNS.contains(&fence))
+        {
+            return Err(StoreError::Config(format!("{table}: FENCE must be a non-key column of COLUMNS")));
         }
         if (1..V::COLUMNS.len()).any(|i| V::COLUMNS[..i].contains(&V::COLUMNS[i])) {
             return Err(StoreError::Config(format!("{table}: a column is listed twice")));
@@ -349,13 +360,18 @@ fn params_of<K, V: Upsert>(chunk: &[(K, V)]) -> Result<Vec<Value>, StoreError> {
 /// `INSERT INTO t (a,b,c) VALUES (?,?,?),... ON DUPLICATE KEY UPDATE b=VALUES(b),c=VALUES(c)`
 /// for `rows` rows. Names were checked by [`WriteBehind::new`]. `VALUES(col)` rather than
 /// MySQL 8's row alias because MariaDB only understands the former (MySQL still accepts it).
+/// With a fence `f`, each update is `c=IF(f=VALUES(f),VALUES(c),c)` and `f` is not assigned, so
+/// every condition sees the row's own fence.
 fn upsert_sql<V: Upsert>(rows: usize) -> String {
     let cols: Vec<String> = V::COLUMNS.iter().map(|c| format!("`{c}`")).collect();
     let row = format!("({})", vec!["?"; cols.len()].join(","));
     let mut updates: Vec<String> = V::COLUMNS
         .iter()
-        .filter(|c| !V::KEY_COLUMNS.contains(c))
-        .map(|c| format!("`{c}`=VALUES(`{c}`)"))
+        .filter(|c| !V::KEY_COLUMNS.contains(c) && Some(**c) != V::FENCE)
+        .map(|c| match V::FENCE {
+            Some(f) => format!("`{c}`=IF(`{f}`=VALUES(`{f}`),VALUES(`{c}`),`{c}`)"),
+            None => format!("`{c}`=VALUES(`{c}`)"),
+        })
         .collect();
     if updates.is_empty() {
         // Only key columns: nothing to update, but a duplicate must not be an error.
@@ -394,6 +410,26 @@ mod tests {
         assert_eq!(
             upsert_sql::<Row>(2),
             "INSERT INTO `t` (`id`,`v`) VALUES (?,?),(?,?) ON DUPLICATE KEY UPDATE `v`=VALUES(`v`)"
+        );
+    }
+
+    struct Fenced(u32, u32, String);
+    impl Upsert for Fenced {
+        const TABLE: &'static str = "t";
+        const COLUMNS: &'static [&'static str] = &["id", "v", "owner"];
+        const KEY_COLUMNS: &'static [&'static str] = &["id"];
+        const FENCE: Option<&'static str> = Some("owner");
+        fn write_params(&self, out: &mut Vec<Value>) {
+            out.extend([self.0.into(), self.1.into(), self.2.clone().into()]);
+        }
+    }
+
+    #[test]
+    fn a_fenced_statement_updates_only_rows_still_owned() {
+        assert_eq!(
+            upsert_sql::<Fenced>(1),
+            "INSERT INTO `t` (`id`,`v`,`owner`) VALUES (?,?,?) ON DUPLICATE KEY UPDATE \
+             `v`=IF(`owner`=VALUES(`owner`),VALUES(`v`),`v`)"
         );
     }
 

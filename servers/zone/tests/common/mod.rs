@@ -19,6 +19,7 @@ pub fn open_map(side: f32) -> MapDef {
         width: side,
         height: side,
         spawn: Vec2::new(side / 2.0, side / 2.0),
+        spawn_radius: 0.0,
         npc_types: BTreeMap::new(),
         npcs: Vec::new(),
         portals: Vec::new(),
