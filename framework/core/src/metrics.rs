@@ -55,13 +55,25 @@ pub(crate) static HOT: LazyLock<Hot> = LazyLock::new(|| Hot {
     coalesced: counter!(PUSHES_COALESCED),
 });
 
+/// Histogram buckets of every `_seconds` histogram without buckets of its own: 50 us to 1 s.
+pub const DEFAULT_BUCKETS: &[f64] =
+    &[0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+
 /// Installs the global recorder and serves it for Prometheus on `addr`. Needs a tokio runtime.
-pub fn install_prometheus(addr: SocketAddr) -> Result<(), metrics_exporter_prometheus::BuildError> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
+/// Histograms get [`DEFAULT_BUCKETS`], except those whose name starts with a prefix in
+/// `buckets` (a server's own, e.g. finer ones around a zone's tick period).
+pub fn install_prometheus(
+    addr: SocketAddr,
+    buckets: &[(&str, &[f64])],
+) -> Result<(), metrics_exporter_prometheus::BuildError> {
+    let mut builder = metrics_exporter_prometheus::PrometheusBuilder::new()
         .with_http_listener(addr)
-        .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
-            &[0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0],
-        )?
-        .install()
+        .set_buckets(DEFAULT_BUCKETS)?;
+    for (prefix, bounds) in buckets {
+        builder = builder.set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Prefix((*prefix).to_string()),
+            bounds,
+        )?;
+    }
+    builder.install()
 }

@@ -6,9 +6,10 @@ use std::path::Path;
 use mmo_account::AccountConfig;
 use mmo_core::bus::BusConfig;
 use mmo_core::config::{ConfigError, from_toml_file};
-use mmo_core::store::MysqlConfig;
+use mmo_core::store::{MysqlConfig, WriteBehindConfig};
 use mmo_core::{ListenerConfig, MetricsConfig, ShutdownConfig};
 use mmo_gateway::GatewayConfig;
+use mmo_zone::ZoneServerConfig;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -18,8 +19,10 @@ pub struct Config {
     pub listener: ListenerConfig,
     pub gateway: GatewayConfig,
     pub account: AccountConfig,
+    pub zone: ZoneServerConfig,
     pub bus: BusConfig,
     pub mysql: MysqlConfig,
+    pub write_behind: WriteBehindConfig,
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
@@ -67,6 +70,7 @@ impl Config {
         }
         cfg.listener.validate()?;
         cfg.account.validate()?;
+        cfg.zone.validate().map_err(ConfigError::Invalid)?;
         Ok(cfg)
     }
 }

@@ -24,6 +24,8 @@ pub enum Role {
     Version,
     /// Only the account server (register, login, profiles, friends).
     Account,
+    /// Only a zone node (the world: map instances, match instances).
+    Zone,
     /// Apply every server's database migrations, then exit.
     Migrate,
 }
@@ -31,7 +33,7 @@ pub enum Role {
 /// The migrations of every built-in server, each under its owner's name (its tables, its
 /// history table `_migrations_<owner>`). Servers that keep tables add theirs here.
 pub fn migrations() -> Vec<Migrations> {
-    vec![mmo_version::migrations(), mmo_account::migrations()]
+    vec![mmo_version::migrations(), mmo_account::migrations(), mmo_zone::migrations()]
 }
 
 /// Connects to MySQL (creating the database if configured to) and applies `migrations()`.
@@ -50,6 +52,7 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<Vec<MigrationReport>> {
 pub struct Started {
     pub gateway: Option<SocketAddr>,
     pub bus: Bus,
+    pub zone: Option<mmo_zone::ZoneNode>,
 }
 
 /// Binds and spawns the servers of `role` on the current runtime; their tasks watch `shutdown`.
@@ -57,7 +60,7 @@ pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Res
     if role == Role::Migrate {
         anyhow::bail!("`migrate` is not a server role; call mmo::migrate");
     }
-    let needs_store = matches!(role, Role::All | Role::Version | Role::Account);
+    let needs_store = matches!(role, Role::All | Role::Version | Role::Account | Role::Zone);
     // Schemas first: a server must not start against tables older than its code.
     if needs_store {
         migrate(cfg).await?;
@@ -65,7 +68,7 @@ pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Res
     let bus = Bus::connect(cfg.bus.clone(), cfg.node.id.clone(), shutdown)
         .await
         .map_err(|e| anyhow::anyhow!("bus at {}: {e}", cfg.bus.url))?;
-    let mut started = Started { gateway: None, bus: bus.clone() };
+    let mut started = Started { gateway: None, bus: bus.clone(), zone: None };
     if !matches!(role, Role::All | Role::Gateway) {
         // A gateway's relay heartbeats itself (its presence entries depend on it).
         tokio::spawn(node::heartbeat_loop(bus.clone(), shutdown.token()));
@@ -80,7 +83,13 @@ pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Res
             mmo_version::run(&bus, store.clone(), cfg.listener.clone(), shutdown).await?;
         }
         if matches!(role, Role::All | Role::Account) {
-            mmo_account::run(&bus, store, cfg.account.clone(), shutdown).await?;
+            mmo_account::run(&bus, store.clone(), cfg.account.clone(), shutdown).await?;
+        }
+        if matches!(role, Role::All | Role::Zone) {
+            let zone = mmo_zone::run(&bus, store, cfg.zone.clone(), cfg.write_behind.clone(), shutdown)
+                .await
+                .map_err(|e| anyhow::anyhow!("zone: {e}"))?;
+            started.zone = Some(zone);
         }
     }
     if matches!(role, Role::All | Role::Gateway) {

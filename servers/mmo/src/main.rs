@@ -30,6 +30,8 @@ enum Command {
     Version,
     /// Only the account server (register, login, profiles, friends).
     Account,
+    /// Only a zone node (the world: the maps of `[zone] maps`, and match instances).
+    Zone,
     /// Apply every server's database migrations, then exit.
     Migrate,
     /// Change what the running servers use, without restarting them.
@@ -106,6 +108,7 @@ fn main() -> anyhow::Result<()> {
         Command::Diagnostics => Role::Diagnostics,
         Command::Version => Role::Version,
         Command::Account => Role::Account,
+        Command::Zone => Role::Zone,
         Command::Migrate => Role::Migrate,
         Command::Admin {
             command: Admin::Version { command: VersionAdmin::Publish { platform, latest, minimum, manifest } },
@@ -154,7 +157,8 @@ async fn run(role: Role, cfg: Config) -> anyhow::Result<()> {
         return Ok(());
     }
     if cfg.metrics.enabled {
-        mmo_core::metrics::install_prometheus(cfg.metrics.listen)
+        let buckets: &[(&str, &[f64])] = &[("mmo_zone_tick", mmo_zone::metrics::TICK_BUCKETS)];
+        mmo_core::metrics::install_prometheus(cfg.metrics.listen, buckets)
             .with_context(|| format!("metrics endpoint on {}", cfg.metrics.listen))?;
     }
     // Before anything announces readiness: an early signal must drain, not kill.

@@ -28,6 +28,8 @@ pub enum ZoneError {
     AttackerDead,
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),
+    #[error("not in a match instance")]
+    NotInMatch,
 }
 
 impl ZoneError {
@@ -44,6 +46,7 @@ impl ZoneError {
             ZoneError::OnCooldown { .. } => ErrorCode::AttackOnCooldown,
             ZoneError::AttackerDead => ErrorCode::AttackerDead,
             ZoneError::InvalidInput(_) => ErrorCode::InvalidArgument,
+            ZoneError::NotInMatch => ErrorCode::NotInMatch,
         }
     }
 

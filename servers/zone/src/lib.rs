@@ -1,8 +1,26 @@
-//! The zone server's simulation core: one zone instance (a map and everything on it) as a plain,
-//! synchronous [`World`], owned by one task. No locks, no I/O, no clock: the owner feeds it
-//! requests and calls [`World::tick`] at the configured rate; what comes out is bytes to push to
-//! players and events to act on. The bus wiring (entering and leaving through the gateway,
-//! persistence, hand-off between nodes) lives around it.
+//! The zone server: where players meet. Each map is one **zone instance**: a plain, synchronous
+//! [`World`] owned by one task that ticks it at a fixed rate (20 Hz by default) and feeds it the
+//! players' messages between ticks, with no lock on the simulation. Each tick gives every player
+//! only what is near it, as one reliable and one droppable frame, and all the frames for one
+//! gateway travel as one stream entry.
+//!
+//! The instance handler table, [`table()`]: the messages of players an instance holds.
+//!
+//! | message          | stage         | handler                                        |
+//! |------------------|---------------|------------------------------------------------|
+//! | EnterWorldReq    | Authenticated | routed by the node to the instance holding the player (see [`node`]); in it, [`handlers::enter_world`] |
+//! | MoveReq          | Authenticated | [`handlers::move`] (one-way)                   |
+//! | AttackReq        | Authenticated | [`handlers::attack`]                           |
+//! | LeaveInstanceReq | Authenticated | [`handlers::leave_instance`]                   |
+//!
+//! Around the world: [`node`] (a zone node: worker threads, leases, the shared stream),
+//! [`instance`] (the task owning one world: entering, leaving, the tick's output, hand-off),
+//! [`directory`] (who holds which instance, in Redis), [`store`] (the `zone_players` table and
+//! its claims), [`matches`] (match instances for matchmaking). Progress is written behind to
+//! MySQL every `save_interval`, and at once when a player leaves or is handed off; a player is
+//! held by one instance at a time, enforced by a claim token in its row that fences every write.
+//!
+//! The simulation itself, in the order a tick runs it, does no I/O and reads no clock:
 //!
 //! | request / call               | what the world does                                         |
 //! |------------------------------|-------------------------------------------------------------|
@@ -13,10 +31,10 @@
 //! | [`World::take_dirty`]        | states of players changed since the last call (write-behind) |
 //! | [`World::remove_player`]     | takes a player out; returns what to save                    |
 //!
-//! Modules, in the order a tick runs them: [`movement`] (intents and the rule for claimed
-//! positions), [`combat`] (attacks, death, experience, loot, NPC behaviour), [`aoi`] (the grid
-//! and each player's view), [`encode`] (the frames). [`map`] reads map files, [`config`] holds
-//! the rules; [`naive`] is the stateless interest management the benchmark compares with.
+//! Modules: [`movement`] (intents and the rule for claimed positions), [`combat`] (attacks,
+//! death, experience, loot, NPC behaviour), [`aoi`] (the grid and each player's view), [`encode`]
+//! (the frames). [`map`] reads map files, [`config`] holds the rules; [`naive`] is the stateless
+//! interest management the benchmark compares with.
 //!
 //! Each tick gives every player at most two bodies: a ZoneTickNtf to push reliably (enters,
 //! leaves, stops, combat events, own state) and a ZonePositionsNtf to push droppable under one
@@ -25,15 +43,24 @@
 pub mod aoi;
 pub mod combat;
 pub mod config;
+pub mod directory;
 pub mod encode;
 pub mod entity;
 pub mod error;
 pub mod geom;
+pub mod handlers;
 pub mod ids;
+pub mod instance;
 pub mod map;
+pub mod matches;
+pub mod metrics;
 pub mod movement;
 pub mod naive;
+pub mod node;
 pub mod rng;
+pub mod server_config;
+pub mod store;
+pub mod table;
 pub mod world;
 
 pub use combat::AttackOutcome;
@@ -43,8 +70,14 @@ pub use entity::{EntityInfo, EntityKind, ItemStack, PlayerSave};
 pub use error::ZoneError;
 pub use geom::Vec2;
 pub use ids::{EntityId, PlayerId};
+pub use instance::SERVICE;
 pub use map::{MapDef, MapError};
+pub use matches::{CreateError, create_instance};
+pub use mmo_proto::EnterReason;
 pub use movement::{Intent, MoveInput};
+pub use node::{StartError, ZoneNode};
+pub use server_config::ZoneServerConfig;
+pub use table::{Cx, Table};
 pub use world::{Spawned, TickMetrics, TickOutput, World, WorldEvent};
 
 /// The droppable key for ZonePositionsNtf bodies: one per session, so the newest replaces an
@@ -52,3 +85,49 @@ pub use world::{Spawned, TickMetrics, TickOutput, World, WorldEvent};
 pub const POSITIONS_KEY: u64 = mmo_proto::ZonePositionsNtf::ID.0 as u64;
 
 use mmo_proto::MsgType as _;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// This server's tables (`zone_players`).
+pub fn migrations() -> mmo_core::store::Migrations {
+    mmo_core::store::Migrations { owner: "zone", runner: embedded::migrations::runner }
+}
+
+/// The instance handler table of the built-in zone. A game adds its own messages to it with
+/// [`Table::route`] and runs it with [`run_with`].
+pub fn table() -> Table {
+    use handlers::*;
+    use mmo_core::{RateLimit, Stage};
+    let per_s = |n, burst| Stage::Authenticated.rate_limit(RateLimit::per_second(n).burst(burst));
+    Table::new()
+        .route(per_s(2, 5), enter_world::handle_enter_world)
+        // Clients send an input when the intent changes and every 250 ms while moving.
+        .route(per_s(30, 30), r#move::handle_move)
+        .route(per_s(10, 10), attack::handle_attack)
+        .route(per_s(2, 3), leave_instance::handle_leave_instance)
+}
+
+/// Runs a zone node with the built-in table until shutdown (see [`node::start`]).
+pub async fn run(
+    bus: &mmo_core::bus::Bus,
+    store: mmo_core::store::Store,
+    cfg: ZoneServerConfig,
+    write_behind: mmo_core::store::WriteBehindConfig,
+    shutdown: &mmo_core::Shutdown,
+) -> Result<ZoneNode, StartError> {
+    run_with(bus, store, cfg, write_behind, table(), shutdown).await
+}
+
+/// [`run`] with a handler table of your own (the built-in [`table()`] merged with a game's).
+pub async fn run_with(
+    bus: &mmo_core::bus::Bus,
+    store: mmo_core::store::Store,
+    cfg: ZoneServerConfig,
+    write_behind: mmo_core::store::WriteBehindConfig,
+    table: Table,
+    shutdown: &mmo_core::Shutdown,
+) -> Result<ZoneNode, StartError> {
+    node::start(bus, store, cfg, write_behind, table, shutdown).await
+}

@@ -170,8 +170,12 @@ impl MapDef {
     /// Checks sizes, positions, references and probabilities.
     pub fn validate(&self) -> Result<(), MapError> {
         let bad = |problem: String| MapError::Invalid { map: self.name.clone(), problem };
-        if self.name.is_empty() {
-            return Err(bad("the name is empty".into()));
+        // Names become Redis keys and instance names ("<map>.<n>"): a plain alphabet.
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 48
+            && self.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !name_ok {
+            return Err(bad("the name must be 1-48 letters, digits, '_' or '-'".into()));
         }
         for (what, v) in [("width", self.width), ("height", self.height)] {
             if !(v.is_finite() && v > 0.0 && v <= MAX_MAP_SIDE) {

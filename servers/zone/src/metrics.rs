@@ -1,0 +1,34 @@
+//! The zone's metric names, in one place. Label `instance` is the instance's name for
+//! persistent maps and the map's name for match instances (they come and go; their number is
+//! not a label).
+
+/// Seconds a whole tick took (movement, NPCs, interest, encoding).
+pub const TICK_SECONDS: &str = "mmo_zone_tick_seconds";
+/// Seconds the interest part of a tick took (grid and views).
+pub const TICK_AOI_SECONDS: &str = "mmo_zone_tick_aoi_seconds";
+/// Ticks that took longer than the tick period (the next one started late).
+pub const TICK_OVERRUNS: &str = "mmo_zone_tick_overruns_total";
+pub const ENTITIES: &str = "mmo_zone_entities";
+pub const PLAYERS: &str = "mmo_zone_players";
+/// (player, entity in view) pairs after the last tick.
+pub const AOI_PAIRS: &str = "mmo_zone_aoi_pairs";
+/// Label `delivery` (`reliable`, `droppable`): bytes of tick frames sent to players.
+pub const SENT_BYTES: &str = "mmo_zone_sent_bytes_total";
+/// Entity updates sent to players: positions, enters and leaves, one per receiver.
+pub const UPDATES: &str = "mmo_zone_updates_total";
+/// MoveReqs that broke the movement rules (clamped; the client got a correction).
+pub const VIOLATIONS: &str = "mmo_zone_violations_total";
+/// Label `reason` (`login`, `portal`, `match`, `return`, `recovered`): players placed.
+pub const ENTERS: &str = "mmo_zone_enters_total";
+/// Label `result` (`ok`, `target_down`, `failed`): hand-offs to another instance.
+pub const HANDOFFS: &str = "mmo_zone_handoffs_total";
+/// Instances this node runs.
+pub const INSTANCES: &str = "mmo_zone_instances";
+/// Progress saves refused because the write-behind was full (the player is saved later).
+pub const SAVES_DEFERRED: &str = "mmo_zone_saves_deferred_total";
+
+/// Bucket bounds for the tick histograms: fine around the 50 ms period of a 20 Hz tick.
+pub const TICK_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.010, 0.012, 0.015, 0.020, 0.025, 0.030,
+    0.040, 0.050, 0.075, 0.100, 0.250,
+];

@@ -1,0 +1,184 @@
+//! The instance handler table: what a zone instance does with each client message of a player it
+//! holds. Handlers are plain synchronous functions on the instance's world, called by the
+//! instance's own task between two ticks, so they take `&mut World` with no lock and no await:
+//!
+//! ```
+//! use mmo_core::{RateLimit, Stage};
+//! use mmo_proto::{AttackReq, AttackResp};
+//! use mmo_zone::{Cx, EntityId, Table, ZoneError};
+//!
+//! fn handle_attack(cx: &mut Cx<'_>, req: AttackReq) -> Result<AttackResp, ZoneError> {
+//!     let player = cx.player();
+//!     Ok(cx.world().attack(player, EntityId(req.target_id))?.to_resp())
+//! }
+//!
+//! let table = Table::new().route(Stage::Authenticated.rate_limit(RateLimit::per_second(10)), handle_attack);
+//! assert_eq!(table.specs().len(), 1);
+//! ```
+//!
+//! As with [`mmo_core::Router`], the message type comes from the handler's argument, a route
+//! declares its stages and rate limit (published to the gateways, which enforce them before
+//! forwarding), a handler returning [`NoReply`](mmo_core::NoReply) makes its route one-way, and
+//! registering one id twice panics at start-up naming both places. A game adds its own messages
+//! with [`Table::route`] or [`Table::merge`] and runs the zone with [`run_with`](crate::run_with).
+
+use std::collections::HashMap;
+use std::panic::Location;
+
+use bytes::Bytes;
+use mmo_core::RouteSpec;
+use mmo_core::router::IntoReply;
+use mmo_proto::ZoneEnterNtf;
+use mmo_wire::{MsgId, MsgType};
+
+use crate::{EnterReason, PlayerId, World, ZoneError};
+
+/// What a handler sees: the world and the player who sent the message.
+pub struct Cx<'a> {
+    pub(crate) world: &'a mut World,
+    pub(crate) player: PlayerId,
+    /// Set in match instances.
+    pub(crate) match_id: Option<&'a str>,
+    pub(crate) actions: &'a mut Vec<Action>,
+}
+
+/// Something a handler asks the instance to do after it returns (it needs more than the world).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Hand the player back to where it came from (it leaves a match instance).
+    Return,
+}
+
+impl Cx<'_> {
+    pub fn world(&mut self) -> &mut World {
+        self.world
+    }
+
+    pub fn player(&self) -> PlayerId {
+        self.player
+    }
+
+    /// The match this instance was created for, if it is a match instance.
+    pub fn match_id(&self) -> Option<&str> {
+        self.match_id
+    }
+
+    /// The player's ZoneEnterNtf as things stand.
+    pub fn enter_ntf(&self, reason: EnterReason) -> Option<ZoneEnterNtf> {
+        let mut ntf = self.world.enter_ntf(self.player)?;
+        ntf.reason = reason as i32;
+        ntf.match_id = self.match_id.unwrap_or_default().to_string();
+        Some(ntf)
+    }
+
+    /// Sends the player back to the place it came from into this match instance, once the
+    /// handler has returned.
+    pub fn leave_instance(&mut self) {
+        self.actions.push(Action::Return);
+    }
+}
+
+/// How a message was handled.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Dispatched {
+    Reply(MsgId, Bytes),
+    Done,
+    Rejected(ZoneError),
+    Malformed,
+    Unknown,
+}
+
+type Handler = Box<dyn Fn(&mut Cx<'_>, Bytes) -> Dispatched + Send + Sync>;
+
+struct Route {
+    name: &'static str,
+    spec: RouteSpec,
+    location: &'static Location<'static>,
+    handler: Handler,
+}
+
+/// The handler table of a zone instance.
+#[derive(Default)]
+pub struct Table {
+    routes: HashMap<MsgId, Route>,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self.routes.values().map(|r| r.name).collect();
+        names.sort_unstable();
+        f.debug_struct("Table").field("routes", &names).finish()
+    }
+}
+
+impl Table {
+    pub fn new() -> Table {
+        Table::default()
+    }
+
+    /// Registers `handler` for the message type of its second argument.
+    ///
+    /// # Panics
+    /// If a handler is already registered for that id: at start-up, naming both places.
+    #[track_caller]
+    pub fn route<T, R, F>(mut self, spec: impl Into<RouteSpec>, handler: F) -> Table
+    where
+        T: MsgType,
+        R: IntoReply,
+        F: Fn(&mut Cx<'_>, T) -> Result<R, ZoneError> + Send + Sync + 'static,
+    {
+        let location = Location::caller();
+        let erased: Handler = Box::new(move |cx, body| {
+            let Ok(msg) = T::decode(body) else { return Dispatched::Malformed };
+            match handler(cx, msg) {
+                Ok(r) => match r.into_reply() {
+                    Some((id, body)) => Dispatched::Reply(id, body),
+                    None => Dispatched::Done,
+                },
+                Err(e) => Dispatched::Rejected(e),
+            }
+        });
+        let spec = RouteSpec { oneway: R::ONEWAY, ..spec.into() };
+        self.insert(T::ID, Route { name: T::NAME, spec, location, handler: erased });
+        self
+    }
+
+    /// Adds every route of `other`.
+    ///
+    /// # Panics
+    /// If both tables handle the same message id.
+    pub fn merge(mut self, other: Table) -> Table {
+        for (id, route) in other.routes {
+            self.insert(id, route);
+        }
+        self
+    }
+
+    fn insert(&mut self, id: MsgId, route: Route) {
+        if let Some(existing) = self.routes.get(&id) {
+            panic!(
+                "message {} (id {id}) has two zone handlers: registered at {} and again at {}",
+                route.name, existing.location, route.location
+            );
+        }
+        self.routes.insert(id, route);
+    }
+
+    /// The routes with their declarations, in id order: what the zone publishes to the gateways.
+    pub fn specs(&self) -> Vec<(MsgId, &'static str, RouteSpec)> {
+        let mut v: Vec<_> = self.routes.iter().map(|(id, r)| (*id, r.name, r.spec)).collect();
+        v.sort_by_key(|(id, _, _)| *id);
+        v
+    }
+
+    pub fn spec(&self, id: MsgId) -> Option<RouteSpec> {
+        self.routes.get(&id).map(|r| r.spec)
+    }
+
+    pub(crate) fn dispatch(&self, cx: &mut Cx<'_>, id: MsgId, body: Bytes) -> Dispatched {
+        match self.routes.get(&id) {
+            Some(route) => (route.handler)(cx, body),
+            None => Dispatched::Unknown,
+        }
+    }
+}
