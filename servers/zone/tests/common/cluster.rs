@@ -134,6 +134,16 @@ pub async fn cluster() -> Cluster {
 }
 
 pub async fn cluster_with(maps: &[&str], adjust: impl FnOnce(&mut ZoneServerConfig)) -> Cluster {
+    // No resume window: a dropped connection ends its session at once.
+    let listener = ListenerConfig { resume_window: Duration::ZERO, ..ListenerConfig::default() };
+    cluster_full(maps, adjust, listener).await
+}
+
+pub async fn cluster_full(
+    maps: &[&str],
+    adjust: impl FnOnce(&mut ZoneServerConfig),
+    listener: ListenerConfig,
+) -> Cluster {
     let redis = TestRedis::new();
     let shutdown = Shutdown::new();
     let db = TestDb::new().await;
@@ -150,7 +160,6 @@ pub async fn cluster_with(maps: &[&str], adjust: impl FnOnce(&mut ZoneServerConf
     let mut cfg = zone_config(maps, &dir);
     adjust(&mut cfg);
     let zone = mmo_zone::run(&bus, db.store().clone(), cfg, write_behind(), &shutdown).await.unwrap();
-    let listener = ListenerConfig { resume_window: Duration::ZERO, ..ListenerConfig::default() };
     let gateway = TestServer::start_gateway(listener, Router::<()>::new(), Arc::new(()), &bus).await;
     Cluster { gateway, bus, db, redis, shutdown, zone, maps: dir }
 }
@@ -166,15 +175,36 @@ impl Cluster {
 
     /// A guest logged in, not yet in the world.
     pub async fn guest(&self, device: &str) -> (TestClient, u64) {
+        let (c, id, _) = self.guest_with_token(device).await;
+        (c, id)
+    }
+
+    /// A guest logged in, with its session token.
+    pub async fn guest_with_token(&self, device: &str) -> (TestClient, u64, String) {
         let mut c = self.gateway.client().await;
         c.hello().await.unwrap();
-        let req = LoginReq {
-            credential: Some(Credential::Device(DeviceCredential {
-                device_id: format!("device-{device}-0123456789"),
-            })),
-        };
+        let device_id = format!("device-{device}-0123456789");
+        let req = LoginReq { credential: Some(Credential::Device(DeviceCredential { device_id })) };
         let resp: LoginResp = c.request(&req).await.unwrap();
-        (c, resp.session.unwrap().player_id)
+        let s = resp.session.unwrap();
+        (c, s.player_id, s.token)
+    }
+
+    /// Sets a player's saved progress (level, xp, hp, inventory JSON).
+    pub async fn progress(&self, player: u64, level: u32, xp: u64, hp: u32, inventory: &str) {
+        self.db
+            .store()
+            .exec_drop(
+                "UPDATE zone_players SET level = ?, xp = ?, hp = ?, inventory = ? WHERE player_id = ?",
+                (level, xp, hp, inventory, player),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Every game event emitted so far.
+    pub async fn events(&self) -> Vec<mmo_proto::bus::GameEvent> {
+        mmo_testkit::redis::events(&self.bus).await
     }
 
     /// A guest logged in and in the world.
@@ -277,6 +307,8 @@ pub struct Player {
     pub view: HashMap<u32, (f32, f32)>,
     /// Where entities that left the view were last seen.
     pub left: HashMap<u32, (f32, f32)>,
+    /// Entity id -> player id, of the players in view.
+    pub players: HashMap<u32, u64>,
     pub me: (f32, f32),
     /// Every ZoneEnterNtf pushed since entering (portals, matches, returns).
     pub enters: Vec<ZoneEnterNtf>,
@@ -300,6 +332,7 @@ impl Player {
             enter,
             view: HashMap::new(),
             left: HashMap::new(),
+            players: HashMap::new(),
             me,
             enters: Vec::new(),
             ticks: Vec::new(),
@@ -335,12 +368,16 @@ impl Player {
                         self.me = (e.x, e.y);
                     } else {
                         self.view.insert(e.id, (e.x, e.y));
+                        if e.player_id != 0 {
+                            self.players.insert(e.id, e.player_id);
+                        }
                     }
                 }
                 for id in &t.leaves {
                     if let Some(at) = self.view.remove(id) {
                         self.left.insert(*id, at);
                     }
+                    self.players.remove(id);
                 }
                 for s in &t.stops {
                     if s.id == me {
@@ -371,6 +408,7 @@ impl Player {
             id if id == ZoneEnterNtf::ID => {
                 let e: ZoneEnterNtf = f.decode_body().unwrap();
                 self.view.clear();
+                self.players.clear();
                 self.me = e.position.map(|p| (p.x, p.y)).unwrap_or_default();
                 self.last_positions_tick = 0;
                 self.enter = e.clone();
