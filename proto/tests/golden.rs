@@ -90,3 +90,34 @@ fn banned_error_response() {
         "00 00 00 1c 00 05 00 00 00 00 02 08 ec 07 10 ea 07 1a 08 63 68 65 61 74 69 6e 67 20 80 dd db 01"
     );
 }
+
+#[test]
+fn enter_world_request() {
+    assert_eq!(hex(&EnterWorldReq {}.to_frame_bytes(Seq(3), Flags::NONE)), "00 00 00 07 07 d3 00 00 00 00 03");
+}
+
+#[test]
+fn move_request() {
+    let req = MoveReq {
+        input_seq: 1,
+        intent: Some(move_req::Intent::Direction(Vec2 { x: 1.0, y: 0.0 })),
+        ..Default::default()
+    };
+    assert_eq!(
+        hex(&req.to_frame_bytes(Seq(4), Flags::NONE)),
+        "00 00 00 10 07 d0 00 00 00 00 04 08 01 1a 05 0d 00 00 80 3f"
+    );
+}
+
+#[test]
+fn positions_push() {
+    let ntf = ZonePositionsNtf {
+        tick: 7,
+        server_time_ms: 1_764_000_000_000,
+        moves: vec![EntityMove { id: 0x0010_0001, x: 10.0, y: 20.0 }],
+    };
+    assert_eq!(
+        hex(&ntf.to_frame_bytes(Seq(0), Flags::PUSH.union(Flags::DROPPABLE))),
+        "00 00 00 20 07 dc 03 00 00 00 00 08 07 10 80 d0 df b4 ab 33 1a 0e 08 81 80 40 15 00 00 20 41 1d 00 00 a0 41"
+    );
+}
