@@ -345,6 +345,13 @@ impl Instance {
             self.save_dirty();
             self.gone.retain(|_, until| *until > now);
             self.recovering.retain(|_, at| now.duration_since(*at) < RECOVER_EVERY);
+            // Gateways come and go (node ids are per process): forget those nobody here uses.
+            let held = &self.held;
+            let pending = &self.pending;
+            self.gateways.retain(|node, _| {
+                held.values().any(|h| &*h.seat.node == node)
+                    || pending.values().any(|p| &*p.seat.node == node)
+            });
         }
         if now.duration_since(self.last_check) >= self.sh.cfg.gateway_check_interval {
             self.last_check = now;

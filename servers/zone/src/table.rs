@@ -182,3 +182,33 @@ impl Table {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmo_core::{NoReply, Stage};
+    use mmo_proto::{AttackReq, AttackResp, MoveReq};
+
+    fn attack(_: &mut Cx<'_>, _: AttackReq) -> Result<AttackResp, ZoneError> {
+        Err(ZoneError::TargetNotFound)
+    }
+
+    fn walk(_: &mut Cx<'_>, _: MoveReq) -> Result<NoReply, ZoneError> {
+        Ok(NoReply)
+    }
+
+    #[test]
+    fn routes_declare_their_stage_and_whether_they_are_answered() {
+        let t = Table::new().route(Stage::Authenticated, attack).route(Stage::Authenticated, walk);
+        let specs = t.specs();
+        assert_eq!(specs.iter().map(|(_, n, _)| *n).collect::<Vec<_>>(), ["MoveReq", "AttackReq"]);
+        assert!(t.spec(MoveReq::ID).is_some_and(|s| s.oneway), "NoReply makes a route one-way");
+        assert!(t.spec(AttackReq::ID).is_some_and(|s| !s.oneway));
+    }
+
+    #[test]
+    #[should_panic(expected = "has two zone handlers")]
+    fn a_message_handled_twice_is_refused_at_start_up() {
+        let _ = Table::new().route(Stage::Authenticated, attack).route(Stage::Authenticated, attack);
+    }
+}

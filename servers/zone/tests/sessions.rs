@@ -70,3 +70,46 @@ async fn a_dropped_connection_keeps_its_entity_for_the_resume_window_then_leaves
     cl.wait_row(id, "released", |r| r.owner.is_empty()).await;
     cl.finish().await;
 }
+
+/// A gateway that dies without a word (no session-end notices, no more heartbeats): its players
+/// leave the world, saved, once it has been missing from the live nodes twice in a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_players_of_a_dead_gateway_leave_the_world() {
+    let cl = cluster().await;
+    let gw_shutdown = mmo_core::Shutdown::new();
+    let gw_bus = cl.redis.bus("gateway-2", &gw_shutdown).await;
+    let registry = mmo_core::Registry::new();
+    let forwarder = mmo_core::bus::relay::start(&gw_bus, registry.clone(), &gw_shutdown).await.unwrap();
+    let router = mmo_core::Router::<()>::new().forward_unknown(forwarder);
+    let mut listener = ListenerConfig { resume_window: Duration::ZERO, ..ListenerConfig::default() };
+    listener.listen = "127.0.0.1:0".parse().unwrap();
+    let l =
+        mmo_core::Listener::bind(listener, router, std::sync::Arc::new(()), registry, gw_shutdown.clone())
+            .await
+            .unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(l.run());
+
+    let mut c = mmo_testkit::TestClient::connect(addr).await.unwrap();
+    c.hello().await.unwrap();
+    let login = mmo_proto::LoginReq {
+        credential: Some(mmo_proto::login_req::Credential::Device(mmo_proto::DeviceCredential {
+            device_id: "device-on-a-doomed-gateway".into(),
+        })),
+    };
+    let id = c.request::<_, mmo_proto::LoginResp>(&login).await.unwrap().session.unwrap().player_id;
+    cl.place(id, "field", 100.0, 100.0).await;
+    let p = Player::enter(c, id).await;
+    let mut watcher = cl.player_at("watcher-2", "field", 104.0, 100.0).await;
+    let e = p.entity();
+    watcher.until("sees the doomed player", |w| w.view.contains_key(&e)).await;
+
+    // The gateway's bus goes silent first (its notices are never written), then it stops
+    // heartbeating: as a crash looks from outside.
+    gw_bus.close();
+    gw_shutdown.trigger();
+    watcher.until("the doomed player left", |w| !w.view.contains_key(&e)).await;
+    cl.wait_row(id, "saved and released", |r| r.owner.is_empty()).await;
+    drop(p);
+    cl.finish().await;
+}
