@@ -161,7 +161,11 @@ impl Grid {
                 && self.prev_id[old as usize] == e.id.0
             {
                 self.old_to_new[old as usize] = j as u32;
-                self.new_to_old[j] = old;
+                // A resynchronising player keeps its place in others' views but starts its own
+                // from nothing.
+                if !e.resync {
+                    self.new_to_old[j] = old;
+                }
             }
         }
     }

@@ -125,6 +125,9 @@ pub(crate) struct Entity {
     pub player_id: Option<PlayerId>,
     /// What of its own state a player must be told at the end of the tick.
     pub notify: Notify,
+    /// A player whose client reset its picture: its next view starts from nothing (everything
+    /// in it is announced as entering).
+    pub resync: bool,
     pub role: Role,
 }
 
@@ -210,6 +213,7 @@ impl Entity {
                 Role::Npc(_) => None,
             },
             notify: Notify::default(),
+            resync: false,
             role,
         }
     }

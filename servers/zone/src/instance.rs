@@ -700,11 +700,12 @@ impl Instance {
             return;
         }
         if let Some(h) = self.held.get_mut(&player) {
-            if h.seat.same(&seat) {
-                self.announce(&seat, player, seq, reason);
-            } else if reason == EnterReason::Login {
-                // The player logged in again (a new session): this one takes the entity over.
+            if h.seat.same(&seat) || reason == EnterReason::Login {
+                // Told where it is again (a client resynchronising, a redelivered command), or
+                // logged in again on a new session, which takes the entity over. Either way the
+                // client starts its picture afresh, so the next tick announces the whole view.
                 h.seat = seat.clone();
+                self.world.resend_view(player);
                 self.announce(&seat, player, seq, reason);
             } else {
                 // A stale session's automatic re-entry: the player is here under another one.

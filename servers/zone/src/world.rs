@@ -105,6 +105,8 @@ pub struct World {
     pub(crate) world_events: Vec<WorldEvent>,
     /// Players marked dirty since the last `take_dirty` (each once).
     pub(crate) dirty: Vec<EntityId>,
+    /// Players whose next view starts from nothing ([`World::resend_view`]).
+    resync: Vec<EntityId>,
     pub(crate) aoi: Aoi,
     encoder: Encoder,
 }
@@ -142,6 +144,7 @@ impl World {
             events: Vec::new(),
             world_events: Vec::new(),
             dirty: Vec::new(),
+            resync: Vec::new(),
             aoi,
             encoder: Encoder::default(),
             map,
@@ -316,6 +319,18 @@ impl World {
         out
     }
 
+    /// For a client that reset its picture (it was told its ZoneEnterNtf again): the player's
+    /// next ZoneTickNtf announces everything in its view as entering, as on arrival.
+    pub fn resend_view(&mut self, player: PlayerId) {
+        let Some(&id) = self.players.get(&player) else { return };
+        if let Some(e) = self.entities.get_mut(id)
+            && !e.resync
+        {
+            e.resync = true;
+            self.resync.push(id);
+        }
+    }
+
     pub fn player_entity(&self, player: PlayerId) -> Option<EntityId> {
         self.players.get(&player).copied()
     }
@@ -405,6 +420,11 @@ impl World {
         let t = Instant::now();
         self.aoi.grid.rebuild(&self.entities);
         m.aoi_pairs = self.aoi.update_views();
+        for id in self.resync.drain(..) {
+            if let Some(e) = self.entities.get_mut(id) {
+                e.resync = false;
+            }
+        }
         let t_aoi = Instant::now();
         m.aoi = t_aoi - t;
         let frames = self.encode(&mut m.frames);

@@ -343,3 +343,38 @@ fn the_same_seed_and_inputs_give_the_same_frames() {
     assert!(a.len() > 500);
     assert_eq!(a, b);
 }
+
+/// A client told its place again (a resynchronising EnterWorldReq, a repeated ZoneEnterNtf)
+/// drops its picture: the next tick announces everything in view again, with no leaves, while
+/// the other players' views of it are untouched.
+#[test]
+fn resending_a_view_announces_all_of_it_again() {
+    let mut w = crowd(120.0, 12, 20, config(40.0, 4.0, 2), 5);
+    let mut rng = Rng::new(5);
+    for t in 1..=10 {
+        stir(&mut w, &mut rng, 12, t);
+        w.tick(DT);
+    }
+    let before = view(&w, 1);
+    assert!(before.len() > 3, "a crowded view: {before:?}");
+    w.resend_view(PlayerId(1));
+    let out = w.tick(DT);
+    let (tick, _) = frames_of(&out, 1);
+    let tick = tick.unwrap();
+    let entered: BTreeSet<EntityId> = tick.enters.iter().map(|e| EntityId(e.id)).collect();
+    let now = view(&w, 1);
+    assert!(tick.leaves.is_empty(), "nothing leaves a fresh picture: {:?}", tick.leaves);
+    assert!(now.iter().all(|e| entered.contains(e) || before.contains(e)), "{now:?} vs {entered:?}");
+    let within_radius: BTreeSet<EntityId> = within(&w, w.player_entity(PlayerId(1)).unwrap(), 40.0)
+        .into_iter()
+        .filter(|e| now.contains(e))
+        .collect();
+    assert_eq!(entered, within_radius, "everything in view within the radius is announced");
+    // Only that player: another's frame announces no more than real changes.
+    let others: usize = (2..=12).filter_map(|p| frames_of(&out, p).0).map(|t| t.enters.len()).sum();
+    assert!(others < entered.len() * 11, "others get only their own changes ({others})");
+    // And the next tick is back to changes only.
+    let out = w.tick(DT);
+    let enters = frames_of(&out, 1).0.map_or(0, |t| t.enters.len());
+    assert!(enters < entered.len(), "{enters}");
+}

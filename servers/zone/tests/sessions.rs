@@ -43,6 +43,9 @@ async fn a_second_login_leaves_exactly_one_entity_of_the_player() {
     assert_eq!(id2, id);
     assert_eq!(first.c.expect_disconnect().await.unwrap(), ErrorCode::DuplicateLogin);
     let mut second = Player::enter(c2, id).await;
+    // Whether it took the entity over or entered anew, the new client is shown what is around.
+    let eo = onlooker.entity();
+    second.until("the new client sees the onlooker", |p| p.view.contains_key(&eo)).await;
     second.walk(1.0, 0.0).await;
     second.until("the second moves it", |p| p.me.0 > 201.0).await;
     onlooker.read_for(Duration::from_millis(600)).await;

@@ -73,9 +73,15 @@ async fn claimed_positions_beyond_the_speed_limit_are_corrected_and_bad_input_is
     };
     a.send_move(nan).await;
     a.until("INVALID_ARGUMENT", |p| p.errors.iter().any(|e| e.code() == ErrorCode::InvalidArgument)).await;
-    // Still in the world and answering.
+    // Still in the world and answering; asking again resends the whole view.
+    let mut b = cl.player_at("speed-onlooker", "field", 105.0, 105.0).await;
+    let eb = b.entity();
+    a.until("a sees b", |p| p.view.contains_key(&eb)).await;
     let again: EnterWorldResp = a.call(&EnterWorldReq {}).await.unwrap();
     assert_eq!(again.zone.unwrap().entity_id, a.entity(), "the same entity");
+    a.view.clear();
+    a.until("b announced again", |p| p.view.contains_key(&eb)).await;
+    b.read_for(Duration::from_millis(100)).await;
     cl.finish().await;
 }
 
