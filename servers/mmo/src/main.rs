@@ -157,8 +157,7 @@ async fn run(role: Role, cfg: Config) -> anyhow::Result<()> {
         return Ok(());
     }
     if cfg.metrics.enabled {
-        let buckets: &[(&str, &[f64])] = &[("mmo_zone_tick", mmo_zone::metrics::TICK_BUCKETS)];
-        mmo_core::metrics::install_prometheus(cfg.metrics.listen, buckets)
+        mmo_core::metrics::install_prometheus(cfg.metrics.listen, mmo_zone::metrics::BUCKETS)
             .with_context(|| format!("metrics endpoint on {}", cfg.metrics.listen))?;
     }
     // Before anything announces readiness: an early signal must drain, not kill.

@@ -243,6 +243,7 @@ async fn a_killed_zone_node_loses_at_most_the_last_flush_and_the_player_comes_ba
         "mmo_zone_entities{instance=\"start\"}",
         "mmo_zone_aoi_pairs{instance=\"start\"}",
         "mmo_zone_sent_bytes_total{instance=\"start\",delivery=\"droppable\"}",
+        "mmo_zone_frame_bytes_per_tick_bucket{instance=\"start\",le=\"1024\"}",
         "mmo_zone_enters_total{reason=\"recovered\"} 1",
     ] {
         assert!(body.contains(name), "{name} missing:\n{body}");

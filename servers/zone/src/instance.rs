@@ -164,6 +164,7 @@ pub(crate) struct HeldBox(Box<Held>);
 struct Metrics {
     tick: Histogram,
     aoi: Histogram,
+    bytes: Histogram,
     overruns: Counter,
     entities: Gauge,
     players: Gauge,
@@ -180,6 +181,7 @@ impl Metrics {
         Metrics {
             tick: histogram!(m::TICK_SECONDS, "instance" => l.clone()),
             aoi: histogram!(m::TICK_AOI_SECONDS, "instance" => l.clone()),
+            bytes: histogram!(m::TICK_BYTES, "instance" => l.clone()),
             overruns: counter!(m::TICK_OVERRUNS, "instance" => l.clone()),
             entities: gauge!(m::ENTITIES, "instance" => l.clone()),
             players: gauge!(m::PLAYERS, "instance" => l.clone()),
@@ -336,6 +338,7 @@ impl Instance {
         self.metrics.entities.set(mm.entities as f64);
         self.metrics.players.set(mm.players as f64);
         self.metrics.pairs.set(mm.aoi_pairs as f64);
+        self.metrics.bytes.record((mm.frames.reliable_bytes + mm.frames.droppable_bytes) as f64);
         self.metrics.reliable_bytes.increment(mm.frames.reliable_bytes as u64);
         self.metrics.droppable_bytes.increment(mm.frames.droppable_bytes as u64);
         self.metrics.updates.increment((mm.frames.moves + mm.frames.enters + mm.frames.leaves) as u64);

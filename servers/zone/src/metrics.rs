@@ -14,6 +14,8 @@ pub const PLAYERS: &str = "mmo_zone_players";
 pub const AOI_PAIRS: &str = "mmo_zone_aoi_pairs";
 /// Label `delivery` (`reliable`, `droppable`): bytes of tick frames sent to players.
 pub const SENT_BYTES: &str = "mmo_zone_sent_bytes_total";
+/// Bytes of frames one tick produced for all its players (reliable and droppable).
+pub const TICK_BYTES: &str = "mmo_zone_frame_bytes_per_tick";
 /// Entity updates sent to players: positions, enters and leaves, one per receiver.
 pub const UPDATES: &str = "mmo_zone_updates_total";
 /// MoveReqs that broke the movement rules (clamped; the client got a correction).
@@ -32,3 +34,22 @@ pub const TICK_BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.010, 0.012, 0.015, 0.020, 0.025, 0.030,
     0.040, 0.050, 0.075, 0.100, 0.250,
 ];
+
+/// Bucket bounds for [`TICK_BYTES`]: 1 KiB to 16 MiB.
+pub const BYTE_BUCKETS: &[f64] = &[
+    1024.0,
+    4096.0,
+    16384.0,
+    65536.0,
+    262_144.0,
+    1_048_576.0,
+    2_097_152.0,
+    4_194_304.0,
+    8_388_608.0,
+    16_777_216.0,
+];
+
+/// Histogram buckets the zone's metrics need, by metric name prefix, for
+/// [`mmo_core::metrics::install_prometheus`].
+pub const BUCKETS: &[(&str, &[f64])] =
+    &[("mmo_zone_tick", TICK_BUCKETS), ("mmo_zone_frame_bytes", BYTE_BUCKETS)];
