@@ -155,7 +155,12 @@ pub(crate) enum Done {
         before: PlayerSave,
         held: HeldBox,
     },
-    Gateways(Option<HashSet<String>>),
+    /// The live nodes, and where each held player's session is according to the presence
+    /// directory (`None` where a lookup failed).
+    Sessions {
+        live: Option<HashSet<String>>,
+        presence: Option<Vec<(PlayerId, Option<node::Presence>)>>,
+    },
 }
 
 /// A held player in transit (boxed: `Done` stays small).
@@ -221,6 +226,8 @@ pub(crate) struct Instance {
     gateways: HashMap<String, (Arc<str>, Arc<str>)>,
     /// Gateways found dead once; their players leave if they are still dead at the next check.
     suspects: HashSet<String>,
+    /// Players whose session the presence directory did not know at the last check.
+    lost: HashSet<PlayerId>,
     done_tx: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
     last_tick: Instant,
@@ -273,6 +280,7 @@ impl Instance {
             match_state,
             gateways: HashMap::new(),
             suspects: HashSet::new(),
+            lost: HashSet::new(),
             done_tx,
             done_rx,
             last_tick: now,
@@ -463,14 +471,26 @@ impl Instance {
         }
     }
 
+    /// Looks up whether the players' gateways are alive and their sessions still exist. A
+    /// session-end notice can be lost (a gateway that crashed, a bus buffer that was full); this
+    /// is what keeps such players from staying in the world for good.
     fn check_gateways(&mut self) {
         if self.held.is_empty() {
             return;
         }
+        let players: Vec<PlayerId> = self.held.keys().copied().collect();
         let (bus, tx) = (self.sh.bus.clone(), self.done_tx.clone());
         self.sh.io.spawn(async move {
             let live = node::live_nodes(&bus).await.ok().map(|v| v.into_iter().collect());
-            let _ = tx.send(Done::Gateways(live)).await;
+            let mut presence = Some(Vec::with_capacity(players.len()));
+            for chunk in players.chunks(500) {
+                let ids: Vec<CorePlayerId> = chunk.iter().map(|p| CorePlayerId(p.0)).collect();
+                match (node::presence_many(&bus, &ids).await, presence.as_mut()) {
+                    (Ok(found), Some(all)) => all.extend(chunk.iter().copied().zip(found)),
+                    _ => presence = None,
+                }
+            }
+            let _ = tx.send(Done::Sessions { live, presence }).await;
         });
     }
 
@@ -501,13 +521,12 @@ impl Instance {
     }
 
     fn seat(&mut self, node: &str, session: u64) -> Seat {
-        let bus = self.sh.bus.clone();
-        let (node, inbox) = self
-            .gateways
-            .entry(node.to_string())
-            .or_insert_with(|| (node.into(), bus.keys().inbox(node)))
-            .clone();
-        Seat { node, inbox, session }
+        if let Some((node, inbox)) = self.gateways.get(node) {
+            return Seat { node: node.clone(), inbox: inbox.clone(), session };
+        }
+        let entry = (Arc::<str>::from(node), self.sh.bus.keys().inbox(node));
+        self.gateways.insert(node.to_string(), entry.clone());
+        Seat { node: entry.0, inbox: entry.1, session }
     }
 
     fn on_envelope(&mut self, from: &str, env: Envelope) {
@@ -978,28 +997,52 @@ impl Instance {
             Done::Passed { player, ok, to, reason, before, held } => {
                 self.passed(player, ok, to, reason, before, *held.0)
             }
-            Done::Gateways(None) => {}
-            Done::Gateways(Some(live)) => {
-                let dead: HashSet<String> = self
-                    .held
-                    .values()
-                    .filter(|h| !live.contains(&*h.seat.node))
-                    .map(|h| h.seat.node.to_string())
-                    .collect();
-                // Twice in a row, so a Redis that lost its node list does not empty the world.
-                let confirmed: HashSet<String> = dead.intersection(&self.suspects).cloned().collect();
-                self.suspects = dead;
-                let gone: Vec<PlayerId> = self
-                    .held
-                    .iter()
-                    .filter(|(_, h)| confirmed.contains(&*h.seat.node))
-                    .map(|(p, _)| *p)
-                    .collect();
-                for player in gone {
-                    tracing::info!(player = player.0, instance = %self.key, "the player's gateway is gone; leaving");
-                    self.leave(player);
+            Done::Sessions { live, presence } => {
+                if let Some(live) = live {
+                    self.sweep_dead_gateways(&live);
+                }
+                if let Some(presence) = presence {
+                    self.sweep_lost_sessions(presence);
                 }
             }
+        }
+    }
+
+    /// Players whose gateway has been missing from the live nodes twice in a row leave.
+    fn sweep_dead_gateways(&mut self, live: &HashSet<String>) {
+        let dead: HashSet<String> = self
+            .held
+            .values()
+            .filter(|h| !live.contains(&*h.seat.node))
+            .map(|h| h.seat.node.to_string())
+            .collect();
+        // Twice in a row, so a Redis that lost its node list does not empty the world.
+        let confirmed: HashSet<String> = dead.intersection(&self.suspects).cloned().collect();
+        self.suspects = dead;
+        let gone: Vec<PlayerId> =
+            self.held.iter().filter(|(_, h)| confirmed.contains(&*h.seat.node)).map(|(p, _)| *p).collect();
+        for player in gone {
+            tracing::info!(player = player.0, instance = %self.key, "the player's gateway is gone; leaving");
+            self.leave(player);
+        }
+    }
+
+    /// Players whose session the presence directory has not named twice in a row (it ended and
+    /// its notice never came) leave.
+    fn sweep_lost_sessions(&mut self, presence: Vec<(PlayerId, Option<node::Presence>)>) {
+        let mut lost = HashSet::new();
+        for (player, at) in presence {
+            let Some(h) = self.held.get(&player) else { continue };
+            let here = at.is_some_and(|p| p.session.0 == h.seat.session && *p.node == *h.seat.node);
+            if !here {
+                lost.insert(player);
+            }
+        }
+        let confirmed: Vec<PlayerId> = lost.intersection(&self.lost).copied().collect();
+        self.lost = lost;
+        for player in confirmed {
+            tracing::info!(player = player.0, instance = %self.key, "the player's session is gone; leaving");
+            self.leave(player);
         }
     }
 

@@ -35,6 +35,9 @@ async fn one_tick_sends_one_entry_per_gateway() {
         };
         gw.send(&field, Envelope { player: *p, body: cmd.encode_to_vec().into(), ..Default::default() })
             .unwrap();
+        // As a gateway records a logged-in session (the zone checks its players' sessions exist).
+        let (player, session) = (mmo_core::session::PlayerId(*p), mmo_core::SessionId(50 + i as u64));
+        mmo_core::bus::node::claim_presence(&gw, player, session).await.unwrap();
     }
     // Let them enter, then everyone walks: each tick moves all of them.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -116,3 +116,21 @@ async fn the_players_of_a_dead_gateway_leave_the_world() {
     drop(p);
     cl.finish().await;
 }
+
+/// A session that ended without its notice reaching the zone (lost on the way): the presence
+/// directory no longer names it, so the player leaves the world anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_player_whose_session_is_gone_leaves_even_if_the_notice_was_lost() {
+    let cl = cluster().await;
+    let mut watcher = cl.player_at("watcher-3", "field", 104.0, 100.0).await;
+    let p = cl.player_at("ghost", "field", 100.0, 100.0).await;
+    let e = p.entity();
+    watcher.until("sees the player", |w| w.view.contains_key(&e)).await;
+    // The gateway's record of the session disappears, as when it ended and its ENDED was lost;
+    // the connection itself stays up.
+    let mut conn = cl.bus.conn().await.unwrap();
+    let _: () = redis::cmd("DEL").arg(cl.bus.keys().presence(p.id)).query_async(&mut *conn).await.unwrap();
+    watcher.until("the ghost left", |w| !w.view.contains_key(&e)).await;
+    cl.wait_row(p.id, "saved and released", |r| r.owner.is_empty()).await;
+    cl.finish().await;
+}

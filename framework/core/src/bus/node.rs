@@ -148,6 +148,20 @@ pub async fn kick_player(bus: &Bus, player: PlayerId, reason: ErrorCode) -> Resu
     Ok(true)
 }
 
+/// Where each of `players` is connected, as the presence directory says (one `MGET`, not
+/// checked against the live nodes): for a stateful server making sure the sessions it holds
+/// state for still exist.
+pub async fn presence_many(bus: &Bus, players: &[PlayerId]) -> Result<Vec<Option<Presence>>, BusError> {
+    if players.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = players.iter().map(|p| bus.keys().presence(p.0)).collect();
+    let mut conn = bus.conn().await?;
+    let values: Vec<Option<String>> =
+        bus.timed(redis::cmd("MGET").arg(&keys).query_async(&mut *conn)).await?;
+    Ok(values.iter().map(|v| v.as_deref().and_then(parse_presence)).collect())
+}
+
 /// Whether each of `players` is connected to a live gateway: one `MGET` and one range query,
 /// whatever the number of players (friend lists, chat presence).
 pub async fn online_many(bus: &Bus, players: &[PlayerId]) -> Result<Vec<bool>, BusError> {
