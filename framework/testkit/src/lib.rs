@@ -12,6 +12,21 @@ use std::sync::Arc;
 
 use mmo_core::{Listener, ListenerConfig, Registry, Router, Shutdown};
 
+/// A free TCP port on loopback (for a child process to listen on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// The text of a Prometheus endpoint on `127.0.0.1:port` (empty if it does not answer yet).
+pub fn scrape_metrics(port: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
+}
+
 /// A listener running in the current runtime.
 pub struct TestServer {
     pub addr: SocketAddr,

@@ -3,13 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mmo_proto::{ErrorCode, MsgType, PingReq, PingResp};
-use mmo_testkit::TestClient;
+use mmo_testkit::{TestClient, free_port, scrape_metrics as scrape};
 
 struct Mmo {
     child: Child,
@@ -34,10 +34,6 @@ impl Drop for Mmo {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Starts `mmo all` with `extra` appended to a config that listens on a free port.
@@ -132,14 +128,6 @@ async fn metrics_count_connections_and_rejects_by_reason() {
     assert!(body.contains("mmo_handler_duration_seconds_bucket{msg=\"HelloReq\""), "{body}");
     signal(&mmo.child, "-TERM");
     assert!(wait_exit(&mut mmo.child, Duration::from_secs(5)).success());
-}
-
-fn scrape(port: u16) -> String {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
-    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body
 }
 
 #[tokio::test]

@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
 
-use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use mmo_proto::{
     DeviceCredential, EnterReason, EnterWorldReq, EnterWorldResp, LoginReq, LoginResp, MoveReq, ZoneEnterNtf,
     ZonePositionsNtf, login_req::Credential, move_req::Intent,
 };
-use mmo_testkit::TestClient;
+use mmo_testkit::{TestClient, free_port, scrape_metrics as scrape};
 use mmo_wire::MsgType;
 
 struct Zone(Child);
@@ -25,18 +24,6 @@ impl Drop for Zone {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn scrape(port: u16) -> String {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
-    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body
 }
 
 /// The settings shared by the zone processes and the in-process front (gateway, accounts).

@@ -139,13 +139,10 @@ pub(crate) enum Done {
         seq: u32,
         error: String,
     },
+    /// The holder of a hand-off's target instance was looked up.
     Target {
-        player: PlayerId,
-        to: String,
+        handoff: Handoff,
         holder: Option<String>,
-        position: Option<Vec2>,
-        reason: EnterReason,
-        back: Back,
     },
     Passed {
         player: PlayerId,
@@ -165,6 +162,16 @@ pub(crate) enum Done {
 
 /// A held player in transit (boxed: `Done` stays small).
 pub(crate) struct HeldBox(Box<Held>);
+
+/// A hand-off being prepared: who, to which instance, where there, why, and what becomes of the
+/// player's return place.
+pub(crate) struct Handoff {
+    player: PlayerId,
+    to: String,
+    position: Option<Vec2>,
+    reason: EnterReason,
+    back: Back,
+}
 
 struct Metrics {
     tick: Histogram,
@@ -872,19 +879,13 @@ impl Instance {
         let (bus, tx) = (self.sh.bus.clone(), self.done_tx.clone());
         self.sh.io.spawn(async move {
             let holder = directory::holder(&bus, &to).await.ok().flatten();
-            let _ = tx.send(Done::Target { player, to, holder, position, reason, back }).await;
+            let handoff = Handoff { player, to, position, reason, back };
+            let _ = tx.send(Done::Target { handoff, holder }).await;
         });
     }
 
-    fn target_found(
-        &mut self,
-        player: PlayerId,
-        to: String,
-        holder: Option<String>,
-        position: Option<Vec2>,
-        reason: EnterReason,
-        back: Back,
-    ) {
+    fn target_found(&mut self, handoff: Handoff, holder: Option<String>) {
+        let Handoff { player, to, position, reason, back } = handoff;
         self.handing.remove(&player);
         if !self.held.contains_key(&player) {
             return;
@@ -991,9 +992,7 @@ impl Instance {
                 tracing::warn!(player = player.0, error, instance = %self.key, "claim failed");
                 self.unavailable(&p.seat, seq, "the player's state could not be loaded");
             }
-            Done::Target { player, to, holder, position, reason, back } => {
-                self.target_found(player, to, holder, position, reason, back)
-            }
+            Done::Target { handoff, holder } => self.target_found(handoff, holder),
             Done::Passed { player, ok, to, reason, before, held } => {
                 self.passed(player, ok, to, reason, before, *held.0)
             }

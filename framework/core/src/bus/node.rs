@@ -168,14 +168,7 @@ pub async fn online_many(bus: &Bus, players: &[PlayerId]) -> Result<Vec<bool>, B
     if players.is_empty() {
         return Ok(Vec::new());
     }
-    let keys: Vec<String> = players.iter().map(|p| bus.keys().presence(p.0)).collect();
-    let mut conn = bus.conn().await?;
-    let values: Vec<Option<String>> =
-        bus.timed(redis::cmd("MGET").arg(&keys).query_async(&mut *conn)).await?;
-    drop(conn);
+    let found = presence_many(bus, players).await?;
     let live = live_nodes(bus).await?;
-    Ok(values
-        .iter()
-        .map(|v| v.as_deref().and_then(parse_presence).is_some_and(|p| live.contains(&p.node)))
-        .collect())
+    Ok(found.iter().map(|p| p.as_ref().is_some_and(|p| live.contains(&p.node))).collect())
 }
