@@ -325,6 +325,15 @@ impl Session {
     /// Queues an already-encoded body. Fan-out encodes a body once and pushes the same `Bytes` to
     /// many sessions; each session adds its own header when writing.
     pub fn push_body(&self, id: MsgId, body: Bytes, delivery: Delivery) -> Result<(), SessionClosed> {
+        self.push_body_quiet(id, body, delivery)?;
+        self.0.wake.notify_one();
+        Ok(())
+    }
+
+    /// [`Session::push_body`] without waking the connection: the caller queues several frames
+    /// (one tick's reliable and droppable frames) and then calls [`Session::wake`] once, so the
+    /// connection writes them in one go rather than waking for the first.
+    pub fn push_body_quiet(&self, id: MsgId, body: Bytes, delivery: Delivery) -> Result<(), SessionClosed> {
         let mut out = self.0.out.lock();
         if out.closing.is_some() {
             return Err(SessionClosed);
@@ -357,9 +366,12 @@ impl Session {
                 }
             }
         }
-        drop(out);
-        self.0.wake.notify_one();
         Ok(())
+    }
+
+    /// Wakes the connection to write what is queued (after [`Session::push_body_quiet`]).
+    pub fn wake(&self) {
+        self.0.wake.notify_one();
     }
 
     /// Queues the response to a request: reliable, no flags, the request's sequence number.

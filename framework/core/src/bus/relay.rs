@@ -78,13 +78,15 @@ pub async fn start(bus: &Bus, registry: Registry, shutdown: &Shutdown) -> Result
     let handler: super::consumer::EntryHandler = Arc::new(move |batch| {
         let (registry, bus) = (registry.clone(), bus2.clone());
         Box::pin(async move {
+            let mut woken = Wakes::default();
             for env in batch.envelopes {
                 if env.set_player != 0 {
                     let (player, session) = (PlayerId(env.set_player), SessionId(env.session));
                     tokio::spawn(claim(bus.clone(), registry.clone(), player, session));
                 }
-                apply(&registry, env);
+                apply_batched(&registry, env, &mut woken);
             }
+            woken.wake_all();
             Handled::Ack
         })
     });
@@ -94,8 +96,27 @@ pub async fn start(bus: &Bus, registry: Registry, shutdown: &Shutdown) -> Result
     Ok(Arc::new(Forwarder { bus: bus.clone(), table }))
 }
 
+/// Sessions given frames by a per-session fan-out of one stream entry, woken once the whole
+/// entry is applied: a tick's reliable and droppable frames then go out in one write.
+#[derive(Default)]
+struct Wakes(Vec<Session>);
+
+impl Wakes {
+    fn wake_all(self) {
+        for s in self.0 {
+            s.wake();
+        }
+    }
+}
+
 /// Applies one envelope from a server to the session(s) it names.
 pub fn apply(registry: &Registry, env: Envelope) {
+    let mut woken = Wakes::default();
+    apply_batched(registry, env, &mut woken);
+    woken.wake_all();
+}
+
+fn apply_batched(registry: &Registry, env: Envelope, woken: &mut Wakes) {
     let targets: &[u64] =
         if env.sessions.is_empty() { std::slice::from_ref(&env.session) } else { &env.sessions };
     if !env.bodies.is_empty() {
@@ -103,8 +124,10 @@ pub fn apply(registry: &Registry, env: Envelope) {
         let id = MsgId(env.msg_id as u16);
         let delivery = delivery_of(&env);
         for (sid, body) in targets.iter().zip(env.bodies) {
-            if let Some(session) = registry.session(SessionId(*sid)) {
-                let _ = session.push_body(id, body, delivery);
+            if let Some(session) = registry.session(SessionId(*sid))
+                && session.push_body_quiet(id, body, delivery).is_ok()
+            {
+                woken.0.push(session);
             }
         }
         return;
