@@ -139,3 +139,9 @@ pub async fn close_match(bus: &Bus, instance: &str) -> Result<(), BusError> {
     let mut conn = bus.conn().await?;
     bus.timed(redis::cmd("HDEL").arg(matches_key(bus)).arg(instance).query_async::<()>(&mut *conn)).await
 }
+
+/// Deletes an instance's stream (a closed match instance's: nobody reads it any more).
+pub async fn delete_stream(bus: &Bus, stream: &str) -> Result<(), BusError> {
+    let mut conn = bus.conn().await?;
+    bus.timed(redis::cmd("DEL").arg(stream).query_async::<()>(&mut *conn)).await
+}

@@ -1110,7 +1110,11 @@ impl Instance {
                 ("deaths".to_string(), list(&m.deaths)),
             ]
         });
+        // Stop reading the stream first: a closed match's stream is deleted below, and a reader
+        // still running would create it again.
+        self.sh.forget(&self.key, &self.incarnation);
         let (sh, key, incarnation) = (self.sh.clone(), self.key.clone(), self.incarnation.clone());
+        let stream = self.stream.clone();
         let work = self.sh.io.spawn(async move {
             if let Err(e) = sh.progress.flush(&sh.store).await {
                 tracing::error!(instance = %key, error = %e, "final save failed; players keep their last flushed state");
@@ -1125,12 +1129,15 @@ impl Instance {
                 if let Err(e) = directory::close_match(&sh.bus, &key).await {
                     tracing::warn!(instance = %key, error = %e, "closed match still listed");
                 }
+                // Nobody will read it again: it must not stay in Redis.
+                if let Err(e) = directory::delete_stream(&sh.bus, &stream).await {
+                    tracing::warn!(instance = %key, error = %e, "closed match's stream not deleted");
+                }
             }
             if let Err(e) = directory::release(&sh.bus, &key, &incarnation).await {
                 tracing::warn!(instance = %key, error = %e, "lease not released; it expires");
             }
         });
         let _ = work.await;
-        self.sh.forget(&self.key, &self.incarnation);
     }
 }

@@ -75,6 +75,20 @@ async fn a_match_instance_takes_its_roster_in_sends_them_back_and_closes_when_em
     expected.sort();
     assert_eq!(players, expected, "everyone who entered");
     assert!(!cl.zone.instances().contains(&instance), "{:?}", cl.zone.instances());
+    // Nothing of it stays in Redis: no lease, no listing, no stream.
+    let mut conn = cl.bus.conn().await.unwrap();
+    let stream = mmo_zone::directory::stream(&cl.bus, &instance);
+    let lease = mmo_zone::directory::lease_key(&cl.bus, &instance);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left: u32 = redis::cmd("EXISTS").arg(&*stream).arg(&lease).query_async(&mut *conn).await.unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the closed instance's stream or lease stayed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(mmo_zone::directory::open_matches(&cl.bus).await.unwrap().is_empty());
 
     // b comes back after the match closed: to where it was before it (the meadow).
     let (c, _) = cl.guest("blue").await;
