@@ -93,7 +93,10 @@ fn banned_error_response() {
 
 #[test]
 fn enter_world_request() {
-    assert_eq!(hex(&EnterWorldReq {}.to_frame_bytes(Seq(3), Flags::NONE)), "00 00 00 07 07 d3 00 00 00 00 03");
+    assert_eq!(
+        hex(&EnterWorldReq {}.to_frame_bytes(Seq(3), Flags::NONE)),
+        "00 00 00 07 07 d3 00 00 00 00 03"
+    );
 }
 
 #[test]
