@@ -3,7 +3,9 @@
 # (the machines are shared and noisy, so absolute numbers drift; ratios hold better):
 #
 #   1. criterion: codec (decode/encode vs memcpy) and dispatch (router vs direct handler and vs
-#      decode+encode alone);
+#      decode+encode alone); zone_tick (one zone tick at 10k and 50k entities: movement, AOI and
+#      encoding, vs a naive all-pairs-in-cell tick on an identical world; BENCH.md S3), with the
+#      tick's p50/p99 from timed ticks after criterion's means;
 #   2. conn_memory: user memory per idle connection, gateway vs a raw tokio server (BENCH.md S1);
 #   3. bus_bench: bus publish/consume throughput vs redis-benchmark XADD and raw XREADGROUP, and
 #      send-to-handler latency at 50k envelopes/s open loop vs raw XADD -> XREADGROUP (BENCH.md S6;
@@ -15,17 +17,76 @@
 #      LOGIN_HOLD_SECS (default 20) with heartbeats, with the server's memory per session; then
 #      LOGIN_PW_BOTS (default 500) password registrations and, on the same accounts, password
 #      logins, at most LOGIN_PW_CONCURRENCY (default 4) at once, at the default argon2id cost.
+#   6. zone: mmo-bots --scenario zone against `mmo all` on a fresh database (BENCH.md S3/S4):
+#      ZONE_BOTS (default 2000) guests enter the start map (about 50 others in each one's view)
+#      and random-walk with ZONE_MOVE_HZ (default 10) MoveReqs/s each for ZONE_SECS (default
+#      30), after a 5 s warm-up on the same accounts; ZONE_REPEAT (default 1) measured runs, the
+#      median reported. Figures: the server's tick p50/p99 (its metrics endpoint, over the
+#      window), entity updates delivered per second and their latency from the tick to the bot,
+#      next to what the same run compares them with: the updates the zone says it sent (the
+#      ratio is the share delivered) and the 50 ms tick period.
 #
 # Usage: scripts/bench.sh [CRITERION_FILTER]   e.g. scripts/bench.sh decode/1000x32B
 # Environment: CONNS (default 10000, at most 19000), REPEAT (conn_memory repeats, default 1),
 # HOLD (seconds to hold the connections with heartbeats after measuring, then measure again;
 # default 0, use 12 or more so every connection has sent a PingReq: S1's steady state),
-# SKIP_CRITERION=1, SKIP_MEMORY=1, SKIP_BUS=1, SKIP_E2E=1 or SKIP_LOGIN=1 to leave a part out;
+# SKIP_CRITERION=1, SKIP_ZONE_TICK=1, SKIP_MEMORY=1, SKIP_BUS=1, SKIP_E2E=1, SKIP_LOGIN=1 or
+# SKIP_ZONE=1 to leave a part out;
 # BUS_REPEAT (bus_bench repeats of its throughput steps, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+# A fresh database on the usual server (created by mmo on connect): prints its URL.
+fresh_mysql_url() { # name
+  local server=${MMO_MYSQL_URL:-mysql://root@127.0.0.1:3306}
+  server=${server%%\?*}
+  local scheme=${server%%://*} authority=${server#*://}
+  echo "$scheme://${authority%%/*}/$1"
+}
+
+# Drops the database of a URL with whichever client is installed.
+drop_mysql_db() { # url
+  local client db=${1##*/} args
+  client=$(command -v mariadb || command -v mysql || true)
+  if [[ -z $client ]]; then
+    echo "no mysql/mariadb client: drop database $db by hand"
+    return
+  fi
+  args=$(mktemp)
+  python3 - "$1" > "$args" <<'PY'
+import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1])
+print(u.unquote(p.username or "root")); print(p.hostname or "127.0.0.1"); print(p.port or 3306)
+print(u.unquote(p.password or ""))
+PY
+  local my_user my_host my_port my_pass
+  { read -r my_user; read -r my_host; read -r my_port; read -r my_pass; } < "$args"
+  rm -f "$args"
+  MYSQL_PWD=$my_pass "$client" -u "$my_user" -h "$my_host" -P "$my_port" \
+    -e "DROP DATABASE IF EXISTS \`$db\`" || echo "could not drop database $db"
+}
+
+# Starts `mmo all` on core 0 with a config, bus prefix and database; sets mmo_pid and waits until
+# the gateway listens (migrations on a fresh database come first: wait for it, not a fixed time).
+# Returns 1 if it never does.
+start_mmo() { # config prefix mysql_url out
+  MMO_BUS_PREFIX=$2 MMO_MYSQL_URL=$3 taskset -c 0 "$target/release/mmo" all --config "$1" > "$4" 2>&1 &
+  mmo_pid=$!
+  for _ in $(seq 600); do
+    grep -q "gateway listening on" "$4" 2>/dev/null && return 0
+    kill -0 "$mmo_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q "gateway listening on" "$4"
+}
+
+# Stops `mmo all` (SIGTERM: it saves and drains) and deletes its bus keys.
+stop_mmo() { # prefix
+  kill -TERM "$mmo_pid" 2>/dev/null || true; wait "$mmo_pid" 2>/dev/null || true
+  redis-cli --scan --pattern "$1*" | xargs -r redis-cli del > /dev/null || true
+}
 
 target=${CARGO_TARGET_DIR:-target}
 # Only results written by this run go into the summary; older ones stay on disk for criterion's
@@ -47,6 +108,14 @@ if [[ -z ${SKIP_CRITERION:-} ]]; then
   cargo bench -p mmo-benches --bench codec --bench dispatch --no-run
   "${pin[@]}" cargo bench -p mmo-benches --bench codec --bench dispatch -- \
     --warm-up-time 1 --measurement-time 3 "$@"
+fi
+
+if [[ -z ${SKIP_ZONE_TICK:-} ]]; then
+  step "zone_tick: one zone tick, 10k and 50k entities, vs the naive all-pairs-in-cell baseline (BENCH.md S3)"
+  cargo bench -p mmo-benches --bench zone_tick --no-run
+  # Criterion's means and medians go to the summary; the tick percentiles the harness prints
+  # after them (p50/p99 of tick, AOI and encoding, alternating blocks) are kept for it too.
+  "${pin[@]}" cargo bench -p mmo-benches --bench zone_tick | tee "$target/zone_tick.txt"
 fi
 
 if [[ -z ${SKIP_MEMORY:-} ]]; then
@@ -111,23 +180,12 @@ if [[ -z ${SKIP_LOGIN:-} ]]; then
   login=$(mktemp -d)
   # A fresh database on the usual server (created by mmo on connect, dropped afterwards) and a
   # fresh bus prefix, so the guests are new accounts and nothing is left behind.
-  login_db="mmo_bench_login_$$"
-  mysql_server=${MMO_MYSQL_URL:-mysql://root@127.0.0.1:3306}
-  mysql_server=${mysql_server%%\?*}
-  scheme=${mysql_server%%://*} authority=${mysql_server#*://}
-  login_mysql_url="$scheme://${authority%%/*}/$login_db"
+  login_mysql_url=$(fresh_mysql_url "mmo_bench_login_$$")
   login_prefix="benchlogin$RANDOM"
   # The account server at its defaults (argon2id m=19456 KiB, t=2, p=1; half the cores hash).
   printf '[listener]\nlisten = "127.0.0.1:17779"\nmax_connections = 20000\n[metrics]\nenabled = false\n[shutdown]\ngrace = "5s"\n[log]\nfilter = "warn"\n' > "$login/mmo.toml"
-  MMO_BUS_PREFIX=$login_prefix MMO_MYSQL_URL=$login_mysql_url taskset -c 0 "$target/release/mmo" all \
-    --config "$login/mmo.toml" > "$login/mmo.out" 2>&1 & login_pid=$!
-  # Migrations on the fresh database come first: wait for the gateway, not a fixed time.
-  for _ in $(seq 600); do
-    grep -q "gateway listening on" "$login/mmo.out" 2>/dev/null && break
-    kill -0 "$login_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if grep -q "gateway listening on" "$login/mmo.out"; then
+  if start_mmo "$login/mmo.toml" "$login_prefix" "$login_mysql_url" "$login/mmo.out"; then
+    login_pid=$mmo_pid
     run_login() { # name args...
       local name=$1
       shift
@@ -146,27 +204,47 @@ if [[ -z ${SKIP_LOGIN:-} ]]; then
   else
     echo "mmo all did not start:"; cat "$login/mmo.out"
   fi
-  kill -TERM "$login_pid" 2>/dev/null || true; wait "$login_pid" 2>/dev/null || true
-  redis-cli --scan --pattern "$login_prefix*" | xargs -r redis-cli del > /dev/null || true
-  # Drop the database with whichever client is installed.
-  mysql_client=$(command -v mariadb || command -v mysql || true)
-  if [[ -n $mysql_client ]]; then
-    python3 - "$login_mysql_url" > "$login/mysql.args" <<'PY'
-import sys, urllib.parse as u
-p = u.urlsplit(sys.argv[1])
-print(u.unquote(p.username or "root")); print(p.hostname or "127.0.0.1"); print(p.port or 3306)
-print(u.unquote(p.password or ""))
-PY
-    { read -r my_user; read -r my_host; read -r my_port; read -r my_pass; } < "$login/mysql.args"
-    MYSQL_PWD=$my_pass "$mysql_client" -u "$my_user" -h "$my_host" -P "$my_port" \
-      -e "DROP DATABASE IF EXISTS \`$login_db\`" || echo "could not drop database $login_db"
-  else
-    echo "no mysql/mariadb client: drop database $login_db by hand"
-  fi
+  stop_mmo "$login_prefix"
+  drop_mysql_db "$login_mysql_url"
   for name in device password-register password-relogin; do
     if [[ -f "$login/$name.json" ]]; then cp "$login/$name.json" "$target/login_$name.json"; fi
   done
   rm -rf "$login"
+fi
+
+if [[ -z ${SKIP_ZONE:-} ]]; then
+  zone_bots=${ZONE_BOTS:-2000} zone_hz=${ZONE_MOVE_HZ:-10} zone_secs=${ZONE_SECS:-30}
+  step "zone: $zone_bots bots walking at $zone_hz MoveReqs/s for ${zone_secs}s x ${ZONE_REPEAT:-1} through mmo all: tick p99, entity updates delivered/s, update latency (BENCH.md S3/S4)"
+  # Servers on core 0, bots on core 1 (Redis and MariaDB unpinned), as in e2e. One fd per bot on
+  # each side: take the whole hard limit (about 20,000 here).
+  cargo build --release -p mmo -p mmo-bots
+  ulimit -n "$(ulimit -Hn)"
+  zone=$(mktemp -d)
+  zone_mysql_url=$(fresh_mysql_url "mmo_bench_zone_$$")
+  zone_prefix="benchzone$RANDOM"
+  # The metrics endpoint on a port of its own, read by the bots at the window's start and end.
+  printf '[listener]\nlisten = "127.0.0.1:17781"\nmax_connections = 20000\n[metrics]\nenabled = true\nlisten = "127.0.0.1:19781"\n[shutdown]\ngrace = "5s"\n[log]\nfilter = "warn"\n' > "$zone/mmo.toml"
+  rm -f "$target"/zone_run*.json
+  if start_mmo "$zone/mmo.toml" "$zone_prefix" "$zone_mysql_url" "$zone/mmo.out"; then
+    run_zone() { # name secs
+      "${pin[@]}" "$target/release/mmo-bots" --addr 127.0.0.1:17781 --scenario zone --run-tag bench \
+        --bots "$zone_bots" --move-hz "$zone_hz" --login-rate "${ZONE_LOGIN_RATE:-500}" --duration "$2s" \
+        --metrics-url http://127.0.0.1:19781/metrics --quiet --json "$zone/$1.json" > "$zone/$1.out" 2>&1 || true
+      cat "$zone/$1.out"
+    }
+    # The warm-up creates the accounts and places them; the measured runs log in to the same
+    # accounts (taking over the entities the last run left in the world for the resume window).
+    run_zone warmup 5 > /dev/null
+    for i in $(seq "${ZONE_REPEAT:-1}"); do
+      run_zone "run$i" "$zone_secs"
+      if [[ -f "$zone/run$i.json" ]]; then cp "$zone/run$i.json" "$target/zone_run$i.json"; fi
+    done
+  else
+    echo "mmo all did not start:"; cat "$zone/mmo.out"
+  fi
+  stop_mmo "$zone_prefix"
+  drop_mysql_db "$zone_mysql_url"
+  rm -rf "$zone"
 fi
 
 step "summary (medians; ratio = time or bytes relative to the baseline of the same run)"
@@ -208,9 +286,9 @@ def rate(median_ns, throughput):
 
 for group in sorted(groups):
     benches = groups[group]
-    baselines = {n: v for n, v in benches.items() if n.startswith("baseline")}
+    baselines = {n: v for n, v in benches.items() if "baseline" in n}
     print(f"{group}")
-    for name, (median, tp) in sorted(benches.items(), key=lambda kv: (kv[0].startswith("baseline"), kv[0])):
+    for name, (median, tp) in sorted(benches.items(), key=lambda kv: ("baseline" in kv[0], kv[0])):
         line = f"  {name:<26} {fmt_ns(median):>10}  {rate(median, tp)}"
         if name not in baselines:
             ratios = [f"{median / b:.2f}x {bn}" for bn, (b, _) in sorted(baselines.items())]
@@ -219,6 +297,17 @@ for group in sorted(groups):
         print(line)
 if not groups:
     print("(no criterion results from this run)")
+
+# The zone tick's percentiles (its harness prints them after criterion's figures).
+ticks = os.path.join(target, "zone_tick.txt")
+if os.path.exists(ticks) and os.path.getmtime(ticks) >= since:
+    with open(ticks) as f:
+        lines = [l.rstrip() for l in f if l.startswith(("zone_tick/", "  incremental:", "  naive_baseline:", "  ratio "))]
+    lines = [l for l in lines if not l.startswith("zone_tick/") or "mean view" in l]
+    if lines:
+        print("zone_tick percentiles (timed ticks, alternating blocks; S3 targets: 10k <= 10 ms p99, AOI <= 5 ms; 50k <= 40 ms)")
+        for l in lines:
+            print("  " + l)
 
 memory = os.path.join(target, "conn_memory.json")
 if not skip_memory and os.path.exists(memory) and os.path.getmtime(memory) >= since:
@@ -281,4 +370,50 @@ for label, r in runs:
         rss = r["server_rss"]
         print(f"  {'':<24} server memory {per:,.0f} B/session (RSS {rss['before_bytes'] / 2**20:.1f} -> "
               f"{rss['after_bytes'] / 2**20:.1f} MiB with {rss['sessions']} sessions)")
+
+zone_runs = []
+for path in sorted(glob.glob(os.path.join(target, "zone_run*.json"))):
+    if os.path.getmtime(path) >= since:
+        with open(path) as f:
+            zone_runs.append(json.load(f))
+if zone_runs:
+    def median(xs):
+        xs = sorted(x for x in xs if x is not None)
+        return None if not xs else (xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2)
+    def headline(r):
+        s = (r["zone"].get("server") or {})
+        return (s.get("instances") or {}).get(s.get("instance")) or {}
+    def fmt(v, spec):
+        return "-" if v is None else format(v, spec)
+    r0 = zone_runs[0]
+    print(f"zone ({r0['bots']} bots at {r0['zone']['move_hz']:g} MoveReqs/s, {r0['duration_s']:.0f}s window, "
+          f"{len(zone_runs)} run(s), medians; mmo all on core 0, bots on core 1)")
+    for r in zone_runs:
+        z = r["zone"]
+        problems = [f"{k} x{n}" for k, n in r["errors_by_kind"].items()]
+        problems += [f"enter {k} x{n}" for k, n in z["enter_failed_by_kind"].items()]
+        problems += [f"move {k} x{n}" for k, n in z["moves_rejected_by_code"].items()]
+        if problems:
+            print(f"  [problems in a run: {'; '.join(problems)}]")
+    tick_p50 = median([headline(r).get("tick_p50_ms") for r in zone_runs])
+    tick_p99 = median([headline(r).get("tick_p99_ms") for r in zone_runs])
+    overruns = median([headline(r).get("overruns") for r in zone_runs])
+    players = median([headline(r).get("players") for r in zone_runs])
+    delivered = median([r["zone"]["updates_per_s"] for r in zone_runs])
+    sent = median([(r["zone"].get("server") or {}).get("updates_per_s") for r in zone_runs])
+    lat50 = median([r["zone"]["update_latency_ms"]["p50"] for r in zone_runs])
+    lat99 = median([r["zone"]["update_latency_ms"]["p99"] for r in zone_runs])
+    frames = median([r["zone"]["frames"]["positions"]["per_s"] + r["zone"]["frames"]["tick"]["per_s"] for r in zone_runs])
+    mbps = median([r["zone"]["bytes_per_s"] / 1e6 for r in zone_runs])
+    period = 50.0
+    print(f"  tick (instance {(r0['zone'].get('server') or {}).get('instance')}, "
+          f"{fmt(players, '.0f')} players)   p50 {fmt(tick_p50, '.2f')} ms  p99 {fmt(tick_p99, '.2f')} ms  "
+          f"[{fmt(None if tick_p99 is None else tick_p99 / period, '.2f')}x the {period:.0f} ms tick period; "
+          f"S3 target <= 10 ms p99 at 10k entities], {fmt(overruns, '.0f')} overruns")
+    ratio = None if not sent else delivered / sent
+    print(f"  updates delivered    {delivered:,.0f}/s  vs sent by the zone {fmt(sent, ',.0f')}/s  "
+          f"[{fmt(ratio, '.3f')}x delivered; S4 target >= 5M/s at 5,000 clients]")
+    print(f"  frames received      {frames:,.0f}/s, {mbps:.1f} MB/s")
+    print(f"  update latency       p50 {lat50:.2f} ms  p99 {lat99:.2f} ms  (tick to bot, same wall clock; "
+          f"[{lat99 / period:.2f}x the tick period at p99])")
 EOF

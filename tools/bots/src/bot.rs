@@ -26,6 +26,12 @@
 //! `--login-concurrency` it holds one of the swarm's permits from before the connect until the
 //! login's answer. A bot whose login fails reports and closes; one that logs in goes on as above,
 //! its measured requests being heartbeats.
+//!
+//! In `zone`, the bot logs in as in `login`, then sends EnterWorldReq (again after an UNAVAILABLE
+//! answer, a bounded number of times), holding its permit until placed. Its measured requests are
+//! the walk's MoveReqs (`zone.rs`): one-way, so none is pending and none can be lost; an
+//! ErrorResp for one is a rejection, counted by code. It reads until the window closes (not just
+//! until its last slot), and counts what the zone pushes inside the window.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -37,18 +43,20 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use mmo_proto::login_req::Credential;
 use mmo_proto::{
-    AuthSession, DeviceCredential, DisconnectNtf, ErrorCode, ErrorResp, HelloReq, HelloResp, LoginReq,
-    LoginResp, PROTOCOL_VERSION, PasswordCredential, PingResp, Platform, RegisterReq, RegisterResp,
+    AuthSession, DeviceCredential, DisconnectNtf, EnterWorldReq, EnterWorldResp, ErrorCode, ErrorResp,
+    HelloReq, HelloResp, LoginReq, LoginResp, MoveReq, PROTOCOL_VERSION, PasswordCredential, PingResp,
+    Platform, RegisterReq, RegisterResp, ZoneEnterNtf,
 };
 use mmo_wire::{Flags, Frame, FrameCodec, MsgId, MsgType, Seq, WireError};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::codec::Decoder;
 
 use crate::login::{self, LoginMethod};
 use crate::report::{Errors, Tally};
 use crate::scenario::{self, ECHO_LIMIT_PER_S, Scenario};
+use crate::zone::{self, Walk};
 use crate::{Shared, Window};
 
 /// Time allowed for the TCP connect.
@@ -58,6 +66,14 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time allowed from the first login request to the session: beyond the gateway's request
 /// timeout (10 s by default), so the server's own answer (UNAVAILABLE) is what a bot sees.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// `zone`: EnterWorldReqs sent in all before an UNAVAILABLE answer counts as a failure.
+const ENTER_ATTEMPTS: u32 = 10;
+/// `zone`: the least wait before sending EnterWorldReq again; the zone allows 2 per second and
+/// session, and a faster retry would be RATE_LIMITED (a strike).
+const ENTER_RETRY_MIN: Duration = Duration::from_millis(500);
+/// `zone`: time allowed from the first EnterWorldReq to placed, retries included: every attempt
+/// the gateway's request timeout (10 s), or all of them at the zone's retry_after (1 s).
+const ENTER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest frame accepted from the server. Answers in these scenarios are tiny; the limit only
 /// bounds what a broken server can make a bot buffer.
 const MAX_FRAME_LEN: u32 = mmo_wire::DEFAULT_MAX_FRAME_LEN;
@@ -85,13 +101,13 @@ pub(crate) async fn run(
         () = shared.stop.cancelled() => None,
         c = start(&shared, index, connect_at, &mut tally) => c,
     };
-    shared.progress.settle(tally.connected > 0, opened.is_some());
-    let Some((conn, hello, seq)) = opened else {
+    shared.progress.settle(tally.connected > 0, tally.login_ok > 0, opened.is_some());
+    let Some(opened) = opened else {
         // The tally says why. A failed send means the swarm is gone and nobody is listening.
         let _ = results.send(tally).await;
         return;
     };
-    let mut bot = Bot::new(conn, &shared.opts, &hello, seq);
+    let mut bot = Bot::new(opened, &shared.opts);
     let alive = bot.measure(&shared, &mut window, &mut tally).await;
     if alive {
         tally.held = 1;
@@ -104,16 +120,22 @@ pub(crate) async fn run(
     }
 }
 
-/// Waits for the bot's turn, connects, says Hello and, in `login`, logs in. Returns the
-/// connection, the HelloResp and the last seq used; on failure records why and returns `None`.
-async fn start(
-    shared: &Shared,
-    index: usize,
-    connect_at: Instant,
-    tally: &mut Tally,
-) -> Option<(Conn, HelloResp, u32)> {
+/// A bot ready for the window.
+struct Opened {
+    conn: Conn,
+    hello: HelloResp,
+    /// The last seq used.
+    seq: u32,
+    /// `zone`: where the bot was placed.
+    zone: Option<ZoneEnterNtf>,
+}
+
+/// Waits for the bot's turn, connects, says Hello and, in `login` and `zone`, logs in; in `zone`
+/// enters the world. On failure records why and returns `None`.
+async fn start(shared: &Shared, index: usize, connect_at: Instant, tally: &mut Tally) -> Option<Opened> {
     sleep_until(connect_at).await;
-    // Held until logged in (or failed): the permit bounds bots between connect and session.
+    // Held until logged in, in `zone` placed in the world (or failed): the permit bounds bots
+    // between connect and session.
     let _permit = match &shared.login_slots {
         // Never closed; `None` would only mean the swarm is going away.
         Some(slots) => Some(slots.acquire().await.ok()?),
@@ -123,7 +145,7 @@ async fn start(
     tally.connected = 1;
     shared.progress.heartbeat_ms.store(hello.heartbeat_interval_ms, std::sync::atomic::Ordering::Relaxed);
     let mut seq = HELLO_SEQ;
-    if shared.opts.scenario == Scenario::Login {
+    if shared.opts.scenario.logs_in() {
         let opts = &shared.opts;
         tally.login_attempted = 1;
         let began = Instant::now();
@@ -144,7 +166,52 @@ async fn start(
             }
         }
     }
-    Some((conn, hello, seq))
+    let mut zone = None;
+    if shared.opts.scenario == Scenario::Zone {
+        let z = &mut tally.zone;
+        z.enter_attempted = 1;
+        let began = Instant::now();
+        match timeout(ENTER_TIMEOUT, enter_world(&mut conn, &mut seq, &mut z.enter_retries)).await {
+            Ok(Ok(placed)) => {
+                z.record_enter_latency(began.elapsed());
+                z.entered = 1;
+                zone = Some(placed);
+            }
+            Ok(Err(fail)) => {
+                tracing::debug!(error = %fail, "enter failed");
+                z.enter_failed.record(fail.login_kind(), &fail);
+                return None;
+            }
+            Err(_) => {
+                z.enter_failed.record("timeout", format_args!("not in the world within {ENTER_TIMEOUT:?}"));
+                return None;
+            }
+        }
+    }
+    Some(Opened { conn, hello, seq, zone })
+}
+
+/// Sends EnterWorldReq until placed: an UNAVAILABLE answer (the instance is not running right
+/// now) is retried after its retry_after_ms, up to [`ENTER_ATTEMPTS`] requests in all (the
+/// caller bounds the wait). Counts the retries in `retries`.
+async fn enter_world(conn: &mut Conn, seq: &mut u32, retries: &mut u64) -> Result<ZoneEnterNtf, Fail> {
+    let mut attempt = 1;
+    loop {
+        *seq += 1;
+        let s = Seq(*seq);
+        match conn.call(EnterWorldReq {}.to_frame_bytes(s, Flags::NONE), s).await {
+            Ok(frame) => {
+                let resp = expect::<EnterWorldResp>(&frame)?;
+                return resp.zone.ok_or(Fail::NoZone);
+            }
+            Err(Fail::Rejected(e)) if e.code == ErrorCode::Unavailable as i32 && attempt < ENTER_ATTEMPTS => {
+                attempt += 1;
+                *retries += 1;
+                sleep(Duration::from_millis(e.retry_after_ms).max(ENTER_RETRY_MIN)).await;
+            }
+            Err(fail) => return Err(fail),
+        }
+    }
 }
 
 /// Logs in as bot `index` (the caller bounds the wait). Returns whether the account was
@@ -262,6 +329,8 @@ enum Fail {
     Version(u32),
     /// A login's answer without a player or a token.
     NoSession(&'static str),
+    /// An EnterWorldResp without the place.
+    NoZone,
 }
 
 impl Fail {
@@ -276,6 +345,7 @@ impl Fail {
             Fail::Unexpected(_) => "unexpected_message".into(),
             Fail::Version(_) => "protocol_version".into(),
             Fail::NoSession(_) => "no_session".into(),
+            Fail::NoZone => "no_zone".into(),
         }
     }
 
@@ -306,6 +376,7 @@ impl fmt::Display for Fail {
             Fail::Unexpected(id) => write!(f, "unexpected message {}", msg_name(*id)),
             Fail::Version(v) => write!(f, "server speaks protocol {v}, we speak {PROTOCOL_VERSION}"),
             Fail::NoSession(answer) => write!(f, "{answer} without a player id or token"),
+            Fail::NoZone => f.write_str("EnterWorldResp without a zone"),
         }
     }
 }
@@ -489,12 +560,16 @@ struct Bot {
     last_sent: Instant,
     /// The next measured slot, while the window is open and has slots left.
     next_measured: Option<Instant>,
+    window_start: Option<Instant>,
     window_end: Option<Instant>,
+    /// `zone`: the random walk, which makes the measured MoveReqs.
+    walk: Option<Walk>,
 }
 
 impl Bot {
-    /// A bot on `conn`, whose last request used `seq`.
-    fn new(conn: Conn, opts: &crate::Options, hello: &HelloResp, seq: u32) -> Bot {
+    /// A bot on the connection `start` opened.
+    fn new(opened: Opened, opts: &crate::Options) -> Bot {
+        let Opened { conn, hello, seq, zone } = opened;
         let heartbeat = match hello.heartbeat_interval_ms {
             0 => NO_HEARTBEAT,
             ms => Duration::from_millis(ms.into()),
@@ -518,7 +593,9 @@ impl Bot {
             pending: VecDeque::new(),
             last_sent: Instant::now(),
             next_measured: None,
+            window_start: None,
             window_end: None,
+            walk: zone.as_ref().map(Walk::new),
         }
     }
 
@@ -529,6 +606,7 @@ impl Bot {
         // loop every bot starts at once; the answers spread them.
         let phase = if self.closed_loop { 0.0 } else { rand::random::<f64>() };
         let first = window.start + self.interval.mul_f64(phase);
+        self.window_start = Some(window.start);
         self.window_end = Some(window.end);
         self.next_measured = (first < window.end).then_some(first);
     }
@@ -552,7 +630,15 @@ impl Bot {
             // against the few in flight.
             self.seq = self.seq.wrapping_add(1);
             let seq = Seq(self.seq);
-            let frame = if measured { self.scenario.request(seq, self.payload) } else { scenario::ping(seq) };
+            let frame = match (&mut self.walk, measured) {
+                (_, false) => scenario::ping(seq),
+                (Some(walk), true) => walk.move_req(seq, scheduled),
+                // Only zone has no request of its own, and a zone bot always walks (`start`
+                // places it in the world first).
+                (None, true) => {
+                    self.scenario.request(seq, self.payload).expect("a request/response scenario")
+                }
+            };
             self.conn.send(frame).map_err(Fail::Io)?;
             if measured {
                 tally.sent += 1;
@@ -565,7 +651,12 @@ impl Bot {
                     self.window_end.filter(|end| next < *end).map(|_| next)
                 };
             }
-            self.pending.push_back(Pending { seq: self.seq, scheduled, measured });
+            // Heartbeats are always pending; MoveReqs never are: no answer comes to one that is
+            // accepted.
+            let one_way = measured && self.walk.is_some();
+            if !one_way {
+                self.pending.push_back(Pending { seq: self.seq, scheduled, measured });
+            }
             if self.pending.len() > MAX_PENDING
                 && let Some(oldest) = self.pending.pop_front()
                 && oldest.measured
@@ -599,24 +690,53 @@ impl Bot {
         }
     }
 
-    /// Handles one frame from the server. `Err` means the connection is over.
-    fn handle(&mut self, frame: Frame, now: Instant, tally: &mut Tally) -> Result<(), Fail> {
+    /// Whether `now` is inside the measurement window (as cut short by an interrupt).
+    fn in_window(&self, now: Instant) -> bool {
+        self.window_start.is_some_and(|s| now >= s) && self.window_end.is_some_and(|e| now < e)
+    }
+
+    /// Handles one frame from the server, read at `now` (`wall_us` on the wall clock, in
+    /// `zone`). `Err` means the connection is over.
+    fn handle(&mut self, frame: Frame, now: Instant, wall_us: u64, tally: &mut Tally) -> Result<(), Fail> {
         let h = frame.header;
+        let counted = self.walk.is_some() && self.in_window(now);
+        if counted {
+            tally.zone.bytes += frame.wire_len() as u64;
+        }
         if h.id == DisconnectNtf::ID {
             return Err(decode::<DisconnectNtf>(&frame).map_or_else(|f| f, Fail::Disconnected));
         }
         if h.flags.contains(Flags::PUSH) {
-            // No scenario subscribes to anything yet, and a push answers no request.
-            tracing::debug!(id = %h.id, "push ignored");
+            match &mut self.walk {
+                Some(walk) => {
+                    if let Err(check) =
+                        zone::on_push(walk, &frame, counted.then_some(wall_us), &mut tally.zone)
+                    {
+                        tally.errors.record(check.kind(), check);
+                    }
+                }
+                // Only zone subscribes to anything, and a push answers no request.
+                None => tracing::debug!(id = %h.id, "push ignored"),
+            }
             return Ok(());
         }
         if h.id == ErrorResp::ID {
             // An answer, but a refusal: not lost, not answered, an error.
-            if let Some(p) = self.take_pending(h.seq) {
-                self.settled(&p, now);
+            let pending = self.take_pending(h.seq);
+            if let Some(p) = &pending {
+                self.settled(p, now);
             }
             let fail = decode::<ErrorResp>(&frame).map_or_else(|f| f, Fail::Rejected);
-            tally.errors.record(fail.kind(), format_args!("seq {}: {fail}", h.seq.0));
+            match &fail {
+                // A MoveReq refused: a rejection of the walk, counted by its code.
+                Fail::Rejected(e) if pending.is_none() && e.request_msg_id == u32::from(MoveReq::ID.0) => {
+                    tally
+                        .zone
+                        .moves_rejected
+                        .record(code_name(e.code), format_args!("seq {}: {fail}", h.seq.0));
+                }
+                _ => tally.errors.record(fail.kind(), format_args!("seq {}: {fail}", h.seq.0)),
+            }
             return Ok(());
         }
         let Some(p) = self.take_pending(h.seq) else {
@@ -649,10 +769,12 @@ impl Bot {
 
     /// Handles every complete frame already read.
     fn handle_buffered(&mut self, tally: &mut Tally) -> Result<(), Fail> {
-        // One clock reading per read: the frames arrived together.
+        // One clock reading per read: the frames arrived together. The wall clock only where
+        // frames carry the server's (zone).
         let now = Instant::now();
+        let wall_us = if self.walk.is_some() { zone::wall_us() } else { 0 };
         while let Some(frame) = self.conn.next_frame()? {
-            self.handle(frame, now, tally)?;
+            self.handle(frame, now, wall_us, tally)?;
         }
         Ok(())
     }
@@ -694,6 +816,7 @@ impl Bot {
         loop {
             if let Some(w) = &window
                 && self.next_measured.is_none()
+                && !self.listening(Instant::now())
             {
                 if self.measured_pending() == 0 {
                     return true;
@@ -757,10 +880,20 @@ impl Bot {
         }
     }
 
-    /// The next time the loop must wake without the socket: a send, or the drain deadline.
+    /// `zone`: the window is still open, so the bot still counts what arrives, even after its
+    /// last slot.
+    fn listening(&self, now: Instant) -> bool {
+        self.walk.is_some() && self.window_end.is_some_and(|end| now < end)
+    }
+
+    /// The next time the loop must wake without the socket: a send, the window's end (`zone`),
+    /// or the drain deadline.
     fn wake_at(&self, window: Option<&Window>) -> Instant {
         let send = self.next_send();
         match window {
+            Some(_) if self.next_measured.is_none() && self.listening(Instant::now()) => {
+                self.window_end.map_or(send, |end| send.min(end))
+            }
             Some(w) if self.next_measured.is_none() => send.min(w.drain_until),
             _ => send,
         }

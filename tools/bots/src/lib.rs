@@ -22,13 +22,23 @@
 //! heartbeat interval, or `--ping-interval`): the window is the idle phase of sessions that are
 //! logged in, and a session the server closes in it counts as lost.
 //!
+//! In `zone` the ramp-up logs in as `login` does and then enters the world (EnterWorldReq,
+//! retried after UNAVAILABLE); a bot is ready once placed. In the window each bot random-walks
+//! (`zone.rs`): a one-way MoveReq on each slot of its schedule (`--move-hz`), nothing to wait
+//! for, so there is no drain; what is measured is what the zone pushes back inside the window.
+//! With `metrics_url`, the server's metrics page is read as the window opens and again as it
+//! closes, and the report has the server's own tick and update figures over the window
+//! (`metrics.rs`).
+//!
 //! With `server_pid`, the server's resident memory is read before the first connection and again
 //! once every bot has settled (plus `rss_settle`), for the memory each session costs the server.
 
 mod bot;
 pub mod login;
+pub mod metrics;
 pub mod report;
 pub mod scenario;
+pub mod zone;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,13 +47,14 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
+use metrics::{MetricsUrl, ServerZone, ZoneCounters};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use login::LoginMethod;
-pub use report::{Errors, Latency, LoginReport, Report, ServerRss, Tally};
+pub use report::{Errors, Latency, LoginReport, Report, ServerRss, Tally, ZoneReport};
 pub use scenario::Scenario;
 
 /// After the window closes, how long answers to measured requests are still awaited before the
@@ -64,8 +75,8 @@ pub struct Options {
     /// Number of bots, one connection each.
     #[arg(long, default_value_t = 100)]
     pub bots: usize,
-    /// How long to measure once every bot has connected (in `login`, logged in: the idle phase),
-    /// e.g. "20s", "1m", "500ms".
+    /// How long to measure once every bot has connected (in `login`, logged in: the idle phase;
+    /// in `zone`, entered the world: the walk), e.g. "20s", "1m", "500ms".
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// What each bot does.
@@ -88,28 +99,39 @@ pub struct Options {
     /// the path can carry. Latency counts from when each could go (answer in, limit allowing).
     #[arg(long)]
     pub closed_loop: bool,
-    /// New connections per second during ramp-up (not in `login`: see --login-rate).
+    /// New connections per second during ramp-up (not in `login` and `zone`: see --login-rate).
     #[arg(long, default_value_t = 2000)]
     pub connect_rate: u32,
-    /// `login`: how the bots log in.
+    /// `login`, `zone`: how the bots log in.
     #[arg(long, value_enum, default_value_t = LoginMethod::Device)]
     pub login: LoginMethod,
-    /// `login`: names the bots' accounts (device ids `mmo-bots-<tag>-<index>` with the index in
-    /// 6 digits, usernames `b<tag>-<index>`), so a rerun with the same tag reuses them. "random"
-    /// draws a new tag.
+    /// `login`, `zone`: names the bots' accounts (device ids `mmo-bots-<tag>-<index>` with the
+    /// index in 6 digits, usernames `b<tag>-<index>`), so a rerun with the same tag reuses them
+    /// (in `zone`, with the positions they were saved at). "random" draws a new tag.
     #[arg(long, value_name = "TAG", default_value = login::DEFAULT_RUN_TAG)]
     pub run_tag: String,
-    /// `login`: logins started per second, each on a fixed slot (connect, Hello, login). Default
-    /// 500. Password logins from one address are limited by the account server
-    /// (max_failed_logins_per_address counts logins in progress too): prefer
-    /// --login-concurrency under that limit for them.
+    /// `login`, `zone`: logins started per second, each on a fixed slot (connect, Hello, login;
+    /// in `zone`, then enter the world). Default 500. Password logins from one address are
+    /// limited by the account server (max_failed_logins_per_address counts logins in progress
+    /// too): prefer --login-concurrency under that limit for them.
     #[arg(long, value_name = "PER_S", conflicts_with = "login_concurrency")]
     pub login_rate: Option<f64>,
-    /// `login`: no schedule; at most this many bots between connecting and logged in at once,
-    /// each starting as soon as another is done (closed loop: the most logins/s the server can
-    /// give).
+    /// `login`, `zone`: no schedule; at most this many bots between connecting and logged in (in
+    /// `zone`, placed in the world) at once, each starting as soon as another is done (closed
+    /// loop: the most logins/s the server can give).
     #[arg(long, value_name = "N")]
     pub login_concurrency: Option<usize>,
+    /// `zone`: MoveReqs per second and bot, on a fixed schedule (open loop) with a random phase
+    /// per bot; the direction changes every 1-3 s. Default 10. The zone allows 30 per second and
+    /// stops a player after 1 s without one (the protocol asks for one every 250 ms).
+    #[arg(long, value_name = "PER_S")]
+    pub move_hz: Option<f64>,
+    /// `zone`: the zone server's Prometheus endpoint, e.g. http://127.0.0.1:9100/metrics. Read
+    /// as the window opens and as it closes, for the server's tick p50/p99, overruns and
+    /// updates sent per second over the window (per instance; the headline is the instance
+    /// with the most players).
+    #[arg(long, value_name = "URL")]
+    pub metrics_url: Option<String>,
     /// Process id of the server (on this machine): its resident memory (VmRSS) is read before the
     /// first connection and once every bot has settled, for the memory per session.
     #[arg(long, value_name = "PID")]
@@ -138,6 +160,8 @@ impl Default for Options {
             run_tag: login::DEFAULT_RUN_TAG.to_owned(),
             login_rate: None,
             login_concurrency: None,
+            move_hz: None,
+            metrics_url: None,
             server_pid: None,
             rss_settle: Duration::from_secs(2),
             hold: false,
@@ -155,20 +179,43 @@ impl Options {
             ensure!(self.rate.is_none(), "--rate is for echo; {name}'s schedule is --ping-interval");
             ensure!(!self.closed_loop, "--closed-loop is for echo");
         }
-        if self.scenario != Scenario::Login {
+        if !self.scenario.logs_in() {
             ensure!(
                 self.login_rate.is_none() && self.login_concurrency.is_none(),
-                "--login-rate and --login-concurrency are for the login scenario"
+                "--login-rate and --login-concurrency are for the login and zone scenarios"
             );
         }
+        if self.scenario != Scenario::Zone {
+            ensure!(
+                self.move_hz.is_none() && self.metrics_url.is_none(),
+                "--move-hz and --metrics-url are for the zone scenario"
+            );
+        }
+        if self.scenario.logs_in() {
+            login::check_run_tag(&self.run_tag, self.login, self.bots)?;
+            if let Some(rate) = self.login_rate {
+                ensure!(rate.is_finite() && rate > 0.0, "--login-rate must be more than 0");
+            }
+            ensure!(self.login_concurrency != Some(0), "--login-concurrency must be at least 1");
+        }
         match self.scenario {
-            Scenario::Ping => {}
-            Scenario::Login => {
-                login::check_run_tag(&self.run_tag, self.login, self.bots)?;
-                if let Some(rate) = self.login_rate {
-                    ensure!(rate.is_finite() && rate > 0.0, "--login-rate must be more than 0");
+            Scenario::Ping | Scenario::Login => {}
+            Scenario::Zone => {
+                ensure!(
+                    self.ping_interval.is_none(),
+                    "--ping-interval is not for zone; its schedule is --move-hz"
+                );
+                let hz = self.move_hz();
+                ensure!(hz.is_finite() && hz > 0.0, "--move-hz must be more than 0");
+                ensure!(
+                    self.zone_interval().is_some_and(|i| (MIN_INTERVAL..=MAX_INTERVAL).contains(&i)),
+                    "--move-hz {hz} gives each bot one MoveReq every {:?}; it must be between {MIN_INTERVAL:?} \
+                     and {MAX_INTERVAL:?}",
+                    Duration::try_from_secs_f64(1.0 / hz).unwrap_or(Duration::MAX)
+                );
+                if let Some(url) = &self.metrics_url {
+                    MetricsUrl::parse(url)?;
                 }
-                ensure!(self.login_concurrency != Some(0), "--login-concurrency must be at least 1");
             }
             Scenario::Echo => {
                 if let Some(rate) = self.rate {
@@ -197,6 +244,7 @@ impl Options {
     pub fn total_rate(&self) -> Option<f64> {
         match self.scenario {
             Scenario::Ping | Scenario::Login => self.interval().map(|i| self.bots as f64 / i.as_secs_f64()),
+            Scenario::Zone => Some(self.bots as f64 * self.move_hz()),
             Scenario::Echo if self.closed_loop => None,
             Scenario::Echo => Some(self.rate.unwrap_or(self.bots as f64 * DEFAULT_ECHO_RATE_PER_BOT)),
         }
@@ -209,12 +257,22 @@ impl Options {
             Scenario::Ping => Some(self.ping_interval.unwrap_or(DEFAULT_PING_INTERVAL)),
             Scenario::Echo => self.echo_interval(),
             Scenario::Login => self.ping_interval,
+            Scenario::Zone => self.zone_interval(),
         }
     }
 
-    /// How logins are started (`None` outside the `login` scenario).
+    /// `zone`: MoveReqs per second and bot.
+    pub fn move_hz(&self) -> f64 {
+        self.move_hz.unwrap_or(zone::DEFAULT_MOVE_HZ)
+    }
+
+    fn zone_interval(&self) -> Option<Duration> {
+        Duration::try_from_secs_f64(1.0 / self.move_hz()).ok()
+    }
+
+    /// How logins are started (`None` in scenarios that do not log in).
     pub fn login_pacing(&self) -> Option<LoginPacing> {
-        (self.scenario == Scenario::Login).then(|| match self.login_concurrency {
+        self.scenario.logs_in().then(|| match self.login_concurrency {
             Some(n) => LoginPacing::Concurrency(n),
             None => LoginPacing::Rate(self.login_rate.unwrap_or(login::DEFAULT_LOGIN_RATE)),
         })
@@ -276,7 +334,10 @@ pub(crate) struct Progress {
     /// Bots whose connect attempt (in `login`, whose login) has ended, either way.
     settled: AtomicUsize,
     connected: AtomicUsize,
-    /// Bots that are ready for the window: connected, and in `login` logged in.
+    /// Bots that logged in (`login`, `zone`).
+    logged_in: AtomicUsize,
+    /// Bots that are ready for the window: connected, in `login` logged in, in `zone` placed in
+    /// the world.
     ready: AtomicUsize,
     /// The heartbeat interval the server asked for in its HelloResp, in ms (0 before the first).
     pub heartbeat_ms: AtomicU32,
@@ -294,6 +355,7 @@ impl Progress {
             bots,
             settled: AtomicUsize::new(0),
             connected: AtomicUsize::new(0),
+            logged_in: AtomicUsize::new(0),
             ready: AtomicUsize::new(0),
             heartbeat_ms: AtomicU32::new(0),
             all_settled: Notify::new(),
@@ -302,11 +364,14 @@ impl Progress {
         }
     }
 
-    /// A bot's start has ended: it `connected` (said Hello) or not, and is `ready` (in `login`,
-    /// logged in) or not.
-    pub fn settle(&self, connected: bool, ready: bool) {
+    /// A bot's start has ended: it `connected` (said Hello) or not, `logged_in` or not, and is
+    /// `ready` for the window or not.
+    pub fn settle(&self, connected: bool, logged_in: bool, ready: bool) {
         if connected {
             self.connected.fetch_add(1, Ordering::Relaxed);
+        }
+        if logged_in {
+            self.logged_in.fetch_add(1, Ordering::Relaxed);
         }
         if ready {
             self.ready.fetch_add(1, Ordering::Relaxed);
@@ -323,16 +388,28 @@ impl Progress {
 pub struct RampUp {
     pub bots: usize,
     pub connected: usize,
-    /// In `login`, the bots that logged in (`None` in other scenarios).
+    /// In `login` and `zone`, the bots that logged in (`None` in other scenarios).
     pub logged_in: Option<usize>,
+    /// In `zone`, the bots placed in the world (`None` in other scenarios).
+    pub entered: Option<usize>,
     pub elapsed: Duration,
 }
 
 impl RampUp {
-    /// Sessions open after the ramp-up: bots logged in, or in other scenarios connected.
+    /// Sessions open after the ramp-up: bots in the world (`zone`), logged in (`login`), or in
+    /// other scenarios connected. (A bot that cannot enter the world closes its session.)
     pub fn sessions(&self) -> usize {
-        self.logged_in.unwrap_or(self.connected)
+        self.entered.or(self.logged_in).unwrap_or(self.connected)
     }
+}
+
+/// Reads and parses the zone's counters on a blocking thread (the scrape is blocking I/O).
+async fn read_zone_metrics(url: MetricsUrl) -> Result<ZoneCounters, String> {
+    let what = format!("http://{}:{}{}", url.host, url.port, url.path);
+    let page = tokio::task::spawn_blocking(move || metrics::scrape(&url, metrics::SCRAPE_TIMEOUT))
+        .await
+        .map_err(|e| format!("the scrape of {what} failed: {e}"))?;
+    page.and_then(|text| ZoneCounters::parse(&text)).map_err(|e| format!("{what}: {e:#}"))
 }
 
 /// The reading of the server's VmRSS in `/proc/<pid>/status`, in bytes.
@@ -379,6 +456,8 @@ pub struct Swarm {
     settled: Option<Settled>,
     /// The server's memory before the first connection (with `server_pid`).
     rss_before: Option<u64>,
+    /// With `metrics_url`: the server's metrics over the window, read once it has closed.
+    server_metrics: Option<tokio::task::JoinHandle<Result<ServerZone, String>>>,
 }
 
 impl Swarm {
@@ -418,7 +497,17 @@ impl Swarm {
         }
         // From here only the bots hold senders: the results channel closes when all have reported.
         drop(results_tx);
-        Ok(Swarm { shared, window_tx, window: None, results, tasks, started, settled: None, rss_before })
+        Ok(Swarm {
+            shared,
+            window_tx,
+            window: None,
+            results,
+            tasks,
+            started,
+            settled: None,
+            rss_before,
+            server_metrics: None,
+        })
     }
 
     /// The options as run (a random run tag drawn).
@@ -449,7 +538,8 @@ impl Swarm {
         let ramp = RampUp {
             bots: opts.bots,
             connected: progress.connected.load(Ordering::Relaxed),
-            logged_in: (opts.scenario == Scenario::Login).then(|| progress.ready.load(Ordering::Relaxed)),
+            logged_in: opts.scenario.logs_in().then(|| progress.logged_in.load(Ordering::Relaxed)),
+            entered: (opts.scenario == Scenario::Zone).then(|| progress.ready.load(Ordering::Relaxed)),
             elapsed: self.started.elapsed(),
         };
         let rss_after = match opts.server_pid {
@@ -463,11 +553,33 @@ impl Swarm {
             _ => None,
         };
         self.settled = Some(Settled { ramp, rss_after });
+        // The first reading just before the window opens, so the server's figures cover it.
+        let metrics =
+            self.shared.opts.metrics_url.as_deref().map(|url| (url.to_owned(), MetricsUrl::parse(url)));
+        let before = match &metrics {
+            Some((_, Ok(url))) => Some(read_zone_metrics(url.clone()).await),
+            _ => None,
+        };
         let start = Instant::now();
-        let end = start + opts.duration;
+        let end = start + self.shared.opts.duration;
         let window = Window { start, end, drain_until: end + DRAIN };
         self.window = Some(window);
         self.window_tx.send_replace(Some(window));
+        if let Some((text, url)) = metrics {
+            let stop = self.shared.stop.clone();
+            self.server_metrics = Some(tokio::spawn(async move {
+                let url = url.map_err(|e| format!("{e:#}"))?;
+                let before = before.unwrap_or_else(|| Err("not read".to_owned()))?;
+                // The second reading as the window closes, early or not.
+                tokio::select! {
+                    () = tokio::time::sleep_until(end) => {}
+                    () = stop.cancelled() => {}
+                }
+                let span = start.elapsed();
+                let after = read_zone_metrics(url).await?;
+                Ok(ServerZone::new(&text, &before, &after, span))
+            }));
+        }
         ramp
     }
 
@@ -509,6 +621,27 @@ impl Swarm {
             // The server is gone, most likely: that is worth failing the run for.
             total.errors.record("server_rss", why);
         }
+        let server = match self.server_metrics.take() {
+            None => None,
+            Some(task) => match task.await {
+                Ok(Ok(server)) => {
+                    if server.instance.is_none() {
+                        let why = format!("no {} on the page at {}", metrics::TICK_SECONDS, server.url);
+                        total.errors.record("metrics", why);
+                    }
+                    Some(server)
+                }
+                // Asked for and not had: the run did not measure what it was asked to.
+                Ok(Err(why)) => {
+                    total.errors.record("metrics", why);
+                    None
+                }
+                Err(e) => {
+                    total.errors.record("metrics", e);
+                    None
+                }
+            },
+        };
         let duration = match self.window {
             Some(w) => {
                 interrupted_at.map_or(w.end, |t: Instant| t.min(w.end)).saturating_duration_since(w.start)
@@ -541,6 +674,8 @@ impl Swarm {
                 run_tag: opts.run_tag.clone(),
                 pacing,
             }),
+            zone: (opts.scenario == Scenario::Zone)
+                .then(|| report::ZoneFacts { move_hz: opts.move_hz(), server }),
             server_rss: self.server_rss(),
         };
         Report::new(facts, total)

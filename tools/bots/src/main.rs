@@ -1,17 +1,21 @@
 //! `mmo-bots`: the command line of the bot swarm. Parses options, runs the swarm on a
 //! multi-threaded runtime, prints the summary (and writes it as JSON), and exits 1 on errors or loss
-//! (in `login`, also on a failed login or a session lost before the end).
+//! (in `login`, also on a failed login or a session lost before the end; in `zone`, also on a bot
+//! that could not enter the world, a rejected MoveReq, or no updates at all).
 //!
 //! ```text
 //! mmo-bots --bots 1000 --duration 20s                        # ping: the gateway's round trip
 //! mmo-bots --scenario echo --bots 1000 --rate 50000          # echo through the bus
 //! mmo-bots --scenario login --bots 10000 --server-pid "$(pgrep -x mmo)"   # guest logins, idle
 //! mmo-bots --scenario login --login password --login-concurrency 16 --bots 500
+//! mmo-bots --scenario zone --bots 2000 --move-hz 10 --duration 30s \
+//!     --metrics-url http://127.0.0.1:9100/metrics           # walk; updates, latency, tick
 //! ```
 
 use anyhow::Context;
 use clap::Parser;
 use mmo_bots::scenario::ECHO_LIMIT_PER_S;
+use mmo_bots::zone::{MOVE_KEEPALIVE, MOVE_LIMIT_PER_S};
 use mmo_bots::{LoginMethod, LoginPacing, Options, Report, Scenario, Swarm};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,7 +32,10 @@ const ACCOUNT_ATTEMPTS_PER_ADDRESS: usize = 20;
 ///
 /// Scenarios: `ping` (the gateway's round trip), `echo` (through the bus to the diagnostics
 /// server), `login` (log in at a bounded rate, then idle with heartbeats: logins/s, login latency,
-/// sessions held; with --server-pid, the server's memory per session).
+/// sessions held; with --server-pid, the server's memory per session), `zone` (log in, enter the
+/// world, random-walk with MoveReqs at --move-hz: entity updates delivered per second, frames and
+/// bytes per second, update latency from the server's tick; with --metrics-url, the server's tick
+/// p50/p99).
 #[derive(Debug, Parser)]
 #[command(name = "mmo-bots", version, about)]
 struct Cli {
@@ -51,7 +58,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         .init();
     cli.opts.validate()?;
     let opts = cli.opts.clone();
-    if opts.scenario != Scenario::Echo
+    if matches!(opts.scenario, Scenario::Ping | Scenario::Login)
         && let Some(interval) = opts.interval()
         && 1.0 / interval.as_secs_f64() > GATEWAY_PING_LIMIT_PER_S
     {
@@ -59,7 +66,21 @@ async fn main() -> anyhow::Result<ExitCode> {
             "warning: --ping-interval {interval:?} is over the gateway's default limit of {GATEWAY_PING_LIMIT_PER_S} pings/s per session"
         );
     }
-    if opts.scenario == Scenario::Login
+    if opts.scenario == Scenario::Zone {
+        let hz = opts.move_hz();
+        if hz > MOVE_LIMIT_PER_S {
+            eprintln!(
+                "warning: --move-hz {hz} is over the zone's limit of {MOVE_LIMIT_PER_S} MoveReqs/s per session"
+            );
+        }
+        if 1.0 / hz > MOVE_KEEPALIVE.as_secs_f64() {
+            eprintln!(
+                "warning: --move-hz {hz} sends less often than the protocol asks while moving (every \
+                 {MOVE_KEEPALIVE:?}); the zone stops a player after 1 s without input"
+            );
+        }
+    }
+    if opts.scenario.logs_in()
         && opts.login == LoginMethod::Password
         && opts.bots > ACCOUNT_ATTEMPTS_PER_ADDRESS
         && opts.login_concurrency.is_none_or(|n| n >= ACCOUNT_ATTEMPTS_PER_ADDRESS)
@@ -111,8 +132,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         Some(LoginPacing::Rate(rate)) => format!("logging in ({}) at {rate}/s", opts.login.name()),
         Some(LoginPacing::Concurrency(n)) => format!("logging in ({}) {n} at a time", opts.login.name()),
     };
-    let tag =
-        if opts.scenario == Scenario::Login { format!(", run tag {}", opts.run_tag) } else { String::new() };
+    let tag = if opts.scenario.logs_in() { format!(", run tag {}", opts.run_tag) } else { String::new() };
     say(format!(
         "{} bots -> {} {pacing}, scenario {}{payload}{tag}, {schedule} for {:?}",
         opts.bots,
@@ -122,15 +142,23 @@ async fn main() -> anyhow::Result<ExitCode> {
     ));
     let ramp = swarm.ramp_up().await;
     let per_s = |n: usize| n as f64 / ramp.elapsed.as_secs_f64().max(1e-9);
-    match ramp.logged_in {
-        None => say(format!(
+    match (ramp.logged_in, ramp.entered) {
+        (_, Some(entered)) => say(format!(
+            "enter: {entered}/{} in the world ({} logged in, {} connected) in {:.2} s ({:.0}/s)",
+            ramp.bots,
+            ramp.logged_in.unwrap_or(0),
+            ramp.connected,
+            ramp.elapsed.as_secs_f64(),
+            per_s(entered)
+        )),
+        (None, None) => say(format!(
             "ramp-up: {}/{} connected in {:.2} s ({:.0}/s)",
             ramp.connected,
             ramp.bots,
             ramp.elapsed.as_secs_f64(),
             per_s(ramp.connected)
         )),
-        Some(logged_in) => say(format!(
+        (Some(logged_in), None) => say(format!(
             "login: {logged_in}/{} logged in ({} connected) in {:.2} s ({:.0} logins/s)",
             ramp.bots,
             ramp.connected,
@@ -232,6 +260,7 @@ mod tests {
         assert!(Cli::try_parse_from(["mmo-bots", "--duration", "ten"]).is_err());
         assert!(Cli::try_parse_from(["mmo-bots", "--scenario", "login", "--login", "sso"]).is_err());
         assert!(Cli::try_parse_from(["mmo-bots", "--scenario", "login", "--rss-settle", "soon"]).is_err());
+        assert!(Cli::try_parse_from(["mmo-bots", "--scenario", "zone", "--move-hz", "fast"]).is_err());
     }
 
     #[test]
@@ -299,6 +328,60 @@ mod tests {
         );
         assert!(parse(&["--scenario", "login", "--run-tag", "random", "--login", "password"]).is_ok());
         assert!(parse(&["--scenario", "login", "--ping-interval", "0s"]).is_err());
+    }
+
+    #[test]
+    fn zone_walks_at_move_hz_and_logs_in_as_login_does() {
+        let cli = Cli::parse_from(["mmo-bots", "--scenario", "zone", "--bots", "2000"]);
+        assert!(cli.opts.validate().is_ok());
+        assert_eq!(cli.opts.move_hz(), 10.0);
+        assert_eq!(cli.opts.interval(), Some(Duration::from_millis(100)));
+        assert_eq!(cli.opts.total_rate(), Some(20_000.0));
+        assert_eq!(cli.opts.login_pacing(), Some(LoginPacing::Rate(500.0)));
+        assert_eq!(cli.opts.metrics_url, None);
+
+        let cli = Cli::parse_from([
+            "mmo-bots",
+            "--scenario",
+            "zone",
+            "--move-hz",
+            "4",
+            "--metrics-url",
+            "http://127.0.0.1:9100/metrics",
+            "--login-concurrency",
+            "64",
+            "--run-tag",
+            "walk",
+        ]);
+        assert!(cli.opts.validate().is_ok());
+        assert_eq!(cli.opts.interval(), Some(Duration::from_millis(250)));
+        assert_eq!(cli.opts.login_pacing(), Some(LoginPacing::Concurrency(64)));
+        assert_eq!(cli.opts.metrics_url.as_deref(), Some("http://127.0.0.1:9100/metrics"));
+    }
+
+    #[test]
+    fn zone_options_that_make_no_sense_are_refused() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["mmo-bots"], args].concat())
+                .map_err(|e| e.to_string())
+                .and_then(|cli| cli.opts.validate().map_err(|e| e.to_string()))
+        };
+        for hz in ["0", "-1", "NaN", "inf", "1e-9"] {
+            assert!(parse(&["--scenario", "zone", "--move-hz", hz]).is_err(), "--move-hz {hz}");
+        }
+        assert!(parse(&["--scenario", "zone", "--metrics-url", "https://x/metrics"]).is_err());
+        assert!(parse(&["--scenario", "zone", "--metrics-url", "127.0.0.1:9100"]).is_err());
+        // Zone's schedule is its own; echo's and ping's options do not apply.
+        assert!(parse(&["--scenario", "zone", "--ping-interval", "1s"]).is_err());
+        assert!(parse(&["--scenario", "zone", "--rate", "100"]).is_err());
+        assert!(parse(&["--scenario", "zone", "--closed-loop"]).is_err());
+        // Zone's options on other scenarios.
+        assert!(parse(&["--move-hz", "10"]).is_err());
+        assert!(parse(&["--scenario", "login", "--metrics-url", "http://127.0.0.1:9100/metrics"]).is_err());
+        // Login's checks hold for zone too.
+        assert!(parse(&["--scenario", "zone", "--login-concurrency", "0"]).is_err());
+        assert!(parse(&["--scenario", "zone", "--run-tag", "no spaces"]).is_err());
+        assert!(parse(&["--scenario", "zone", "--move-hz", "30", "--login-rate", "1000"]).is_ok());
     }
 
     #[test]

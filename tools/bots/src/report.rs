@@ -1,5 +1,6 @@
 //! What the swarm measured: each bot's tally, how tallies merge, and the report printed for people
-//! and serialised as JSON.
+//! and serialised as JSON. The `login` and `zone` scenarios add an object of their own
+//! ([`LoginReport`], [`ZoneReport`]) to the figures every scenario has.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,6 +11,7 @@ use serde::Serialize;
 
 use crate::LoginPacing;
 use crate::login::LoginMethod;
+use crate::metrics::ServerZone;
 use crate::scenario::Scenario;
 
 /// Significant figures of the latency histograms. Two (1% resolution) rather than the usual three,
@@ -60,12 +62,13 @@ impl Errors {
 /// One bot's counts; merged, the swarm's.
 ///
 /// Only *measured* requests (scheduled inside the measurement window) are counted in `sent`,
-/// `answered` and `lost`; heartbeats before the window or while holding are not.
+/// `answered` and `lost`; heartbeats before the window or while holding are not. In `zone` the
+/// measured requests are one-way MoveReqs: counted in `sent`, never answered nor lost.
 #[derive(Debug)]
 pub struct Tally {
     /// Bots that completed the handshake (0 or 1 for one bot).
     pub connected: u64,
-    /// Measured requests written.
+    /// Measured requests written (in `zone`, MoveReqs).
     pub sent: u64,
     /// Measured requests answered with the expected response.
     pub answered: u64,
@@ -94,6 +97,8 @@ pub struct Tally {
     pub login_latency_us: Option<Histogram<u64>>,
     /// Bots whose connection was still open when the window (and its drain) ended.
     pub held: u64,
+    /// `zone`: entering the world, move rejections and what the zone pushed.
+    pub zone: ZoneTally,
 }
 
 impl Default for Tally {
@@ -120,6 +125,7 @@ impl Tally {
             login_failed: Errors::default(),
             login_latency_us: None,
             held: 0,
+            zone: ZoneTally::default(),
         }
     }
 
@@ -152,25 +158,119 @@ impl Tally {
         self.registered += other.registered;
         self.login_failed.merge(other.login_failed);
         self.held += other.held;
+        self.zone.merge(other.zone);
         // Both histograms resize themselves, so adding cannot run out of range; if it ever did,
         // the counts above are still right and only the percentiles would be missing samples.
         if let Err(e) = self.latency_us.add(&other.latency_us) {
             tracing::warn!(error = %e, "latency histogram merge failed");
         }
-        if let Some(theirs) = other.login_latency_us {
-            match &mut self.login_latency_us {
-                None => self.login_latency_us = Some(theirs),
-                Some(ours) => {
-                    if let Err(e) = ours.add(&theirs) {
-                        tracing::warn!(error = %e, "login latency histogram merge failed");
-                    }
-                }
+        merge_optional(&mut self.login_latency_us, other.login_latency_us, "login latency");
+    }
+}
+
+/// Adds `theirs` to `ours`, either of which may not have been made yet.
+fn merge_optional(ours: &mut Option<Histogram<u64>>, theirs: Option<Histogram<u64>>, what: &str) {
+    let Some(theirs) = theirs else { return };
+    match ours {
+        None => *ours = Some(theirs),
+        Some(ours) => {
+            if let Err(e) = ours.add(&theirs) {
+                tracing::warn!(error = %e, "{what} histogram merge failed");
             }
         }
     }
 }
 
-fn new_histogram() -> Histogram<u64> {
+/// Frames of one kind received in the window, and their bytes on the wire.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FrameCount {
+    pub frames: u64,
+    pub bytes: u64,
+}
+
+impl FrameCount {
+    pub fn add(&mut self, bytes: u64) {
+        self.frames += 1;
+        self.bytes += bytes;
+    }
+
+    fn merge(&mut self, other: FrameCount) {
+        self.frames += other.frames;
+        self.bytes += other.bytes;
+    }
+}
+
+/// One bot's `zone` counts; merged, the swarm's. What the zone pushed is counted only when it
+/// arrived inside the window.
+#[derive(Debug, Default)]
+pub struct ZoneTally {
+    /// Bots that sent EnterWorldReq.
+    pub enter_attempted: u64,
+    /// Bots placed in the world.
+    pub entered: u64,
+    /// EnterWorldReqs sent again after an UNAVAILABLE answer.
+    pub enter_retries: u64,
+    /// Enters that failed, by error code (or by what became of the connection).
+    pub enter_failed: Errors,
+    /// From the first EnterWorldReq written to the EnterWorldResp (retries included), in µs.
+    pub enter_latency_us: Option<Histogram<u64>>,
+    /// MoveReqs answered with an ErrorResp, by code.
+    pub moves_rejected: Errors,
+    /// ZonePositionsNtf, ZoneTickNtf and ZoneEnterNtf pushes.
+    pub positions: FrameCount,
+    pub ticks: FrameCount,
+    pub enter_ntfs: FrameCount,
+    /// Bytes of every frame received in the window, of any kind.
+    pub bytes: u64,
+    /// Entity updates: ZonePositionsNtf.moves, ZoneTickNtf.enters, .leaves and .stops entries.
+    pub moves: u64,
+    pub enters: u64,
+    pub leaves: u64,
+    pub stops: u64,
+    /// Of each ZonePositionsNtf and ZoneTickNtf: receive wall clock minus its `server_time_ms`,
+    /// in µs.
+    pub update_latency_us: Option<Histogram<u64>>,
+}
+
+impl ZoneTally {
+    pub fn record_enter_latency(&mut self, latency: Duration) {
+        record(self.enter_latency_us.get_or_insert_with(new_histogram), latency);
+    }
+
+    /// A frame stamped `server_time_ms` arrived at `received_us` (both wall clock, since the
+    /// Unix epoch). Unstamped frames (0) have no latency.
+    pub fn record_update_latency(&mut self, received_us: u64, server_time_ms: u64) {
+        if server_time_ms == 0 {
+            return;
+        }
+        let us = received_us.saturating_sub(server_time_ms.saturating_mul(1000));
+        record(self.update_latency_us.get_or_insert_with(new_histogram), Duration::from_micros(us));
+    }
+
+    pub fn updates(&self) -> u64 {
+        self.moves + self.enters + self.leaves + self.stops
+    }
+
+    pub fn merge(&mut self, other: ZoneTally) {
+        self.enter_attempted += other.enter_attempted;
+        self.entered += other.entered;
+        self.enter_retries += other.enter_retries;
+        self.enter_failed.merge(other.enter_failed);
+        merge_optional(&mut self.enter_latency_us, other.enter_latency_us, "enter latency");
+        self.moves_rejected.merge(other.moves_rejected);
+        self.positions.merge(other.positions);
+        self.ticks.merge(other.ticks);
+        self.enter_ntfs.merge(other.enter_ntfs);
+        self.bytes += other.bytes;
+        self.moves += other.moves;
+        self.enters += other.enters;
+        self.leaves += other.leaves;
+        self.stops += other.stops;
+        merge_optional(&mut self.update_latency_us, other.update_latency_us, "update latency");
+    }
+}
+
+pub(crate) fn new_histogram() -> Histogram<u64> {
     // `new` auto-resizes: a histogram pays only for the range of latencies it has seen.
     Histogram::new(SIGFIG).expect("2 significant figures is a valid precision")
 }
@@ -236,9 +336,20 @@ pub(crate) struct RunFacts {
     pub duration: Duration,
     pub ramp_up: Duration,
     pub interrupted: bool,
-    /// `login` only.
+    /// `login` and `zone`.
     pub login: Option<LoginFacts>,
+    /// `zone` only.
+    pub zone: Option<ZoneFacts>,
     pub server_rss: Option<ServerRss>,
+}
+
+/// How the `zone` scenario ran.
+#[derive(Clone, Debug)]
+pub(crate) struct ZoneFacts {
+    pub move_hz: f64,
+    /// With `--metrics-url`: the server's figures over the window (`None` if the scrape failed;
+    /// the error is in the tally).
+    pub server: Option<ServerZone>,
 }
 
 /// How the `login` scenario ran.
@@ -282,6 +393,138 @@ pub struct LoginReport {
     pub sessions_held: u64,
     /// Sessions logged in but closed before the end (their reasons are in `errors_by_kind`).
     pub sessions_lost: u64,
+}
+
+/// Frames of one kind received in the window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct FrameRate {
+    pub frames: u64,
+    pub per_s: f64,
+    /// On the wire, length prefix and header included.
+    pub bytes: u64,
+    pub bytes_per_s: f64,
+}
+
+impl FrameRate {
+    fn new(c: FrameCount, duration_s: f64) -> FrameRate {
+        FrameRate {
+            frames: c.frames,
+            per_s: per_s(c.frames, duration_s),
+            bytes: c.bytes,
+            bytes_per_s: per_s(c.bytes, duration_s),
+        }
+    }
+}
+
+/// The zone's pushes received in the window, by message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct ZoneFrames {
+    /// ZonePositionsNtf (droppable).
+    pub positions: FrameRate,
+    /// ZoneTickNtf (reliable).
+    pub tick: FrameRate,
+    /// ZoneEnterNtf (placed in another instance).
+    pub enter: FrameRate,
+}
+
+/// Entity updates received in the window, by where they came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct UpdateCounts {
+    /// ZonePositionsNtf.moves entries.
+    pub moves: u64,
+    /// ZoneTickNtf.enters entries.
+    pub enters: u64,
+    /// ZoneTickNtf.leaves entries.
+    pub leaves: u64,
+    /// ZoneTickNtf.stops entries.
+    pub stops: u64,
+}
+
+/// The `zone` scenario's figures (the `zone` object of the JSON report).
+#[derive(Clone, Debug, Serialize)]
+pub struct ZoneReport {
+    /// MoveReqs per second and bot, as scheduled.
+    pub move_hz: f64,
+    /// Bots that sent EnterWorldReq (those whose login failed did not).
+    pub enter_attempted: u64,
+    /// Bots placed in the world.
+    pub entered: u64,
+    pub enter_failed: u64,
+    /// Failed enters by error code (`UNAVAILABLE` once the retries ran out), or by what became
+    /// of the connection (`timeout`, `eof`, ...).
+    pub enter_failed_by_kind: BTreeMap<String, u64>,
+    pub enter_failed_examples: BTreeMap<String, String>,
+    /// EnterWorldReqs sent again after an UNAVAILABLE answer.
+    pub enter_retries: u64,
+    /// From the first EnterWorldReq written to the EnterWorldResp, retries included.
+    pub enter_latency_ms: Latency,
+    /// MoveReqs written in the window (the report's `sent`).
+    pub moves_sent: u64,
+    pub moves_per_s: f64,
+    /// MoveReqs answered with an ErrorResp.
+    pub moves_rejected: u64,
+    pub moves_rejected_by_code: BTreeMap<String, u64>,
+    pub moves_rejected_examples: BTreeMap<String, String>,
+    /// Entity updates received in the window: `updates_by_kind` summed.
+    pub updates: u64,
+    /// `updates` per second of the window, across the swarm.
+    pub updates_per_s: f64,
+    pub updates_by_kind: UpdateCounts,
+    pub frames: ZoneFrames,
+    /// Bytes of every frame received in the window (zone pushes and anything else).
+    pub bytes: u64,
+    pub bytes_per_s: f64,
+    /// Receive wall clock minus `server_time_ms` of each ZonePositionsNtf and ZoneTickNtf received
+    /// in the window (the server stamps whole ms, so up to 1 ms high).
+    pub update_latency_ms: Latency,
+    /// Frames behind `update_latency_ms`.
+    pub update_latency_samples: u64,
+    /// With `--metrics-url`: the server's tick and updates over the window (`null` without, or
+    /// when the scrape failed: see `errors_by_kind`).
+    pub server: Option<ServerZone>,
+}
+
+impl ZoneReport {
+    fn new(facts: ZoneFacts, sent: u64, z: &ZoneTally, duration_s: f64) -> ZoneReport {
+        let latency = z.update_latency_us.as_ref();
+        ZoneReport {
+            move_hz: facts.move_hz,
+            enter_attempted: z.enter_attempted,
+            entered: z.entered,
+            enter_failed: z.enter_failed.total(),
+            enter_failed_by_kind: z.enter_failed.by_kind.clone(),
+            enter_failed_examples: z.enter_failed.examples.clone(),
+            enter_retries: z.enter_retries,
+            enter_latency_ms: z.enter_latency_us.as_ref().map(Latency::from_histogram).unwrap_or_default(),
+            moves_sent: sent,
+            moves_per_s: per_s(sent, duration_s),
+            moves_rejected: z.moves_rejected.total(),
+            moves_rejected_by_code: z.moves_rejected.by_kind.clone(),
+            moves_rejected_examples: z.moves_rejected.examples.clone(),
+            updates: z.updates(),
+            updates_per_s: per_s(z.updates(), duration_s),
+            updates_by_kind: UpdateCounts {
+                moves: z.moves,
+                enters: z.enters,
+                leaves: z.leaves,
+                stops: z.stops,
+            },
+            frames: ZoneFrames {
+                positions: FrameRate::new(z.positions, duration_s),
+                tick: FrameRate::new(z.ticks, duration_s),
+                enter: FrameRate::new(z.enter_ntfs, duration_s),
+            },
+            bytes: z.bytes,
+            bytes_per_s: per_s(z.bytes, duration_s),
+            update_latency_ms: latency.map(Latency::from_histogram).unwrap_or_default(),
+            update_latency_samples: latency.map_or(0, Histogram::len),
+            server: facts.server,
+        }
+    }
+}
+
+fn per_s(n: u64, duration_s: f64) -> f64 {
+    if duration_s > 0.0 { n as f64 / duration_s } else { 0.0 }
 }
 
 /// The server's resident memory before the first connection and once every bot has settled.
@@ -341,9 +584,12 @@ pub struct Report {
     pub send_lag_ms: SendLag,
     /// Stopped early by Ctrl-C.
     pub interrupted: bool,
-    /// The `login` scenario's figures (`null` in other scenarios). Its measured requests (`sent`,
-    /// `answered`, `latency_ms`) are the heartbeats of the idle phase.
+    /// The login phase's figures (`null` in scenarios without one). In `login`, the measured
+    /// requests (`sent`, `answered`, `latency_ms`) are the heartbeats of the idle phase.
     pub login: Option<LoginReport>,
+    /// The `zone` scenario's figures (`null` in other scenarios). Its measured requests (`sent`)
+    /// are one-way MoveReqs, so `answered`, `throughput_per_s` and `latency_ms` stay 0.
+    pub zone: Option<ZoneReport>,
     /// With `--server-pid`: the server's memory growth per session, in bytes (`null` without).
     pub server_rss_per_session_bytes: Option<f64>,
     /// With `--server-pid`: the readings behind it (`null` without).
@@ -375,9 +621,11 @@ impl Report {
                 per_s: if phase_s > 0.0 { tally.login_ok as f64 / phase_s } else { 0.0 },
                 latency_ms: tally.login_latency_us.as_ref().map(Latency::from_histogram).unwrap_or_default(),
                 sessions_held: tally.held,
-                sessions_lost: tally.login_ok.saturating_sub(tally.held),
+                // A bot that could not enter the world closed its session itself.
+                sessions_lost: tally.login_ok.saturating_sub(tally.held + tally.zone.enter_failed.total()),
             }
         });
+        let zone = facts.zone.map(|z| ZoneReport::new(z, tally.sent, &tally.zone, duration_s));
         Report {
             scenario: facts.scenario,
             bots: facts.bots,
@@ -407,13 +655,15 @@ impl Report {
             throughput_per_s,
             interrupted: facts.interrupted,
             login,
+            zone,
             server_rss_per_session_bytes: facts.server_rss.and_then(|r| r.per_session_bytes),
             server_rss: facts.server_rss,
         }
     }
 
     /// Why the run counts as failed; empty when it passed (no errors, nothing lost; in `login`,
-    /// no failed login and no session lost).
+    /// no failed login and no session lost; in `zone`, besides, every bot entered the world, no
+    /// MoveReq was rejected and updates came back).
     pub fn failures(&self) -> Vec<String> {
         let mut why = Vec::new();
         if let Some(l) = &self.login {
@@ -423,6 +673,32 @@ impl Report {
             }
             if l.sessions_lost > 0 {
                 why.push(format!("{} of {} sessions lost before the end", l.sessions_lost, l.ok));
+            }
+        }
+        if let Some(z) = &self.zone {
+            if z.enter_failed > 0 {
+                let kinds: Vec<String> =
+                    z.enter_failed_by_kind.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+                why.push(format!(
+                    "{} of {} bots could not enter the world ({})",
+                    z.enter_failed,
+                    z.enter_attempted,
+                    kinds.join(", ")
+                ));
+            }
+            if z.moves_rejected > 0 {
+                let kinds: Vec<String> =
+                    z.moves_rejected_by_code.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+                why.push(format!(
+                    "{} of {} moves rejected ({})",
+                    z.moves_rejected,
+                    z.moves_sent,
+                    kinds.join(", ")
+                ));
+            }
+            if z.moves_sent > 0 && z.updates == 0 {
+                // Every walking bot sees at least itself move.
+                why.push(format!("{} moves sent but no entity update came back", z.moves_sent));
             }
         }
         if self.errors > 0 {
@@ -450,7 +726,10 @@ impl fmt::Display for Report {
         }
         match self.rate {
             _ if self.closed_loop => writeln!(f, ", closed loop")?,
-            Some(rate) => writeln!(f, ", {rate:.0} requests/s scheduled")?,
+            Some(rate) => {
+                let what = if self.scenario == Scenario::Zone { "MoveReqs" } else { "requests" };
+                writeln!(f, ", {rate:.0} {what}/s scheduled")?;
+            }
             None => writeln!(f)?,
         }
         writeln!(
@@ -460,24 +739,34 @@ impl fmt::Display for Report {
         )?;
         if let Some(login) = &self.login {
             write!(f, "{login}")?;
+            if self.scenario == Scenario::Login {
+                writeln!(f, "heartbeats   (the measured requests below)")?;
+            }
         }
         let note = if self.interrupted { " (interrupted)" } else { "" };
         writeln!(f, "duration     {:.2} s{note}", self.duration_s)?;
-        writeln!(f, "sent         {}", self.sent)?;
-        writeln!(f, "answered     {}", self.answered)?;
-        writeln!(f, "lost         {}", self.lost)?;
-        writeln!(f, "duplicated   {}", self.duplicated)?;
+        if let Some(zone) = &self.zone {
+            // MoveReqs are one-way: nothing is answered, lost or timed by the request.
+            write!(f, "{zone}")?;
+        } else {
+            writeln!(f, "sent         {}", self.sent)?;
+            writeln!(f, "answered     {}", self.answered)?;
+            writeln!(f, "lost         {}", self.lost)?;
+            writeln!(f, "duplicated   {}", self.duplicated)?;
+        }
         writeln!(f, "errors       {}", self.errors)?;
         for (kind, n) in &self.errors_by_kind {
             let example = self.error_examples.get(kind).map_or("", String::as_str);
             writeln!(f, "  {kind:<32} {n:>8}  e.g. {example}")?;
         }
-        writeln!(f, "throughput   {:.1} answered/s", self.throughput_per_s)?;
-        writeln!(
-            f,
-            "latency ms   p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  (mean {:.3})",
-            l.p50, l.p90, l.p99, l.max, l.mean
-        )?;
+        if self.zone.is_none() {
+            writeln!(f, "throughput   {:.1} answered/s", self.throughput_per_s)?;
+            writeln!(
+                f,
+                "latency ms   p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  (mean {:.3})",
+                l.p50, l.p90, l.p99, l.max, l.mean
+            )?;
+        }
         write!(f, "send lag ms  mean {:.3}  max {:.3}", self.send_lag_ms.mean, self.send_lag_ms.max)?;
         if let Some(rss) = &self.server_rss {
             let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
@@ -523,8 +812,83 @@ impl fmt::Display for LoginReport {
             "  latency ms p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  (mean {:.3})",
             l.p50, l.p90, l.p99, l.max, l.mean
         )?;
-        writeln!(f, "  sessions   {} held at the end, {} lost", self.sessions_held, self.sessions_lost)?;
-        writeln!(f, "heartbeats   (the measured requests below)")
+        writeln!(f, "  sessions   {} held at the end, {} lost", self.sessions_held, self.sessions_lost)
+    }
+}
+
+impl fmt::Display for ZoneReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let retries =
+            if self.enter_retries > 0 { format!(" ({} retries)", self.enter_retries) } else { String::new() };
+        let l = &self.enter_latency_ms;
+        writeln!(
+            f,
+            "enter        {} ok, {} failed of {}{retries}; latency ms p50 {:.3}  p99 {:.3}  max {:.3}",
+            self.entered, self.enter_failed, self.enter_attempted, l.p50, l.p99, l.max
+        )?;
+        for (kind, n) in &self.enter_failed_by_kind {
+            let example = self.enter_failed_examples.get(kind).map_or("", String::as_str);
+            writeln!(f, "  {kind:<32} {n:>8}  e.g. {example}")?;
+        }
+        writeln!(
+            f,
+            "moves        {} sent ({:.0}/s, {} per bot and s), {} rejected",
+            self.moves_sent, self.moves_per_s, self.move_hz, self.moves_rejected
+        )?;
+        for (code, n) in &self.moves_rejected_by_code {
+            let example = self.moves_rejected_examples.get(code).map_or("", String::as_str);
+            writeln!(f, "  {code:<32} {n:>8}  e.g. {example}")?;
+        }
+        let k = &self.updates_by_kind;
+        writeln!(
+            f,
+            "updates      {} ({:.0}/s): {} moves, {} enters, {} leaves, {} stops",
+            self.updates, self.updates_per_s, k.moves, k.enters, k.leaves, k.stops
+        )?;
+        let fr = &self.frames;
+        writeln!(
+            f,
+            "frames/s     positions {:.0}, tick {:.0}, enter {:.0}; {:.2} MB/s received ({} bytes)",
+            fr.positions.per_s,
+            fr.tick.per_s,
+            fr.enter.per_s,
+            self.bytes_per_s / 1e6,
+            self.bytes
+        )?;
+        let u = &self.update_latency_ms;
+        writeln!(
+            f,
+            "update ms    p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}  (mean {:.3}; {} frames, tick to receipt)",
+            u.p50, u.p90, u.p99, u.max, u.mean, self.update_latency_samples
+        )?;
+        if let Some(server) = &self.server {
+            let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+            match server.headline() {
+                Some((name, s)) => {
+                    let ratio = if server.updates_per_s > 0.0 {
+                        format!(" (bots received {:.2}x)", self.updates_per_s / server.updates_per_s)
+                    } else {
+                        String::new()
+                    };
+                    writeln!(
+                        f,
+                        "server tick  instance {name} ({} players): {} ticks ({:.1}/s), p50 {} ms  p90 {} ms  \
+                         p99 {} ms  (mean {} ms), {} overruns",
+                        s.players,
+                        s.ticks,
+                        s.ticks_per_s,
+                        ms(s.tick_p50_ms),
+                        ms(s.tick_p90_ms),
+                        ms(s.tick_p99_ms),
+                        ms(s.tick_mean_ms),
+                        s.overruns
+                    )?;
+                    writeln!(f, "server sent  {:.0} updates/s, all instances{ratio}", server.updates_per_s)?;
+                }
+                None => writeln!(f, "server tick  no zone instance at {}", server.url)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -544,6 +908,7 @@ mod tests {
             ramp_up: Duration::from_millis(5),
             interrupted: false,
             login: None,
+            zone: None,
             server_rss: None,
         }
     }
@@ -627,6 +992,52 @@ mod tests {
             ["1 of 3 logins failed (INVALID_CREDENTIALS x1)", "1 of 2 sessions lost before the end"]
         );
         assert!(report.to_string().contains("INVALID_CREDENTIALS"), "{report}");
+    }
+
+    #[test]
+    fn zone_tallies_merge_into_rates_over_the_window() {
+        let bot = |moves: u64, latency_ms: u64| {
+            let mut t = Tally::new();
+            t.connected = 1;
+            t.login_ok = 1;
+            t.held = 1;
+            t.sent = 20;
+            let z = &mut t.zone;
+            (z.enter_attempted, z.entered) = (1, 1);
+            z.record_enter_latency(Duration::from_millis(5));
+            z.positions.add(100);
+            z.ticks.add(50);
+            z.bytes = 200;
+            (z.moves, z.enters, z.leaves, z.stops) = (moves, 1, 1, 1);
+            z.record_update_latency(1_000_000 + latency_ms * 1000, 1_000);
+            t
+        };
+        let mut all = bot(10, 1);
+        all.merge(bot(30, 3));
+        let facts = RunFacts {
+            scenario: Scenario::Zone,
+            login: Some(LoginFacts {
+                method: LoginMethod::Device,
+                run_tag: "t".into(),
+                pacing: LoginPacing::Rate(500.0),
+            }),
+            zone: Some(ZoneFacts { move_hz: 10.0, server: None }),
+            ..facts()
+        };
+        let r = Report::new(facts, all);
+        let z = r.zone.as_ref().unwrap();
+        assert_eq!((z.entered, z.moves_sent, z.updates), (2, 40, 46));
+        // Over the 2 s window.
+        assert!((z.updates_per_s - 23.0).abs() < 1e-9 && (z.moves_per_s - 20.0).abs() < 1e-9);
+        assert_eq!((z.frames.positions.frames, z.frames.positions.bytes, z.bytes), (2, 200, 400));
+        assert!((z.frames.tick.bytes_per_s - 50.0).abs() < 1e-9);
+        assert_eq!(z.update_latency_samples, 2);
+        assert!((z.update_latency_ms.max - 3.0).abs() < 0.05, "{:?}", z.update_latency_ms);
+        assert!((z.enter_latency_ms.p50 - 5.0).abs() < 0.05, "{:?}", z.enter_latency_ms);
+        assert!(r.passed(), "{r}");
+        assert!(r.to_string().contains("46 (23/s): 40 moves, 2 enters, 2 leaves, 2 stops"), "{r}");
+        // Nothing answers MoveReqs: the request/response lines would only show zeros.
+        assert!(!r.to_string().contains("throughput"), "{r}");
     }
 
     #[test]

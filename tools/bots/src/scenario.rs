@@ -3,7 +3,9 @@
 //! Every scenario shares the same skeleton (connect, Hello, requests on a schedule, Ping as
 //! heartbeat); a scenario only decides what the *measured* request is and how its answer is
 //! checked. `login` adds a login between Hello and the schedule (see `bot.rs`), and measures
-//! the heartbeats of the logged-in sessions. Later versions add `zone` here.
+//! the heartbeats of the logged-in sessions. `zone` logs in too, enters the world, and its
+//! measured requests are one-way MoveReqs made by the bot's random walk (`zone.rs`): nothing
+//! answers them, and what it measures is what the server pushes back.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,6 +36,12 @@ pub enum Scenario {
     /// --login-concurrency), then idle with a Ping at the server's heartbeat interval until the
     /// window ends: logins/s, login latency, sessions held. Needs the account server (`mmo all`).
     Login,
+    /// Hello, log in as `login` does, EnterWorldReq, then a random walk: a MoveReq at --move-hz
+    /// on the schedule, a new direction every couple of seconds. Measures the entity updates the
+    /// zone pushes back (per second, by kind, bytes) and their latency from the server's tick
+    /// (`server_time_ms`) to receipt; with --metrics-url, the server's tick p50/p99. Needs the
+    /// zone server (`mmo all`).
+    Zone,
 }
 
 /// Why an answer of the expected id is still wrong.
@@ -70,15 +78,21 @@ impl Scenario {
             Scenario::Ping => "ping",
             Scenario::Echo => "echo",
             Scenario::Login => "login",
+            Scenario::Zone => "zone",
         }
     }
 
     /// Whether the scenario sends a payload (`--payload` means something).
     pub fn has_payload(self) -> bool {
         match self {
-            Scenario::Ping | Scenario::Login => false,
+            Scenario::Ping | Scenario::Login | Scenario::Zone => false,
             Scenario::Echo => true,
         }
+    }
+
+    /// Whether each bot logs in before the window (and the `--login*` options apply).
+    pub fn logs_in(self) -> bool {
+        matches!(self, Scenario::Login | Scenario::Zone)
     }
 
     /// The interval between measured requests, given the one asked for and the server's heartbeat.
@@ -86,28 +100,33 @@ impl Scenario {
     /// In `ping` (and `login`) the heartbeat *is* a Ping, so a schedule slower than the heartbeat
     /// would only interleave unmeasured pings with measured ones; measuring at the heartbeat rate
     /// instead keeps every Ping on the wire counted. In `echo` the schedule is as asked: pings
-    /// fill in only when it is slower than the heartbeat.
+    /// fill in only when it is slower than the heartbeat. In `zone` too: the MoveReqs keep the
+    /// session alive, and pings fill in only before the window.
     pub fn measured_interval(self, requested: Duration, heartbeat: Duration) -> Duration {
         match self {
             Scenario::Ping | Scenario::Login => requested.min(heartbeat),
-            Scenario::Echo => requested,
+            Scenario::Echo | Scenario::Zone => requested,
         }
     }
 
     /// One measured request, encoded as a whole frame. `payload` is the echo's length in bytes.
-    pub fn request(self, seq: Seq, payload: usize) -> Bytes {
+    /// `None` in `zone`: its MoveReqs depend on where the bot walks, so the bot's walk makes them
+    /// (`zone::Walk`).
+    pub fn request(self, seq: Seq, payload: usize) -> Option<Bytes> {
         match self {
-            Scenario::Ping | Scenario::Login => ping(seq),
+            Scenario::Ping | Scenario::Login => Some(ping(seq)),
             Scenario::Echo => {
-                EchoReq { payload: echo_payload(seq, payload) }.to_frame_bytes(seq, Flags::NONE)
+                Some(EchoReq { payload: echo_payload(seq, payload) }.to_frame_bytes(seq, Flags::NONE))
             }
+            Scenario::Zone => None,
         }
     }
 
-    /// The id of the answer to [`Scenario::request`].
+    /// The id of the answer to a measured request. In `zone` MoveReqs are one-way, so the only
+    /// requests that wait for an answer are heartbeats: zone answers as ping does.
     pub fn response_id(self) -> MsgId {
         match self {
-            Scenario::Ping | Scenario::Login => PingResp::ID,
+            Scenario::Ping | Scenario::Login | Scenario::Zone => PingResp::ID,
             Scenario::Echo => EchoResp::ID,
         }
     }
@@ -115,7 +134,7 @@ impl Scenario {
     /// Checks an answer to the request `request(frame.header.seq, payload)`.
     pub fn check_response(self, frame: &Frame, payload: usize) -> Result<(), Check> {
         match self {
-            Scenario::Ping | Scenario::Login => decode::<PingResp>(frame).map(drop),
+            Scenario::Ping | Scenario::Login | Scenario::Zone => decode::<PingResp>(frame).map(drop),
             Scenario::Echo => {
                 let resp = decode::<EchoResp>(frame)?;
                 let seq = frame.header.seq;
@@ -205,7 +224,7 @@ mod tests {
 
     #[test]
     fn the_largest_payload_fits_a_frame() {
-        let frame = Scenario::Echo.request(Seq(1), MAX_PAYLOAD);
+        let frame = Scenario::Echo.request(Seq(1), MAX_PAYLOAD).expect("echo has a request");
         let echoed =
             EchoResp { payload: echo_payload(Seq(1), MAX_PAYLOAD) }.to_frame_bytes(Seq(1), Flags::NONE);
         for bytes in [frame, echoed] {
