@@ -405,7 +405,7 @@ impl RampUp {
 
 /// Reads and parses the zone's counters on a blocking thread (the scrape is blocking I/O).
 async fn read_zone_metrics(url: MetricsUrl) -> Result<ZoneCounters, String> {
-    let what = format!("http://{}:{}{}", url.host, url.port, url.path);
+    let what = url.to_string();
     let page = tokio::task::spawn_blocking(move || metrics::scrape(&url, metrics::SCRAPE_TIMEOUT))
         .await
         .map_err(|e| format!("the scrape of {what} failed: {e}"))?;

@@ -8,16 +8,17 @@
 //! quantiles down. The headline instance is the one with the most players at the window's end:
 //! where the bots are.
 //!
-//! A hand-written client instead of an HTTP crate: one GET of a text page on loopback needs no
-//! more, and the scrape runs twice per run on a blocking thread.
+//! The GET is ureq's (blocking, plain HTTP only: the scrape runs twice per run on a blocking
+//! thread). The text format is parsed here rather than with a crate: the ones there are skip
+//! lines they cannot read, and a page misread that way would give wrong figures, not an error.
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
-use std::net::{TcpStream, ToSocketAddrs as _};
+use std::fmt;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
 use serde::Serialize;
+use ureq::http::Uri;
 
 /// Seconds a whole tick took, per instance.
 pub const TICK_SECONDS: &str = "mmo_zone_tick_seconds";
@@ -35,107 +36,37 @@ pub const SCRAPE_TIMEOUT: Duration = Duration::from_secs(5);
 /// wrong URL serving something endless cannot fill the bots' memory.
 const MAX_PAGE: u64 = 16 << 20;
 
-/// Where the metrics are: `http://host[:port][/path]` (port 80 and path `/` when left out).
+/// Where the metrics are: an `http://` URL (no TLS: a metrics endpoint is served on loopback or
+/// a private network).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MetricsUrl {
-    pub host: String,
-    pub port: u16,
-    pub path: String,
-}
+pub struct MetricsUrl(Uri);
 
 impl MetricsUrl {
     pub fn parse(url: &str) -> anyhow::Result<MetricsUrl> {
-        let rest = url
-            .strip_prefix("http://")
-            .with_context(|| format!("--metrics-url {url:?} must start with http:// (no TLS)"))?;
-        let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
-        let (host, port) = match authority.rsplit_once(':') {
-            // An IPv6 address without a port ("[::1]") has colons but ends with ']'.
-            Some((host, port)) if !port.ends_with(']') => {
-                let port = port.parse().with_context(|| format!("bad port in --metrics-url {url:?}"))?;
-                (host, port)
-            }
-            _ => (authority, 80),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        ensure!(!host.is_empty(), "no host in --metrics-url {url:?}");
-        Ok(MetricsUrl { host: host.to_owned(), port, path: path.to_owned() })
+        let uri: Uri = url.parse().with_context(|| format!("--metrics-url {url:?} is not a URL"))?;
+        ensure!(uri.scheme_str() == Some("http"), "--metrics-url {url:?} must start with http:// (no TLS)");
+        let authority = uri.authority().with_context(|| format!("no host in --metrics-url {url:?}"))?;
+        ensure!(!authority.host().is_empty(), "no host in --metrics-url {url:?}");
+        // The URI type checks a port only when asked for it as a number ("[::1]" has colons and
+        // no port).
+        let port = authority.as_str().rsplit_once(':').filter(|(_, p)| !p.ends_with(']'));
+        ensure!(port.is_none() || authority.port_u16().is_some(), "bad port in --metrics-url {url:?}");
+        Ok(MetricsUrl(uri))
     }
 }
 
-/// GETs the page at `url` (blocking; each step bounded by `timeout`) and returns its body.
+impl fmt::Display for MetricsUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// GETs the page at `url` (blocking; the whole exchange bounded by `timeout`) and returns its
+/// body. A status other than 200 is an error.
 pub fn scrape(url: &MetricsUrl, timeout: Duration) -> anyhow::Result<String> {
-    let where_ = format!("{}:{}", url.host, url.port);
-    let addr = (url.host.as_str(), url.port)
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve {where_}"))?
-        .next()
-        .with_context(|| format!("no address for {where_}"))?;
-    let mut stream =
-        TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("cannot connect to {where_}"))?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {where_}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n",
-        url.path
-    );
-    stream.write_all(request.as_bytes()).with_context(|| format!("cannot send to {where_}"))?;
-    let mut response = Vec::new();
-    stream
-        .take(MAX_PAGE)
-        .read_to_end(&mut response)
-        .with_context(|| format!("cannot read the answer of {where_}"))?;
-    http_body(&response).with_context(|| format!("GET {} from {where_}", url.path))
-}
-
-/// The body of an HTTP/1.x response read to its end: checks the status is 200 and undoes a
-/// chunked transfer encoding.
-pub fn http_body(response: &[u8]) -> anyhow::Result<String> {
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").context("no end of the headers")?;
-    let head = std::str::from_utf8(&response[..split]).context("headers are not UTF-8")?;
-    let body = &response[split + 4..];
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap_or_default();
-    let code = status.split_whitespace().nth(1).unwrap_or_default();
-    ensure!(status.starts_with("HTTP/1.") && code == "200", "answered {status:?}");
-    let mut chunked = false;
-    let mut length = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.eq_ignore_ascii_case("chunked");
-        } else if name.eq_ignore_ascii_case("content-length") {
-            length = Some(value.parse::<usize>().context("bad Content-Length")?);
-        }
-    }
-    let body = if chunked {
-        dechunk(body)?
-    } else if let Some(n) = length {
-        ensure!(body.len() >= n, "the body ended after {} of {n} bytes", body.len());
-        body[..n].to_vec()
-    } else {
-        body.to_vec()
-    };
-    String::from_utf8(body).context("the body is not UTF-8")
-}
-
-/// Joins the chunks of a chunked body (RFC 9112 section 7.1; extensions and trailers ignored).
-fn dechunk(mut body: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = body.windows(2).position(|w| w == b"\r\n").context("a chunk size without its line end")?;
-        let line = std::str::from_utf8(&body[..eol]).context("a chunk size is not text")?;
-        let size = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size, 16).with_context(|| format!("bad chunk size {size:?}"))?;
-        body = &body[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        ensure!(body.len() >= size + 2, "a chunk of {size} bytes is cut short");
-        out.extend_from_slice(&body[..size]);
-        body = &body[size + 2..];
-    }
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(timeout)).build().into();
+    let mut response = agent.get(&url.0).call().with_context(|| format!("GET {url}"))?;
+    response.body_mut().with_config().limit(MAX_PAGE).read_to_string().with_context(|| format!("GET {url}"))
 }
 
 /// One sample line of the text format: `name{label="value",...} value [timestamp]`.
@@ -587,55 +518,49 @@ mmo_build_info 1
     }
 
     #[test]
-    fn metrics_urls_name_host_port_and_path() {
-        let u = MetricsUrl::parse("http://127.0.0.1:9100/metrics").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 9100, "/metrics"));
-        let u = MetricsUrl::parse("http://localhost").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("localhost", 80, "/"));
-        let u = MetricsUrl::parse("http://[::1]:9100/m?x=1").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("::1", 9100, "/m?x=1"));
-        for bad in ["https://x/metrics", "127.0.0.1:9100", "http://:9100/", "http://x:port/"] {
+    fn metrics_urls_must_be_plain_http_with_a_host() {
+        for good in ["http://127.0.0.1:9100/metrics", "http://localhost", "http://[::1]:9100/m?x=1"] {
+            let url = MetricsUrl::parse(good).unwrap();
+            assert!(url.to_string().starts_with(good), "{good} -> {url}");
+        }
+        for bad in ["https://x/metrics", "127.0.0.1:9100", "http://:9100/", "http://x:port/", "metrics"] {
             assert!(MetricsUrl::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
-    fn bodies_are_read_plain_by_length_or_chunked_and_errors_say_so() {
-        let plain = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nm 1\n";
-        assert_eq!(http_body(plain).unwrap(), "m 1\n");
-        let sized = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nm 1\nextra";
-        assert_eq!(http_body(sized).unwrap(), "m 1\n");
-        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nm 1\n\r\na;ext=1\r\nm{a=\"b\"} 2\r\n0\r\n\r\n";
-        assert_eq!(http_body(chunked).unwrap(), "m 1\nm{a=\"b\"} 2");
-        let missing = b"HTTP/1.1 404 Not Found\r\n\r\nno";
-        assert!(format!("{:#}", http_body(missing).unwrap_err()).contains("404"));
-        assert!(http_body(b"HTTP/1.1 200 OK\r\n").is_err());
-        assert!(http_body(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nm 1").is_err());
-    }
-
-    #[test]
-    fn a_scrape_reads_a_real_endpoint_and_a_closed_port_is_an_error() {
+    fn a_scrape_reads_a_real_endpoint_and_a_refusal_or_a_closed_port_is_an_error() {
+        use std::io::{Read as _, Write as _};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        // Answers two requests: the page, then a 404.
         let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut request = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                let n = s.read(&mut buf).unwrap();
-                request.extend_from_slice(&buf[..n]);
+            let mut requests = Vec::new();
+            for answer in [
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nm 7\n"[..],
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            ] {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = s.read(&mut buf).unwrap();
+                    request.extend_from_slice(&buf[..n]);
+                }
+                s.write_all(answer).unwrap();
+                requests.push(String::from_utf8(request).unwrap());
             }
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nm 7\n").unwrap();
-            String::from_utf8(request).unwrap()
+            requests
         });
         let url = MetricsUrl::parse(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
         assert_eq!(scrape(&url, SCRAPE_TIMEOUT).unwrap(), "m 7\n");
-        let request = server.join().unwrap();
-        assert!(request.starts_with("GET /metrics HTTP/1.1\r\n"), "{request}");
-        assert!(request.contains("\r\nConnection: close\r\n"), "{request}");
+        let err = scrape(&url, SCRAPE_TIMEOUT).unwrap_err();
+        assert!(format!("{err:#}").contains("404"), "{err:#}");
+        let requests = server.join().unwrap();
+        assert!(requests[0].starts_with("GET /metrics HTTP/1.1\r\n"), "{requests:?}");
 
         // Nothing listens there any more.
         let err = scrape(&url, SCRAPE_TIMEOUT).unwrap_err();
-        assert!(format!("{err:#}").contains("cannot connect"), "{err:#}");
+        assert!(format!("{err:#}").contains(&format!("GET {url}")), "{err:#}");
     }
 }
