@@ -20,6 +20,9 @@ use anyhow::{Context as _, bail, ensure};
 use serde::Serialize;
 use ureq::http::Uri;
 
+// The zone's metric names (`mmo_zone::metrics`), written out again so the bots do not link the
+// zone server; tests/zone.rs checks they are the same.
+
 /// Seconds a whole tick took, per instance.
 pub const TICK_SECONDS: &str = "mmo_zone_tick_seconds";
 /// Ticks that took longer than the tick period.

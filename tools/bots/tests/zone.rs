@@ -326,3 +326,13 @@ async fn a_refused_enter_and_a_silent_world_fail_the_run_with_their_reasons() {
     assert_eq!((zone.entered, zone.moves_sent, zone.updates), (2, 10, 0), "{report}");
     assert_eq!(report.failures(), ["10 moves sent but no entity update came back"]);
 }
+
+#[test]
+fn the_bots_read_the_metric_names_the_zone_writes() {
+    use mmo_bots::metrics as bots;
+    use mmo_zone::metrics as zone;
+    assert_eq!(
+        [bots::TICK_SECONDS, bots::TICK_OVERRUNS, bots::UPDATES, bots::PLAYERS],
+        [zone::TICK_SECONDS, zone::TICK_OVERRUNS, zone::UPDATES, zone::PLAYERS]
+    );
+}
