@@ -9,69 +9,41 @@
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
 
-use std::net::SocketAddr;
+mod cluster;
+
 use std::time::Duration;
 
+use cluster::Cluster;
 use mmo_bots::{LoginMethod, Options, Report, Scenario, Swarm};
-use mmo_core::Shutdown;
-use mmo_core::bus::Bus;
 use mmo_proto::login_req::Credential;
 use mmo_proto::{DeviceCredential, LoginReq, LoginResp, RegisterReq, RegisterResp};
 use mmo_testkit::TestClient;
-use mmo_testkit::mysql::TestDb;
-use mmo_testkit::redis::TestRedis;
 
 /// The heartbeat the gateway asks for: short, so a 1 s idle phase sees a few.
 const HEARTBEAT: Duration = Duration::from_millis(250);
 
-/// `mmo all` in this process, on its own Redis prefix and database.
-struct Cluster {
-    addr: SocketAddr,
-    shutdown: Shutdown,
-    bus: Bus,
-    db: TestDb,
-    redis: TestRedis,
-}
-
-impl Cluster {
-    async fn start() -> Cluster {
-        let redis = TestRedis::new();
-        let db = TestDb::new().await;
-        let mut cfg = mmo::Config::default();
-        cfg.node.id = format!("bots-login-{}", std::process::id());
-        cfg.bus = redis.cfg.clone();
-        cfg.mysql = db.config().clone();
-        cfg.listener.listen = "127.0.0.1:0".parse().unwrap();
+/// `mmo all` with a short heartbeat and cheap hashes: the test is about the bots, not argon2's
+/// cost.
+async fn start_cluster() -> Cluster {
+    Cluster::start("login", |cfg| {
         cfg.listener.heartbeat_interval = HEARTBEAT;
-        // Cheap hashes: the test is about the bots, not argon2's cost.
         cfg.account.argon2_memory_kib = 1024;
         cfg.account.argon2_iterations = 1;
         cfg.account.validate().unwrap();
-        let shutdown = Shutdown::new();
-        let started = mmo::start(mmo::Role::All, &cfg, &shutdown).await.unwrap();
-        Cluster { addr: started.gateway.unwrap(), shutdown, bus: started.bus, db, redis }
-    }
+    })
+    .await
+}
 
-    fn bots(&self, bots: usize, login: LoginMethod, run_tag: &str) -> Options {
-        Options {
-            addr: self.addr,
-            bots,
-            scenario: Scenario::Login,
-            login,
-            run_tag: run_tag.to_owned(),
-            duration: Duration::from_secs(1),
-            ..Options::default()
-        }
-    }
-
-    /// Stops the servers and their bus, then drops the database and the Redis keys.
-    async fn stop(self) {
-        self.shutdown.trigger();
-        self.bus.close();
-        // Readers notice within one scheduling round; then nothing recreates the keys.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        self.db.cleanup().await;
-        self.redis.cleanup();
+/// Options for `bots` bots of the login scenario against `cluster`.
+fn bots(cluster: &Cluster, bots: usize, login: LoginMethod, run_tag: &str) -> Options {
+    Options {
+        addr: cluster.addr,
+        bots,
+        scenario: Scenario::Login,
+        login,
+        run_tag: run_tag.to_owned(),
+        duration: Duration::from_secs(1),
+        ..Options::default()
     }
 }
 
@@ -93,13 +65,13 @@ fn assert_all_held(report: &Report, bots: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn guest_and_password_logins_hold_their_sessions_and_reruns_reuse_the_accounts() {
-    let cluster = Cluster::start().await;
+    let cluster = start_cluster().await;
 
     // 50 guests, with the server's memory read around them (the server is this process).
     let opts = Options {
         server_pid: Some(std::process::id()),
         rss_settle: Duration::from_millis(100),
-        ..cluster.bots(50, LoginMethod::Device, "guests")
+        ..bots(&cluster, 50, LoginMethod::Device, "guests")
     };
     let report = mmo_bots::run(opts).await.unwrap();
     assert_all_held(&report, 50);
@@ -125,7 +97,7 @@ async fn guest_and_password_logins_hold_their_sessions_and_reruns_reuse_the_acco
     assert!(json["server_rss_per_session_bytes"].is_f64(), "{json}");
 
     // 20 players register (closed loop, 8 at once), then a rerun logs in to the same accounts.
-    let password = Options { login_concurrency: Some(8), ..cluster.bots(20, LoginMethod::Password, "pw") };
+    let password = Options { login_concurrency: Some(8), ..bots(&cluster, 20, LoginMethod::Password, "pw") };
     let first = mmo_bots::run(password.clone()).await.unwrap();
     assert_all_held(&first, 20);
     assert_eq!(first.login.as_ref().unwrap().registered, 20, "{first}");
@@ -152,7 +124,7 @@ async fn guest_and_password_logins_hold_their_sessions_and_reruns_reuse_the_acco
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wrong_password_and_a_session_taken_over_fail_the_run_with_their_reasons() {
-    let cluster = Cluster::start().await;
+    let cluster = start_cluster().await;
 
     // Someone else holds bot 0's name with another password: its register is refused
     // (NAME_TAKEN), and so is its login.
@@ -165,7 +137,7 @@ async fn a_wrong_password_and_a_session_taken_over_fail_the_run_with_their_reaso
     };
     let _: RegisterResp = c.request(&squatter).await.unwrap();
     drop(c);
-    let report = mmo_bots::run(cluster.bots(3, LoginMethod::Password, "taken")).await.unwrap();
+    let report = mmo_bots::run(bots(&cluster, 3, LoginMethod::Password, "taken")).await.unwrap();
     let login = report.login.as_ref().unwrap();
     assert_eq!((login.attempted, login.ok, login.failed), (3, 2, 1), "{report}");
     assert_eq!(login.failed_by_kind.get("INVALID_CREDENTIALS"), Some(&1), "{report}");
@@ -175,7 +147,7 @@ async fn a_wrong_password_and_a_session_taken_over_fail_the_run_with_their_reaso
 
     // Bot 0's device logs in elsewhere while the bots idle: the gateway closes the bot's
     // session, which is lost, with the reason it was given.
-    let mut swarm = Swarm::start(cluster.bots(4, LoginMethod::Device, "takeover")).await.unwrap();
+    let mut swarm = Swarm::start(bots(&cluster, 4, LoginMethod::Device, "takeover")).await.unwrap();
     let ramp = swarm.ramp_up().await;
     assert_eq!(ramp.logged_in, Some(4));
     let mut c = TestClient::connect(cluster.addr).await.unwrap();

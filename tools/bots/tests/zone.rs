@@ -11,21 +11,19 @@
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
 
+mod cluster;
 mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use cluster::Cluster;
 use mmo_bots::{Options, Report, Scenario};
-use mmo_core::Shutdown;
-use mmo_core::bus::Bus;
 use mmo_proto::{
     AuthSession, EnterWorldReq, EnterWorldResp, EntityEnter, EntityMove, ErrorCode, ErrorResp, LoginReq,
     LoginResp, MoveReq, PingReq, PingResp, Vec2, ZoneEnterNtf, ZonePositionsNtf, ZoneTickNtf,
 };
-use mmo_testkit::mysql::TestDb;
-use mmo_testkit::redis::TestRedis;
 use mmo_wire::{Flags, Frame, MsgType, Seq};
 
 const BOTS: usize = 20;
@@ -60,44 +58,10 @@ fn metrics_url() -> String {
     .clone()
 }
 
-/// `mmo all` in this process, on its own Redis prefix and database.
-struct Cluster {
-    addr: SocketAddr,
-    shutdown: Shutdown,
-    bus: Bus,
-    db: TestDb,
-    redis: TestRedis,
-}
-
-impl Cluster {
-    async fn start() -> Cluster {
-        let redis = TestRedis::new();
-        let db = TestDb::new().await;
-        let mut cfg = mmo::Config::default();
-        cfg.node.id = format!("bots-zone-{}", std::process::id());
-        cfg.bus = redis.cfg.clone();
-        cfg.mysql = db.config().clone();
-        cfg.listener.listen = "127.0.0.1:0".parse().unwrap();
-        let shutdown = Shutdown::new();
-        let started = mmo::start(mmo::Role::All, &cfg, &shutdown).await.unwrap();
-        Cluster { addr: started.gateway.unwrap(), shutdown, bus: started.bus, db, redis }
-    }
-
-    /// Stops the servers and their bus, then drops the database and the Redis keys.
-    async fn stop(self) {
-        self.shutdown.trigger();
-        self.bus.close();
-        // Readers notice within one scheduling round; then nothing recreates the keys.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        self.db.cleanup().await;
-        self.redis.cleanup();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_bots_enter_walk_and_get_the_zones_updates_with_the_servers_tick() {
     let url = metrics_url();
-    let cluster = Cluster::start().await;
+    let cluster = Cluster::start("zone", |_| {}).await;
     let opts = Options { metrics_url: Some(url.clone()), ..zone_opts(cluster.addr, "walkers") };
     let report = mmo_bots::run(opts).await.unwrap();
     cluster.stop().await;
