@@ -21,10 +21,18 @@ cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
 
 if cargo nextest --version >/dev/null 2>&1; then
   step "cargo nextest run"
-  cargo nextest run --workspace "${locked[@]}" "$@"
+  summary=$(mktemp)
+  trap 'rm -f "$summary"' EXIT
+  cargo nextest run --workspace "${locked[@]}" "$@" 2>&1 | tee "$summary"
   # nextest does not run doctests (and the runner's arguments may not suit cargo test's).
   step "doctests"
-  cargo test --workspace --doc "${locked[@]}"
+  cargo test --workspace --doc "${locked[@]}" 2>&1 | tee -a "$summary"
+  # The doctest runs end on per-crate lines, many of "0 passed": close on one line for the whole
+  # suite, nextest's count plus the doctests'. (A failure has already stopped the script: set -e
+  # with pipefail.)
+  tests=$(sed -n 's/.* tests run: \([0-9]*\) passed.*/\1/p' "$summary" | tail -n 1)
+  doctests=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$summary" | awk '{ n += $1 } END { print n + 0 }')
+  printf '\nall tests: %s passed, 0 failed\n' "$((${tests:-0} + ${doctests:-0}))"
 else
   # Plain cargo test runs the doctests too.
   step "cargo test"
