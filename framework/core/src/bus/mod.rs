@@ -177,7 +177,9 @@ impl Bus {
         let pool = mobc::Pool::builder()
             .max_open(cfg.pool_max)
             .max_idle(cfg.pool_max)
-            .get_timeout(Some(cfg.command_timeout))
+            // The checkout deadline is tokio's (`Bus::conn`): mobc's own arms a futures-timer
+            // delay, which costs a wake-up of a global timer thread on every checkout.
+            .get_timeout(None)
             // A connection that died with Redis fails its PING and is replaced; checked at most
             // once a second, not on every checkout (that would double every round trip).
             .test_on_check_out(true)
@@ -225,18 +227,19 @@ impl Bus {
 
     /// A pooled connection (not for blocking commands shared with others: each checkout is
     /// exclusive until dropped).
+    /// Waits at most `command_timeout` for one.
     pub async fn conn(&self) -> Result<Conn, BusError> {
-        Ok(self.0.pool.get().await?)
+        self.timed(self.0.pool.get()).await
     }
 
-    /// Runs a Redis command under the configured deadline.
-    pub async fn timed<T>(
+    /// Runs a Redis command (or a pool checkout) under the configured deadline.
+    pub async fn timed<T, E: Into<BusError>>(
         &self,
-        fut: impl std::future::Future<Output = Result<T, redis::RedisError>>,
+        fut: impl std::future::Future<Output = Result<T, E>>,
     ) -> Result<T, BusError> {
         let limit = self.0.cfg.command_timeout;
         match tokio::time::timeout(limit, fut).await {
-            Ok(r) => Ok(r?),
+            Ok(r) => r.map_err(Into::into),
             Err(_) => Err(BusError::Timeout(limit)),
         }
     }
