@@ -1,5 +1,6 @@
-//! The bus under faults, against real Redis: a consumer killed between read and ack, a poison
-//! entry, and Redis flushed (FLUSHALL) and restarted. The last one runs on a private
+//! The bus under faults, against real Redis: a consumer killed between read and ack, a consumer
+//! alive but slower than `claim_idle`, a poison entry, and Redis flushed (FLUSHALL) and
+//! restarted. The last one runs on a private
 //! redis-server the test starts on its own port, so it never touches anyone else's data.
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
@@ -106,6 +107,134 @@ async fn entries_of_a_consumer_killed_before_acking_are_handled_by_another() {
     eventually("consumer B to handle the abandoned entry", || seen.lock().contains(&1)).await;
     assert_eq!(*seen.lock(), vec![1], "handled once by B");
     token.cancel();
+}
+
+/// Records each envelope's seq after `delay`: a consumer that is alive but slower than
+/// `claim_idle`.
+fn slow_recorder(seen: Arc<Mutex<Vec<u32>>>, delay: Duration) -> EntryHandler {
+    Arc::new(move |batch: Batch| {
+        let seen = seen.clone();
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            seen.lock().extend(batch.envelopes.iter().map(|e| e.seq));
+            Handled::Ack
+        })
+    })
+}
+
+/// An overloaded server must not take its own entries over while it is still working on them:
+/// each would be handled again, and a server behind would fall further behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_slower_than_claim_idle_handles_each_entry_once() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let bus = redis.bus("producer", &shutdown).await;
+    // In stream order, and in tasks of their own.
+    for (name, concurrency) in [("ordered", 1), ("concurrent", 8)] {
+        let stream = bus.keys().service(name);
+        let consumer = GroupConsumer::new(redis.bus("slow", &shutdown).await, stream.clone(), name)
+            .with_entry_concurrency(concurrency);
+        consumer.ensure_group().await.unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        // Three times claim_idle (300 ms), with the reclaimer looking every 100 ms.
+        let handler = slow_recorder(seen.clone(), Duration::from_millis(900));
+        let token = CancellationToken::new();
+        tokio::spawn(consumer.run(handler, token.clone()));
+        for seq in 1..=3 {
+            bus.send(&stream, envelope(seq)).unwrap();
+            assert!(bus.flush(Duration::from_secs(2)).await);
+        }
+        eventually("the three entries", || seen.lock().len() >= 3).await;
+        // Long enough for any second delivery to have been handled too.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let mut got = seen.lock().clone();
+        got.sort_unstable();
+        assert_eq!(got, vec![1, 2, 3], "{name}: each handled once");
+        token.cancel();
+    }
+}
+
+/// A consumer whose node is alive keeps its slow entries: another consumer of the group does not
+/// take them over (only a dead node's entries are taken over, as the next test shows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_nodes_slow_entry_is_not_taken_over_by_another() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let bus = redis.bus("producer", &shutdown).await;
+    let stream = bus.keys().service("work");
+    let a_bus = redis.bus("consumer-a", &shutdown).await;
+    tokio::spawn(mmo_core::bus::node::heartbeat_loop(a_bus.clone(), shutdown.token()));
+    let a = GroupConsumer::new(a_bus, stream.clone(), "work");
+    a.ensure_group().await.unwrap();
+    let a_seen = Arc::new(Mutex::new(Vec::new()));
+    let a_token = CancellationToken::new();
+    tokio::spawn(a.run(slow_recorder(a_seen.clone(), Duration::from_millis(1500)), a_token.clone()));
+    bus.send(&stream, envelope(1)).unwrap();
+    assert!(bus.flush(Duration::from_secs(2)).await);
+    // A has read it (nothing is left undelivered) before B starts.
+    let client = redis::Client::open(redis.cfg.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let start = Instant::now();
+    loop {
+        let pending: PendingSummary =
+            redis::cmd("XPENDING").arg(&*stream).arg("work").query_async(&mut conn).await.unwrap();
+        if pending.0 == 1 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "A never read the entry");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let b_seen = Arc::new(Mutex::new(Vec::new()));
+    let b = GroupConsumer::new(redis.bus("consumer-b", &shutdown).await, stream.clone(), "work");
+    let b_token = CancellationToken::new();
+    tokio::spawn(b.run(recorder(b_seen.clone(), None), b_token.clone()));
+    eventually("A to handle its entry", || !a_seen.lock().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!((a_seen.lock().clone(), b_seen.lock().clone()), (vec![1], vec![]));
+    a_token.cancel();
+    b_token.cancel();
+}
+
+/// A consumer that stops while its node lives on (a zone instance moving to another node) hands
+/// back what it leaves unacknowledged: another consumer of the group takes it over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_left_by_a_consumer_that_stops_on_a_live_node_are_taken_over() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let bus = redis.bus("producer", &shutdown).await;
+    let stream = bus.keys().service("work");
+    let a_bus = redis.bus("consumer-a", &shutdown).await;
+    tokio::spawn(mmo_core::bus::node::heartbeat_loop(a_bus.clone(), shutdown.token()));
+    let a = GroupConsumer::new(a_bus, stream.clone(), "work");
+    a.ensure_group().await.unwrap();
+    // A asks for a retry of everything: the entry stays pending with A.
+    let a_seen = Arc::new(Mutex::new(Vec::new()));
+    let a_token = CancellationToken::new();
+    let a_task = tokio::spawn(a.run(recorder(a_seen.clone(), Some(1)), a_token.clone()));
+    bus.send(&stream, envelope(1)).unwrap();
+    assert!(bus.flush(Duration::from_secs(2)).await);
+    let client = redis::Client::open(redis.cfg.url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let start = Instant::now();
+    loop {
+        let pending: PendingSummary =
+            redis::cmd("XPENDING").arg(&*stream).arg("work").query_async(&mut conn).await.unwrap();
+        if pending.0 == 1 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "A never read the entry");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    a_token.cancel();
+    a_task.await.unwrap();
+
+    let b_seen = Arc::new(Mutex::new(Vec::new()));
+    let b = GroupConsumer::new(redis.bus("consumer-b", &shutdown).await, stream.clone(), "work");
+    let b_token = CancellationToken::new();
+    tokio::spawn(b.run(recorder(b_seen.clone(), None), b_token.clone()));
+    eventually("B to take over the entry A left", || b_seen.lock().contains(&1)).await;
+    assert_eq!(*b_seen.lock(), vec![1]);
+    b_token.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -364,3 +364,43 @@ async fn a_bound_server_hears_when_its_session_ends_and_bodies_fan_out_per_sessi
     assert!(ids.contains(&ended[0].session));
     shutdown.drain(Duration::from_secs(5)).await;
 }
+
+/// A server handles requests of different sessions at once even when they arrive in different
+/// stream entries: a slow request (a database round trip, a hash) does not hold up the requests
+/// read after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_different_entries_are_handled_at_once() {
+    struct Meet {
+        arrived: tokio::sync::Notify,
+        barrier: tokio::sync::Barrier,
+    }
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let server_bus = redis.bus("server-1", &shutdown).await;
+    let meet = Arc::new(Meet { arrived: tokio::sync::Notify::new(), barrier: tokio::sync::Barrier::new(2) });
+    // Each request waits for the other one to be in a handler too, for at most 5 s.
+    let router = Router::new().route(Stage::Authenticated, |ctx: Ctx<Meet>, _: EchoReq| async move {
+        ctx.state().arrived.notify_one();
+        let met = tokio::time::timeout(Duration::from_secs(5), ctx.state().barrier.wait()).await.is_ok();
+        Ok::<_, HandlerError>(EchoResp { payload: if met { &b"met"[..] } else { b"alone" }.to_vec().into() })
+    });
+    serve(&server_bus, "meet", router, meet.clone(), &shutdown).await.unwrap();
+    let gw_bus = redis.bus("gateway-1", &shutdown).await;
+    let gw =
+        TestServer::start_gateway(ListenerConfig::default(), gateway_router(), Arc::new(()), &gw_bus).await;
+    let (mut first, mut second) = (gw.client().await, gw.client().await);
+    first.hello().await.unwrap();
+    second.hello().await.unwrap();
+    let echo = EchoReq { payload: b"x".to_vec().into() };
+    first.send(&echo).await.unwrap();
+    // The first request is in its handler, so its entry has been read: the second one travels
+    // in another entry.
+    meet.arrived.notified().await;
+    second.send(&echo).await.unwrap();
+    for c in [&mut first, &mut second] {
+        let f = tokio::time::timeout(Duration::from_secs(10), c.recv()).await.unwrap().unwrap();
+        let r: EchoResp = f.decode_body().unwrap();
+        assert_eq!(r.payload.as_ref(), b"met");
+    }
+    shutdown.drain(Duration::from_secs(5)).await;
+}

@@ -1,13 +1,27 @@
 //! A consumer-group reader of one stream, at-least-once.
 //!
 //! Each entry is handed to the handler and acknowledged (XACK) only when the handler says it is
-//! done. An entry that is read and never acknowledged (its consumer died, or its handler asked
-//! for a retry) is taken over after `claim_idle` by whichever consumer of the group looks first
-//! (XAUTOCLAIM), so work survives a crashed instance. An entry delivered `max_deliveries` times
-//! goes to the dead-letter stream (`<stream>:dead`) and is acknowledged: a poison entry cannot
-//! block the group. When Redis answers NOGROUP (it restarted empty, or was flushed), the group is
-//! created again from the start of the stream and reading goes on.
+//! done. Entries are handled in stream order, one after the other, or, for a stream whose entries
+//! are independent (a service's: the gateway keeps one request per session in flight), each in a
+//! task of its own, up to [`GroupConsumer::with_entry_concurrency`] at once, while reading goes
+//! on: a slow entry then holds up nothing read after it.
+//!
+//! An entry that is read and never acknowledged is taken over (XCLAIM) after `claim_idle` by
+//! whichever consumer of the group looks first, so work survives a crashed instance, but only
+//! when nobody is working on it: its consumer's node has no live heartbeat (it died), its
+//! consumer stopped and handed it back (see below), or it is this consumer's own and not being
+//! handled here (its handler asked for a retry). An entry that is merely slow, because its
+//! consumer is overloaded, is never handled twice: taking it over would double the work of a
+//! server that is already behind, and turn a backlog into a collapse. A consumer that stops
+//! while its node lives on (a zone instance moving away) hands what it leaves unacknowledged to
+//! a consumer name no node has (`<node>:left`), for the others to take over.
+//!
+//! An entry delivered `max_deliveries` times goes to the dead-letter stream (`<stream>:dead`) and
+//! is acknowledged: a poison entry cannot block the group. When Redis answers NOGROUP (it
+//! restarted empty, or was flushed), the group is created again from the start of the stream and
+//! reading goes on.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,11 +30,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use metrics::{counter, gauge};
 use mmo_proto::bus::Batch;
+use parking_lot::Mutex;
 use prost::Message as _;
 use redis::Value;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::{Bus, BusError};
+use super::{Bus, BusError, node};
 
 pub const BUS_ENTRIES_HANDLED: &str = "mmo_bus_entries_handled_total";
 pub const BUS_ENTRIES_RECLAIMED: &str = "mmo_bus_entries_reclaimed_total";
@@ -50,7 +66,18 @@ pub struct GroupConsumer {
     pub bus: Bus,
     pub stream: Arc<str>,
     pub group: String,
+    /// The consumer's name in the group: its node's id, so that whether it is alive can be
+    /// told from the node's heartbeat.
     pub consumer: String,
+    /// Entries handled at once: 1 handles them in stream order.
+    entry_concurrency: usize,
+    /// With entry concurrency, one permit per entry task running.
+    slots: Option<Arc<Semaphore>>,
+    /// With entry concurrency: ids of entries handled and not yet acknowledged.
+    done: Arc<Mutex<Vec<String>>>,
+    /// Ids of the entries being handled, or handled and not yet acknowledged (shared by the
+    /// clones of one consumer: its reader, its reclaimer and its entry tasks).
+    in_flight: Arc<Mutex<HashSet<String>>>,
 }
 
 /// One entry as read: its id and its raw batch blob.
@@ -62,7 +89,24 @@ struct Entry {
 impl GroupConsumer {
     pub fn new(bus: Bus, stream: Arc<str>, group: impl Into<String>) -> GroupConsumer {
         let consumer = bus.node().to_string();
-        GroupConsumer { bus, stream, group: group.into(), consumer }
+        GroupConsumer {
+            bus,
+            stream,
+            group: group.into(),
+            consumer,
+            entry_concurrency: 1,
+            slots: None,
+            done: Arc::default(),
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// Handles each entry in a task of its own, up to `n` at once, and keeps reading meanwhile;
+    /// each is acknowledged once it is done. For streams whose entries need no order among them.
+    pub fn with_entry_concurrency(mut self, n: usize) -> GroupConsumer {
+        self.entry_concurrency = n.clamp(1, Semaphore::MAX_PERMITS);
+        self.slots = (self.entry_concurrency > 1).then(|| Arc::new(Semaphore::new(self.entry_concurrency)));
+        self
     }
 
     /// Creates the group (from the start of the stream, creating the stream) unless it exists.
@@ -113,19 +157,21 @@ impl GroupConsumer {
         let mut to_ack: Vec<String> = Vec::new();
         while !token.is_cancelled() {
             let read = tokio::select! {
-                r = self.ack_and_read(&to_ack) => r,
+                r = self.room_then_read(&to_ack) => r,
                 _ = token.cancelled() => break,
             };
+            // Acknowledged, or (on an error) pending again for whoever reclaims them.
+            self.forget(&std::mem::take(&mut to_ack));
             match read {
                 Ok(entries) => {
                     backoff = Duration::from_millis(50);
-                    to_ack = self.handle_entries(entries, &handler).await;
+                    to_ack = self.dispatch(entries, &handler).await;
                     counter!(BUS_ENTRIES_HANDLED).increment(to_ack.len() as u64);
                 }
                 Err(_) if token.is_cancelled() => break,
                 Err(e) => {
-                    // Whether those acks landed is unknown; unacknowledged entries come back.
-                    to_ack.clear();
+                    // Whether those acks landed is unknown; unacknowledged entries come back
+                    // through the reclaimer (their ids have left `in_flight` above).
                     if !self.recover(&e).await {
                         counter!(BUS_READ_ERRORS).increment(1);
                         tracing::warn!(stream = %self.stream, error = %e, retry_in = ?backoff, "bus read failed");
@@ -138,10 +184,67 @@ impl GroupConsumer {
                 }
             }
         }
+        // Entry tasks still running finish (within the shutdown's grace) and are acknowledged.
+        if let Some(slots) = &self.slots {
+            let _all = slots.acquire_many(u32::try_from(self.entry_concurrency).unwrap_or(u32::MAX)).await;
+            to_ack.append(&mut self.done.lock());
+        }
         if let Err(e) = self.ack(&to_ack).await {
             tracing::debug!(stream = %self.stream, error = %e, "final ack failed");
         }
+        self.forget(&to_ack);
         let _ = reclaimer.await;
+        if let Err(e) = self.release_pending().await {
+            tracing::debug!(stream = %self.stream, error = %e, "pending entries not released");
+        }
+    }
+
+    /// Hands the entries this consumer leaves unacknowledged to a consumer name that no node
+    /// has, so that the group's other consumers take them over after `claim_idle`. They never
+    /// take over a live node's entries, and this node may live on having given up only this
+    /// stream (a zone instance that moved to another node).
+    async fn release_pending(&self) -> Result<(), BusError> {
+        let left = format!("{}:left", self.consumer);
+        let count = self.bus.config().read_count.max(1);
+        // Bounded: what is left beyond this many reads waits for this node's heartbeat to lapse.
+        for _ in 0..16 {
+            let mut conn = self.bus.conn().await?;
+            // XPENDING key group - + count consumer: [[id, consumer, idle, deliveries], ...]
+            let pending: Vec<(String, String, u64, u64)> = self
+                .bus
+                .timed(
+                    redis::cmd("XPENDING")
+                        .arg(&*self.stream)
+                        .arg(&self.group)
+                        .arg("-")
+                        .arg("+")
+                        .arg(count)
+                        .arg(&self.consumer)
+                        .query_async(&mut *conn),
+                )
+                .await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let ids: Vec<&str> = pending.iter().map(|(id, ..)| id.as_str()).collect();
+            // JUSTID: a hand-over is not a delivery, so it does not count towards max_deliveries.
+            self.bus
+                .timed(
+                    redis::cmd("XCLAIM")
+                        .arg(&*self.stream)
+                        .arg(&self.group)
+                        .arg(&left)
+                        .arg(0)
+                        .arg(&ids)
+                        .arg("JUSTID")
+                        .query_async::<Value>(&mut *conn),
+                )
+                .await?;
+            if pending.len() < count {
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
     /// On NOGROUP, re-creates the group and returns true (read again at once).
@@ -160,7 +263,48 @@ impl GroupConsumer {
         }
     }
 
-    async fn ack_and_read(&self, to_ack: &[String]) -> Result<Vec<Entry>, BusError> {
+    /// Waits until an entry task could start (with entry concurrency), then acknowledges
+    /// `to_ack` and reads as many entries as there is room for.
+    async fn room_then_read(&self, to_ack: &[String]) -> Result<Vec<Entry>, BusError> {
+        let count = match &self.slots {
+            None => self.bus.config().read_count,
+            Some(slots) => {
+                // Never closed; only this loop waits here.
+                drop(slots.acquire().await);
+                slots.available_permits().clamp(1, self.bus.config().read_count)
+            }
+        };
+        self.ack_and_read(to_ack, count).await
+    }
+
+    /// Handles what was read: in order, returning the ids to acknowledge; or, with entry
+    /// concurrency, each in a task of its own, returning the ids of the tasks done so far.
+    async fn dispatch(&self, entries: Vec<Entry>, handler: &EntryHandler) -> Vec<String> {
+        let Some(slots) = &self.slots else { return self.handle_entries(entries, handler).await };
+        for entry in entries {
+            let permit = match slots.clone().try_acquire_owned() {
+                Ok(p) => p,
+                // Not reached: no more entries are read than there are permits.
+                Err(_) => match slots.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            self.in_flight.lock().insert(entry.id.clone());
+            let (me, handler) = (self.clone(), handler.clone());
+            tokio::spawn(async move {
+                let id = entry.id.clone();
+                match me.handle_entry(entry, &handler).await {
+                    Some(id) => me.done.lock().push(id),
+                    None => me.forget(&[id]),
+                }
+                drop(permit);
+            });
+        }
+        std::mem::take(&mut *self.done.lock())
+    }
+
+    async fn ack_and_read(&self, to_ack: &[String], count: usize) -> Result<Vec<Entry>, BusError> {
         let cfg = self.bus.config();
         let mut conn = self.bus.conn().await?;
         let mut pipe = redis::pipe();
@@ -172,7 +316,7 @@ impl GroupConsumer {
             .arg(&self.group)
             .arg(&self.consumer)
             .arg("COUNT")
-            .arg(cfg.read_count)
+            .arg(count)
             .arg("BLOCK")
             .arg(cfg.block.as_millis() as u64)
             .arg("STREAMS")
@@ -186,22 +330,40 @@ impl GroupConsumer {
         Ok(parse_read_reply(value))
     }
 
-    /// Handles entries in order; returns the ids to acknowledge.
+    /// Handles entries in order; returns the ids to acknowledge. Their ids are in `in_flight`
+    /// from now until [`Self::forget`] after the acknowledgement (those not to be acknowledged
+    /// leave it at once), so the reclaimer never takes over an entry that is being handled or is
+    /// done.
     async fn handle_entries(&self, entries: Vec<Entry>, handler: &EntryHandler) -> Vec<String> {
+        self.in_flight.lock().extend(entries.iter().map(|e| e.id.clone()));
         let mut done = Vec::with_capacity(entries.len());
         for entry in entries {
-            let batch = entry.blob.as_ref().and_then(|b| Batch::decode(b.clone()).ok());
-            let Some(batch) = batch else {
-                // Not a batch at all: no number of retries will help.
-                self.dead_letter(&entry.id, entry.blob, 1, "undecodable entry").await;
-                done.push(entry.id);
-                continue;
-            };
-            if handler(batch).await == Handled::Ack {
-                done.push(entry.id);
+            let id = entry.id.clone();
+            match self.handle_entry(entry, handler).await {
+                Some(id) => done.push(id),
+                None => self.forget(&[id]),
             }
         }
         done
+    }
+
+    /// Takes ids out of `in_flight`: acknowledged, or left for a retry.
+    fn forget(&self, ids: &[String]) {
+        let mut in_flight = self.in_flight.lock();
+        for id in ids {
+            in_flight.remove(id);
+        }
+    }
+
+    /// Handles one entry; returns its id if it is to be acknowledged.
+    async fn handle_entry(&self, entry: Entry, handler: &EntryHandler) -> Option<String> {
+        let batch = entry.blob.as_ref().and_then(|b| Batch::decode(b.clone()).ok());
+        let Some(batch) = batch else {
+            // Not a batch at all: no number of retries will help.
+            self.dead_letter(&entry.id, entry.blob, 1, "undecodable entry").await;
+            return Some(entry.id);
+        };
+        (handler(batch).await == Handled::Ack).then_some(entry.id)
     }
 
     async fn ack(&self, ids: &[String]) -> Result<(), BusError> {
@@ -238,7 +400,8 @@ impl GroupConsumer {
         }
     }
 
-    /// Dead-letters entries delivered too often, then takes over the other idle ones.
+    /// Of the entries idle for `claim_idle`, those nobody is working on: dead-letters the ones
+    /// delivered too often, then takes over and handles the others.
     pub async fn reclaim_once(&self, handler: &EntryHandler) -> Result<usize, BusError> {
         let cfg = self.bus.config().clone();
         let idle_ms = cfg.claim_idle.as_millis() as u64;
@@ -259,48 +422,71 @@ impl GroupConsumer {
             )
             .await?;
         drop(conn);
+        let pending = self.abandoned(pending).await?;
         let mut poisoned = Vec::new();
-        for (id, _, _, deliveries) in &pending {
-            if *deliveries >= cfg.max_deliveries {
-                let blob = self.entry_blob(id).await?;
-                self.dead_letter(id, blob, *deliveries, "too many deliveries").await;
-                poisoned.push(id.clone());
+        let mut claim = Vec::new();
+        for (id, deliveries) in pending {
+            if deliveries >= cfg.max_deliveries {
+                let blob = self.entry_blob(&id).await?;
+                self.dead_letter(&id, blob, deliveries, "too many deliveries").await;
+                poisoned.push(id);
+            } else {
+                claim.push(id);
             }
         }
         self.ack(&poisoned).await?;
-        if pending.len() == poisoned.len() {
+        if claim.is_empty() {
             return Ok(0);
         }
         let mut conn = self.bus.conn().await?;
-        // XAUTOCLAIM key group consumer min-idle start COUNT n: [next, [[id, [f, v]]...], deleted]
+        // XCLAIM key group consumer min-idle id...: [[id, [f, v]]...]. The min-idle makes it
+        // atomic: an entry another consumer claimed (or read again) meanwhile is not idle any
+        // more and stays with it.
         let value: Value = self
             .bus
             .timed(
-                redis::cmd("XAUTOCLAIM")
+                redis::cmd("XCLAIM")
                     .arg(&*self.stream)
                     .arg(&self.group)
                     .arg(&self.consumer)
                     .arg(idle_ms)
-                    .arg("0-0")
-                    .arg("COUNT")
-                    .arg(cfg.read_count)
+                    .arg(&claim)
                     .query_async(&mut *conn),
             )
             .await?;
         drop(conn);
-        let entries = match value {
-            Value::Array(mut parts) if parts.len() >= 2 => parse_entries(parts.swap_remove(1)),
-            _ => Vec::new(),
-        };
+        let entries = parse_entries(value);
         let n = entries.len();
         if n > 0 {
             counter!(BUS_ENTRIES_RECLAIMED).increment(n as u64);
             tracing::info!(stream = %self.stream, entries = n, "took over entries of an unresponsive consumer");
             let done = self.handle_entries(entries, handler).await;
             counter!(BUS_ENTRIES_HANDLED).increment(done.len() as u64);
-            self.ack(&done).await?;
+            let acked = self.ack(&done).await;
+            self.forget(&done);
+            acked?;
         }
         Ok(n)
+    }
+
+    /// Of `pending` (id, consumer, idle, deliveries), the entries nobody is working on, with
+    /// their deliveries: this consumer's own that it is not handling, and those of consumers
+    /// whose node has no live heartbeat.
+    async fn abandoned(
+        &self,
+        pending: Vec<(String, String, u64, u64)>,
+    ) -> Result<Vec<(String, u64)>, BusError> {
+        let others = pending.iter().any(|(_, consumer, _, _)| *consumer != self.consumer);
+        let live: HashSet<String> =
+            if others { node::live_nodes(&self.bus).await?.into_iter().collect() } else { HashSet::new() };
+        let in_flight = self.in_flight.lock();
+        Ok(pending
+            .into_iter()
+            .filter(|(id, consumer, _, _)| {
+                if *consumer == self.consumer { !in_flight.contains(id) } else { !live.contains(consumer) }
+            })
+            .map(|(id, _, _, deliveries)| (id, deliveries))
+            .collect())
     }
 
     async fn entry_blob(&self, id: &str) -> Result<Option<Bytes>, BusError> {

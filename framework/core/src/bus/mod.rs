@@ -63,7 +63,9 @@ pub struct BusConfig {
     #[serde(with = "humantime_serde")]
     pub command_timeout: Duration,
     /// An entry read but not acknowledged for this long is taken over by another consumer of
-    /// the group (its reader is presumed dead). Default 5s.
+    /// the group if its reader's node has no live heartbeat (`node_ttl`), or handled again by
+    /// its own reader if that one is not working on it (its handler asked for a retry). An
+    /// entry still being handled is never taken over, however long it takes. Default 5s.
     #[serde(with = "humantime_serde")]
     pub claim_idle: Duration,
     /// How often each consumer looks for entries to take over. Default 1s.
@@ -80,8 +82,8 @@ pub struct BusConfig {
     /// Default 10s.
     #[serde(with = "humantime_serde")]
     pub node_ttl: Duration,
-    /// Envelopes a server handles at once (different sessions; one session's requests are
-    /// ordered by the gateway). Default 64.
+    /// Envelopes a server handles at once, across all the stream entries it is working on
+    /// (different sessions; one session's requests are ordered by the gateway). Default 64.
     pub handler_concurrency: usize,
     /// How often the gateway reloads the route table servers publish. Default 2s.
     #[serde(with = "humantime_serde")]

@@ -16,6 +16,7 @@ use mmo_proto::bus::{Batch, COMPLETE, Envelope};
 use mmo_proto::{DisconnectNtf, ErrorCode, ErrorResp, MsgType};
 use mmo_wire::{Frame, Header, MsgId, Seq};
 use prost::Message as _;
+use tokio::sync::Semaphore;
 
 use super::consumer::{EntryHandler, GroupConsumer, Handled};
 use super::{Bus, BusError, routes};
@@ -36,7 +37,12 @@ pub async fn serve<S: Send + Sync + 'static>(
     let specs = router.specs();
     routes::publish(bus, service, &specs).await?;
     tokio::spawn(routes::keep_published(bus.clone(), service.to_string(), specs, shutdown.token()));
-    serve_stream(bus, bus.keys().service(service), service, router, state, shutdown).await
+    // The gateway keeps one request per session in flight, so the entries of a service stream
+    // need no order among them: handle a whole read at once, `handler_concurrency` envelopes at
+    // a time across all of it.
+    let consumer = GroupConsumer::new(bus.clone(), bus.keys().service(service), service)
+        .with_entry_concurrency(bus.config().read_count);
+    serve_with(consumer, router, state, shutdown).await
 }
 
 /// Serves `router` from `stream` through the consumer group `group`, without publishing routes:
@@ -50,14 +56,24 @@ pub async fn serve_stream<S: Send + Sync + 'static>(
     state: Arc<S>,
     shutdown: &Shutdown,
 ) -> Result<(), BusError> {
-    let consumer = GroupConsumer::new(bus.clone(), stream, group);
+    serve_with(GroupConsumer::new(bus.clone(), stream, group), router, state, shutdown).await
+}
+
+async fn serve_with<S: Send + Sync + 'static>(
+    consumer: GroupConsumer,
+    router: Router<S>,
+    state: Arc<S>,
+    shutdown: &Shutdown,
+) -> Result<(), BusError> {
     consumer.ensure_group().await?;
+    let bus = consumer.bus.clone();
     let router = Arc::new(router);
-    let bus2 = bus.clone();
+    // Bounds the handlers running at once over every entry being handled.
+    let permits = Arc::new(Semaphore::new(bus.config().handler_concurrency.max(1)));
     let handler: EntryHandler = Arc::new(move |batch| {
-        let (router, state, bus) = (router.clone(), state.clone(), bus2.clone());
+        let (router, state, bus, permits) = (router.clone(), state.clone(), bus.clone(), permits.clone());
         Box::pin(async move {
-            handle_batch(&bus, &router, &state, batch).await;
+            handle_batch(&bus, &router, &state, &permits, batch).await;
             Handled::Ack
         })
     });
@@ -65,13 +81,21 @@ pub async fn serve_stream<S: Send + Sync + 'static>(
     Ok(())
 }
 
-async fn handle_batch<S: Send + Sync + 'static>(bus: &Bus, router: &Router<S>, state: &Arc<S>, batch: Batch) {
+async fn handle_batch<S: Send + Sync + 'static>(
+    bus: &Bus,
+    router: &Router<S>,
+    state: &Arc<S>,
+    permits: &Semaphore,
+    batch: Batch,
+) {
     let reply_to = bus.keys().inbox(&batch.from);
     let limit = bus.config().handler_concurrency.max(1);
     futures_util::stream::iter(batch.envelopes)
         .for_each_concurrent(limit, |env| {
             let reply_to = reply_to.clone();
             async move {
+                // Never closed; without a permit the request is still handled, not lost.
+                let _permit = permits.acquire().await.ok();
                 for out in handle_envelope(router, state, env).await {
                     if let Err(e) = bus.send(&reply_to, out) {
                         tracing::warn!(error = %e, "reply dropped: bus buffer full");
