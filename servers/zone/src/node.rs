@@ -206,13 +206,18 @@ pub async fn start(
         }
     });
 
-    let consumer = GroupConsumer::new(bus.clone(), bus.keys().service(SERVICE), SERVICE);
+    // Enters of different sessions and instance creations need no order among them (the gateway
+    // keeps one request per session in flight): a whole read is handled at once, at most
+    // `handler_concurrency` envelopes at a time across it.
+    let consumer = GroupConsumer::new(bus.clone(), bus.keys().service(SERVICE), SERVICE)
+        .with_entry_concurrency(bus.config().read_count);
     consumer.ensure_group().await?;
     let sh2 = sh.clone();
+    let permits = Arc::new(tokio::sync::Semaphore::new(bus.config().handler_concurrency.max(1)));
     let handler: EntryHandler = Arc::new(move |batch| {
-        let sh = sh2.clone();
+        let (sh, permits) = (sh2.clone(), permits.clone());
         Box::pin(async move {
-            on_service_batch(&sh, batch).await;
+            on_service_batch(&sh, &permits, batch).await;
             Handled::Ack
         })
     });
@@ -368,13 +373,17 @@ impl Shared {
 }
 
 /// The shared stream: enters of sessions not bound to an instance yet, and instance creation.
-async fn on_service_batch(sh: &Arc<Shared>, batch: Batch) {
+async fn on_service_batch(sh: &Arc<Shared>, permits: &tokio::sync::Semaphore, batch: Batch) {
     let from = batch.from;
     let limit = sh.bus.config().handler_concurrency.max(1);
     futures_util::stream::iter(batch.envelopes)
         .for_each_concurrent(limit, |env| {
             let from = from.clone();
-            async move { on_service_envelope(sh, &from, env).await }
+            async move {
+                // Never closed; without a permit the envelope is still handled, not lost.
+                let _permit = permits.acquire().await.ok();
+                on_service_envelope(sh, &from, env).await
+            }
         })
         .await;
 }

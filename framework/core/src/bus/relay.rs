@@ -78,12 +78,14 @@ pub async fn start(bus: &Bus, registry: Registry, shutdown: &Shutdown) -> Result
     let handler: super::consumer::EntryHandler = Arc::new(move |batch| {
         let (registry, bus) = (registry.clone(), bus2.clone());
         Box::pin(async move {
+            // Logins in this entry claim their players' presence before their answers reach the
+            // clients, so a push to a player who has been told they are logged in finds them.
+            // One round trip for all of them; closing older sessions happens after, unawaited.
+            let logins = batch.envelopes.iter().filter(|e| e.set_player != 0);
+            let claims = logins.map(|e| claim(&bus, &registry, PlayerId(e.set_player), SessionId(e.session)));
+            futures_util::future::join_all(claims).await;
             let mut woken = Wakes::default();
             for env in batch.envelopes {
-                if env.set_player != 0 {
-                    let (player, session) = (PlayerId(env.set_player), SessionId(env.session));
-                    tokio::spawn(claim(bus.clone(), registry.clone(), player, session));
-                }
                 apply_batched(&registry, env, &mut woken);
             }
             woken.wake_all();
@@ -171,16 +173,29 @@ fn delivery_of(env: &Envelope) -> Delivery {
     }
 }
 
-/// Makes `session` the one session of `player`, closing the one that held it before.
-async fn claim(bus: Bus, registry: Registry, player: PlayerId, session: SessionId) {
-    let old = match node::claim_presence(&bus, player, session).await {
+/// Makes `session` the one session of `player`; the one that held it before is closed
+/// afterwards, without waiting.
+async fn claim(bus: &Bus, registry: &Registry, player: PlayerId, session: SessionId) {
+    let old = match node::claim_presence(bus, player, session).await {
         Ok(old) => old,
         Err(e) => {
             tracing::warn!(error = %e, %player, "presence claim failed; an older session may stay open");
             return;
         }
     };
-    let Some(old) = old else { return };
+    if let Some(old) = old {
+        tokio::spawn(close_older(bus.clone(), registry.clone(), player, session, old));
+    }
+}
+
+/// Closes the session that held `player` before `session` took it.
+async fn close_older(
+    bus: Bus,
+    registry: Registry,
+    player: PlayerId,
+    session: SessionId,
+    old: node::Presence,
+) {
     if old.node == bus.node() {
         if old.session != session
             && let Some(s) = registry.session(old.session)
