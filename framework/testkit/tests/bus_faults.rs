@@ -154,24 +154,24 @@ async fn a_consumer_slower_than_claim_idle_handles_each_entry_once() {
     }
 }
 
-/// A consumer whose node is alive keeps its slow entries: another consumer of the group does not
-/// take them over (only a dead node's entries are taken over, as the next test shows).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_live_nodes_slow_entry_is_not_taken_over_by_another() {
-    let redis = TestRedis::new();
-    let shutdown = Shutdown::new();
-    let bus = redis.bus("producer", &shutdown).await;
+/// Consumer A of group "work" on a node that heartbeats, handling with `handler`; one entry
+/// (seq 1) is sent and read by A before this returns. Returns the stream, A's token and task.
+async fn live_consumer_a_with_one_entry(
+    redis: &TestRedis,
+    shutdown: &Shutdown,
+    handler: EntryHandler,
+) -> (Arc<str>, CancellationToken, tokio::task::JoinHandle<()>) {
+    let bus = redis.bus("producer", shutdown).await;
     let stream = bus.keys().service("work");
-    let a_bus = redis.bus("consumer-a", &shutdown).await;
+    let a_bus = redis.bus("consumer-a", shutdown).await;
     tokio::spawn(mmo_core::bus::node::heartbeat_loop(a_bus.clone(), shutdown.token()));
     let a = GroupConsumer::new(a_bus, stream.clone(), "work");
     a.ensure_group().await.unwrap();
-    let a_seen = Arc::new(Mutex::new(Vec::new()));
     let a_token = CancellationToken::new();
-    tokio::spawn(a.run(slow_recorder(a_seen.clone(), Duration::from_millis(1500)), a_token.clone()));
+    let a_task = tokio::spawn(a.run(handler, a_token.clone()));
     bus.send(&stream, envelope(1)).unwrap();
     assert!(bus.flush(Duration::from_secs(2)).await);
-    // A has read it (nothing is left undelivered) before B starts.
+    // Read by A: pending, with nothing left undelivered.
     let client = redis::Client::open(redis.cfg.url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let start = Instant::now();
@@ -179,15 +179,36 @@ async fn a_live_nodes_slow_entry_is_not_taken_over_by_another() {
         let pending: PendingSummary =
             redis::cmd("XPENDING").arg(&*stream).arg("work").query_async(&mut conn).await.unwrap();
         if pending.0 == 1 {
-            break;
+            return (stream, a_token, a_task);
         }
         assert!(start.elapsed() < Duration::from_secs(5), "A never read the entry");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let b_seen = Arc::new(Mutex::new(Vec::new()));
-    let b = GroupConsumer::new(redis.bus("consumer-b", &shutdown).await, stream.clone(), "work");
-    let b_token = CancellationToken::new();
-    tokio::spawn(b.run(recorder(b_seen.clone(), None), b_token.clone()));
+}
+
+/// Consumer B of group "work", recording what it handles.
+async fn consumer_b(
+    redis: &TestRedis,
+    shutdown: &Shutdown,
+    stream: &Arc<str>,
+) -> (Arc<Mutex<Vec<u32>>>, CancellationToken) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let b = GroupConsumer::new(redis.bus("consumer-b", shutdown).await, stream.clone(), "work");
+    let token = CancellationToken::new();
+    tokio::spawn(b.run(recorder(seen.clone(), None), token.clone()));
+    (seen, token)
+}
+
+/// A consumer whose node is alive keeps its slow entries: another consumer of the group does not
+/// take them over (a dead node's entries are, as the test above shows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_nodes_slow_entry_is_not_taken_over_by_another() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let a_seen = Arc::new(Mutex::new(Vec::new()));
+    let slow = slow_recorder(a_seen.clone(), Duration::from_millis(1500));
+    let (stream, a_token, _) = live_consumer_a_with_one_entry(&redis, &shutdown, slow).await;
+    let (b_seen, b_token) = consumer_b(&redis, &shutdown, &stream).await;
     eventually("A to handle its entry", || !a_seen.lock().is_empty()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!((a_seen.lock().clone(), b_seen.lock().clone()), (vec![1], vec![]));
@@ -201,37 +222,12 @@ async fn a_live_nodes_slow_entry_is_not_taken_over_by_another() {
 async fn entries_left_by_a_consumer_that_stops_on_a_live_node_are_taken_over() {
     let redis = TestRedis::new();
     let shutdown = Shutdown::new();
-    let bus = redis.bus("producer", &shutdown).await;
-    let stream = bus.keys().service("work");
-    let a_bus = redis.bus("consumer-a", &shutdown).await;
-    tokio::spawn(mmo_core::bus::node::heartbeat_loop(a_bus.clone(), shutdown.token()));
-    let a = GroupConsumer::new(a_bus, stream.clone(), "work");
-    a.ensure_group().await.unwrap();
-    // A asks for a retry of everything: the entry stays pending with A.
-    let a_seen = Arc::new(Mutex::new(Vec::new()));
-    let a_token = CancellationToken::new();
-    let a_task = tokio::spawn(a.run(recorder(a_seen.clone(), Some(1)), a_token.clone()));
-    bus.send(&stream, envelope(1)).unwrap();
-    assert!(bus.flush(Duration::from_secs(2)).await);
-    let client = redis::Client::open(redis.cfg.url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let start = Instant::now();
-    loop {
-        let pending: PendingSummary =
-            redis::cmd("XPENDING").arg(&*stream).arg("work").query_async(&mut conn).await.unwrap();
-        if pending.0 == 1 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(5), "A never read the entry");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // A asks for a retry: the entry stays pending with A.
+    let retry = recorder(Arc::new(Mutex::new(Vec::new())), Some(1));
+    let (stream, a_token, a_task) = live_consumer_a_with_one_entry(&redis, &shutdown, retry).await;
     a_token.cancel();
     a_task.await.unwrap();
-
-    let b_seen = Arc::new(Mutex::new(Vec::new()));
-    let b = GroupConsumer::new(redis.bus("consumer-b", &shutdown).await, stream.clone(), "work");
-    let b_token = CancellationToken::new();
-    tokio::spawn(b.run(recorder(b_seen.clone(), None), b_token.clone()));
+    let (b_seen, b_token) = consumer_b(&redis, &shutdown, &stream).await;
     eventually("B to take over the entry A left", || b_seen.lock().contains(&1)).await;
     assert_eq!(*b_seen.lock(), vec![1]);
     b_token.cancel();

@@ -208,25 +208,12 @@ impl GroupConsumer {
         let count = self.bus.config().read_count.max(1);
         // Bounded: what is left beyond this many reads waits for this node's heartbeat to lapse.
         for _ in 0..16 {
-            let mut conn = self.bus.conn().await?;
-            // XPENDING key group - + count consumer: [[id, consumer, idle, deliveries], ...]
-            let pending: Vec<(String, String, u64, u64)> = self
-                .bus
-                .timed(
-                    redis::cmd("XPENDING")
-                        .arg(&*self.stream)
-                        .arg(&self.group)
-                        .arg("-")
-                        .arg("+")
-                        .arg(count)
-                        .arg(&self.consumer)
-                        .query_async(&mut *conn),
-                )
-                .await?;
+            let pending = self.pending(0, count, Some(&self.consumer)).await?;
             if pending.is_empty() {
                 return Ok(());
             }
             let ids: Vec<&str> = pending.iter().map(|(id, ..)| id.as_str()).collect();
+            let mut conn = self.bus.conn().await?;
             // JUSTID: a hand-over is not a delivery, so it does not count towards max_deliveries.
             self.bus
                 .timed(
@@ -405,23 +392,7 @@ impl GroupConsumer {
     pub async fn reclaim_once(&self, handler: &EntryHandler) -> Result<usize, BusError> {
         let cfg = self.bus.config().clone();
         let idle_ms = cfg.claim_idle.as_millis() as u64;
-        let mut conn = self.bus.conn().await?;
-        // XPENDING key group IDLE ms - + count: [[id, consumer, idle, deliveries], ...]
-        let pending: Vec<(String, String, u64, u64)> = self
-            .bus
-            .timed(
-                redis::cmd("XPENDING")
-                    .arg(&*self.stream)
-                    .arg(&self.group)
-                    .arg("IDLE")
-                    .arg(idle_ms)
-                    .arg("-")
-                    .arg("+")
-                    .arg(cfg.read_count)
-                    .query_async(&mut *conn),
-            )
-            .await?;
-        drop(conn);
+        let pending = self.pending(idle_ms, cfg.read_count, None).await?;
         let pending = self.abandoned(pending).await?;
         let mut poisoned = Vec::new();
         let mut claim = Vec::new();
@@ -467,6 +438,23 @@ impl GroupConsumer {
             acked?;
         }
         Ok(n)
+    }
+
+    /// Up to `count` pending entries idle for at least `idle_ms`, of `consumer` or of all, as
+    /// (id, consumer, idle, deliveries).
+    async fn pending(
+        &self,
+        idle_ms: u64,
+        count: usize,
+        consumer: Option<&str>,
+    ) -> Result<Vec<(String, String, u64, u64)>, BusError> {
+        let mut conn = self.bus.conn().await?;
+        let mut cmd = redis::cmd("XPENDING");
+        cmd.arg(&*self.stream).arg(&self.group).arg("IDLE").arg(idle_ms).arg("-").arg("+").arg(count);
+        if let Some(c) = consumer {
+            cmd.arg(c);
+        }
+        self.bus.timed(cmd.query_async(&mut *conn)).await
     }
 
     /// Of `pending` (id, consumer, idle, deliveries), the entries nobody is working on, with
