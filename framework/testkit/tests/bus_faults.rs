@@ -274,6 +274,62 @@ async fn a_poison_entry_is_dead_lettered_after_max_deliveries_while_others_conti
     token.cancel();
 }
 
+/// A handler that panics does not take its consumer down: the others go on, and the entry it
+/// panicked on is retried, then dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_costs_only_its_entry() {
+    let mut redis = TestRedis::new();
+    redis.cfg.max_deliveries = 2;
+    let shutdown = Shutdown::new();
+    let bus = redis.bus("node", &shutdown).await;
+    let stream = bus.keys().service("work");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler: EntryHandler = {
+        let seen = seen.clone();
+        Arc::new(move |batch: Batch| {
+            let seen = seen.clone();
+            Box::pin(async move {
+                let seq = batch.envelopes[0].seq;
+                assert_ne!(seq, 2, "the handler's own bug");
+                seen.lock().push(seq);
+                Handled::Ack
+            })
+        })
+    };
+    for (name, concurrency) in [("ordered", 1), ("concurrent", 8)] {
+        let stream: Arc<str> = format!("{stream}-{name}").into();
+        let consumer =
+            GroupConsumer::new(bus.clone(), stream.clone(), "work").with_entry_concurrency(concurrency);
+        consumer.ensure_group().await.unwrap();
+        let token = CancellationToken::new();
+        tokio::spawn(consumer.run(handler.clone(), token.clone()));
+        for seq in 1..=3 {
+            bus.send(&stream, envelope(seq)).unwrap();
+            assert!(bus.flush(Duration::from_secs(2)).await);
+        }
+        let dead = bus.keys().dead_letter(&stream);
+        let client = redis::Client::open(redis.cfg.url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let start = Instant::now();
+        loop {
+            let n: u64 = redis::cmd("XLEN").arg(&dead).query_async(&mut conn).await.unwrap();
+            if n == 1 && seen.lock().len() == 2 {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{name}: dead letters {n}, seen {:?}",
+                seen.lock()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut got = std::mem::take(&mut *seen.lock());
+        got.sort_unstable();
+        assert_eq!(got, vec![1, 3], "{name}");
+        token.cancel();
+    }
+}
+
 /// A redis-server of the test's own, on a free port, with nothing on disk.
 struct PrivateRedis {
     port: u16,

@@ -23,11 +23,13 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use metrics::{counter, gauge};
 use mmo_proto::bus::Batch;
 use parking_lot::Mutex;
@@ -75,10 +77,13 @@ pub struct GroupConsumer {
     slots: Option<Arc<Semaphore>>,
     /// With entry concurrency: ids of entries handled and not yet acknowledged.
     done: Arc<Mutex<Vec<String>>>,
-    /// Ids of the entries being handled, or handled and not yet acknowledged (shared by the
-    /// clones of one consumer: its reader, its reclaimer and its entry tasks).
-    in_flight: Arc<Mutex<HashSet<String>>>,
+    /// Ids of the entries being handled, or handled and not yet acknowledged, by this node's
+    /// consumers of this stream and group ([`Bus`] keeps one set for them all).
+    in_flight: InFlight,
 }
+
+/// Ids of stream entries being handled.
+pub(crate) type InFlight = Arc<Mutex<HashSet<String>>>;
 
 /// One entry as read: its id and its raw batch blob.
 struct Entry {
@@ -88,16 +93,17 @@ struct Entry {
 
 impl GroupConsumer {
     pub fn new(bus: Bus, stream: Arc<str>, group: impl Into<String>) -> GroupConsumer {
-        let consumer = bus.node().to_string();
+        let (consumer, group) = (bus.node().to_string(), group.into());
+        let in_flight = bus.in_flight(&stream, &group);
         GroupConsumer {
             bus,
             stream,
-            group: group.into(),
+            group,
             consumer,
             entry_concurrency: 1,
             slots: None,
             done: Arc::default(),
-            in_flight: Arc::default(),
+            in_flight,
         }
     }
 
@@ -197,6 +203,7 @@ impl GroupConsumer {
         if let Err(e) = self.release_pending().await {
             tracing::debug!(stream = %self.stream, error = %e, "pending entries not released");
         }
+        self.bus.drop_in_flight(&self.stream, &self.group, &self.in_flight);
     }
 
     /// Hands the entries this consumer leaves unacknowledged to a consumer name that no node
@@ -209,10 +216,16 @@ impl GroupConsumer {
         // Bounded: what is left beyond this many reads waits for this node's heartbeat to lapse.
         for _ in 0..16 {
             let pending = self.pending(0, count, Some(&self.consumer)).await?;
-            if pending.is_empty() {
+            let read = pending.len();
+            // Not what another consumer of this node (the instance's next incarnation) is
+            // working on.
+            let ids: Vec<String> = {
+                let in_flight = self.in_flight.lock();
+                pending.into_iter().map(|(id, ..)| id).filter(|id| !in_flight.contains(id)).collect()
+            };
+            if ids.is_empty() {
                 return Ok(());
             }
-            let ids: Vec<&str> = pending.iter().map(|(id, ..)| id.as_str()).collect();
             let mut conn = self.bus.conn().await?;
             // JUSTID: a hand-over is not a delivery, so it does not count towards max_deliveries.
             self.bus
@@ -227,7 +240,7 @@ impl GroupConsumer {
                         .query_async::<Value>(&mut *conn),
                 )
                 .await?;
-            if pending.len() < count {
+            if read < count {
                 return Ok(());
             }
         }
@@ -342,7 +355,8 @@ impl GroupConsumer {
         }
     }
 
-    /// Handles one entry; returns its id if it is to be acknowledged.
+    /// Handles one entry; returns its id if it is to be acknowledged. A handler that panics
+    /// leaves its entry for a retry, and so, in the end, for the dead-letter stream.
     async fn handle_entry(&self, entry: Entry, handler: &EntryHandler) -> Option<String> {
         let batch = entry.blob.as_ref().and_then(|b| Batch::decode(b.clone()).ok());
         let Some(batch) = batch else {
@@ -350,7 +364,13 @@ impl GroupConsumer {
             self.dead_letter(&entry.id, entry.blob, 1, "undecodable entry").await;
             return Some(entry.id);
         };
-        (handler(batch).await == Handled::Ack).then_some(entry.id)
+        match AssertUnwindSafe(handler(batch)).catch_unwind().await {
+            Ok(handled) => (handled == Handled::Ack).then_some(entry.id),
+            Err(_) => {
+                tracing::error!(stream = %self.stream, id = entry.id, "entry handler panicked; the entry will be retried");
+                None
+            }
+        }
     }
 
     async fn ack(&self, ids: &[String]) -> Result<(), BusError> {

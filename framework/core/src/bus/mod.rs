@@ -159,6 +159,10 @@ struct Inner {
     /// Cancelled by [`Bus::close`]: readers that must outlive the drain (a gateway's inbox)
     /// stop on it instead of on the shutdown token.
     closed: CancellationToken,
+    /// By stream and group: ids of the entries this node's consumers are working on. Shared by
+    /// every consumer of that stream and group in the process (they all have the node's name in
+    /// the group, e.g. an instance's next incarnation starting as the last one stops).
+    in_flight: dashmap::DashMap<(Arc<str>, String), consumer::InFlight>,
 }
 
 impl std::fmt::Debug for Bus {
@@ -190,7 +194,15 @@ impl Bus {
         let node = node.into();
         let keys = Keys::new(&cfg.prefix);
         let producer = Producer::new(cfg.max_pending);
-        let bus = Bus(Arc::new(Inner { pool, keys, node, cfg, producer, closed: CancellationToken::new() }));
+        let bus = Bus(Arc::new(Inner {
+            pool,
+            keys,
+            node,
+            cfg,
+            producer,
+            closed: CancellationToken::new(),
+            in_flight: dashmap::DashMap::new(),
+        }));
         // Fail at start-up, not at the first message, if Redis is not there.
         let mut conn = bus.conn().await?;
         let _: String = bus.timed(redis::cmd("PING").query_async(&mut *conn)).await?;
@@ -221,6 +233,19 @@ impl Bus {
     /// The token cancelled by [`Bus::close`].
     pub fn closed(&self) -> CancellationToken {
         self.0.closed.clone()
+    }
+
+    /// The in-flight set of this node's consumers of `stream` in `group`.
+    pub(crate) fn in_flight(&self, stream: &Arc<str>, group: &str) -> consumer::InFlight {
+        self.0.in_flight.entry((stream.clone(), group.to_owned())).or_default().clone()
+    }
+
+    /// Drops the in-flight set of `stream` in `group` if `set` (the caller's, about to go) is its
+    /// last user besides this map: streams come and go (match instances).
+    pub(crate) fn drop_in_flight(&self, stream: &Arc<str>, group: &str, set: &consumer::InFlight) {
+        self.0.in_flight.remove_if(&(stream.clone(), group.to_owned()), |_, v| {
+            Arc::ptr_eq(v, set) && Arc::strong_count(v) <= 2
+        });
     }
 
     pub(crate) fn producer(&self) -> &Producer {
