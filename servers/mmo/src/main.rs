@@ -101,6 +101,7 @@ fn main() -> anyhow::Result<()> {
         format!("loading {}", args.config.as_deref().map_or("defaults".into(), |p| p.display().to_string()))
     })?;
     init_logging(&cfg);
+    raise_fd_limit(cfg.listener.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let role = match args.command {
         Command::All => Role::All,
@@ -192,5 +193,24 @@ fn init_logging(cfg: &Config) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// Descriptors a process needs besides its clients' sockets: pools, listeners, files.
+const FD_HEADROOM: u64 = 256;
+
+/// Raises the soft limit on open files to the hard one (a shell's default soft limit, often
+/// 1024, would cap the gateway far below `max_connections`), and warns when even that is short.
+fn raise_fd_limit(max_connections: usize) {
+    let wanted = max_connections as u64 + FD_HEADROOM;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            limit,
+            max_connections,
+            "the process may open {limit} files, fewer than max_connections needs ({wanted}): \
+             raise the hard limit (ulimit -Hn, LimitNOFILE) or lower max_connections"
+        ),
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
     }
 }

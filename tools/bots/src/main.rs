@@ -58,6 +58,17 @@ async fn main() -> anyhow::Result<ExitCode> {
         .init();
     cli.opts.validate()?;
     let opts = cli.opts.clone();
+    // One socket per bot: a shell's default soft limit (often 1024) would fail the connects.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < opts.bots as u64 + 64 => eprintln!(
+            "warning: {} bots need about {} open files and this process may open {limit}: raise the hard \
+             limit (ulimit -Hn) or run several swarms",
+            opts.bots,
+            opts.bots + 64
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: could not raise the open file limit: {e}"),
+    }
     if matches!(opts.scenario, Scenario::Ping | Scenario::Login)
         && let Some(interval) = opts.interval()
         && 1.0 / interval.as_secs_f64() > GATEWAY_PING_LIMIT_PER_S
