@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::StreamExt as _;
 use mmo_core::Shutdown;
 use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
+use mmo_core::bus::serve::EnvelopeSlots;
 use mmo_core::bus::{Bus, BusError, routes};
 use mmo_core::store::{Store, WriteBehind, WriteBehindConfig};
 use mmo_proto::bus::{
@@ -206,18 +206,15 @@ pub async fn start(
         }
     });
 
-    // Enters of different sessions and instance creations need no order among them (the gateway
-    // keeps one request per session in flight): a whole read is handled at once, at most
-    // `handler_concurrency` envelopes at a time across it.
-    let consumer = GroupConsumer::new(bus.clone(), bus.keys().service(SERVICE), SERVICE)
-        .with_entry_concurrency(bus.config().read_count);
+    // Enters of different sessions and instance creations need no order among them.
+    let consumer = GroupConsumer::for_service(bus, bus.keys().service(SERVICE), SERVICE);
     consumer.ensure_group().await?;
     let sh2 = sh.clone();
-    let permits = Arc::new(tokio::sync::Semaphore::new(bus.config().handler_concurrency.max(1)));
+    let slots = EnvelopeSlots::new(bus);
     let handler: EntryHandler = Arc::new(move |batch| {
-        let (sh, permits) = (sh2.clone(), permits.clone());
+        let (sh, slots) = (sh2.clone(), slots.clone());
         Box::pin(async move {
-            on_service_batch(&sh, &permits, batch).await;
+            on_service_batch(&sh, &slots, batch).await;
             Handled::Ack
         })
     });
@@ -373,19 +370,9 @@ impl Shared {
 }
 
 /// The shared stream: enters of sessions not bound to an instance yet, and instance creation.
-async fn on_service_batch(sh: &Arc<Shared>, permits: &tokio::sync::Semaphore, batch: Batch) {
+async fn on_service_batch(sh: &Arc<Shared>, slots: &EnvelopeSlots, batch: Batch) {
     let from = batch.from;
-    let limit = sh.bus.config().handler_concurrency.max(1);
-    futures_util::stream::iter(batch.envelopes)
-        .for_each_concurrent(limit, |env| {
-            let from = from.clone();
-            async move {
-                // Never closed; without a permit the envelope is still handled, not lost.
-                let _permit = permits.acquire().await.ok();
-                on_service_envelope(sh, &from, env).await
-            }
-        })
-        .await;
+    slots.for_each(batch.envelopes, |env| on_service_envelope(sh, &from, env)).await;
 }
 
 async fn on_service_envelope(sh: &Arc<Shared>, from: &str, env: Envelope) {

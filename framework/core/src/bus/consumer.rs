@@ -107,6 +107,14 @@ impl GroupConsumer {
         }
     }
 
+    /// A consumer of a service's stream: the gateway keeps one request per session in flight, so
+    /// its entries need no order among them and a whole read is handled at once (bound the
+    /// envelopes with [`super::serve::EnvelopeSlots`]).
+    pub fn for_service(bus: &Bus, stream: Arc<str>, group: impl Into<String>) -> GroupConsumer {
+        let n = bus.config().read_count;
+        GroupConsumer::new(bus.clone(), stream, group).with_entry_concurrency(n)
+    }
+
     /// Handles each entry in a task of its own, up to `n` at once, and keeps reading meanwhile;
     /// each is acknowledged once it is done. For streams whose entries need no order among them.
     pub fn with_entry_concurrency(mut self, n: usize) -> GroupConsumer {

@@ -37,12 +37,8 @@ pub async fn serve<S: Send + Sync + 'static>(
     let specs = router.specs();
     routes::publish(bus, service, &specs).await?;
     tokio::spawn(routes::keep_published(bus.clone(), service.to_string(), specs, shutdown.token()));
-    // The gateway keeps one request per session in flight, so the entries of a service stream
-    // need no order among them: handle a whole read at once, `handler_concurrency` envelopes at
-    // a time across all of it.
-    let consumer = GroupConsumer::new(bus.clone(), bus.keys().service(service), service)
-        .with_entry_concurrency(bus.config().read_count);
-    serve_with(consumer, router, state, shutdown).await
+    serve_with(GroupConsumer::for_service(bus, bus.keys().service(service), service), router, state, shutdown)
+        .await
 }
 
 /// Serves `router` from `stream` through the consumer group `group`, without publishing routes:
@@ -68,12 +64,11 @@ async fn serve_with<S: Send + Sync + 'static>(
     consumer.ensure_group().await?;
     let bus = consumer.bus.clone();
     let router = Arc::new(router);
-    // Bounds the handlers running at once over every entry being handled.
-    let permits = Arc::new(Semaphore::new(bus.config().handler_concurrency.max(1)));
+    let slots = EnvelopeSlots::new(&bus);
     let handler: EntryHandler = Arc::new(move |batch| {
-        let (router, state, bus, permits) = (router.clone(), state.clone(), bus.clone(), permits.clone());
+        let (router, state, bus, slots) = (router.clone(), state.clone(), bus.clone(), slots.clone());
         Box::pin(async move {
-            handle_batch(&bus, &router, &state, &permits, batch).await;
+            handle_batch(&bus, &router, &state, &slots, batch).await;
             Handled::Ack
         })
     });
@@ -85,17 +80,14 @@ async fn handle_batch<S: Send + Sync + 'static>(
     bus: &Bus,
     router: &Router<S>,
     state: &Arc<S>,
-    permits: &Semaphore,
+    slots: &EnvelopeSlots,
     batch: Batch,
 ) {
     let reply_to = bus.keys().inbox(&batch.from);
-    let limit = bus.config().handler_concurrency.max(1);
-    futures_util::stream::iter(batch.envelopes)
-        .for_each_concurrent(limit, |env| {
+    slots
+        .for_each(batch.envelopes, |env| {
             let reply_to = reply_to.clone();
             async move {
-                // Never closed; without a permit the request is still handled, not lost.
-                let _permit = permits.acquire().await.ok();
                 for out in handle_envelope(router, state, env).await {
                     if let Err(e) = bus.send(&reply_to, out) {
                         tracing::warn!(error = %e, "reply dropped: bus buffer full");
@@ -104,6 +96,36 @@ async fn handle_batch<S: Send + Sync + 'static>(
             }
         })
         .await;
+}
+
+/// The envelopes a server handles at once (`handler_concurrency`), across every stream entry
+/// its consumer is working on: with entry concurrency
+/// ([`GroupConsumer::for_service`]) a per-entry bound would multiply by the entries in flight.
+#[derive(Clone)]
+pub struct EnvelopeSlots(Arc<Semaphore>);
+
+impl EnvelopeSlots {
+    pub fn new(bus: &Bus) -> EnvelopeSlots {
+        EnvelopeSlots(Arc::new(Semaphore::new(bus.config().handler_concurrency.max(1))))
+    }
+
+    /// Runs `f` on every envelope, each as soon as a slot is free.
+    pub async fn for_each<F, Fut>(&self, envelopes: Vec<Envelope>, f: F)
+    where
+        F: Fn(Envelope) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        futures_util::stream::iter(envelopes)
+            .for_each_concurrent(None, |env| {
+                let handled = f(env);
+                async move {
+                    // Never closed; without a slot the envelope is still handled, not lost.
+                    let _slot = self.0.acquire().await.ok();
+                    handled.await;
+                }
+            })
+            .await;
+    }
 }
 
 /// Handles one request; returns the envelopes to send back, in order.
