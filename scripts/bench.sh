@@ -173,10 +173,9 @@ fi
 if [[ -z ${SKIP_LOGIN:-} ]]; then
   login_bots=${LOGIN_BOTS:-10000} pw_bots=${LOGIN_PW_BOTS:-500}
   step "login: $login_bots guest logins held ${LOGIN_HOLD_SECS:-20}s, then $pw_bots password registrations and logins (default argon2id cost), through mmo all"
-  # Servers on core 0, bots on core 1 (Redis and MariaDB unpinned), as in e2e. One fd per bot on
-  # each side: take the whole hard limit (about 20,000 here).
+  # Servers on core 0, bots on core 1 (Redis and MariaDB unpinned), as in e2e. mmo and mmo-bots
+  # raise their own open-file limits (one fd per bot on each side).
   cargo build --release -p mmo -p mmo-bots
-  ulimit -n "$(ulimit -Hn)"
   login=$(mktemp -d)
   # A fresh database on the usual server (created by mmo on connect, dropped afterwards) and a
   # fresh bus prefix, so the guests are new accounts and nothing is left behind.
@@ -215,10 +214,9 @@ fi
 if [[ -z ${SKIP_ZONE:-} ]]; then
   zone_bots=${ZONE_BOTS:-2000} zone_hz=${ZONE_MOVE_HZ:-10} zone_secs=${ZONE_SECS:-30}
   step "zone: $zone_bots bots walking at $zone_hz MoveReqs/s for ${zone_secs}s x ${ZONE_REPEAT:-1} through mmo all: tick p99, entity updates delivered/s, update latency (BENCH.md S3/S4)"
-  # Servers on core 0, bots on core 1 (Redis and MariaDB unpinned), as in e2e. One fd per bot on
-  # each side: take the whole hard limit (about 20,000 here).
+  # Servers on core 0, bots on core 1 (Redis and MariaDB unpinned), as in e2e. mmo and mmo-bots
+  # raise their own open-file limits (one fd per bot on each side).
   cargo build --release -p mmo -p mmo-bots
-  ulimit -n "$(ulimit -Hn)"
   zone=$(mktemp -d)
   zone_mysql_url=$(fresh_mysql_url "mmo_bench_zone_$$")
   zone_prefix="benchzone$RANDOM"

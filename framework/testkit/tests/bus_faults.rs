@@ -45,14 +45,15 @@ fn recorder(seen: Arc<Mutex<Vec<u32>>>, retry_seq: Option<u32>) -> EntryHandler 
     })
 }
 
-/// A consumer of stream "work" on its own bus node, recording what it handles (and asking for a
+/// A consumer of stream "work" on bus node `node`, recording what it handles (and asking for a
 /// retry of `retry_seq`). Returns the bus, the stream, the consumer, what it saw and its token.
 async fn recording_consumer(
     redis: &TestRedis,
     shutdown: &Shutdown,
+    node: &str,
     retry_seq: Option<u32>,
 ) -> (mmo_core::bus::Bus, Arc<str>, GroupConsumer, Arc<Mutex<Vec<u32>>>, CancellationToken) {
-    let bus = redis.bus("node", shutdown).await;
+    let bus = redis.bus(node, shutdown).await;
     let stream = bus.keys().service("work");
     let consumer = GroupConsumer::new(bus.clone(), stream.clone(), "work");
     consumer.ensure_group().await.unwrap();
@@ -155,12 +156,12 @@ async fn a_consumer_slower_than_claim_idle_handles_each_entry_once() {
 }
 
 /// Consumer A of group "work" on a node that heartbeats, handling with `handler`; one entry
-/// (seq 1) is sent and read by A before this returns. Returns the stream, A's token and task.
+/// (seq 1) is sent and read by A before this returns. Returns A's token and task.
 async fn live_consumer_a_with_one_entry(
     redis: &TestRedis,
     shutdown: &Shutdown,
     handler: EntryHandler,
-) -> (Arc<str>, CancellationToken, tokio::task::JoinHandle<()>) {
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let bus = redis.bus("producer", shutdown).await;
     let stream = bus.keys().service("work");
     let a_bus = redis.bus("consumer-a", shutdown).await;
@@ -179,24 +180,11 @@ async fn live_consumer_a_with_one_entry(
         let pending: PendingSummary =
             redis::cmd("XPENDING").arg(&*stream).arg("work").query_async(&mut conn).await.unwrap();
         if pending.0 == 1 {
-            return (stream, a_token, a_task);
+            return (a_token, a_task);
         }
         assert!(start.elapsed() < Duration::from_secs(5), "A never read the entry");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// Consumer B of group "work", recording what it handles.
-async fn consumer_b(
-    redis: &TestRedis,
-    shutdown: &Shutdown,
-    stream: &Arc<str>,
-) -> (Arc<Mutex<Vec<u32>>>, CancellationToken) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let b = GroupConsumer::new(redis.bus("consumer-b", shutdown).await, stream.clone(), "work");
-    let token = CancellationToken::new();
-    tokio::spawn(b.run(recorder(seen.clone(), None), token.clone()));
-    (seen, token)
 }
 
 /// A consumer whose node is alive keeps its slow entries: another consumer of the group does not
@@ -207,8 +195,8 @@ async fn a_live_nodes_slow_entry_is_not_taken_over_by_another() {
     let shutdown = Shutdown::new();
     let a_seen = Arc::new(Mutex::new(Vec::new()));
     let slow = slow_recorder(a_seen.clone(), Duration::from_millis(1500));
-    let (stream, a_token, _) = live_consumer_a_with_one_entry(&redis, &shutdown, slow).await;
-    let (b_seen, b_token) = consumer_b(&redis, &shutdown, &stream).await;
+    let (a_token, _) = live_consumer_a_with_one_entry(&redis, &shutdown, slow).await;
+    let (_, _, _, b_seen, b_token) = recording_consumer(&redis, &shutdown, "consumer-b", None).await;
     eventually("A to handle its entry", || !a_seen.lock().is_empty()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!((a_seen.lock().clone(), b_seen.lock().clone()), (vec![1], vec![]));
@@ -224,10 +212,10 @@ async fn entries_left_by_a_consumer_that_stops_on_a_live_node_are_taken_over() {
     let shutdown = Shutdown::new();
     // A asks for a retry: the entry stays pending with A.
     let retry = recorder(Arc::new(Mutex::new(Vec::new())), Some(1));
-    let (stream, a_token, a_task) = live_consumer_a_with_one_entry(&redis, &shutdown, retry).await;
+    let (a_token, a_task) = live_consumer_a_with_one_entry(&redis, &shutdown, retry).await;
     a_token.cancel();
     a_task.await.unwrap();
-    let (b_seen, b_token) = consumer_b(&redis, &shutdown, &stream).await;
+    let (_, _, _, b_seen, b_token) = recording_consumer(&redis, &shutdown, "consumer-b", None).await;
     eventually("B to take over the entry A left", || b_seen.lock().contains(&1)).await;
     assert_eq!(*b_seen.lock(), vec![1]);
     b_token.cancel();
@@ -238,7 +226,7 @@ async fn a_poison_entry_is_dead_lettered_after_max_deliveries_while_others_conti
     let mut redis = TestRedis::new();
     redis.cfg.max_deliveries = 3;
     let shutdown = Shutdown::new();
-    let (bus, stream, _consumer, seen, token) = recording_consumer(&redis, &shutdown, Some(5)).await;
+    let (bus, stream, _consumer, seen, token) = recording_consumer(&redis, &shutdown, "node", Some(5)).await;
     for seq in 1..=10 {
         bus.send(&stream, envelope(seq)).unwrap();
         // One entry per envelope, so the poison one is alone in its entry.
@@ -428,7 +416,7 @@ async fn streams_are_trimmed_to_what_is_still_unhandled() {
     // The consumer's own maintenance (every claim_interval) must not trim before the test looks.
     redis.cfg.claim_interval = Duration::from_secs(3600);
     let shutdown = Shutdown::new();
-    let (bus, stream, consumer, seen, token) = recording_consumer(&redis, &shutdown, None).await;
+    let (bus, stream, consumer, seen, token) = recording_consumer(&redis, &shutdown, "node", None).await;
     for seq in 0..2000 {
         bus.send(&stream, envelope(seq)).unwrap();
         if seq % 10 == 0 {
