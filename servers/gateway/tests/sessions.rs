@@ -282,6 +282,10 @@ async fn a_second_login_kicks_the_first_on_the_same_or_another_gateway() {
     drop(second);
     gw1.until("gw-1 has no session left", |r| r.is_empty()).await;
     gw2.until("gw-2 holds one session", |r| r.len() == 1).await;
+    // The logout events are queued on the gateways' buses as the sessions end.
+    for gw in [&gw1, &gw2] {
+        assert!(gw.bus.flush(Duration::from_secs(5)).await);
+    }
     let events = cl.events().await;
     assert_eq!(
         events.iter().filter(|e| e.0 == "logout" && e.2 == "DUPLICATE_LOGIN").count(),
