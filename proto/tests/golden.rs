@@ -53,7 +53,7 @@ fn error_response() {
 
 #[test]
 fn disconnect_notice() {
-    let n = DisconnectNtf { reason: ErrorCode::HandshakeTimeout as i32, detail: String::new() };
+    let n = DisconnectNtf { reason: ErrorCode::HandshakeTimeout as i32, ..Default::default() };
     assert_eq!(hex(&n.to_frame_bytes(Seq(0), Flags::PUSH)), "00 00 00 09 00 06 01 00 00 00 00 08 07");
 }
 

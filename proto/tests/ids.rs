@@ -61,3 +61,24 @@ fn the_document_lists_every_message_with_its_id() {
     }
     assert_eq!(listed.len(), type_table().len(), "README.md lists a message that does not exist");
 }
+
+/// The error table of proto/README.md (section 6) lists every `ErrorCode` but OK, with its
+/// number and name, and nothing else: a new code cannot ship undocumented.
+#[test]
+fn the_document_lists_every_error_code() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = doc.split("## 6. Errors").nth(1).unwrap().split("\n## ").next().unwrap();
+    let listed: HashSet<(i32, String)> = section
+        .lines()
+        .filter_map(|l| {
+            let mut cells = l.split('|').map(str::trim).skip(1);
+            let code = cells.next()?.parse::<i32>().ok()?;
+            Some((code, cells.next()?.to_string()))
+        })
+        .collect();
+    let codes: HashSet<(i32, String)> = (1..100_000)
+        .filter_map(|n| mmo_proto::ErrorCode::try_from(n).ok())
+        .map(|c| (c as i32, c.as_str_name().to_string()))
+        .collect();
+    assert_eq!(listed, codes, "README.md section 6 and errors.proto disagree");
+}

@@ -17,8 +17,16 @@ use serde::de::DeserializeOwned;
 pub struct ListenerConfig {
     /// Address the gateway listens on. Default `127.0.0.1:7777`.
     pub listen: SocketAddr,
-    /// Connections held at once; further clients wait in the accept backlog. Default 10000.
+    /// Connections held at once. A client connecting beyond it is answered
+    /// `DisconnectNtf(SERVER_FULL)` with `retry_hint` and closed. Default 10000.
     pub max_connections: usize,
+    /// Connections the kernel queues until they are accepted (the listen backlog; Linux caps it
+    /// at `net.core.somaxconn`): what absorbs a burst of connects. Default 1024.
+    pub listen_backlog: u32,
+    /// Over-cap connections being answered `SERVER_FULL` at once (each is read from for up to
+    /// `close_timeout`, so the client gets the answer rather than a reset); beyond it, over-cap
+    /// connections are closed at once without one. Default 256.
+    pub max_refusing: usize,
     /// Largest frame (header + body) accepted from a client, checked at the length prefix.
     /// Default 64KiB.
     pub max_frame_len: ByteSize,
@@ -40,8 +48,20 @@ pub struct ListenerConfig {
     /// Above this many queued bytes, droppable pushes that cannot replace an older one of their
     /// kind are dropped. Default 32KiB.
     pub droppable_high_water: ByteSize,
-    /// Most bytes handed to the socket in one write. Default 64KiB.
+    /// Most bytes taken from a client's queue for one write; the next are taken once the socket
+    /// took all of them, so what a slow client has not read stays in the queue, where droppable
+    /// pushes are replaced by newer ones. Default 16KiB.
     pub write_batch: ByteSize,
+    /// The kernel's send buffer for each client socket (SO_SNDBUF; Linux doubles it for its
+    /// bookkeeping). Small, so a client that falls behind leaves its frames in our queue rather
+    /// than in the kernel, where nothing is replaced; "0KiB" keeps the kernel's default
+    /// (autotuned, up to megabytes). Default 32KiB.
+    pub send_buffer: ByteSize,
+    /// A client that leaves frames unread this long (a reliable frame still queued, or bytes
+    /// the socket would not take) is closed with `SLOW_CONSUMER`, whatever it is behind on.
+    /// Default 10s.
+    #[serde(with = "humantime_serde")]
+    pub send_timeout: Duration,
     /// Bytes reserved for one socket read; a connection holds no read buffer while idle.
     /// Default 4KiB.
     pub read_chunk: ByteSize,
@@ -52,6 +72,10 @@ pub struct ListenerConfig {
     /// `UNAVAILABLE`. Default 10s.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// How long clients are told to wait (`retry_after_ms`) after `UNAVAILABLE` from the
+    /// gateway (a server not answering or not known yet) or `SERVER_FULL`. Default 1s.
+    #[serde(with = "humantime_serde")]
+    pub retry_hint: Duration,
     /// How long a logged-in session whose connection dropped (or went idle) is kept for the
     /// client to resume it (ResumeReq); meanwhile its reliable frames queue up, bounded by
     /// `outbound_queue`. 0s turns resume off. Default 30s.
@@ -67,6 +91,8 @@ impl Default for ListenerConfig {
         ListenerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7777)),
             max_connections: 10_000,
+            listen_backlog: 1024,
+            max_refusing: 256,
             max_frame_len: ByteSize::kib(64),
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
@@ -74,10 +100,13 @@ impl Default for ListenerConfig {
             max_strikes: 5,
             outbound_queue: ByteSize::kib(256),
             droppable_high_water: ByteSize::kib(32),
-            write_batch: ByteSize::kib(64),
+            write_batch: ByteSize::kib(16),
+            send_buffer: ByteSize::kib(32),
+            send_timeout: Duration::from_secs(10),
             read_chunk: ByteSize::kib(4),
             close_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
+            retry_hint: Duration::from_secs(1),
             resume_window: Duration::from_secs(30),
             resume_buffer: ByteSize::kib(16),
         }
@@ -93,6 +122,11 @@ impl ListenerConfig {
             droppable_high_water: self.droppable_high_water.as_u64() as usize,
             replay_bytes: if self.resume_window.is_zero() { 0 } else { self.resume_buffer.as_u64() as usize },
         }
+    }
+
+    /// `retry_hint` as `retry_after_ms` (at least 1: 0 means "no hint").
+    pub fn retry_hint_ms(&self) -> u64 {
+        (self.retry_hint.as_millis() as u64).max(1)
     }
 
     pub fn max_frame_len_u32(&self) -> u32 {

@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use metrics::counter;
-use mmo_proto::{ErrorCode, ErrorResp, ResumeReq};
-use mmo_wire::{FrameCodec, MsgType};
+use mmo_proto::{DisconnectNtf, ErrorCode, ErrorResp, ResumeReq};
+use mmo_wire::{Flags, Frame, FrameCodec, MsgType, Seq};
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -63,7 +63,13 @@ pub(crate) struct Connection<S> {
     last_rx: Instant,
     /// Set once closing: the reason and when to give up flushing.
     closing: Option<(ErrorCode, Instant)>,
+    /// Closing for idleness but keeping the session for a resume: the `DisconnectNtf` is written
+    /// straight to the socket, nothing more is taken from the session's queue (its reliable
+    /// frames wait for the resume), and the session is parked, not ended.
+    parking: bool,
     fin_sent: bool,
+    /// While the write buffer holds reliable frames: when the oldest of them was queued.
+    unwritten_since: Option<Instant>,
     /// When the pending forwarded request was sent (see [`Session::begin_request`]).
     pending_since: Instant,
     /// Held for the connection's life: the registry entry and the connection-cap permit are
@@ -97,7 +103,9 @@ impl<S: Send + Sync + 'static> Connection<S> {
             accepted_at: now,
             last_rx: now,
             closing: None,
+            parking: false,
             fin_sent: false,
+            unwritten_since: None,
             pending_since: now,
             slot,
         }
@@ -117,7 +125,7 @@ impl<S: Send + Sync + 'static> Connection<S> {
             counter!(CONNECTIONS_CLOSED, "reason" => reason).increment(1);
             HOT.connections_open.decrement(1.0);
             if self.resumable()
-                && self.closing.is_none()
+                && (self.parking || self.closing.is_none())
                 && self.session.closing_reason().is_none()
                 && let Some((guard, permit)) = self.slot.take()
             {
@@ -133,7 +141,7 @@ impl<S: Send + Sync + 'static> Connection<S> {
         let timer = tokio::time::sleep_until(self.deadline());
         tokio::pin!(timer);
         loop {
-            if self.closing.is_none() && self.session.takeover_requested() {
+            if (self.closing.is_none() || self.parking) && self.session.takeover_requested() {
                 // A new connection is resuming this session: let go of it without closing it.
                 return RESUMED_ELSEWHERE;
             }
@@ -166,9 +174,16 @@ impl<S: Send + Sync + 'static> Connection<S> {
                 tracing::debug!(session = %self.session.id(), error = %e, "write failed");
                 return self.end_reason(IO_ERROR);
             }
+            // The timer is re-armed when it fires; a deadline that came nearer since (a request
+            // forwarded, the handshake done with a shorter idle timeout, writes blocked) pulls it
+            // in now.
+            let deadline = self.deadline();
+            if deadline < timer.deadline() {
+                timer.as_mut().reset(deadline);
+            }
             if let Some((reason, _)) = self.closing
                 && self.wbuf.is_empty()
-                && self.session.is_drained()
+                && (self.parking || self.session.is_drained())
                 && !self.fin_sent
             {
                 // Everything is written: half-close and wait (bounded) for the peer to close.
@@ -188,17 +203,16 @@ impl<S: Send + Sync + 'static> Connection<S> {
                 continue;
             }
 
-            // Stop reading requests while our writes back up: the client is not reading its
-            // responses, and TCP pushes back on it instead of our queue growing. One `ready`
-            // future serves both directions: it is part of every idle connection's footprint.
-            let mut interest = if self.closing.is_some() || self.wbuf.is_empty() {
+            // Keep reading while our writes back up: a client that is slow to read still sends
+            // (inputs, heartbeats), and must not be taken for idle. What it asks for queues up,
+            // bounded: reliable frames left unread too long or past `outbound_queue` close it
+            // (SLOW_CONSUMER). One `ready` future serves both directions: it is part of every
+            // idle connection's footprint.
+            let interest = if self.wbuf.is_empty() {
                 Interest::READABLE
             } else {
-                Interest::WRITABLE
+                Interest::READABLE.add(Interest::WRITABLE)
             };
-            if !self.wbuf.is_empty() {
-                interest = interest.add(Interest::WRITABLE);
-            }
             tokio::select! {
                 biased;
                 _ = self.session.wait_queued() => {}
@@ -218,13 +232,25 @@ impl<S: Send + Sync + 'static> Connection<S> {
                         && now >= self.pending_since + self.cfg.request_timeout
                     {
                         // The server did not answer in time; a late answer will be dropped.
-                        let err = ErrorResp { code: ErrorCode::Unavailable.code(), ..Default::default() };
+                        let err = ErrorResp {
+                            code: ErrorCode::Unavailable.code(),
+                            detail: "no answer in time".into(),
+                            retry_after_ms: self.cfg.retry_hint_ms(),
+                            ..Default::default()
+                        };
                         let answer = (ErrorResp::ID, prost::Message::encode_to_vec(&err).into());
                         if self.session.complete_request(seq, Some(answer)) {
                             counter!(REJECTS, "reason" => ErrorCode::Unavailable.as_str_name()).increment(1);
                         }
                     }
-                    if now >= self.deadline() {
+                    if self.closing.is_none()
+                        && let Some(since) = self.unread_since()
+                        && now >= since + self.cfg.send_timeout
+                    {
+                        // Whatever it is behind on, a client that leaves frames it must get
+                        // unread this long is not keeping up.
+                        self.session.kick_slow_consumer("reliable frames left unread too long");
+                    } else if now >= self.base_deadline() {
                         match self.closing {
                             // The peer did not read its last frames in time: give up.
                             Some((reason, _)) => return reason.as_str_name(),
@@ -232,8 +258,9 @@ impl<S: Send + Sync + 'static> Connection<S> {
                                 self.session.kick(ErrorCode::HandshakeTimeout, "no Hello in time");
                             }
                             // A logged-in client gone quiet has most likely lost its network:
-                            // keep the session for it to resume (parked when this returns).
-                            None if self.resumable() => return ErrorCode::IdleTimeout.as_str_name(),
+                            // tell it (if it still listens), and keep the session for it to
+                            // resume (parked when this returns).
+                            None if self.resumable() => self.begin_parking(ErrorCode::IdleTimeout),
                             None => self.session.kick(ErrorCode::IdleTimeout, "nothing received in time"),
                         }
                     }
@@ -253,12 +280,41 @@ impl<S: Send + Sync + 'static> Connection<S> {
             && self.slot.is_some()
     }
 
+    /// Closes the connection with a `DisconnectNtf(reason)` written after what the socket
+    /// already has, but keeps the session for a resume: nothing more is taken from its queue.
+    /// The notice is not a counted frame (section 5.2 of the protocol document).
+    fn begin_parking(&mut self, reason: ErrorCode) {
+        let ntf = DisconnectNtf { reason: reason.code(), ..Default::default() };
+        Frame::from_msg(&ntf, Seq(0), Flags::PUSH).write_to(&mut self.wbuf);
+        counter!(KICKS, "reason" => reason.as_str_name()).increment(1);
+        self.parking = true;
+        self.closing = Some((reason, Instant::now() + self.cfg.close_timeout));
+        self.rbuf = BytesMut::new();
+    }
+
+    /// Since when this client has left reliable frames unread: the oldest of those in the write
+    /// buffer (the socket would not take them) and of those still queued. Droppable frames do
+    /// not count: they are replaced, not piled up.
+    fn unread_since(&self) -> Option<Instant> {
+        if self.wbuf.is_empty() {
+            // Flushing stops only when the queue is empty or the socket is full: nothing waits.
+            return None;
+        }
+        match (self.unwritten_since, self.session.oldest_reliable()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// After a successful ResumeReq: the resumed session replaces this connection's temporary
     /// one. The ResumeResp queued on the temporary session is written first.
     fn adopt_resumed(&mut self) {
         let Some((guard, _)) = self.slot.as_ref() else { return };
         let Some((session, guard)) = guard.registry().take_handover(self.session.id()) else { return };
-        self.session.drain_into(&mut self.wbuf, usize::MAX);
+        let drained = self.session.drain_into(&mut self.wbuf, usize::MAX);
+        if self.unwritten_since.is_none() {
+            self.unwritten_since = drained.oldest_reliable;
+        }
         self.session = session;
         if let Some(slot) = self.slot.as_mut() {
             // Drops the temporary session's guard: it ends (it has no player, so nothing fires).
@@ -275,16 +331,28 @@ impl<S: Send + Sync + 'static> Connection<S> {
         }
     }
 
-    fn deadline(&self) -> Instant {
-        let deadline = match self.closing {
+    /// The connection's own deadline: handshake, idle, or the end of a close.
+    fn base_deadline(&self) -> Instant {
+        match self.closing {
             Some((_, deadline)) => deadline,
             None if self.session.stage() == Stage::Connected => self.accepted_at + self.cfg.handshake_timeout,
             None => self.last_rx + self.cfg.idle_timeout,
-        };
-        match self.session.pending_request() {
-            Some(_) => deadline.min(self.pending_since + self.cfg.request_timeout),
-            None => deadline,
         }
+    }
+
+    /// When the timer must next wake: the connection's deadline, the pending request's, and how
+    /// long the client may leave frames unread.
+    fn deadline(&self) -> Instant {
+        let mut deadline = self.base_deadline();
+        if self.session.pending_request().is_some() {
+            deadline = deadline.min(self.pending_since + self.cfg.request_timeout);
+        }
+        if self.closing.is_none()
+            && let Some(since) = self.unread_since()
+        {
+            deadline = deadline.min(since + self.cfg.send_timeout);
+        }
+        deadline
     }
 
     fn frame_ready(&self) -> bool {
@@ -377,20 +445,37 @@ impl<S: Send + Sync + 'static> Connection<S> {
 
     fn reject(&self, id: mmo_wire::MsgId, seq: mmo_wire::Seq, code: ErrorCode) {
         counter!(REJECTS, "reason" => code.as_str_name()).increment(1);
-        let err = ErrorResp { code: code.code(), request_msg_id: u32::from(id.0), ..Default::default() };
+        // UNAVAILABLE from the gateway itself: the server is not known yet, or the bus is full.
+        let retry_after_ms = if code == ErrorCode::Unavailable { self.cfg.retry_hint_ms() } else { 0 };
+        let err = ErrorResp {
+            code: code.code(),
+            request_msg_id: u32::from(id.0),
+            retry_after_ms,
+            ..Default::default()
+        };
         let _ = self.session.respond(ErrorResp::ID, seq, prost::Message::encode_to_vec(&err).into());
     }
 
-    /// Writes queued frames until the queue is empty or the socket would block.
+    /// Writes queued frames until the queue is empty or the socket would block (bytes are left
+    /// in the write buffer).
+    ///
+    /// Only `write_batch` bytes at a time leave the queue, and only once the socket took the last
+    /// batch whole: frames still in the queue can be replaced by newer ones (latest wins), frames
+    /// in the write buffer or the kernel cannot. The kernel's share is bounded by `send_buffer`.
     fn flush(&mut self) -> std::io::Result<()> {
         let batch = self.cfg.write_batch.as_u64() as usize;
         loop {
             if self.wbuf.is_empty() {
-                let n = self.session.drain_into(&mut self.wbuf, batch);
-                if n == 0 {
+                self.unwritten_since = None;
+                if self.parking {
                     break;
                 }
-                HOT.frames_out.increment(n as u64);
+                let drained = self.session.drain_into(&mut self.wbuf, batch);
+                if drained.frames == 0 {
+                    break;
+                }
+                self.unwritten_since = drained.oldest_reliable;
+                HOT.frames_out.increment(drained.frames as u64);
             }
             match self.stream.try_write(&self.wbuf) {
                 Ok(n) => {
@@ -401,8 +486,11 @@ impl<S: Send + Sync + 'static> Connection<S> {
                 Err(e) => return Err(e),
             }
         }
-        if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
-            self.wbuf = BytesMut::new();
+        if self.wbuf.is_empty() {
+            self.unwritten_since = None;
+            if self.wbuf.capacity() > 0 {
+                self.wbuf = BytesMut::new();
+            }
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ pub mod listener;
 pub mod metrics;
 pub mod rate;
 pub mod registry;
+mod replay;
 pub mod router;
 pub mod session;
 pub mod shutdown;

@@ -1,14 +1,27 @@
 //! Accepts client connections and spawns one task per connection.
 //!
-//! The connection cap is a semaphore acquired *before* `accept`: at the cap we stop accepting and
-//! new clients wait in the kernel's backlog instead of costing us memory. Accept errors (e.g. out
-//! of file descriptors) back off exponentially rather than spin.
+//! The connection cap is a semaphore. A client accepted while every permit is taken is told so
+//! at once, `DisconnectNtf(SERVER_FULL)` with a retry hint, rather than left hanging in the
+//! kernel's backlog until its own connect timeout: a client can tell "full, come back in a
+//! second" from "down". Answering costs a file descriptor for at most `close_timeout`, and at
+//! most `max_refusing` of them at once; past that, over-cap connections are closed at once.
+//! The listen backlog is configured (`listen_backlog`) so a burst of connects waits for `accept`
+//! instead of being dropped by the kernel. Accept errors (e.g. out of file descriptors) back off
+//! exponentially rather than spin.
+//!
+//! Client sockets get a small kernel send buffer (`send_buffer`, inherited from the listening
+//! socket): frames a slow client has not read then stay in its session queue, where droppable
+//! pushes coalesce, instead of megabytes of stale ones sitting in the kernel.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use bytes::BytesMut;
+use mmo_proto::{DisconnectNtf, ErrorCode};
+use mmo_wire::{Flags, Frame, Seq};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::config::ListenerConfig;
@@ -37,7 +50,14 @@ impl<S: Send + Sync + 'static> Listener<S> {
         registry: Registry,
         shutdown: Shutdown,
     ) -> std::io::Result<Self> {
-        let tcp = TcpListener::bind(cfg.listen).await?;
+        let socket = if cfg.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        if cfg.send_buffer.as_u64() > 0 {
+            // Accepted sockets inherit it (and lose send-buffer autotuning, on purpose).
+            socket.set_send_buffer_size(u32::try_from(cfg.send_buffer.as_u64()).unwrap_or(u32::MAX))?;
+        }
+        socket.bind(cfg.listen)?;
+        let tcp = socket.listen(cfg.listen_backlog)?;
         Ok(Listener { tcp, router: Arc::new(router), state, cfg: Arc::new(cfg), registry, shutdown })
     }
 
@@ -58,17 +78,11 @@ impl<S: Send + Sync + 'static> Listener<S> {
 
     async fn accept_loop(self) {
         let limit = Arc::new(Semaphore::new(self.cfg.max_connections));
+        let refusing = Arc::new(Semaphore::new(self.cfg.max_refusing));
         let limits = self.cfg.queue_limits();
         let token = self.shutdown.token();
         let mut backoff = Duration::from_millis(1);
         loop {
-            let permit = tokio::select! {
-                p = limit.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => return,
-                },
-                _ = token.cancelled() => return,
-            };
             let (stream, peer) = tokio::select! {
                 r = self.tcp.accept() => match r {
                     Ok(conn) => conn,
@@ -80,6 +94,17 @@ impl<S: Send + Sync + 'static> Listener<S> {
                     }
                 },
                 _ = token.cancelled() => return,
+            };
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                HOT.refused_full.increment(1);
+                if let Ok(slot) = refusing.clone().try_acquire_owned() {
+                    let (hint, linger) = (self.cfg.retry_hint, self.cfg.close_timeout);
+                    tokio::spawn(async move {
+                        refuse_full(stream, hint, linger).await;
+                        drop(slot);
+                    });
+                }
+                continue;
             };
             backoff = Duration::from_millis(1);
             HOT.accepted.increment(1);
@@ -99,4 +124,32 @@ impl<S: Send + Sync + 'static> Listener<S> {
             self.shutdown.spawn(conn.run());
         }
     }
+}
+
+/// Tells an over-cap client the gateway is full, then closes: a half-close after the notice, and
+/// the client's input read and discarded until it closes or `linger` passes, so the notice is
+/// not lost to a reset.
+async fn refuse_full(mut stream: TcpStream, retry_hint: Duration, linger: Duration) {
+    let ntf = DisconnectNtf {
+        reason: ErrorCode::ServerFull.code(),
+        detail: "server full".into(),
+        retry_after_ms: (retry_hint.as_millis() as u64).max(1),
+    };
+    let mut frame = BytesMut::new();
+    Frame::from_msg(&ntf, Seq(0), Flags::PUSH).write_to(&mut frame);
+    let _ = tokio::time::timeout(linger, async {
+        stream.write_all(&frame).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 512];
+        loop {
+            stream.readable().await?;
+            match stream.try_read(&mut sink) {
+                Ok(0) => return Ok::<_, std::io::Error>(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await;
 }

@@ -11,6 +11,9 @@ use metrics::{Counter, Gauge, counter, gauge};
 
 pub const CONNECTIONS_OPEN: &str = "mmo_connections_open";
 pub const CONNECTIONS_ACCEPTED: &str = "mmo_connections_accepted_total";
+/// Connections accepted over `max_connections` and answered `SERVER_FULL` (or closed at once
+/// past `max_refusing`).
+pub const CONNECTIONS_REFUSED: &str = "mmo_connections_refused_total";
 /// Label `reason`: why a connection closed (see [`CloseReason`](crate::connection::CloseReason)).
 pub const CONNECTIONS_CLOSED: &str = "mmo_connections_closed_total";
 pub const FRAMES_IN: &str = "mmo_frames_in_total";
@@ -36,6 +39,7 @@ pub const HANDLER_SECONDS: &str = "mmo_handler_duration_seconds";
 pub(crate) struct Hot {
     pub connections_open: Gauge,
     pub accepted: Counter,
+    pub refused_full: Counter,
     pub frames_in: Counter,
     pub frames_out: Counter,
     pub bytes_in: Counter,
@@ -47,6 +51,7 @@ pub(crate) struct Hot {
 pub(crate) static HOT: LazyLock<Hot> = LazyLock::new(|| Hot {
     connections_open: gauge!(CONNECTIONS_OPEN),
     accepted: counter!(CONNECTIONS_ACCEPTED),
+    refused_full: counter!(CONNECTIONS_REFUSED),
     frames_in: counter!(FRAMES_IN),
     frames_out: counter!(FRAMES_OUT),
     bytes_in: counter!(BYTES_IN),

@@ -152,10 +152,13 @@ impl RegistryGuard {
 
 impl Drop for RegistryGuard {
     fn drop(&mut self) {
-        if let Some((_, session)) = self.registry.0.sessions.remove(&self.id)
+        // The end hook runs before the session leaves the map, so a session no longer listed has
+        // had its end handled (its logout event queued, its bound servers told).
+        if let Some(session) = self.registry.session(self.id)
             && let Some(hook) = self.registry.0.on_end.get()
         {
             hook(&session);
         }
+        self.registry.0.sessions.remove(&self.id);
     }
 }

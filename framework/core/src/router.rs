@@ -126,6 +126,12 @@ pub trait Forward: Send + Sync + 'static {
     fn spec(&self, id: MsgId) -> Option<RouteSpec>;
     /// Sends the frame on. An error code is answered to the client (e.g. `UNAVAILABLE`).
     fn forward(&self, session: &Session, frame: Frame) -> Result<(), ErrorCode>;
+    /// True if `id` is a request some server handles although no route for it is known right
+    /// now (its server is starting, or Redis lost the route table): the client gets a retryable
+    /// `UNAVAILABLE`, not an `UNKNOWN_MESSAGE` strike.
+    fn expected(&self, _id: MsgId) -> bool {
+        false
+    }
 }
 
 /// The declaration part of a route: stages, rate limit, and whether it is answered. Built from
@@ -224,6 +230,18 @@ fn admit(spec: &RouteSpec, id: MsgId, session: &Session, buckets: &mut RouteBuck
     Ok(())
 }
 
+/// The `ErrorResp` of a refusal (a rejection with a detail and a retry hint).
+fn refused<T: MsgType>(r: &crate::error::Refusal) -> Outcome {
+    metrics::counter!(crate::metrics::REJECTS, "reason" => r.code.as_str_name()).increment(1);
+    let resp = mmo_proto::ErrorResp {
+        code: r.code.code(),
+        request_msg_id: u32::from(T::ID.0),
+        detail: r.detail.clone(),
+        retry_after_ms: r.retry_after.map_or(0, |d| d.as_millis().max(1) as u64),
+    };
+    Outcome::Reply { id: mmo_proto::ErrorResp::ID, body: Bytes::from(prost::Message::encode_to_vec(&resp)) }
+}
+
 /// Per-connection state of the rate-limited routes: one bucket per route, created on first use.
 #[derive(Default, Debug)]
 pub struct RouteBuckets(Vec<(MsgId, TokenBucket)>);
@@ -262,24 +280,21 @@ impl<S: Send + Sync + 'static> Router<S> {
                     },
                     Err(HandlerError::Reject(code)) => Outcome::Reject { code, strike: false },
                     Err(HandlerError::Kick(code)) => Outcome::Kick(code),
-                    Err(HandlerError::Refused(r)) => {
-                        metrics::counter!(crate::metrics::REJECTS, "reason" => r.code.as_str_name())
-                            .increment(1);
-                        let resp = mmo_proto::ErrorResp {
-                            code: r.code.code(),
-                            request_msg_id: u32::from(T::ID.0),
-                            detail: r.detail,
-                            retry_after_ms: r.retry_after.map_or(0, |d| d.as_millis().max(1) as u64),
-                        };
-                        Outcome::Reply {
-                            id: mmo_proto::ErrorResp::ID,
-                            body: Bytes::from(prost::Message::encode_to_vec(&resp)),
+                    Err(HandlerError::Refused(r)) => refused::<T>(&r),
+                    Err(HandlerError::Internal(e)) => match crate::error::unavailable_dependency(&*e) {
+                        Some(what) => {
+                            tracing::warn!(msg = T::NAME, error = %e, "{what}; the client is told to retry");
+                            refused::<T>(&crate::error::Refusal {
+                                code: ErrorCode::Unavailable,
+                                detail: what.into(),
+                                retry_after: Some(crate::error::UNAVAILABLE_RETRY_AFTER),
+                            })
                         }
-                    }
-                    Err(HandlerError::Internal(e)) => {
-                        tracing::error!(msg = T::NAME, error = %e, "handler failed");
-                        Outcome::Reject { code: ErrorCode::Internal, strike: false }
-                    }
+                        None => {
+                            tracing::error!(msg = T::NAME, error = %e, "handler failed");
+                            Outcome::Reject { code: ErrorCode::Internal, strike: false }
+                        }
+                    },
                 }
             })
         });
@@ -382,6 +397,9 @@ impl<S: Send + Sync + 'static> Router<S> {
                         }
                     }
                 },
+                None if self.forward.as_ref().is_some_and(|f| f.expected(id)) => {
+                    Outcome::Reject { code: ErrorCode::Unavailable, strike: false }
+                }
                 None => Outcome::Reject { code: ErrorCode::UnknownMessage, strike: true },
             };
         };

@@ -19,13 +19,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use mmo_proto::{DisconnectNtf, ErrorCode};
 use mmo_wire::{Flags, HEADER_LEN, Header, LEN_PREFIX, MsgId, MsgType, Seq};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::metrics::HOT;
+use crate::replay::ReplayRing;
 
 /// Identifies a session within its gateway process. Never reused while the process lives.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -115,6 +117,15 @@ pub enum ResumeError {
     NoLongerHeld,
 }
 
+/// What [`Session::drain_into`] moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Frames moved.
+    pub frames: usize,
+    /// When the oldest reliable one of them was queued.
+    pub oldest_reliable: Option<Instant>,
+}
+
 /// What the queue does with a push.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Delivery {
@@ -142,9 +153,16 @@ struct Item {
     /// A reliable frame queued once the session was logged in: counted for resume (see
     /// [`Session::resume`]).
     counted: bool,
+    /// When it was queued: how long a client has left reliable frames unread (see
+    /// [`Session::oldest_reliable`]).
+    queued_at: Instant,
 }
 
 impl Item {
+    fn reliable(header: Header, body: Bytes) -> Item {
+        Item { header, body, key: None, counted: false, queued_at: Instant::now() }
+    }
+
     fn wire_len(&self) -> usize {
         LEN_PREFIX + HEADER_LEN + self.body.len()
     }
@@ -160,10 +178,9 @@ struct Outbound {
     closing: Option<(ErrorCode, String)>,
     /// Counted frames handed to the socket so far (what a resuming client's count is compared to).
     sent_total: u64,
-    /// The last counted frames handed to the socket, at most `replay_bytes`: replayed on resume
-    /// if the client did not get them before its connection died.
-    sent: VecDeque<Item>,
-    sent_bytes: usize,
+    /// The last counted frames handed to the socket, at most `replay_bytes` of them, as written:
+    /// replayed on resume if the client did not get them before its connection died.
+    sent: ReplayRing,
     /// No connection: droppable pushes are discarded, reliable ones queue up for a resume.
     detached: bool,
 }
@@ -208,7 +225,7 @@ impl Session {
             bindings: Mutex::new(Vec::new()),
             limits,
             peer_ip: std::sync::OnceLock::new(),
-            out: Mutex::new(Outbound::default()),
+            out: Mutex::new(Outbound { sent: ReplayRing::new(limits.replay_bytes), ..Default::default() }),
             wake: Notify::new(),
         }))
     }
@@ -299,10 +316,7 @@ impl Session {
             && out.closing.is_none()
             && let Some((id, body)) = answer
         {
-            let _ = self.enqueue_reliable(
-                &mut out,
-                Item { header: Header::new(id, seq), body, key: None, counted: false },
-            );
+            let _ = self.enqueue_reliable(&mut out, Item::reliable(Header::new(id, seq), body));
         }
         drop(out);
         if done {
@@ -342,11 +356,11 @@ impl Session {
             Delivery::Reliable => {
                 out.push_seq = out.push_seq.wrapping_add(1);
                 let header = Header { id, flags: Flags::PUSH, seq: Seq(out.push_seq) };
-                self.enqueue_reliable(&mut out, Item { header, body, key: None, counted: false })?;
+                self.enqueue_reliable(&mut out, Item::reliable(header, body))?;
             }
             Delivery::Droppable { key } => {
                 let header = Header { id, flags: Flags::PUSH.union(Flags::DROPPABLE), seq: Seq(0) };
-                let item = Item { header, body, key: Some(key), counted: false };
+                let item = Item { key: Some(key), ..Item::reliable(header, body) };
                 if out.detached {
                     // Nobody to show it to; the state is sent again after a resume anyway.
                     HOT.dropped.increment(1);
@@ -380,10 +394,7 @@ impl Session {
         if out.closing.is_some() {
             return Err(SessionClosed);
         }
-        self.enqueue_reliable(
-            &mut out,
-            Item { header: Header::new(id, seq), body, key: None, counted: false },
-        )?;
+        self.enqueue_reliable(&mut out, Item::reliable(Header::new(id, seq), body))?;
         drop(out);
         self.0.wake.notify_one();
         Ok(())
@@ -393,11 +404,7 @@ impl Session {
         // The LoginResp is queued after the stage changed, so it is the first counted frame.
         item.counted = self.stage() == Stage::Authenticated;
         if out.bytes + item.wire_len() > self.0.limits.max_bytes {
-            // The client is not reading. What is queued will never be read in time: drop it and
-            // leave only the reason, so the close costs nothing more.
-            out.items.clear();
-            out.bytes = 0;
-            Self::begin_close(out, ErrorCode::SlowConsumer, "reliable messages backed up");
+            Self::close_slow(out, "reliable messages backed up");
             self.0.wake.notify_one();
             return Err(SessionClosed);
         }
@@ -418,14 +425,34 @@ impl Session {
         self.0.wake.notify_one();
     }
 
+    /// Closes the session as a slow consumer (`SLOW_CONSUMER`): its reliable frames backed up
+    /// past the queue limit, or were left unread too long (the connection's `send_timeout`).
+    /// Idempotent, like [`Session::kick`].
+    pub fn kick_slow_consumer(&self, detail: &str) {
+        let mut out = self.0.out.lock();
+        if out.closing.is_none() {
+            Self::close_slow(&mut out, detail);
+        }
+        drop(out);
+        self.0.wake.notify_one();
+    }
+
+    fn close_slow(out: &mut Outbound, detail: &str) {
+        // The client is not reading. What is queued will never be read in time: drop it and
+        // leave only the reason, so the close costs nothing more.
+        out.items.clear();
+        out.bytes = 0;
+        Self::begin_close(out, ErrorCode::SlowConsumer, detail);
+    }
+
     fn begin_close(out: &mut Outbound, reason: ErrorCode, detail: impl Into<String>) {
         let detail = detail.into();
-        let ntf = DisconnectNtf { reason: reason.code(), detail: detail.clone() };
+        let ntf = DisconnectNtf { reason: reason.code(), detail: detail.clone(), ..Default::default() };
         let body = Bytes::from(prost::Message::encode_to_vec(&ntf));
         let header = Header { id: DisconnectNtf::ID, flags: Flags::PUSH, seq: Seq(0) };
         // The closing frame bypasses the byte limit: it is the last one, and small.
         out.bytes += LEN_PREFIX + HEADER_LEN + body.len();
-        out.items.push_back(Item { header, body, key: None, counted: false });
+        out.items.push_back(Item::reliable(header, body));
         out.closing = Some((reason, detail));
     }
 
@@ -457,43 +484,45 @@ impl Session {
     }
 
     /// Moves queued frames into `dst` (prefix + header + body each) until `dst` holds at least
-    /// `max` bytes or the queue is empty. Returns how many frames were moved.
-    pub fn drain_into(&self, dst: &mut BytesMut, max: usize) -> usize {
+    /// `max` bytes or the queue is empty. Returns how many frames were moved and when the oldest
+    /// reliable one of them was queued.
+    pub fn drain_into(&self, dst: &mut BytesMut, max: usize) -> Drained {
         let mut out = self.0.out.lock();
-        let mut n = 0;
+        let mut drained = Drained::default();
         while dst.len() < max {
             let Some(item) = out.items.pop_front() else { break };
             out.bytes -= item.wire_len();
-            dst.reserve(item.wire_len());
-            // Bodies are ours and bounded; a u32 prefix cannot overflow for them.
-            dst.put_u32((HEADER_LEN + item.body.len()) as u32);
-            dst.put_u16(item.header.id.0);
-            dst.put_u8(item.header.flags.0);
-            dst.put_u32(item.header.seq.0);
-            dst.extend_from_slice(&item.body);
-            n += 1;
+            let start = dst.len();
+            item.header.write_frame(&item.body, dst);
+            drained.frames += 1;
+            if item.key.is_none() {
+                drained.oldest_reliable =
+                    Some(drained.oldest_reliable.map_or(item.queued_at, |t| t.min(item.queued_at)));
+            }
             if item.counted {
                 out.sent_total += 1;
-                let replay = self.0.limits.replay_bytes;
-                if replay > 0 && item.wire_len() <= replay {
-                    out.sent_bytes += item.wire_len();
-                    out.sent.push_back(item);
-                    while out.sent_bytes > replay {
-                        let Some(old) = out.sent.pop_front() else { break };
-                        out.sent_bytes -= old.wire_len();
-                    }
-                } else {
-                    // Too big to keep: nothing before it can be replayed either.
-                    out.sent.clear();
-                    out.sent_bytes = 0;
-                }
+                // A copy of the bytes just written, never the item: its body may be a slice of a
+                // much larger buffer (see `replay.rs`).
+                out.sent.record(&dst[start..]);
             }
         }
         if out.items.is_empty() && out.items.capacity() > 0 {
             // Idle sessions hold no queue storage.
             out.items = VecDeque::new();
         }
-        n
+        drained
+    }
+
+    /// When the oldest reliable frame still queued (not yet handed to the socket) was queued:
+    /// how far behind a client that does not read is on frames it must get.
+    pub fn oldest_reliable(&self) -> Option<Instant> {
+        let out = self.0.out.lock();
+        out.items.iter().find(|i| i.key.is_none()).map(|i| i.queued_at)
+    }
+
+    /// Bytes held for replay after a resume (the buffer's allocation, at most `resume_buffer`).
+    pub fn replay_allocated(&self) -> usize {
+        self.0.out.lock().sent.allocated()
     }
 
     /// Marks the session as having no connection (it was parked for resume): queued droppable
@@ -537,14 +566,12 @@ impl Session {
             return Err(ResumeError::AheadOfServer);
         }
         let missing = out.sent_total - received;
-        if missing > out.sent.len() as u64 {
+        let Some(replay) = usize::try_from(missing).ok().and_then(|n| out.sent.take_newest(n)) else {
             return Err(ResumeError::NoLongerHeld);
-        }
-        let keep = out.sent.len() - missing as usize;
-        let replay: Vec<Item> = out.sent.drain(keep..).collect();
+        };
         let queued = out.items.iter().filter(|i| i.counted).count() as u64;
-        for item in replay.into_iter().rev() {
-            out.sent_bytes -= item.wire_len();
+        for (header, body) in replay.into_iter().rev() {
+            let item = Item { counted: true, ..Item::reliable(header, body) };
             out.bytes += item.wire_len();
             out.items.push_front(item);
         }

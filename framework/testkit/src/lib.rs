@@ -3,6 +3,7 @@
 
 mod client;
 pub mod mysql;
+pub mod proxy;
 pub mod redis;
 
 pub use client::{ClientError, TestClient};

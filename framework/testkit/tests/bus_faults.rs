@@ -13,9 +13,9 @@ use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
 use mmo_core::bus::serve::serve;
 use mmo_core::bus::{Batch, Envelope};
 use mmo_core::{Ctx, HandlerError, ListenerConfig, Router, Shutdown, Stage};
-use mmo_proto::{EchoReq, EchoResp, ErrorCode, HelloReq, HelloResp};
+use mmo_proto::{EchoReq, EchoResp, ErrorCode, ErrorResp, HelloReq, HelloResp};
+use mmo_testkit::TestServer;
 use mmo_testkit::redis::TestRedis;
-use mmo_testkit::{ClientError, TestServer};
 use parking_lot::Mutex;
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
@@ -356,19 +356,33 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// Sends one EchoReq and reads its answer: `Ok` for the echo, the `ErrorResp` otherwise.
+async fn echo_once(c: &mut mmo_testkit::TestClient) -> Result<(), ErrorResp> {
+    use mmo_wire::MsgType as _;
+    let seq = c.send(&EchoReq { payload: b"ping".to_vec().into() }).await.unwrap();
+    let f = c.recv().await.unwrap();
+    assert_eq!(f.header.seq, seq);
+    if f.header.id == ErrorResp::ID {
+        return Err(f.decode_body().unwrap());
+    }
+    assert_eq!(f.decode_body::<EchoResp>().unwrap().payload.as_ref(), b"ping");
+    Ok(())
+}
+
+/// Echoes until one is answered: meanwhile only UNAVAILABLE with a retry hint is acceptable.
+/// A strike (UNKNOWN_MESSAGE) for a message whose server is merely restarting is a failure.
 async fn echo_eventually(c: &mut mmo_testkit::TestClient, what: &str) {
     let start = Instant::now();
     loop {
-        match c.request::<_, EchoResp>(&EchoReq { payload: b"ping".to_vec().into() }).await {
-            Ok(r) => {
-                assert_eq!(r.payload.as_ref(), b"ping");
-                return;
+        match echo_once(c).await {
+            Ok(()) => return,
+            Err(e) => {
+                assert_eq!(e.code(), ErrorCode::Unavailable, "{what}: {e:?}");
+                assert!(e.retry_after_ms > 0, "{what}: UNAVAILABLE without a retry hint");
             }
-            Err(ClientError::Rejected { code: ErrorCode::Unavailable | ErrorCode::UnknownMessage }) => {}
-            Err(e) => panic!("{what}: {e:?}"),
         }
         assert!(start.elapsed() < Duration::from_secs(20), "{what}: never answered again");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -384,21 +398,55 @@ async fn nodes_recover_after_redis_is_flushed_and_after_it_restarts() {
     });
     serve(&server_bus, "echo", server, Arc::new(()), &shutdown).await.unwrap();
     let gw_bus = redis.bus("gateway", &shutdown).await;
-    let gateway = Router::new().route(Stage::Connected, |ctx: Ctx<()>, _: HelloReq| async move {
-        ctx.session().set_stage(Stage::Authenticated);
-        Ok::<_, HandlerError>(HelloResp::default())
-    });
+    let gateway = || {
+        Router::new().route(Stage::Connected, |ctx: Ctx<()>, _: HelloReq| async move {
+            ctx.session().set_stage(Stage::Authenticated);
+            Ok::<_, HandlerError>(HelloResp::default())
+        })
+    };
     let cfg = ListenerConfig { request_timeout: Duration::from_secs(1), ..Default::default() };
-    let gw = TestServer::start_gateway(cfg, gateway, Arc::new(()), &gw_bus).await;
+    let gw = TestServer::start_gateway(cfg.clone(), gateway(), Arc::new(()), &gw_bus).await;
     let mut c = gw.client().await;
     c.hello().await.unwrap();
     echo_eventually(&mut c, "before").await;
 
+    // Clients keep echoing through everything that follows.
+    let stop = CancellationToken::new();
+    let traffic: Vec<_> = (0..4)
+        .map(|i| {
+            let (addr, stop) = (gw.addr, stop.clone());
+            tokio::spawn(async move {
+                let mut c = mmo_testkit::TestClient::connect(addr).await.unwrap();
+                c.hello().await.unwrap();
+                let mut answered = 0;
+                while !stop.is_cancelled() {
+                    echo_eventually(&mut c, &format!("client {i} under traffic")).await;
+                    answered += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
     // Everything is wiped: streams, groups, the route table. Nodes recreate their groups on
-    // NOGROUP and servers re-publish their routes.
+    // NOGROUP and servers re-publish their routes; the gateway keeps the routes it knew.
     let client = redis::Client::open(private.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    // A gateway started now has never seen the route, and the server has not re-published it
+    // yet: a request of the protocol still gets a retryable UNAVAILABLE, not a strike.
+    let fresh_bus = redis.bus("fresh-gateway", &shutdown).await;
+    let fresh = TestServer::start_gateway(cfg, gateway(), Arc::new(()), &fresh_bus).await;
+    let mut f = fresh.client().await;
+    f.hello().await.unwrap();
+    for _ in 0..(ListenerConfig::default().max_strikes + 1) {
+        match echo_once(&mut f).await {
+            Ok(()) => {}
+            Err(e) => assert_eq!((e.code(), e.retry_after_ms > 0), (ErrorCode::Unavailable, true), "{e:?}"),
+        }
+    }
+    echo_eventually(&mut f, "fresh gateway after FLUSHALL").await;
     echo_eventually(&mut c, "after FLUSHALL").await;
 
     // Redis dies and comes back empty on the same port: pooled connections are replaced.
@@ -406,6 +454,11 @@ async fn nodes_recover_after_redis_is_flushed_and_after_it_restarts() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _private2 = PrivateRedis::start(port);
     echo_eventually(&mut c, "after restart").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.cancel();
+    for t in traffic {
+        assert!(t.await.unwrap() > 0, "a client under traffic was answered");
+    }
     drop(redis);
     let _ = tokio::time::timeout(Duration::from_secs(3), shutdown.drain(Duration::from_secs(2))).await;
 }

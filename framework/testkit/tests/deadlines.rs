@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use mmo_core::ListenerConfig;
 use mmo_proto::{ErrorCode, PingReq, PingResp};
+use mmo_wire::MsgType as _;
 use tokio::time::Instant;
 
 #[tokio::test(start_paused = true)]
@@ -74,4 +75,42 @@ async fn slowloris_trickling_a_frame_is_closed_at_the_deadline() {
     // Meanwhile a legitimate client is served.
     let mut d = server.client().await;
     d.hello().await.unwrap();
+}
+
+/// A server behind the gateway that takes every request and never answers.
+struct BlackHole;
+
+impl mmo_core::router::Forward for BlackHole {
+    fn spec(&self, _id: mmo_wire::MsgId) -> Option<mmo_core::RouteSpec> {
+        Some(mmo_core::Stage::Authenticated.into())
+    }
+
+    fn forward(&self, _session: &mmo_core::Session, _frame: mmo_wire::Frame) -> Result<(), ErrorCode> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forwarded_request_nobody_answers_gets_unavailable_at_the_request_timeout() {
+    // The timer armed before the request (the handshake deadline, made long here) must not
+    // hold the request's own deadline back.
+    let cfg = ListenerConfig { handshake_timeout: Duration::from_secs(60), ..Default::default() };
+    let router = common::router().forward_unknown(std::sync::Arc::new(BlackHole));
+    let server = mmo_testkit::TestServer::start(cfg.clone(), router, Default::default()).await;
+    let mut c = server.client().await;
+    c.hello().await.unwrap();
+    let start = Instant::now();
+    let seq = c.send(&mmo_proto::LoginReq::default()).await.unwrap();
+    let f = c.recv().await.unwrap();
+    let waited = start.elapsed();
+    assert_eq!((f.header.id, f.header.seq), (mmo_proto::ErrorResp::ID, seq));
+    let err: mmo_proto::ErrorResp = f.decode_body().unwrap();
+    assert_eq!(err.code(), ErrorCode::Unavailable);
+    assert_eq!(err.retry_after_ms, cfg.retry_hint.as_millis() as u64);
+    // At the request's own deadline, not when the timer armed earlier fires.
+    assert!(
+        waited >= cfg.request_timeout && waited < cfg.request_timeout + Duration::from_secs(1),
+        "{waited:?}"
+    );
+    let _: PingResp = c.request(&PingReq::default()).await.unwrap();
 }

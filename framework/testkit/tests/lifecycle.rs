@@ -41,21 +41,69 @@ async fn shutdown_finishes_in_flight_handlers_and_tells_every_client() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_connection_cap_holds_new_clients_in_the_backlog_until_a_slot_frees() {
-    let (server, _) = common::start(ListenerConfig { max_connections: 2, ..Default::default() }).await;
+async fn clients_over_the_connection_cap_are_told_the_server_is_full_and_may_come_back() {
+    let cfg = ListenerConfig { max_connections: 2, ..Default::default() };
+    let (server, _) = common::start(cfg.clone()).await;
     let mut a = server.client().await;
     a.hello().await.unwrap();
     let mut b = server.client().await;
     b.hello().await.unwrap();
-    // The third connects (the kernel completes the handshake) but is not served yet.
-    let mut c = server.client().await;
-    let waiting = tokio::time::timeout(Duration::from_secs(2), c.hello()).await;
-    assert!(waiting.is_err(), "served beyond the cap");
-    assert_eq!(server.registry.len(), 2);
+    // Over the cap: answered at once, whether the client said Hello already or not, with a
+    // retry hint, and closed. Nothing of it reaches a handler or the registry.
+    for say_hello_first in [false, true] {
+        let mut c = server.client().await;
+        if say_hello_first {
+            c.send(&mmo_proto::HelloReq { protocol_version: 1, ..Default::default() }).await.unwrap();
+        }
+        let f = tokio::time::timeout(Duration::from_secs(1), c.recv()).await.expect("answered").unwrap();
+        assert_eq!(f.header.id, mmo_proto::DisconnectNtf::ID);
+        let ntf: mmo_proto::DisconnectNtf = f.decode_body().unwrap();
+        assert_eq!(ntf.reason(), mmo_proto::ErrorCode::ServerFull);
+        assert_eq!(ntf.retry_after_ms, cfg.retry_hint.as_millis() as u64);
+        assert!(c.recv().await.is_err(), "the connection closes after the notice");
+        assert_eq!(server.registry.len(), 2);
+    }
+    // A slot frees: the next client is served, and the others never noticed.
     drop(a);
-    // The hello sent earlier is answered as soon as a slot frees.
-    let f = tokio::time::timeout(Duration::from_secs(2), c.recv()).await.expect("served").unwrap();
-    assert_eq!(f.header.id, mmo_proto::HelloResp::ID);
+    assert!(common::eventually(|| server.registry.len() == 1).await);
+    let mut c = server.client().await;
+    c.hello().await.unwrap();
     let _: PingResp = c.request(&PingReq::default()).await.unwrap();
     let _: PingResp = b.request(&PingReq::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_burst_over_the_cap_is_answered_not_left_hanging() {
+    // 300 clients at once against a cap of 10: every one connects (the backlog holds the
+    // burst) and gets its HelloResp or SERVER_FULL at once; past `max_refusing` answers in
+    // progress, the rest are closed at once. None waits for its own timeout.
+    let cfg = ListenerConfig { max_connections: 10, max_refusing: 50, ..Default::default() };
+    let (server, _) = common::start(cfg).await;
+    let tries = (0..300).map(|_| {
+        let addr = server.addr;
+        tokio::spawn(async move {
+            let mut c = mmo_testkit::TestClient::connect(addr).await.unwrap();
+            c.send(&mmo_proto::HelloReq { protocol_version: 1, ..Default::default() }).await.unwrap();
+            let outcome =
+                match tokio::time::timeout(Duration::from_secs(10), c.recv()).await.expect("no hang") {
+                    Ok(f) if f.header.id == mmo_proto::HelloResp::ID => "served",
+                    Ok(f) => {
+                        let ntf: mmo_proto::DisconnectNtf = f.decode_body().unwrap();
+                        assert_eq!(ntf.reason(), ErrorCode::ServerFull);
+                        "full"
+                    }
+                    Err(_) => "closed",
+                };
+            (outcome, c)
+        })
+    });
+    let mut outcomes = std::collections::HashMap::new();
+    let mut clients = Vec::new();
+    for t in tries {
+        let (outcome, c) = t.await.unwrap();
+        *outcomes.entry(outcome).or_insert(0) += 1;
+        clients.push(c);
+    }
+    assert_eq!(outcomes.get("served"), Some(&10), "{outcomes:?}");
+    assert!(outcomes.get("full").is_some_and(|n| *n >= 50), "{outcomes:?}");
 }

@@ -61,8 +61,8 @@ impl Header {
         Header { id, flags: Flags::NONE, seq }
     }
 
-    /// Parses a header from exactly [`HEADER_LEN`] bytes (the caller has checked the length).
-    pub(crate) fn parse(b: &[u8; HEADER_LEN]) -> Header {
+    /// Parses a header from exactly [`HEADER_LEN`] bytes.
+    pub fn parse(b: &[u8; HEADER_LEN]) -> Header {
         Header {
             id: MsgId(u16::from_be_bytes([b[0], b[1]])),
             flags: Flags(b[2]),
@@ -74,6 +74,19 @@ impl Header {
         dst.put_u16(self.id.0);
         dst.put_u8(self.flags.0);
         dst.put_u32(self.seq.0);
+    }
+
+    /// Writes a whole frame with this header: prefix, header, `body`. The one place outgoing
+    /// frames are laid out.
+    ///
+    /// The encoder does not check the body against a limit: limits protect us from peers, and
+    /// what we send is ours. Bodies are built by us from bounded inputs; one over 4 GiB cannot be
+    /// produced by any message in the protocol, so saturating only guards the arithmetic.
+    pub fn write_frame(&self, body: &[u8], dst: &mut BytesMut) {
+        dst.reserve(LEN_PREFIX + HEADER_LEN + body.len());
+        dst.put_u32(u32::try_from(HEADER_LEN + body.len()).unwrap_or(u32::MAX));
+        self.put(dst);
+        dst.extend_from_slice(body);
     }
 }
 
@@ -105,18 +118,9 @@ impl Frame {
         LEN_PREFIX + HEADER_LEN + self.body.len()
     }
 
-    /// Writes prefix, header and body into `dst`.
-    ///
-    /// The encoder does not check the body against a limit: limits protect us from peers, and
-    /// what we send is ours. It does refuse bodies that cannot be expressed in a `u32` prefix.
+    /// Writes prefix, header and body into `dst` (see [`Header::write_frame`]).
     pub fn write_to(&self, dst: &mut BytesMut) {
-        dst.reserve(self.wire_len());
-        // Bodies are built by us from bounded inputs; a body over 4 GiB cannot be produced by
-        // any message in the protocol, so saturating here only guards the arithmetic.
-        let len = u32::try_from(HEADER_LEN + self.body.len()).unwrap_or(u32::MAX);
-        dst.put_u32(len);
-        self.header.put(dst);
-        dst.extend_from_slice(&self.body);
+        self.header.write_frame(&self.body, dst);
     }
 
     /// The whole frame, prefix included, as one buffer ready to be queued for a socket.

@@ -209,6 +209,32 @@ async fn a_resumed_session_gets_the_frames_it_missed_in_order_and_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_logged_in_client_is_told_idle_timeout_and_can_still_resume() {
+    let cl = Cluster::new().await;
+    let cfg = ListenerConfig { idle_timeout: Duration::from_millis(500), ..ListenerConfig::default() };
+    let gw = cl.gateway("gw-1", cfg).await;
+    let mut c1 = gw.client().await;
+    let token = login_as(&mut c1, 9).await; // counted frame 1
+    cl.push(9, 1).await; // counted frame 2
+    expect_ntf(&mut c1, 1).await;
+    // Silence past the idle timeout: the last frame is a DisconnectNtf saying why (not
+    // counted), then the connection closes; the session waits for a resume.
+    let f = tokio::time::timeout(Duration::from_secs(5), c1.recv()).await.unwrap().unwrap();
+    assert_eq!(f.header.id, mmo_proto::DisconnectNtf::ID);
+    assert_eq!(f.decode_body::<mmo_proto::DisconnectNtf>().unwrap().reason(), ErrorCode::IdleTimeout);
+    assert!(matches!(c1.recv().await, Err(ClientError::Closed | ClientError::Io(_))));
+    drop(c1);
+    gw.until("the session is parked", |r| r.parked() == 1).await;
+    cl.push(9, 2).await;
+
+    let mut c2 = gw.client().await;
+    let resp: ResumeResp = c2.request(&ResumeReq { token, received: 2 }).await.unwrap();
+    assert_eq!((resp.player_id, resp.replayed), (9, 1), "the push queued while parked");
+    expect_ntf(&mut c2, 2).await;
+    let _: PingResp = c2.request(&PingReq::default()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_is_refused_after_the_window_with_a_bad_token_or_a_bad_count() {
     let cl = Cluster::new().await;
     let cfg = ListenerConfig { resume_window: Duration::from_millis(300), ..ListenerConfig::default() };

@@ -135,6 +135,24 @@ pub enum BusError {
     Conflict(String),
 }
 
+impl BusError {
+    /// True when Redis is down, unreachable or too slow, or the bus buffer is full: the request
+    /// was fine and may work in a moment (see [`crate::error::unavailable_dependency`]).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            BusError::Pool(_) | BusError::Timeout(_) | BusError::Full(_) => true,
+            BusError::Redis(e) => {
+                e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_timeout()
+                    || matches!(e.kind(), redis::ErrorKind::BusyLoadingError | redis::ErrorKind::TryAgain)
+            }
+            BusError::Conflict(_) => false,
+        }
+    }
+}
+
 impl From<mobc::Error<redis::RedisError>> for BusError {
     fn from(e: mobc::Error<redis::RedisError>) -> Self {
         match e {

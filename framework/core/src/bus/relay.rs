@@ -32,6 +32,12 @@ impl Forward for Forwarder {
         self.table.route(id).map(|r| r.spec)
     }
 
+    /// The protocol's own requests (every `*Req` of `mmo-proto`) always have a server; so does
+    /// any id whose route this gateway has seen, since routes are never forgotten.
+    fn expected(&self, id: MsgId) -> bool {
+        mmo_proto::message_name(id).is_some_and(|name| name.ends_with("Req"))
+    }
+
     fn forward(&self, session: &Session, frame: Frame) -> Result<(), ErrorCode> {
         let route = self.table.route(frame.header.id).ok_or(ErrorCode::UnknownMessage)?;
         let bound = session.bound_stream(&route.service);
@@ -118,7 +124,19 @@ pub fn apply(registry: &Registry, env: Envelope) {
     woken.wake_all();
 }
 
-fn apply_batched(registry: &Registry, env: Envelope, woken: &mut Wakes) {
+/// A body to queue for a client, in an allocation of its own.
+///
+/// An envelope's bodies are slices of the stream entry they came in (prost decodes `bytes`
+/// fields zero-copy), and a `Bytes` slice keeps its whole buffer alive: one tick's entry holds
+/// the frames of every session of this gateway. A queued frame pinning it would make a slow
+/// client, or a queue that is never quite empty, cost the whole entry instead of its frame, and
+/// the memory held would follow the bytes sent rather than the queue limits. One copy here,
+/// shared by every session a fan-out names, keeps what a session holds equal to what it counts.
+fn owned(body: Bytes) -> Bytes {
+    Bytes::copy_from_slice(&body)
+}
+
+fn apply_batched(registry: &Registry, mut env: Envelope, woken: &mut Wakes) {
     let targets: &[u64] =
         if env.sessions.is_empty() { std::slice::from_ref(&env.session) } else { &env.sessions };
     if !env.bodies.is_empty() {
@@ -127,13 +145,14 @@ fn apply_batched(registry: &Registry, env: Envelope, woken: &mut Wakes) {
         let delivery = delivery_of(&env);
         for (sid, body) in targets.iter().zip(env.bodies) {
             if let Some(session) = registry.session(SessionId(*sid))
-                && session.push_body_quiet(id, body, delivery).is_ok()
+                && session.push_body_quiet(id, owned(body), delivery).is_ok()
             {
                 woken.0.push(session);
             }
         }
         return;
     }
+    let body = owned(std::mem::take(&mut env.body));
     for sid in targets {
         let Some(session) = registry.session(SessionId(*sid)) else { continue };
         if env.set_player != 0 {
@@ -148,15 +167,15 @@ fn apply_batched(registry: &Registry, env: Envelope, woken: &mut Wakes) {
         }
         let id = MsgId(env.msg_id as u16);
         if env.flags & COMPLETE != 0 {
-            let answer = (env.msg_id != 0).then(|| (id, env.body.clone()));
+            let answer = (env.msg_id != 0).then(|| (id, body.clone()));
             if !session.complete_request(Seq(env.seq), answer) {
                 metrics::counter!(RELAY_LATE_ANSWERS).increment(1);
             }
         } else if env.msg_id != 0 && !Flags(env.flags as u8).contains(Flags::PUSH) {
             // The answer to a one-way request (a rejection): a response, not a push.
-            let _ = session.respond(id, Seq(env.seq), env.body.clone());
+            let _ = session.respond(id, Seq(env.seq), body.clone());
         } else if env.msg_id != 0 {
-            let _ = session.push_body(id, env.body.clone(), delivery_of(&env));
+            let _ = session.push_body(id, body.clone(), delivery_of(&env));
         }
         if env.kick != 0 {
             let code = ErrorCode::try_from(env.kick as i32).unwrap_or(ErrorCode::Kicked);

@@ -113,16 +113,22 @@ impl RouteTable {
         self.0.read().is_empty()
     }
 
-    /// Reloads the table from Redis.
+    /// Reloads the table from Redis: routes found there are added or updated, and routes
+    /// missing from it are **kept**. A Redis that restarted empty has no routes until every
+    /// server re-publishes (within `routes_refresh`); replacing the table by what it holds then
+    /// would answer valid requests `UNKNOWN_MESSAGE`, a strike, for a server that is running.
+    /// Returns how many routes the table holds.
     pub async fn reload(&self, bus: &Bus) -> Result<usize, BusError> {
         let mut conn = bus.conn().await?;
         let raw: HashMap<u16, String> =
             bus.timed(redis::cmd("HGETALL").arg(bus.keys().routes()).query_async(&mut *conn)).await?;
-        let table: HashMap<MsgId, RemoteRoute> =
-            raw.iter().filter_map(|(id, v)| Some((MsgId(*id), decode(bus.keys(), v)?))).collect();
-        let n = table.len();
-        *self.0.write() = table;
-        Ok(n)
+        let mut table = self.0.write();
+        for (id, v) in &raw {
+            if let Some(route) = decode(bus.keys(), v) {
+                table.insert(MsgId(*id), route);
+            }
+        }
+        Ok(table.len())
     }
 
     /// Reloads every `routes_refresh` until cancelled.

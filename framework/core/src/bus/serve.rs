@@ -194,6 +194,11 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
     let error = |code: ErrorCode| ErrorResp {
         code: code.code(),
         request_msg_id: u32::from(request_id.0),
+        retry_after_ms: if code == ErrorCode::Unavailable {
+            crate::error::UNAVAILABLE_RETRY_AFTER.as_millis() as u64
+        } else {
+            0
+        },
         ..Default::default()
     };
     match outcome {

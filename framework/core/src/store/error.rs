@@ -41,4 +41,23 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(self.server_code(), Some(ER_LOCK_DEADLOCK | ER_LOCK_WAIT_TIMEOUT | ER_CHECKREAD))
     }
+
+    /// True when MySQL is down, unreachable, overloaded or restarting, rather than the request
+    /// being wrong: a client is told `UNAVAILABLE` with a retry hint, not `INTERNAL`.
+    pub fn is_unavailable(&self) -> bool {
+        use mysql_async::{DriverError, Error};
+        match self {
+            StoreError::Timeout(_) => true,
+            StoreError::Mysql(Error::Io(_)) => true,
+            StoreError::Mysql(Error::Driver(
+                DriverError::ConnectionClosed | DriverError::PoolDisconnected,
+            )) => true,
+            // Conflicts still there after every retry, too many connections, shutting down,
+            // the connection killed (a statement past its deadline), read-only (a fail-over).
+            StoreError::Mysql(Error::Server(e)) => {
+                self.is_retryable() || matches!(e.code, 1040 | 1053 | 1077 | 1078 | 1079 | 1927 | 1290 | 1836)
+            }
+            _ => false,
+        }
+    }
 }

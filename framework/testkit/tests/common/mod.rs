@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use mmo_core::{Ctx, HandlerError, ListenerConfig, RateLimit, Router, Stage, StageSet};
-use mmo_proto::{EchoReq, EchoResp, HelloReq, HelloResp, PingReq, PingResp, TimeReq, TimeResp};
+use mmo_core::{Ctx, HandlerError, ListenerConfig, NoReply, RateLimit, Router, Stage, StageSet};
+use mmo_proto::{EchoReq, EchoResp, HelloReq, HelloResp, MoveReq, PingReq, PingResp, TimeReq, TimeResp};
 use mmo_testkit::TestServer;
 
 #[derive(Default)]
@@ -39,6 +39,11 @@ pub fn router() -> Router<Counters> {
                 Ok::<_, HandlerError>(TimeResp { server_time_ms: 1 })
             },
         )
+        // A one-way input, like a zone's movement: answered with nothing.
+        .route(Stage::Authenticated, |ctx: Ctx<Counters>, _: MoveReq| async move {
+            ctx.state().handled.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, HandlerError>(NoReply)
+        })
 }
 
 pub async fn start(cfg: ListenerConfig) -> (TestServer, Arc<Counters>) {

@@ -1,0 +1,105 @@
+//! MySQL going away under the account server, through a proxy the test cuts (the shared
+//! MariaDB is never touched): logins fail fast with a retryable `UNAVAILABLE` and a retry hint,
+//! not `INTERNAL`; the gateway and logged-in sessions are unaffected; once MySQL is back, the
+//! pool recovers and the same request works.
+
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
+mod common;
+
+use std::net::ToSocketAddrs;
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, call, device_login};
+use mmo_core::store::Store;
+use mmo_core::{ListenerConfig, Registry, Shutdown};
+use mmo_proto::{ErrorCode, LoginResp, PingReq, PingResp};
+use mmo_testkit::TestClient;
+use mmo_testkit::mysql::TestDb;
+use mmo_testkit::proxy::TcpProxy;
+use mmo_testkit::redis::TestRedis;
+
+/// `mysql://user@host:port/db` with `host:port` replaced by `addr`; and the original address.
+fn through(url: &str, addr: std::net::SocketAddr) -> (String, std::net::SocketAddr) {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, hostpart) = rest.rsplit_once('@').map_or(("", rest), |(u, h)| (u, h));
+    let (hostport, path) = hostpart.split_once('/').unwrap_or((hostpart, ""));
+    let hostport = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:3306") };
+    let target = hostport.to_socket_addrs().unwrap().next().unwrap();
+    let user = if userinfo.is_empty() { String::new() } else { format!("{userinfo}@") };
+    (format!("{scheme}://{user}{addr}/{path}"), target)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_get_a_retryable_unavailable_while_mysql_is_down_and_work_again_after() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let db = TestDb::new().await;
+    db.store().migrate(&mmo_version::migrations()).await.unwrap();
+    db.store().migrate(&mmo_account::migrations()).await.unwrap();
+    // The account server reaches the test's database only through the proxy.
+    let mut cfg = db.config().clone();
+    let (_, target) = through(&cfg.url, "127.0.0.1:1".parse().unwrap());
+    let proxy = TcpProxy::start(target).await;
+    // Over TCP only: by default the driver switches to MySQL's Unix socket when it finds one.
+    let url = through(&cfg.url, proxy.addr()).0;
+    cfg.url = format!("{url}{}prefer_socket=false", if url.contains('?') { '&' } else { '?' });
+    cfg.connect_timeout = Duration::from_secs(2);
+    let store = Store::connect(&cfg).await.unwrap();
+    let bus = redis.bus("node-1", &shutdown).await;
+    mmo_version::run(&bus, db.store().clone(), ListenerConfig::default(), &shutdown).await.unwrap();
+    mmo_account::run(&bus, store, common::test_config(), &shutdown).await.unwrap();
+    // The real gateway (it answers Ping itself).
+    let listener = ListenerConfig { listen: "127.0.0.1:0".parse().unwrap(), ..ListenerConfig::default() };
+    let gateway = mmo_gateway::bind(
+        listener,
+        mmo_gateway::GatewayConfig::default(),
+        Registry::new(),
+        shutdown.clone(),
+        Some(&bus),
+    )
+    .await
+    .unwrap();
+    let addr = gateway.local_addr().unwrap();
+    tokio::spawn(gateway.run());
+    let client = || async move {
+        let mut c = TestClient::connect(addr).await.unwrap();
+        c.hello().await.unwrap();
+        c
+    };
+
+    let mut first = client().await;
+    call::<_, LoginResp>(&mut first, &device_login("device-up-0123456789")).await.unwrap();
+    let mut c = client().await;
+
+    proxy.cut();
+    let start = Instant::now();
+    let err = call::<_, LoginResp>(&mut c, &device_login("device-down-0123456789")).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Unavailable, "{err:?}");
+    assert!(err.retry_after_ms > 0, "a retry hint: {err:?}");
+    assert!(err.detail.contains("database"), "{err:?}");
+    assert!(start.elapsed() < Duration::from_secs(5), "failed fast: {:?}", start.elapsed());
+    // Not a strike, and nothing else suffers: both sessions go on.
+    let _: PingResp = c.request(&PingReq::default()).await.unwrap();
+    let _: PingResp = first.request(&PingReq::default()).await.unwrap();
+
+    // MySQL is back: the same login works after the hinted wait (the pool reconnects).
+    proxy.restore();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match call::<_, LoginResp>(&mut c, &device_login("device-down-0123456789")).await {
+            Ok(resp) => {
+                assert!(resp.session.is_some());
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.code(), ErrorCode::Unavailable, "{e:?}");
+                assert!(Instant::now() < deadline, "never recovered: {e:?}");
+                tokio::time::sleep(Duration::from_millis(e.retry_after_ms.min(200))).await;
+            }
+        }
+    }
+    shutdown.trigger();
+    bus.close();
+    db.cleanup().await;
+}
