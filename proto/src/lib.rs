@@ -21,8 +21,37 @@ pub mod bus {
     pub const COMPLETE: u32 = 1 << 8;
     /// Bus-only envelope flag, to a stream a session was bound to: the session ended.
     pub const ENDED: u32 = 1 << 9;
+    /// Bus-only envelope flag on an answer: the request was a protocol violation (a body that
+    /// does not decode): the gateway counts a strike against the session.
+    pub const STRIKE: u32 = 1 << 10;
 }
 pub use mmo_wire::{MsgId, MsgType};
+
+/// Reading the protocol document (`proto/README.md`), for the tests that keep it true.
+pub mod doc {
+    /// The bytes shown in each fenced code block of `doc`, as lowercase hex pairs joined by
+    /// single spaces. On each line, only the leading run of two-digit hex tokens counts: an
+    /// annotation after them (`length = 18`) or a block of prose ends the line's bytes.
+    pub fn hex_blocks(doc: &str) -> Vec<String> {
+        let mut blocks = Vec::new();
+        for (i, block) in doc.split("```").enumerate() {
+            if i % 2 == 0 {
+                continue;
+            }
+            let bytes: Vec<&str> = block
+                .lines()
+                .flat_map(|line| {
+                    line.split_whitespace()
+                        .take_while(|t| t.len() == 2 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+                })
+                .collect();
+            if !bytes.is_empty() {
+                blocks.push(bytes.join(" ").to_ascii_lowercase());
+            }
+        }
+        blocks
+    }
+}
 
 /// The protocol version this crate describes; sent in `HelloReq.protocol_version`.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,5 +1,7 @@
-//! The byte-level examples of proto/README.md, checked: if one of these changes, the document
-//! (and every client built from it) is wrong.
+//! The byte-level examples of proto/README.md, checked both ways: each message encodes to these
+//! bytes, and the document shows exactly these bytes (in one of its code blocks). What the
+//! server itself sends for the examples it can produce (HelloResp, the handshake timeout, a
+//! wrong-stage error) is compared with them in `framework/testkit/tests/protocol_doc.rs`.
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
 
@@ -10,13 +12,24 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
 }
 
+/// Asserts `bytes` encode to `expected` and that the document shows exactly them (a code block
+/// may hold several frames one after the other).
+fn golden(bytes: &[u8], expected: &str) {
+    assert_eq!(hex(bytes), expected);
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        mmo_proto::doc::hex_blocks(&doc).iter().any(|b| format!(" {b} ").contains(&format!(" {expected} "))),
+        "proto/README.md has no code block with the bytes {expected}"
+    );
+}
+
 #[test]
 fn hello_request() {
     let req =
         HelloReq { protocol_version: 1, client_version: "1.0.0".into(), platform: Platform::Linux as i32 };
-    assert_eq!(
-        hex(&req.to_frame_bytes(Seq(1), Flags::NONE)),
-        "00 00 00 12 00 01 00 00 00 00 01 08 01 12 05 31 2e 30 2e 30 18 03"
+    golden(
+        &req.to_frame_bytes(Seq(1), Flags::NONE),
+        "00 00 00 12 00 01 00 00 00 00 01 08 01 12 05 31 2e 30 2e 30 18 03",
     );
 }
 
@@ -28,43 +41,51 @@ fn hello_response() {
         idle_timeout_ms: 30_000,
         max_frame_len: 65_536,
         session_id: 1,
+        version_status: VersionStatus::Ok as i32,
+        resume_window_ms: 30_000,
         ..Default::default()
     };
-    assert_eq!(
-        hex(&resp.to_frame_bytes(Seq(1), Flags::NONE)),
-        "00 00 00 16 00 02 00 00 00 00 01 08 01 10 90 4e 18 b0 ea 01 20 80 80 04 28 01"
+    golden(
+        &resp.to_frame_bytes(Seq(1), Flags::NONE),
+        "00 00 00 1c 00 02 00 00 00 00 01 08 01 10 90 4e 18 b0 ea 01 20 80 80 04 28 01 30 01 50 b0 ea 01",
     );
 }
 
 #[test]
 fn ping_request() {
     let req = PingReq { client_time_ms: 1000 };
-    assert_eq!(hex(&req.to_frame_bytes(Seq(2), Flags::NONE)), "00 00 00 0a 00 03 00 00 00 00 02 08 e8 07");
+    golden(&req.to_frame_bytes(Seq(2), Flags::NONE), "00 00 00 0a 00 03 00 00 00 00 02 08 e8 07");
 }
 
 #[test]
 fn error_response() {
     let e = ErrorResp { code: ErrorCode::WrongStage as i32, request_msg_id: 7000, ..Default::default() };
-    assert_eq!(
-        hex(&e.to_frame_bytes(Seq(3), Flags::NONE)),
-        "00 00 00 0c 00 05 00 00 00 00 03 08 04 10 d8 36"
-    );
+    golden(&e.to_frame_bytes(Seq(3), Flags::NONE), "00 00 00 0c 00 05 00 00 00 00 03 08 04 10 d8 36");
 }
 
 #[test]
 fn disconnect_notice() {
-    let n = DisconnectNtf { reason: ErrorCode::HandshakeTimeout as i32, ..Default::default() };
-    assert_eq!(hex(&n.to_frame_bytes(Seq(0), Flags::PUSH)), "00 00 00 09 00 06 01 00 00 00 00 08 07");
+    let n = DisconnectNtf {
+        reason: ErrorCode::HandshakeTimeout as i32,
+        detail: "no Hello in time".into(),
+        ..Default::default()
+    };
+    golden(
+        &n.to_frame_bytes(Seq(0), Flags::PUSH),
+        "00 00 00 1b 00 06 01 00 00 00 00 08 07 12 10 6e 6f 20 48 65 6c 6c 6f 20 69 6e 20 74 69 6d 65",
+    );
 }
 
 #[test]
 fn device_login_request() {
     let req = LoginReq {
-        credential: Some(login_req::Credential::Device(DeviceCredential { device_id: "dev-1".into() })),
+        credential: Some(login_req::Credential::Device(DeviceCredential {
+            device_id: "device-0123456789".into(),
+        })),
     };
-    assert_eq!(
-        hex(&req.to_frame_bytes(Seq(2), Flags::NONE)),
-        "00 00 00 10 03 ea 00 00 00 00 02 12 07 0a 05 64 65 76 2d 31"
+    golden(
+        &req.to_frame_bytes(Seq(2), Flags::NONE),
+        "00 00 00 1c 03 ea 00 00 00 00 02 12 13 0a 11 64 65 76 69 63 65 2d 30 31 32 33 34 35 36 37 38 39",
     );
 }
 
@@ -85,18 +106,15 @@ fn banned_error_response() {
         detail: "cheating".into(),
         retry_after_ms: 3_600_000,
     };
-    assert_eq!(
-        hex(&e.to_frame_bytes(Seq(2), Flags::NONE)),
-        "00 00 00 1c 00 05 00 00 00 00 02 08 ec 07 10 ea 07 1a 08 63 68 65 61 74 69 6e 67 20 80 dd db 01"
+    golden(
+        &e.to_frame_bytes(Seq(2), Flags::NONE),
+        "00 00 00 1c 00 05 00 00 00 00 02 08 ec 07 10 ea 07 1a 08 63 68 65 61 74 69 6e 67 20 80 dd db 01",
     );
 }
 
 #[test]
 fn enter_world_request() {
-    assert_eq!(
-        hex(&EnterWorldReq {}.to_frame_bytes(Seq(3), Flags::NONE)),
-        "00 00 00 07 07 d3 00 00 00 00 03"
-    );
+    golden(&EnterWorldReq {}.to_frame_bytes(Seq(3), Flags::NONE), "00 00 00 07 07 d3 00 00 00 00 03");
 }
 
 #[test]
@@ -106,9 +124,9 @@ fn move_request() {
         intent: Some(move_req::Intent::Direction(Vec2 { x: 1.0, y: 0.0 })),
         ..Default::default()
     };
-    assert_eq!(
-        hex(&req.to_frame_bytes(Seq(4), Flags::NONE)),
-        "00 00 00 10 07 d0 00 00 00 00 04 08 01 1a 05 0d 00 00 80 3f"
+    golden(
+        &req.to_frame_bytes(Seq(4), Flags::NONE),
+        "00 00 00 10 07 d0 00 00 00 00 04 08 01 1a 05 0d 00 00 80 3f",
     );
 }
 
@@ -119,8 +137,8 @@ fn positions_push() {
         server_time_ms: 1_764_000_000_000,
         moves: vec![EntityMove { id: 0x0010_0001, x: 10.0, y: 20.0 }],
     };
-    assert_eq!(
-        hex(&ntf.to_frame_bytes(Seq(0), Flags::PUSH.union(Flags::DROPPABLE))),
-        "00 00 00 20 07 dc 03 00 00 00 00 08 07 10 80 d0 df b4 ab 33 1a 0e 08 81 80 40 15 00 00 20 41 1d 00 00 a0 41"
+    golden(
+        &ntf.to_frame_bytes(Seq(0), Flags::PUSH.union(Flags::DROPPABLE)),
+        "00 00 00 20 07 dc 03 00 00 00 00 08 07 10 80 d0 df b4 ab 33 1a 0e 08 81 80 40 15 00 00 20 41 1d 00 00 a0 41",
     );
 }

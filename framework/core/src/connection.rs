@@ -19,6 +19,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use metrics::counter;
@@ -58,7 +59,6 @@ pub(crate) struct Connection<S> {
     rbuf: BytesMut,
     wbuf: BytesMut,
     buckets: RouteBuckets,
-    strikes: u32,
     accepted_at: Instant,
     last_rx: Instant,
     /// Set once closing: the reason and when to give up flushing.
@@ -99,7 +99,6 @@ impl<S: Send + Sync + 'static> Connection<S> {
             rbuf: BytesMut::new(),
             wbuf: BytesMut::new(),
             buckets: RouteBuckets::default(),
-            strikes: 0,
             accepted_at: now,
             last_rx: now,
             closing: None,
@@ -159,6 +158,10 @@ impl<S: Send + Sync + 'static> Connection<S> {
                 // Boxed: the dispatch state only exists while frames are handled, so it must not
                 // count in the size of every idle connection's future.
                 Box::pin(self.handle_buffered()).await;
+            }
+            if self.closing.is_none() && self.session.strikes() >= self.cfg.max_strikes {
+                // Strikes counted by the relay, for a forwarded message a server rejected.
+                self.session.kick(ErrorCode::TooManyStrikes, "too many rejected messages");
             }
             if self.closing.is_none()
                 && let Some(reason) = self.session.closing_reason()
@@ -431,22 +434,40 @@ impl<S: Send + Sync + 'static> Connection<S> {
             // The router marked the request pending before sending it.
             Outcome::Forwarded => self.pending_since = Instant::now(),
             Outcome::Reject { code, strike } => {
-                self.reject(id, seq, code);
+                self.reject(id, seq, code, None);
                 if strike {
-                    self.strikes += 1;
-                    if self.strikes >= self.cfg.max_strikes {
-                        self.session.kick(ErrorCode::TooManyStrikes, "too many rejected messages");
-                    }
+                    self.strike();
                 }
+            }
+            Outcome::Limited { retry_after } => {
+                self.reject(id, seq, ErrorCode::RateLimited, Some(retry_after));
+                self.strike();
             }
             Outcome::Kick(code) => self.session.kick(code, ""),
         }
     }
 
-    fn reject(&self, id: mmo_wire::MsgId, seq: mmo_wire::Seq, code: ErrorCode) {
+    /// Counts a strike; the last one allowed closes the session, after its `ErrorResp`.
+    fn strike(&self) {
+        if self.session.strike() >= self.cfg.max_strikes {
+            self.session.kick(ErrorCode::TooManyStrikes, "too many rejected messages");
+        }
+    }
+
+    fn reject(
+        &self,
+        id: mmo_wire::MsgId,
+        seq: mmo_wire::Seq,
+        code: ErrorCode,
+        retry_after: Option<Duration>,
+    ) {
         counter!(REJECTS, "reason" => code.as_str_name()).increment(1);
         // UNAVAILABLE from the gateway itself: the server is not known yet, or the bus is full.
-        let retry_after_ms = if code == ErrorCode::Unavailable { self.cfg.retry_hint_ms() } else { 0 };
+        let retry_after_ms = match retry_after {
+            Some(d) => d.as_millis().max(1) as u64,
+            None if code == ErrorCode::Unavailable => self.cfg.retry_hint_ms(),
+            None => 0,
+        };
         let err = ErrorResp {
             code: code.code(),
             request_msg_id: u32::from(id.0),

@@ -36,15 +36,22 @@ impl TokenBucket {
 
     /// Takes one token if there is one.
     pub fn try_take(&mut self, limit: &RateLimit) -> bool {
+        self.take_or_wait(limit).is_ok()
+    }
+
+    /// Takes a token, or says how long until one is there (what `retry_after_ms` tells a
+    /// client that was too fast).
+    pub fn take_or_wait(&mut self, limit: &RateLimit) -> Result<(), std::time::Duration> {
         let now = Instant::now();
         let elapsed = now.saturating_duration_since(self.last).as_secs_f32();
         self.last = now;
         self.tokens = (self.tokens + elapsed * limit.per_second).min(limit.burst);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
-            true
+            Ok(())
         } else {
-            false
+            let missing = (1.0 - self.tokens) / limit.per_second.max(f32::MIN_POSITIVE);
+            Err(std::time::Duration::from_secs_f32(missing.min(3600.0)))
         }
     }
 }

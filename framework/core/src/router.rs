@@ -111,6 +111,9 @@ pub enum Outcome {
     /// Send an `ErrorResp` with this code. `strike` counts towards closing the connection
     /// (protocol violations do; a handler's domain rejection does not).
     Reject { code: ErrorCode, strike: bool },
+    /// Sent faster than the route's rate limit (per session): an `ErrorResp(RATE_LIMITED)` with
+    /// `retry_after_ms`, and a strike.
+    Limited { retry_after: std::time::Duration },
     /// Send a `DisconnectNtf` with this reason and close.
     Kick(ErrorCode),
     /// Sent on to another node; the answer arrives later through the session, which is
@@ -223,8 +226,8 @@ fn admit(spec: &RouteSpec, id: MsgId, session: &Session, buckets: &mut RouteBuck
                 &mut buckets.0.last_mut().expect("just pushed").1
             }
         };
-        if !bucket.try_take(limit) {
-            return Err(Outcome::Reject { code: ErrorCode::RateLimited, strike: true });
+        if let Err(retry_after) = bucket.take_or_wait(limit) {
+            return Err(Outcome::Limited { retry_after });
         }
     }
     Ok(())

@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use mmo_proto::{DisconnectNtf, ErrorCode};
@@ -194,6 +194,8 @@ struct Inner {
     pending: AtomicU64,
     /// A resuming connection wants this session: its current connection must let go.
     takeover: AtomicBool,
+    /// Protocol violations so far (see [`Session::strike`]).
+    strikes: AtomicU32,
     /// Service -> stream overrides for forwarded messages (see [`Session::bind_service`]).
     bindings: Mutex<Vec<(Arc<str>, Arc<str>)>>,
     limits: QueueLimits,
@@ -222,6 +224,7 @@ impl Session {
             player: AtomicU64::new(0),
             pending: AtomicU64::new(0),
             takeover: AtomicBool::new(false),
+            strikes: AtomicU32::new(0),
             bindings: Mutex::new(Vec::new()),
             limits,
             peer_ip: std::sync::OnceLock::new(),
@@ -323,6 +326,18 @@ impl Session {
             self.0.wake.notify_one();
         }
         done
+    }
+
+    /// Counts a protocol violation (an unknown id, a body that does not decode, a wrong stage, a
+    /// rate limit) and returns the count so far. The connection closes the session with
+    /// `TOO_MANY_STRIKES` once it reaches `max_strikes`, after the rejection's `ErrorResp`.
+    pub fn strike(&self) -> u32 {
+        self.0.strikes.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Protocol violations so far.
+    pub fn strikes(&self) -> u32 {
+        self.0.strikes.load(Ordering::Acquire)
     }
 
     /// Queues a reliable push (flag PUSH, the next push sequence number).

@@ -10,7 +10,7 @@ use std::time::Duration;
 use mmo_core::bus::serve::serve;
 use mmo_core::bus::{Bus, Envelope};
 use mmo_core::{Ctx, HandlerError, ListenerConfig, NoReply, Router, Shutdown, Stage};
-use mmo_proto::bus::{COMPLETE, ENDED};
+use mmo_proto::bus::{COMPLETE, ENDED, STRIKE};
 use mmo_proto::{EchoReq, EchoResp, ErrorCode, HelloReq, HelloResp, MsgType, TimeReq, TimeResp};
 use mmo_testkit::redis::TestRedis;
 use mmo_testkit::{ClientError, TestServer};
@@ -283,7 +283,8 @@ async fn a_one_way_request_completes_nothing() {
     assert!(mmo_core::bus::serve::handle_envelope(&router, &state, env(Vec::new())).await.is_empty());
     let out = mmo_core::bus::serve::handle_envelope(&router, &state, env(vec![0xff])).await;
     assert_eq!(out.len(), 1);
-    assert_eq!((out[0].flags, out[0].seq, out[0].msg_id), (0, 9, u32::from(mmo_proto::ErrorResp::ID.0)));
+    // A rejection that completes nothing (no COMPLETE); an undecodable body is also a strike.
+    assert_eq!((out[0].flags, out[0].seq, out[0].msg_id), (STRIKE, 9, u32::from(mmo_proto::ErrorResp::ID.0)));
 }
 
 /// A session bound to a server's stream ends: that stream gets an ENDED envelope for it (after
@@ -403,4 +404,30 @@ async fn requests_in_different_entries_are_handled_at_once() {
         assert_eq!(r.payload.as_ref(), b"met");
     }
     shutdown.drain(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_a_server_cannot_decode_is_a_strike_at_the_gateway() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let server_bus = redis.bus("server-1", &shutdown).await;
+    serve(&server_bus, "echo", server_router("server-1"), Arc::new(Seen::default()), &shutdown)
+        .await
+        .unwrap();
+    let gw_bus = redis.bus("gateway-1", &shutdown).await;
+    let cfg = ListenerConfig { max_strikes: 2, ..Default::default() };
+    let gw = TestServer::start_gateway(cfg, gateway_router(), Arc::new(()), &gw_bus).await;
+    let mut c = gw.client().await;
+    c.hello().await.unwrap();
+    // A truncated bytes field: only the server decodes the body, and says MALFORMED_BODY; the
+    // gateway counts it like its own. The second strike is the last: its answer, then the close.
+    for seq in [1, 2] {
+        c.send_frame(EchoReq::ID.0, seq, &[0x0a, 0x0a, 0x01]).await.unwrap();
+        let f = c.recv().await.unwrap();
+        assert_eq!((f.header.id, f.header.seq.0), (mmo_proto::ErrorResp::ID, seq));
+        let e: mmo_proto::ErrorResp = f.decode_body().unwrap();
+        assert_eq!(e.code(), ErrorCode::MalformedBody);
+    }
+    assert_eq!(c.expect_disconnect().await.unwrap(), ErrorCode::TooManyStrikes);
+    drop(redis);
 }

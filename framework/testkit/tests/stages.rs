@@ -57,8 +57,32 @@ async fn unknown_ids_and_malformed_bodies_strike_until_the_connection_closes() {
     c.send_frame(EchoReq::ID.0, 2, &[0x0a, 0x0a, 0x01]).await.unwrap();
     let e: mmo_proto::ErrorResp = c.recv().await.unwrap().decode_body().unwrap();
     assert_eq!(e.code(), ErrorCode::MalformedBody);
+    // The last strike still gets its ErrorResp, then the DisconnectNtf.
     c.send_frame(60_001, 3, b"").await.unwrap();
+    let f = c.recv().await.unwrap();
+    assert_eq!((f.header.id, f.header.seq.0), (mmo_proto::ErrorResp::ID, 3));
+    assert_eq!(f.decode_body::<mmo_proto::ErrorResp>().unwrap().code(), ErrorCode::UnknownMessage);
     assert_eq!(c.expect_disconnect().await.unwrap(), ErrorCode::TooManyStrikes);
+}
+
+#[tokio::test]
+async fn ids_nobody_handles_are_unknown_in_every_stage_including_server_to_client_ones() {
+    let (server, _) = common::start(ListenerConfig::default()).await;
+    // Before Hello, an id of no message at all, and a server-to-client id sent by the client:
+    // UNKNOWN_MESSAGE, a strike each, before anything is decoded.
+    for (stage_done, id) in
+        [(false, 60_000u16), (false, HelloResp::ID.0), (true, mmo_proto::DisconnectNtf::ID.0)]
+    {
+        let mut c = server.client().await;
+        if stage_done {
+            c.hello().await.unwrap();
+        }
+        c.send_frame(id, 9, b"\x08\x01").await.unwrap();
+        let f = c.recv().await.unwrap();
+        assert_eq!((f.header.id, f.header.seq.0), (mmo_proto::ErrorResp::ID, 9));
+        let e: mmo_proto::ErrorResp = f.decode_body().unwrap();
+        assert_eq!((e.code(), e.request_msg_id), (ErrorCode::UnknownMessage, u32::from(id)));
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -69,11 +93,17 @@ async fn rate_limited_messages_get_an_explicit_error() {
     let before = counters.handled.load(Ordering::SeqCst);
     let _: TimeResp = c.request(&TimeReq {}).await.unwrap();
     let _: TimeResp = c.request(&TimeReq {}).await.unwrap();
-    let err = c.request::<_, TimeResp>(&TimeReq {}).await.unwrap_err();
-    assert!(matches!(err, ClientError::Rejected { code: ErrorCode::RateLimited }), "{err:?}");
+    // 2 per second with a burst of 2: the third at once is refused, with how long to wait for
+    // the next token (half a second at 2/s).
+    let seq = c.send(&TimeReq {}).await.unwrap();
+    let f = c.recv().await.unwrap();
+    assert_eq!((f.header.id, f.header.seq), (mmo_proto::ErrorResp::ID, seq));
+    let e: mmo_proto::ErrorResp = f.decode_body().unwrap();
+    assert_eq!(e.code(), ErrorCode::RateLimited);
+    assert!((490..=500).contains(&e.retry_after_ms), "retry_after_ms {}", e.retry_after_ms);
     assert_eq!(counters.handled.load(Ordering::SeqCst), before + 2);
-    // Tokens come back with time.
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    // Tokens come back with time: after the hinted wait, it goes through.
+    tokio::time::sleep(std::time::Duration::from_millis(e.retry_after_ms)).await;
     let _: TimeResp = c.request(&TimeReq {}).await.unwrap();
 }
 

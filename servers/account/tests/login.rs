@@ -328,3 +328,17 @@ async fn logout_revokes_the_tokens_and_closes_the_session() {
     login(&cl, &password_login("Kim", &password_of("Kim"))).await.unwrap();
     cl.finish().await;
 }
+
+/// proto/README.md (section 5.1) lists the default reserved words whole, as the config has them.
+#[test]
+fn the_protocol_document_lists_the_reserved_names() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto/README.md")).unwrap();
+    let flat = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    let listed = flat
+        .split("The reserved words, ignoring case, are by default: ")
+        .nth(1)
+        .and_then(|rest| rest.split(" (").next())
+        .expect("the list in section 5.1");
+    let listed: Vec<&str> = listed.split(", ").collect();
+    assert_eq!(listed, mmo_account::AccountConfig::default().reserved_names);
+}

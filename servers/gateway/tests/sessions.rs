@@ -255,6 +255,9 @@ async fn resume_is_refused_after_the_window_with_a_bad_token_or_a_bad_count() {
     let mut c = gw.client().await;
     let err = c.request::<_, ResumeResp>(&ResumeReq { token, received: 1 }).await.unwrap_err();
     assert!(matches!(err, ClientError::Rejected { code: ErrorCode::ResumeFailed }), "{err:?}");
+    // A failed resume leaves the connection as it was (stage Versioned): it logs in at once.
+    login_as(&mut c, 12).await;
+    let _: PingResp = c.request(&PingReq::default()).await.unwrap();
     // The ended session logged out and released its presence.
     assert!(gw.bus.flush(Duration::from_secs(5)).await);
     assert!(cl.events().await.contains(&("logout".into(), 11, "RESUME_WINDOW_EXPIRED".into())));

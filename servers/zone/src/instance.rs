@@ -31,7 +31,8 @@ use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use mmo_core::bus::{Bus, events, node};
 use mmo_core::session::PlayerId as CorePlayerId;
 use mmo_proto::bus::{
-    COMPLETE, ENDED, EnterCmd, Envelope, HandOffCmd, PullCmd, Seat as SeatMsg, ZoneCommand, zone_command,
+    COMPLETE, ENDED, EnterCmd, Envelope, HandOffCmd, PullCmd, STRIKE, Seat as SeatMsg, ZoneCommand,
+    zone_command,
 };
 use mmo_proto::{
     EnterReason, EnterWorldReq, EnterWorldResp, ErrorCode, ErrorResp, ZoneEnterNtf, ZonePositionsNtf,
@@ -676,7 +677,11 @@ impl Instance {
             return;
         }
         // A one-way request's rejection is a response that completes nothing.
-        let flags = if oneway { 0 } else { COMPLETE };
+        let mut flags = if oneway { 0 } else { COMPLETE };
+        if err.code() == ErrorCode::MalformedBody {
+            // A protocol violation: the gateway counts a strike, as for its own routes.
+            flags |= STRIKE;
+        }
         let env = Envelope {
             session: seat.session,
             seq,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use mmo_proto::bus::{COMPLETE, ENDED, Envelope};
+use mmo_proto::bus::{COMPLETE, ENDED, Envelope, STRIKE};
 use mmo_proto::{ErrorCode, MsgId};
 use mmo_wire::{Flags, Frame, Seq};
 
@@ -176,6 +176,12 @@ fn apply_batched(registry: &Registry, mut env: Envelope, woken: &mut Wakes) {
             let _ = session.respond(id, Seq(env.seq), body.clone());
         } else if env.msg_id != 0 {
             let _ = session.push_body(id, body.clone(), delivery_of(&env));
+        }
+        if env.flags & STRIKE != 0 {
+            // The connection closes the session once the count reaches its limit, after this
+            // answer (it checks before reading on).
+            session.strike();
+            session.wake();
         }
         if env.kick != 0 {
             let code = ErrorCode::try_from(env.kick as i32).unwrap_or(ErrorCode::Kicked);

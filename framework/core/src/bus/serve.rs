@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use futures_util::{FutureExt, StreamExt};
 use metrics::counter;
-use mmo_proto::bus::{Batch, COMPLETE, Envelope};
+use mmo_proto::bus::{Batch, COMPLETE, Envelope, STRIKE};
 use mmo_proto::{DisconnectNtf, ErrorCode, ErrorResp, MsgType};
 use mmo_wire::{Frame, Header, MsgId, Seq};
 use prost::Message as _;
@@ -206,9 +206,18 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
             done.msg_id = u32::from(id.0);
             done.body = body;
         }
-        Ok(Outcome::Reject { code, .. }) => {
+        Ok(Outcome::Reject { code, strike }) => {
             done.msg_id = u32::from(ErrorResp::ID.0);
             done.body = error(code).encode_to_vec().into();
+            if strike {
+                // A body that does not decode: a protocol violation the gateway counts.
+                done.flags |= STRIKE;
+            }
+        }
+        Ok(Outcome::Limited { .. }) => {
+            // Rate limits are the gateway's (per session); a server's own dispatch has none.
+            done.msg_id = u32::from(ErrorResp::ID.0);
+            done.body = error(ErrorCode::RateLimited).encode_to_vec().into();
         }
         Ok(Outcome::Kick(code)) => done.kick = code.code() as u32,
         Ok(Outcome::Done | Outcome::Forwarded) => {}
