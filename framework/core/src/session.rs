@@ -62,12 +62,21 @@ pub enum Stage {
     Authenticated = 2,
 }
 
-impl Stage {
-    pub fn from_u8(v: u8) -> Stage {
+/// A stage number that names no stage (from another node over the bus).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[error("unknown stage {0}")]
+pub struct UnknownStage(pub u32);
+
+impl TryFrom<u32> for Stage {
+    type Error = UnknownStage;
+
+    /// Fails closed: a number that names no stage is an error, never a stage with more rights.
+    fn try_from(v: u32) -> Result<Stage, UnknownStage> {
         match v {
-            0 => Stage::Connected,
-            1 => Stage::Versioned,
-            _ => Stage::Authenticated,
+            0 => Ok(Stage::Connected),
+            1 => Ok(Stage::Versioned),
+            2 => Ok(Stage::Authenticated),
+            _ => Err(UnknownStage(v)),
         }
     }
 }
@@ -238,7 +247,8 @@ impl Session {
     }
 
     pub fn stage(&self) -> Stage {
-        Stage::from_u8(self.0.stage.load(Ordering::Acquire))
+        // Only `set_stage` writes it, with a valid stage.
+        Stage::try_from(u32::from(self.0.stage.load(Ordering::Acquire))).unwrap_or(Stage::Connected)
     }
 
     /// Moves the session to another stage (Hello -> Versioned, Login -> Authenticated).

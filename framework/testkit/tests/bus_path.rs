@@ -431,3 +431,36 @@ async fn a_body_a_server_cannot_decode_is_a_strike_at_the_gateway() {
     assert_eq!(c.expect_disconnect().await.unwrap(), ErrorCode::TooManyStrikes);
     drop(redis);
 }
+
+/// An envelope whose stage number names no stage (a newer or broken sender) fails closed: no
+/// handler runs, and the request is answered so the gateway does not wait for it.
+#[tokio::test]
+async fn an_unknown_stage_from_the_bus_reaches_no_handler() {
+    let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let router = Router::new().route(
+        Stage::Authenticated,
+        |ctx: Ctx<std::sync::atomic::AtomicUsize>, _: TimeReq| async move {
+            ctx.state().fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, HandlerError>(TimeResp { server_time_ms: 1 })
+        },
+    );
+    for stage in [3, 7, u32::MAX] {
+        let env =
+            Envelope { session: 1, msg_id: u32::from(TimeReq::ID.0), seq: 4, stage, ..Default::default() };
+        let out = mmo_core::bus::serve::handle_envelope(&router, &ran, env).await;
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].flags, out[0].seq, out[0].msg_id),
+            (COMPLETE, 4, u32::from(mmo_proto::ErrorResp::ID.0))
+        );
+        assert_eq!(out[0].stage, 0, "no stage change");
+        let e = mmo_proto::ErrorResp::decode(out[0].body.clone()).unwrap();
+        assert_eq!(e.code(), ErrorCode::Internal);
+    }
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // The stage it names in range still works.
+    let env =
+        Envelope { session: 1, msg_id: u32::from(TimeReq::ID.0), seq: 5, stage: 2, ..Default::default() };
+    let out = mmo_core::bus::serve::handle_envelope(&router, &ran, env).await;
+    assert_eq!(out[0].msg_id, u32::from(TimeResp::ID.0));
+}

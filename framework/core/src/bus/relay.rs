@@ -159,7 +159,11 @@ fn apply_batched(registry: &Registry, mut env: Envelope, woken: &mut Wakes) {
             session.set_player(PlayerId(env.set_player));
         }
         if env.stage != 0 {
-            session.set_stage(Stage::from_u8((env.stage - 1) as u8));
+            match Stage::try_from(env.stage - 1) {
+                Ok(stage) => session.set_stage(stage),
+                // Fail closed: a stage this node does not know grants nothing.
+                Err(e) => tracing::warn!(error = %e, session = env.session, "stage change ignored"),
+            }
         }
         if !env.bind_service.is_empty() {
             let stream = (!env.bind_stream.is_empty()).then_some(env.bind_stream.as_str());

@@ -6,8 +6,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use mmo_proto::bus::RouteDecl;
 use mmo_wire::MsgId;
 use parking_lot::RwLock;
+use prost::Message as _;
 use tokio_util::sync::CancellationToken;
 
 use super::{Bus, BusError};
@@ -34,50 +36,70 @@ impl std::fmt::Debug for RouteTable {
     }
 }
 
-/// Stored value: "service stages per_second burst name oneway" (oneway 1 or 0; a value without
-/// it, from a server of an older version, is not one-way).
-fn encode(service: &str, name: &str, spec: &RouteSpec) -> String {
-    let (rate, burst) = spec.rate.map_or((0.0, 0.0), |r| (r.per_second, r.burst));
-    format!("{service} {} {rate} {burst} {name} {}", spec.stages.0, u8::from(spec.oneway))
+fn encode(service: &str, name: &str, spec: &RouteSpec) -> Vec<u8> {
+    let (per_second, burst) = spec.rate.map_or((0.0, 0.0), |r| (r.per_second, r.burst));
+    let decl = RouteDecl {
+        service: service.into(),
+        name: name.into(),
+        stages: u32::from(spec.stages.0),
+        per_second,
+        burst,
+        oneway: spec.oneway,
+    };
+    decl.encode_to_vec()
 }
 
-fn decode(keys: &super::Keys, value: &str) -> Option<RemoteRoute> {
-    let mut it = value.split(' ');
-    let service = it.next()?.to_string();
-    let stages = StageSet(it.next()?.parse().ok()?);
-    let per_second: f32 = it.next()?.parse().ok()?;
-    let burst: f32 = it.next()?.parse().ok()?;
-    let name = it.next()?.to_string();
-    let oneway = it.next() == Some("1");
-    let rate = (per_second > 0.0).then_some(RateLimit { per_second, burst });
-    let spec = RouteSpec { stages, rate, oneway };
-    Some(RemoteRoute { stream: keys.service(&service), service, spec, name })
+fn decode(keys: &super::Keys, value: &[u8]) -> Option<RemoteRoute> {
+    let d = RouteDecl::decode(value).ok()?;
+    let stages = StageSet(u8::try_from(d.stages).ok()?);
+    let rate =
+        (d.per_second > 0.0).then_some(RateLimit { per_second: d.per_second, burst: d.burst.max(1.0) });
+    let spec = RouteSpec { stages, rate, oneway: d.oneway };
+    Some(RemoteRoute { stream: keys.service(&d.service), service: d.service, spec, name: d.name })
 }
+
+/// Claims every id of a service in one step, or none: Redis runs a script alone, so of two
+/// servers claiming one id at the same moment exactly one gets it. Fields: `<id>` holds the
+/// route (a `RouteDecl`), `owner:<id>` the service that claimed it. Returns nothing on success,
+/// or the id and its owner on a conflict.
+const CLAIM: &str = r"
+local service = ARGV[1]
+for i = 2, #ARGV, 2 do
+  local owner = redis.call('HGET', KEYS[1], 'owner:' .. ARGV[i])
+  if owner and owner ~= service then
+    return {ARGV[i], owner}
+  end
+end
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], 'owner:' .. ARGV[i], service, ARGV[i], ARGV[i + 1])
+end
+return {}
+";
 
 /// Declares `service`'s routes. Fails if another service already declared one of the ids: two
-/// servers cannot both handle a message.
+/// servers cannot both handle a message. The claim is atomic (see [`CLAIM`]): of two servers
+/// starting at once with the same id, one fails, naming both.
 pub async fn publish(
     bus: &Bus,
     service: &str,
     routes: &[(MsgId, &'static str, RouteSpec)],
 ) -> Result<(), BusError> {
-    let key = bus.keys().routes();
+    static SCRIPT: std::sync::LazyLock<redis::Script> =
+        std::sync::LazyLock::new(|| redis::Script::new(CLAIM));
     let mut conn = bus.conn().await?;
-    let existing: HashMap<u16, String> =
-        bus.timed(redis::cmd("HGETALL").arg(&key).query_async(&mut *conn)).await?;
-    let mut pipe = redis::pipe();
+    let mut invocation = SCRIPT.key(bus.keys().routes());
+    invocation.arg(service);
     for (id, name, spec) in routes {
-        if let Some(other) = existing.get(&id.0)
-            && let Some(other_service) = other.split(' ').next()
-            && other_service != service
-        {
-            return Err(BusError::Conflict(format!(
-                "message {name} (id {id}) is already handled by service {other_service}; {service} cannot handle it too"
-            )));
-        }
-        pipe.cmd("HSET").arg(&key).arg(id.0).arg(encode(service, name, spec)).ignore();
+        invocation.arg(id.0).arg(encode(service, name, spec));
     }
-    bus.timed(pipe.query_async::<()>(&mut *conn)).await
+    let conflict: Vec<String> = bus.timed(invocation.invoke_async(&mut *conn)).await?;
+    if let [id, owner] = conflict.as_slice() {
+        let name = routes.iter().find(|(i, _, _)| i.0.to_string() == *id).map_or("?", |(_, n, _)| *n);
+        return Err(BusError::Conflict(format!(
+            "message {name} (id {id}) is already handled by service {owner}; {service} cannot handle it too"
+        )));
+    }
+    Ok(())
 }
 
 /// Publishes `service`'s routes again every `routes_refresh` until `token` is cancelled, so a
@@ -120,12 +142,15 @@ impl RouteTable {
     /// Returns how many routes the table holds.
     pub async fn reload(&self, bus: &Bus) -> Result<usize, BusError> {
         let mut conn = bus.conn().await?;
-        let raw: HashMap<u16, String> =
+        let raw: Vec<(String, Vec<u8>)> =
             bus.timed(redis::cmd("HGETALL").arg(bus.keys().routes()).query_async(&mut *conn)).await?;
         let mut table = self.0.write();
-        for (id, v) in &raw {
-            if let Some(route) = decode(bus.keys(), v) {
-                table.insert(MsgId(*id), route);
+        for (field, v) in &raw {
+            // `owner:<id>` fields are the claims; `<id>` fields the routes.
+            if let Ok(id) = field.parse::<u16>()
+                && let Some(route) = decode(bus.keys(), v)
+            {
+                table.insert(MsgId(id), route);
             }
         }
         Ok(table.len())

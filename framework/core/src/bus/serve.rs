@@ -25,6 +25,8 @@ use crate::session::{PlayerId, QueueLimits, Session, SessionId, Stage};
 use crate::shutdown::Shutdown;
 
 pub const SERVE_PANICS: &str = "mmo_serve_handler_panics_total";
+/// Envelopes refused before any handler ran (a stage number this node does not know).
+pub const SERVE_BAD_ENVELOPES: &str = "mmo_serve_bad_envelopes_total";
 
 /// Publishes `router`'s routes under `service` and serves them from the bus until shutdown.
 pub async fn serve<S: Send + Sync + 'static>(
@@ -140,7 +142,30 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
         SessionId(env.session),
         QueueLimits { max_bytes: 4 << 20, droppable_high_water: 1 << 20, replay_bytes: 0 },
     );
-    let stage = Stage::from_u8(env.stage as u8);
+    let stage = match Stage::try_from(env.stage) {
+        Ok(stage) => stage,
+        Err(e) => {
+            // A sender this node does not understand: no handler runs on a stage it cannot
+            // check. The request is answered, so the gateway does not wait for it.
+            counter!(SERVE_BAD_ENVELOPES).increment(1);
+            tracing::warn!(error = %e, msg_id = env.msg_id, "envelope refused");
+            let err = ErrorResp {
+                code: ErrorCode::Internal.code(),
+                request_msg_id: env.msg_id,
+                detail: "unknown stage".into(),
+                ..Default::default()
+            };
+            let oneway = router.spec(MsgId(env.msg_id as u16)).is_some_and(|s| s.oneway);
+            return vec![Envelope {
+                session: env.session,
+                seq: env.seq,
+                flags: if oneway { 0 } else { COMPLETE },
+                msg_id: u32::from(ErrorResp::ID.0),
+                body: err.encode_to_vec().into(),
+                ..Default::default()
+            }];
+        }
+    };
     session.set_stage(stage);
     if env.player != 0 {
         session.set_player(PlayerId(env.player));
