@@ -488,3 +488,44 @@ async fn streams_are_trimmed_to_what_is_still_unhandled() {
     assert!(after < 100, "handled entries still held: {after} of {before}");
     token.cancel();
 }
+
+/// A server that never heartbeats on its own: `serve` makes its node live, so a second instance
+/// of the service never takes over (and runs again) a request the first is slow on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_servers_heartbeat_without_being_told_so_slow_requests_run_once() {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let handled: Arc<Mutex<Vec<u32>>> = Arc::default();
+    for node in ["server-a", "server-b"] {
+        let bus = redis.bus(node, &shutdown).await;
+        let router =
+            Router::new().route(Stage::Authenticated, |ctx: Ctx<Mutex<Vec<u32>>>, req: EchoReq| async move {
+                // Three times claim_idle (300 ms), with reclaimers looking every 100 ms.
+                tokio::time::sleep(Duration::from_millis(900)).await;
+                ctx.state().lock().push(u32::from_be_bytes(req.payload[..4].try_into().unwrap()));
+                Ok::<_, HandlerError>(EchoResp { payload: req.payload })
+            });
+        serve(&bus, "slow", router, handled.clone(), &shutdown).await.unwrap();
+    }
+    let producer = redis.bus("producer", &shutdown).await;
+    let stream = producer.keys().service("slow");
+    for seq in 1..=4u32 {
+        let env = Envelope {
+            session: 1,
+            seq,
+            msg_id: u32::from(<EchoReq as mmo_wire::MsgType>::ID.0),
+            stage: Stage::Authenticated as u32,
+            body: EchoReq { payload: seq.to_be_bytes().to_vec().into() }.encode_to_vec().into(),
+            ..Default::default()
+        };
+        producer.send(&stream, env).unwrap();
+    }
+    assert!(producer.flush(Duration::from_secs(2)).await);
+    eventually("the four requests", || handled.lock().len() >= 4).await;
+    // Long enough for a second delivery to have run too.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut got = handled.lock().clone();
+    got.sort_unstable();
+    assert_eq!(got, vec![1, 2, 3, 4], "each request handled once");
+    shutdown.trigger();
+}

@@ -199,14 +199,22 @@ async fn a_flush_stuck_behind_a_lock_times_out_and_loses_nothing() {
     let err = wb.flush(store).await.unwrap_err();
     assert!(matches!(err, StoreError::Timeout(_)), "{err}");
     assert_eq!(wb.len(), 2, "the rows are waiting again");
-    // The timed-out statement was killed on the server, not left to commit later.
-    let running: Option<i64> = store
-        .exec_first(
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'INSERT INTO `progress`%'",
-            (db.name(),),
-        )
-        .await
-        .unwrap();
+    // The timed-out statement was killed on the server, not left to commit later. KILL QUERY
+    // is asynchronous on the server: the statement may show for a moment while it unwinds.
+    let mut running = None;
+    for _ in 0..50 {
+        running = store
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'INSERT INTO `progress`%'",
+                (db.name(),),
+            )
+            .await
+            .unwrap();
+        if running == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(running, Some(0), "the timed-out upsert still runs on the server");
 
     wb.mark(1, progress(1, 2)).unwrap();

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use mmo_core::Shutdown;
-use mmo_core::bus::{Bus, BusConfig, node};
+use mmo_core::bus::{Bus, BusConfig};
 use mmo_core::shutdown::Signals;
 
 #[tokio::main]
@@ -20,7 +20,6 @@ async fn main() -> anyhow::Result<()> {
     // The node id names this process's consumer in the service's group: unique per process.
     let node_id = std::env::var("MMO_NODE_ID").unwrap_or_else(|_| format!("greeter-{}", std::process::id()));
     let bus = Bus::connect(cfg, node_id, &shutdown).await?;
-    shutdown.spawn(node::heartbeat_loop(bus.clone(), shutdown.token()));
     mmo_example_greeter::run(&bus, &shutdown).await?;
     tracing::info!(node = bus.node(), "greeter serving");
     let signal = signals.first().await;

@@ -5,7 +5,7 @@ pub mod config;
 
 use std::net::SocketAddr;
 
-use mmo_core::bus::{Bus, node};
+use mmo_core::bus::Bus;
 use mmo_core::store::{MigrationReport, Migrations, Store};
 use mmo_core::{Registry, Shutdown};
 
@@ -69,10 +69,9 @@ pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Res
         .await
         .map_err(|e| anyhow::anyhow!("bus at {}: {e}", cfg.bus.url))?;
     let mut started = Started { gateway: None, bus: bus.clone(), zone: None };
-    if !matches!(role, Role::All | Role::Gateway) {
-        // A gateway's relay heartbeats itself (its presence entries depend on it).
-        tokio::spawn(node::heartbeat_loop(bus.clone(), shutdown.token()));
-    }
+    // Every role is a live node of the cluster (servers would start it anyway, see
+    // `Bus::start_heartbeat`; the zone node's leases depend on it from the start).
+    bus.start_heartbeat(shutdown).await.map_err(|e| anyhow::anyhow!("heartbeat: {e}"))?;
     // Servers first, so their routes are published before the gateway loads the route table.
     if matches!(role, Role::All | Role::Diagnostics) {
         mmo_diagnostics::run(&bus, shutdown).await?;

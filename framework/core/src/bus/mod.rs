@@ -181,6 +181,8 @@ struct Inner {
     /// every consumer of that stream and group in the process (they all have the node's name in
     /// the group, e.g. an instance's next incarnation starting as the last one stops).
     in_flight: dashmap::DashMap<(Arc<str>, String), consumer::InFlight>,
+    /// Set once this node's heartbeat runs (see [`Bus::start_heartbeat`]).
+    heartbeating: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Bus {
@@ -220,6 +222,7 @@ impl Bus {
             producer,
             closed: CancellationToken::new(),
             in_flight: dashmap::DashMap::new(),
+            heartbeating: std::sync::atomic::AtomicBool::new(false),
         }));
         // Fail at start-up, not at the first message, if Redis is not there.
         let mut conn = bus.conn().await?;
@@ -232,6 +235,34 @@ impl Bus {
 
     pub fn node(&self) -> &str {
         &self.0.node
+    }
+
+    /// Makes this node live for the cluster: writes its heartbeat now, then every
+    /// `heartbeat_interval` until shutdown or [`Bus::close`] (then the node is removed). Once
+    /// per bus; later calls return at once. Everything that consumes a stream through the
+    /// framework (`serve`, `serve_stream`, the gateway relay) calls it, so no server can forget
+    /// it: without a heartbeat, another consumer would take over its slow entries and run them
+    /// twice.
+    pub async fn start_heartbeat(&self, shutdown: &Shutdown) -> Result<(), BusError> {
+        use std::sync::atomic::Ordering;
+        if self.0.heartbeating.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        node::heartbeat(self).await?;
+        if self.0.heartbeating.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let stop = CancellationToken::new();
+        let (down, closed, stopper) = (shutdown.token(), self.closed(), stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = down.cancelled() => {}
+                _ = closed.cancelled() => {}
+            }
+            stopper.cancel();
+        });
+        tokio::spawn(node::heartbeat_loop(self.clone(), stop));
+        Ok(())
     }
 
     pub fn keys(&self) -> &Keys {

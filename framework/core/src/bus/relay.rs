@@ -73,8 +73,7 @@ pub async fn start(bus: &Bus, registry: Registry, shutdown: &Shutdown) -> Result
         move |session| session_ended(&bus, session)
     });
     // Presence entries of this node count only while it heartbeats.
-    node::heartbeat(bus).await?;
-    tokio::spawn(node::heartbeat_loop(bus.clone(), shutdown.token()));
+    bus.start_heartbeat(shutdown).await?;
     let table = RouteTable::default();
     table.reload(bus).await?;
     tokio::spawn(table.clone().refresh_loop(bus.clone(), shutdown.token()));

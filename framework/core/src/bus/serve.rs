@@ -63,6 +63,7 @@ async fn serve_with<S: Send + Sync + 'static>(
     state: Arc<S>,
     shutdown: &Shutdown,
 ) -> Result<(), BusError> {
+    consumer.bus.start_heartbeat(shutdown).await?;
     consumer.ensure_group().await?;
     let bus = consumer.bus.clone();
     let router = Arc::new(router);
