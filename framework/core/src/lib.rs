@@ -10,7 +10,9 @@
 //! - [`registry`]: all live sessions of this process, by id;
 //! - [`config`], [`metrics`], [`shutdown`]: limits, counters and the drain on SIGTERM.
 
+pub mod backoff;
 pub mod bus;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod error;

@@ -24,6 +24,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 
+use crate::backoff::Backoff;
 use crate::config::ListenerConfig;
 use crate::connection::Connection;
 use crate::metrics::HOT;
@@ -81,15 +82,15 @@ impl<S: Send + Sync + 'static> Listener<S> {
         let refusing = Arc::new(Semaphore::new(self.cfg.max_refusing));
         let limits = self.cfg.queue_limits();
         let token = self.shutdown.token();
-        let mut backoff = Duration::from_millis(1);
+        let mut backoff = Backoff::new(Duration::from_millis(1), Duration::from_secs(1));
         loop {
             let (stream, peer) = tokio::select! {
                 r = self.tcp.accept() => match r {
                     Ok(conn) => conn,
                     Err(e) => {
-                        tracing::warn!(error = %e, backoff = ?backoff, "accept failed");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                        let pause = backoff.next_pause();
+                        tracing::warn!(error = %e, backoff = ?pause, "accept failed");
+                        tokio::time::sleep(pause).await;
                         continue;
                     }
                 },
@@ -106,7 +107,7 @@ impl<S: Send + Sync + 'static> Listener<S> {
                 }
                 continue;
             };
-            backoff = Duration::from_millis(1);
+            backoff.reset();
             HOT.accepted.increment(1);
             // Small frames are the norm; never wait for Nagle.
             let _ = stream.set_nodelay(true);

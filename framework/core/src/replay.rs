@@ -124,13 +124,9 @@ mod tests {
     use mmo_wire::{Flags, MsgId, Seq};
 
     fn frame(id: u16, seq: u32, body: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend_from_slice(&((HEADER_LEN + body.len()) as u32).to_be_bytes());
-        v.extend_from_slice(&id.to_be_bytes());
-        v.push(Flags::PUSH.0);
-        v.extend_from_slice(&seq.to_be_bytes());
-        v.extend_from_slice(body);
-        v
+        let mut v = bytes::BytesMut::new();
+        Header { id: MsgId(id), flags: Flags::PUSH, seq: Seq(seq) }.write_frame(body, &mut v);
+        v.to_vec()
     }
 
     #[test]

@@ -83,10 +83,16 @@ impl Header {
     /// what we send is ours. Bodies are built by us from bounded inputs; one over 4 GiB cannot be
     /// produced by any message in the protocol, so saturating only guards the arithmetic.
     pub fn write_frame(&self, body: &[u8], dst: &mut BytesMut) {
-        dst.reserve(LEN_PREFIX + HEADER_LEN + body.len());
-        dst.put_u32(u32::try_from(HEADER_LEN + body.len()).unwrap_or(u32::MAX));
-        self.put(dst);
+        self.write_prefix(body.len(), dst);
         dst.extend_from_slice(body);
+    }
+
+    /// Writes the length prefix and this header for a body of `body_len` bytes that the caller
+    /// writes next (reserving room for it too).
+    pub fn write_prefix(&self, body_len: usize, dst: &mut BytesMut) {
+        dst.reserve(LEN_PREFIX + HEADER_LEN + body_len);
+        dst.put_u32(u32::try_from(HEADER_LEN + body_len).unwrap_or(u32::MAX));
+        self.put(dst);
     }
 }
 
@@ -143,10 +149,8 @@ pub trait MsgType: prost::Message + Default + Send + Sync + 'static {
     /// Encodes `self` as a whole frame, prefix included, ready for a socket.
     fn to_frame_bytes(&self, seq: Seq, flags: Flags) -> Bytes {
         let body_len = self.encoded_len();
-        let mut b = BytesMut::with_capacity(LEN_PREFIX + HEADER_LEN + body_len);
-        let len = u32::try_from(HEADER_LEN + body_len).unwrap_or(u32::MAX);
-        b.put_u32(len);
-        Header { id: Self::ID, flags, seq }.put(&mut b);
+        let mut b = BytesMut::new();
+        Header { id: Self::ID, flags, seq }.write_prefix(body_len, &mut b);
         // encode into a BytesMut with enough capacity cannot fail.
         let _ = self.encode(&mut b);
         b.freeze()

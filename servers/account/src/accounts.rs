@@ -1,7 +1,5 @@
 //! The `accounts` and `profiles` tables: lookups, creation, and what a login writes.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use mmo_core::session::PlayerId;
 use mmo_core::store::{Store, StoreError};
 use mmo_proto::Profile;
@@ -191,6 +189,4 @@ pub async fn profile(store: &Store, player: u64) -> Result<Option<Profile>, Stor
 }
 
 /// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
+pub use mmo_core::clock::now_ms;

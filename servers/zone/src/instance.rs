@@ -24,11 +24,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use mmo_core::bus::{Bus, events, node};
+use mmo_core::clock::now_ms;
 use mmo_core::session::PlayerId as CorePlayerId;
 use mmo_proto::bus::{
     COMPLETE, ENDED, EnterCmd, Envelope, HandOffCmd, PullCmd, STRIKE, Seat as SeatMsg, ZoneCommand,
@@ -244,10 +245,6 @@ pub(crate) struct Instance {
     metrics: Metrics,
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 fn reason_name(r: EnterReason) -> &'static str {
     match r {
         EnterReason::Login => "login",
@@ -344,7 +341,7 @@ impl Instance {
         // A late tick simulates the time that really passed (bounded), so speeds stay true.
         let dt = now.duration_since(self.last_tick).clamp(period / 2, period * 4);
         self.last_tick = now;
-        let out = self.world.tick_at(dt, unix_ms());
+        let out = self.world.tick_at(dt, now_ms());
         let mm = &out.metrics;
         self.metrics.tick.record(mm.total.as_secs_f64());
         self.metrics.aoi.record(mm.aoi.as_secs_f64());

@@ -6,7 +6,7 @@
 //! within `match_start_timeout`) the instance closes and emits a `match_closed` game event with
 //! who played, for how long, and each player's kills and deaths.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use mmo_core::bus::{Bus, BusError};
 use mmo_proto::bus::{CreateInstanceCmd, Envelope, ZoneCommand, zone_command};
@@ -44,7 +44,7 @@ pub async fn create_instance(
         .timed(redis::cmd("INCR").arg(directory::instance_counter_key(bus)).query_async(&mut *conn))
         .await?;
     let instance = format!("{map}.{n}");
-    let created_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let created_ms = mmo_core::clock::now_ms();
     let spec = MatchSpec {
         map: map.to_string(),
         roster: roster.iter().map(|p| p.0).collect(),

@@ -12,12 +12,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use mmo_core::Shutdown;
 use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
 use mmo_core::bus::serve::EnvelopeSlots;
 use mmo_core::bus::{Bus, BusError, routes};
+use mmo_core::clock::now_ms;
 use mmo_core::store::{Store, WriteBehind, WriteBehindConfig};
 use mmo_proto::bus::{
     Batch, COMPLETE, CreateInstanceCmd, EnterCmd, Envelope, Seat, ZoneCommand, zone_command,
@@ -279,10 +280,6 @@ async fn sweep(sh: &Arc<Shared>) {
         }
         Err(e) => tracing::debug!(error = %e, "match instances not listed"),
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Takes the lease of `instance` and starts it on a worker thread; false if another node holds

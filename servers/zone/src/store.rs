@@ -8,6 +8,7 @@
 //! progress ([`ProgressRow`]) is fenced on the owner token: a row that changed hands is never
 //! overwritten by the instance that lost it.
 
+use mmo_core::clock::now_ms;
 use mmo_core::store::{Store, StoreError, Upsert};
 use mysql_async::Value;
 use mysql_async::prelude::Queryable;
@@ -79,13 +80,6 @@ fn inventory_of(json: &str) -> Result<Vec<ItemStack>, StoreError> {
         StoreError::Config(format!("zone_players.inventory is not [[item, count], ...]: {e}"))
     })?;
     Ok(pairs.into_iter().map(|(item, count)| ItemStack { item, count }).collect())
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// The player's row, if it has one (a player who never entered the world has none).

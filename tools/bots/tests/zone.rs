@@ -245,7 +245,10 @@ async fn an_unavailable_enter_is_retried_and_every_update_and_rejection_is_count
     // at most one move's worth per bot goes uncounted.
     assert_eq!(zone.moves_sent, MOVES, "{report}");
     assert_between("positions frames", zone.frames.positions.frames, MOVES - bots, MOVES, &report);
-    assert_eq!(zone.frames.positions.frames, zone.frames.tick.frames, "{report}");
+    // The fake sends a move's positions frame, then its tick frame: the window may close between
+    // the two of a bot's last move.
+    let (positions, ticks) = (zone.frames.positions.frames, zone.frames.tick.frames);
+    assert_between("tick frames", ticks, positions.saturating_sub(bots), positions, &report);
     let k = zone.updates_by_kind;
     assert_eq!(
         (k.moves, k.enters, k.leaves, k.stops),

@@ -39,6 +39,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::{Bus, BusError, node};
+use crate::backoff::Backoff;
 
 pub const BUS_ENTRIES_HANDLED: &str = "mmo_bus_entries_handled_total";
 pub const BUS_ENTRIES_RECLAIMED: &str = "mmo_bus_entries_reclaimed_total";
@@ -166,7 +167,7 @@ impl GroupConsumer {
             merged
         };
         let reclaimer = tokio::spawn(self.clone().reclaim_loop(handler.clone(), token.clone()));
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
         // Acknowledgements of the last batch travel with the next read: one round trip per cycle.
         let mut to_ack: Vec<String> = Vec::new();
         while !token.is_cancelled() {
@@ -178,7 +179,7 @@ impl GroupConsumer {
             self.forget(&std::mem::take(&mut to_ack));
             match read {
                 Ok(entries) => {
-                    backoff = Duration::from_millis(50);
+                    backoff.reset();
                     to_ack = self.dispatch(entries, &handler).await;
                     counter!(BUS_ENTRIES_HANDLED).increment(to_ack.len() as u64);
                 }
@@ -188,12 +189,12 @@ impl GroupConsumer {
                     // through the reclaimer (their ids have left `in_flight` above).
                     if !self.recover(&e).await {
                         counter!(BUS_READ_ERRORS).increment(1);
-                        tracing::warn!(stream = %self.stream, error = %e, retry_in = ?backoff, "bus read failed");
+                        let pause = backoff.next_pause();
+                        tracing::warn!(stream = %self.stream, error = %e, retry_in = ?pause, "bus read failed");
                         tokio::select! {
-                            _ = tokio::time::sleep(backoff) => {}
+                            _ = tokio::time::sleep(pause) => {}
                             _ = token.cancelled() => break,
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(2));
                     }
                 }
             }

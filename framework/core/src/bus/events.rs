@@ -13,19 +13,13 @@ use mmo_proto::bus::{Envelope, GameEvent};
 use prost::Message as _;
 
 use super::Bus;
+use crate::clock::now_ms;
 use crate::session::PlayerId;
 
 pub const EVENTS_EMITTED: &str = "mmo_events_emitted_total";
 pub const EVENTS_DROPPED: &str = "mmo_events_dropped_total";
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// Builds an event of `kind` for `player` with its details.
 pub fn event(bus: &Bus, kind: &str, player: PlayerId, attrs: &[(&str, &str)]) -> GameEvent {

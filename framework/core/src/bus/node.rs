@@ -3,7 +3,7 @@
 //! node disappears on its own. The presence directory maps a player to the gateway node and
 //! session holding it; an entry whose node is not live is treated as absent.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::clock::now_ms;
 
 use mmo_proto::ErrorCode;
 use mmo_proto::bus::Envelope;
@@ -12,10 +12,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Bus, BusError};
 use crate::session::{PlayerId, SessionId};
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
 
 /// Records this node as alive until `node_ttl` from now.
 pub async fn heartbeat(bus: &Bus) -> Result<(), BusError> {

@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{Bus, BusError};
+use crate::backoff::Backoff;
 
 pub const BUS_ENVELOPES_SENT: &str = "mmo_bus_envelopes_sent_total";
 pub const BUS_ENTRIES_SENT: &str = "mmo_bus_entries_sent_total";
@@ -132,7 +133,7 @@ impl Producer {
 pub(crate) async fn run_flusher(bus: Bus, token: CancellationToken) {
     let producer = bus.producer();
     let closed = bus.closed();
-    let mut backoff = Duration::from_millis(10);
+    let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_secs(1));
     loop {
         if closed.is_cancelled() {
             // A closed bus writes nothing more (what is left was for readers that are gone).
@@ -157,18 +158,18 @@ pub(crate) async fn run_flusher(bus: Bus, token: CancellationToken) {
                 counter!(BUS_ENVELOPES_SENT).increment(n as u64);
                 counter!(BUS_ENTRIES_SENT).increment(entries as u64);
                 producer.written(n);
-                backoff = Duration::from_millis(10);
+                backoff.reset();
             }
             Err(e) => {
                 counter!(BUS_SEND_ERRORS).increment(1);
-                tracing::warn!(error = %e, envelopes = n, retry_in = ?backoff, "bus write failed");
+                let pause = backoff.next_pause();
+                tracing::warn!(error = %e, envelopes = n, retry_in = ?pause, "bus write failed");
                 producer.restore(batches);
-                if token.is_cancelled() && backoff >= Duration::from_secs(1) {
+                if token.is_cancelled() && backoff.at_max() {
                     tracing::error!(envelopes = n, "bus write still failing at shutdown; giving up");
                     return;
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                tokio::time::sleep(pause).await;
             }
         }
     }

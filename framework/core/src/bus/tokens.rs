@@ -75,10 +75,7 @@ pub async fn issue(bus: &Bus, player: PlayerId, ttl: Duration) -> Result<Issued,
         .ignore();
     let mut conn = bus.conn().await?;
     bus.timed(pipe.query_async::<()>(&mut *conn)).await?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now = crate::clock::now_ms();
     Ok(Issued { token, expires_at_ms: now + secs * 1000 })
 }
 

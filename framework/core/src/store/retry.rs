@@ -47,8 +47,7 @@ impl RetryPolicy {
     /// retried after the same pause would meet again.
     pub fn pause(&self, attempt: u32) -> Duration {
         let nominal = self.backoff.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let nanos = u64::try_from(nominal.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(nanos / 2 + rand::random_range(0..=nanos / 2))
+        crate::backoff::jittered(nominal)
     }
 }
 
