@@ -3,9 +3,8 @@
 //! server; the gateway learns its routes from Redis. [`router`] is its table of routes.
 //!
 //! GreetReq is allowed from `Versioned` on (after Hello, before login) because a greeting acts
-//! for no player: it uses nothing but the name in the request. That also makes it usable today
-//! against `mmo all`, where no login server exists yet. The rate limit bounds what an anonymous
-//! client can ask. A message that acts for a player (reads `ctx.session().player()`) is
+//! for no player: it uses nothing but the name in the request, so a client may be greeted
+//! before it logs in. The rate limit bounds what an anonymous client can ask. A message that acts for a player (reads `ctx.session().player()`) is
 //! `Stage::Authenticated` only.
 
 pub mod handlers;
@@ -30,10 +29,11 @@ pub struct State {
 
 /// The greeter's route table: one line per message.
 pub fn router() -> Router<State> {
-    Router::new().route(
-        Stage::Versioned.and(Stage::Authenticated).rate_limit(RateLimit::per_second(5)),
-        handlers::greet::handle_greet,
-    )
+    // After Hello, before or after login; at most 5 per second per session.
+    let after_hello = || Stage::Versioned.and(Stage::Authenticated).rate_limit(RateLimit::per_second(5));
+    Router::new()
+        // GreetReq -> GreetResp
+        .route(after_hello(), handlers::greet::handle_greet)
 }
 
 /// Publishes the greeter's routes and serves them from the bus. Returns once serving has
