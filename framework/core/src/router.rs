@@ -236,13 +236,8 @@ fn admit(spec: &RouteSpec, id: MsgId, session: &Session, buckets: &mut RouteBuck
 /// The `ErrorResp` of a refusal (a rejection with a detail and a retry hint).
 fn refused<T: MsgType>(r: &crate::error::Refusal) -> Outcome {
     metrics::counter!(crate::metrics::REJECTS, "reason" => r.code.as_str_name()).increment(1);
-    let resp = mmo_proto::ErrorResp {
-        code: r.code.code(),
-        request_msg_id: u32::from(T::ID.0),
-        detail: r.detail.clone(),
-        retry_after_ms: r.retry_after.map_or(0, |d| d.as_millis().max(1) as u64),
-    };
-    Outcome::Reply { id: mmo_proto::ErrorResp::ID, body: Bytes::from(prost::Message::encode_to_vec(&resp)) }
+    let body = crate::bus::reply::error_body(T::ID, r.code, &r.detail, r.retry_after);
+    Outcome::Reply { id: mmo_proto::ErrorResp::ID, body }
 }
 
 /// Per-connection state of the rate-limited routes: one bucket per route, created on first use.

@@ -28,16 +28,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
-use mmo_core::bus::{Bus, events, node};
+use mmo_core::bus::{Bus, events, node, reply};
 use mmo_core::clock::now_ms;
 use mmo_core::session::PlayerId as CorePlayerId;
 use mmo_proto::bus::{
-    COMPLETE, ENDED, EnterCmd, Envelope, HandOffCmd, PullCmd, STRIKE, Seat as SeatMsg, ZoneCommand,
-    zone_command,
+    ENDED, EnterCmd, Envelope, HandOffCmd, PullCmd, Seat as SeatMsg, ZoneCommand, zone_command,
 };
 use mmo_proto::{
-    EnterReason, EnterWorldReq, EnterWorldResp, ErrorCode, ErrorResp, ZoneEnterNtf, ZonePositionsNtf,
-    ZoneTickNtf,
+    EnterReason, EnterWorldReq, EnterWorldResp, ErrorCode, ZoneEnterNtf, ZonePositionsNtf, ZoneTickNtf,
 };
 use mmo_wire::{Flags, MsgId, MsgType};
 use prost::Message as _;
@@ -631,9 +629,10 @@ impl Instance {
     /// Completes the request `seq` (if not 0) with its answer; `bind` routes the session's zone
     /// messages to this instance from now on.
     fn complete(&self, seat: &Seat, seq: u32, answer: Option<(MsgId, Bytes)>, bind: bool) {
-        let (msg_id, body) = answer.map_or((0, Bytes::new()), |(id, b)| (u32::from(id.0), b));
-        let mut env =
-            Envelope { session: seat.session, seq, flags: COMPLETE, msg_id, body, ..Default::default() };
+        let mut env = match answer {
+            Some((id, body)) => reply::response(seat.session, seq, id, body),
+            None => reply::answer(seat.session, seq, false),
+        };
         if bind {
             env.bind_service = SERVICE.into();
             env.bind_stream = self.stream.to_string();
@@ -655,39 +654,28 @@ impl Instance {
     }
 
     fn reply_error(&self, seat: &Seat, seq: u32, id: MsgId, oneway: bool, e: &ZoneError) {
-        let err = ErrorResp {
-            code: e.code().code(),
-            request_msg_id: u32::from(id.0),
-            detail: e.to_string(),
-            retry_after_ms: e.retry_after().map_or(0, |d| d.as_millis().max(1) as u64),
-        };
-        self.error_resp(seat, seq, oneway, err);
+        self.reject(seat, seq, id, oneway, e.code(), &e.to_string(), e.retry_after());
     }
 
     fn reply_code(&self, seat: &Seat, seq: u32, id: MsgId, oneway: bool, code: ErrorCode) {
-        let err = ErrorResp { code: code.code(), request_msg_id: u32::from(id.0), ..Default::default() };
-        self.error_resp(seat, seq, oneway, err);
+        self.reject(seat, seq, id, oneway, code, "", None);
     }
 
-    fn error_resp(&self, seat: &Seat, seq: u32, oneway: bool, err: ErrorResp) {
+    #[allow(clippy::too_many_arguments)]
+    fn reject(
+        &self,
+        seat: &Seat,
+        seq: u32,
+        id: MsgId,
+        oneway: bool,
+        code: ErrorCode,
+        detail: &str,
+        retry: Option<Duration>,
+    ) {
         if seq == 0 && oneway {
             return;
         }
-        // A one-way request's rejection is a response that completes nothing.
-        let mut flags = if oneway { 0 } else { COMPLETE };
-        if err.code() == ErrorCode::MalformedBody {
-            // A protocol violation: the gateway counts a strike, as for its own routes.
-            flags |= STRIKE;
-        }
-        let env = Envelope {
-            session: seat.session,
-            seq,
-            flags,
-            msg_id: u32::from(ErrorResp::ID.0),
-            body: err.encode_to_vec().into(),
-            ..Default::default()
-        };
-        self.send(&seat.inbox, env);
+        self.send(&seat.inbox, reply::rejection(seat.session, seq, id, oneway, code, detail, retry));
     }
 
     fn enter_ntf(&self, player: PlayerId, reason: EnterReason) -> Option<ZoneEnterNtf> {
@@ -714,13 +702,8 @@ impl Instance {
         if seq == 0 {
             return;
         }
-        let err = ErrorResp {
-            code: ErrorCode::Unavailable.code(),
-            request_msg_id: u32::from(EnterWorldReq::ID.0),
-            detail: detail.into(),
-            retry_after_ms: 1000,
-        };
-        self.error_resp(seat, seq, false, err);
+        let retry = Some(mmo_core::error::UNAVAILABLE_RETRY_AFTER);
+        self.reject(seat, seq, EnterWorldReq::ID, false, ErrorCode::Unavailable, detail, retry);
     }
 
     // ---- entering and leaving ----------------------------------------------------------

@@ -17,13 +17,11 @@ use std::time::Duration;
 use mmo_core::Shutdown;
 use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
 use mmo_core::bus::serve::EnvelopeSlots;
-use mmo_core::bus::{Bus, BusError, routes};
+use mmo_core::bus::{Bus, BusError, reply, routes};
 use mmo_core::clock::now_ms;
 use mmo_core::store::{Store, WriteBehind, WriteBehindConfig};
-use mmo_proto::bus::{
-    Batch, COMPLETE, CreateInstanceCmd, EnterCmd, Envelope, Seat, ZoneCommand, zone_command,
-};
-use mmo_proto::{EnterReason, EnterWorldReq, ErrorCode, ErrorResp};
+use mmo_proto::bus::{Batch, CreateInstanceCmd, EnterCmd, Envelope, Seat, ZoneCommand, zone_command};
+use mmo_proto::{EnterReason, EnterWorldReq, ErrorCode};
 use mmo_wire::{MsgId, MsgType};
 use parking_lot::Mutex;
 use prost::Message as _;
@@ -387,25 +385,12 @@ async fn on_service_envelope(sh: &Arc<Shared>, from: &str, env: Envelope) {
     let id = MsgId(env.msg_id as u16);
     let inbox = sh.bus.keys().inbox(from);
     let oneway = sh.table.spec(id).is_some_and(|s| s.oneway);
-    let answer = |code: ErrorCode, retry_after_ms: u64| {
-        let err = ErrorResp {
-            code: code.code(),
-            request_msg_id: u32::from(id.0),
-            retry_after_ms,
-            ..Default::default()
-        };
-        Envelope {
-            session: env.session,
-            seq: env.seq,
-            flags: if oneway { 0 } else { COMPLETE },
-            msg_id: u32::from(ErrorResp::ID.0),
-            body: err.encode_to_vec().into(),
-            ..Default::default()
-        }
+    let answer = |code: ErrorCode, retry: Option<Duration>| {
+        reply::rejection(env.session, env.seq, id, oneway, code, "", retry)
     };
     if id != EnterWorldReq::ID {
         // Zone messages before EnterWorldReq: not in any instance yet.
-        let _ = sh.bus.send(&inbox, answer(ErrorCode::NotInZone, 0));
+        let _ = sh.bus.send(&inbox, answer(ErrorCode::NotInZone, None));
         return;
     }
     let player = PlayerId(env.player);
@@ -421,11 +406,16 @@ async fn on_service_envelope(sh: &Arc<Shared>, from: &str, env: Envelope) {
             };
             let fwd = Envelope { player: player.0, body: cmd.encode_to_vec().into(), ..Default::default() };
             if sh.bus.send(&directory::stream(&sh.bus, &instance), fwd).is_err() {
-                let _ = sh.bus.send(&inbox, answer(ErrorCode::Unavailable, 1000));
+                let _ = sh.bus.send(
+                    &inbox,
+                    answer(ErrorCode::Unavailable, Some(mmo_core::error::UNAVAILABLE_RETRY_AFTER)),
+                );
             }
         }
         None => {
-            let _ = sh.bus.send(&inbox, answer(ErrorCode::Unavailable, 1000));
+            let _ = sh
+                .bus
+                .send(&inbox, answer(ErrorCode::Unavailable, Some(mmo_core::error::UNAVAILABLE_RETRY_AFTER)));
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod node;
 pub mod producer;
 pub mod relay;
+pub mod reply;
 pub mod routes;
 pub mod serve;
 pub mod tokens;

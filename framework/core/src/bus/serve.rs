@@ -12,14 +12,13 @@ use std::sync::Arc;
 
 use futures_util::{FutureExt, StreamExt};
 use metrics::counter;
-use mmo_proto::bus::{Batch, COMPLETE, Envelope, STRIKE};
+use mmo_proto::bus::{Batch, Envelope, STRIKE};
 use mmo_proto::{DisconnectNtf, ErrorCode, ErrorResp, MsgType};
 use mmo_wire::{Frame, Header, MsgId, Seq};
-use prost::Message as _;
 use tokio::sync::Semaphore;
 
 use super::consumer::{EntryHandler, GroupConsumer, Handled};
-use super::{Bus, BusError, routes};
+use super::{Bus, BusError, reply, routes};
 use crate::router::{Outcome, RouteBuckets, Router};
 use crate::session::{PlayerId, QueueLimits, Session, SessionId, Stage};
 use crate::shutdown::Shutdown;
@@ -150,21 +149,10 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
             // check. The request is answered, so the gateway does not wait for it.
             counter!(SERVE_BAD_ENVELOPES).increment(1);
             tracing::warn!(error = %e, msg_id = env.msg_id, "envelope refused");
-            let err = ErrorResp {
-                code: ErrorCode::Internal.code(),
-                request_msg_id: env.msg_id,
-                detail: "unknown stage".into(),
-                ..Default::default()
-            };
-            let oneway = router.spec(MsgId(env.msg_id as u16)).is_some_and(|s| s.oneway);
-            return vec![Envelope {
-                session: env.session,
-                seq: env.seq,
-                flags: if oneway { 0 } else { COMPLETE },
-                msg_id: u32::from(ErrorResp::ID.0),
-                body: err.encode_to_vec().into(),
-                ..Default::default()
-            }];
+            let id = MsgId(env.msg_id as u16);
+            let oneway = router.spec(id).is_some_and(|s| s.oneway);
+            let code = ErrorCode::Internal;
+            return vec![reply::rejection(env.session, env.seq, id, oneway, code, "unknown stage", None)];
         }
     };
     session.set_stage(stage);
@@ -199,8 +187,7 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
     // A one-way request (its handler answers nothing on success) completes nothing: the
     // gateway did not wait for it. Only a rejection, or a change to the session, goes back.
     let oneway = router.spec(request_id).is_some_and(|s| s.oneway);
-    let flags = if oneway { 0 } else { COMPLETE };
-    let mut done = Envelope { session: env.session, seq: env.seq, flags, ..Default::default() };
+    let mut done = reply::answer(env.session, env.seq, oneway);
     if session.stage() != stage {
         done.stage = session.stage() as u32 + 1;
     }
@@ -217,15 +204,10 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
         done.bind_service = service.to_string();
         done.bind_stream = stream.to_string();
     }
-    let error = |code: ErrorCode| ErrorResp {
-        code: code.code(),
-        request_msg_id: u32::from(request_id.0),
-        retry_after_ms: if code == ErrorCode::Unavailable {
-            crate::error::UNAVAILABLE_RETRY_AFTER.as_millis() as u64
-        } else {
-            0
-        },
-        ..Default::default()
+    let reject = |done: &mut Envelope, code: ErrorCode| {
+        let retry = (code == ErrorCode::Unavailable).then_some(crate::error::UNAVAILABLE_RETRY_AFTER);
+        done.msg_id = u32::from(ErrorResp::ID.0);
+        done.body = reply::error_body(request_id, code, "", retry);
     };
     match outcome {
         Ok(Outcome::Reply { id, body }) => {
@@ -233,26 +215,21 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
             done.body = body;
         }
         Ok(Outcome::Reject { code, strike }) => {
-            done.msg_id = u32::from(ErrorResp::ID.0);
-            done.body = error(code).encode_to_vec().into();
+            reject(&mut done, code);
             if strike {
                 // A body that does not decode: a protocol violation the gateway counts.
                 done.flags |= STRIKE;
             }
         }
-        Ok(Outcome::Limited { .. }) => {
-            // Rate limits are the gateway's (per session); a server's own dispatch has none.
-            done.msg_id = u32::from(ErrorResp::ID.0);
-            done.body = error(ErrorCode::RateLimited).encode_to_vec().into();
-        }
+        // Rate limits are the gateway's (per session); a server's own dispatch has none.
+        Ok(Outcome::Limited { .. }) => reject(&mut done, ErrorCode::RateLimited),
         Ok(Outcome::Kick(code)) => done.kick = code.code() as u32,
         Ok(Outcome::Done | Outcome::Forwarded) => {}
         Err(_) => {
             counter!(SERVE_PANICS, "msg" => mmo_proto::message_name(request_id).unwrap_or("unknown"))
                 .increment(1);
             tracing::error!(msg_id = request_id.0, "handler panicked; the client gets INTERNAL");
-            done.msg_id = u32::from(ErrorResp::ID.0);
-            done.body = error(ErrorCode::Internal).encode_to_vec().into();
+            reject(&mut done, ErrorCode::Internal);
         }
     }
     let changes = done.msg_id != 0
