@@ -3,6 +3,18 @@
 //! Every message type implements [`mmo_wire::MsgType`], so `HelloReq::ID` and `HelloReq::NAME`
 //! are constants. Message ids come from the `MessageId` enum in `proto/mmo/ids.proto`, the one
 //! place ids are assigned. See `proto/README.md` for the protocol itself.
+//!
+//! It is also the one dependency a crate with messages of its own needs for them: the code
+//! `mmo-protogen` generates names prost and the wire types through the re-exports below
+//! ([`prost`], [`wire`]), so a game server's crate does not list them itself.
+
+// The generated code names `::mmo_proto::...`, this crate's own code included.
+extern crate self as mmo_proto;
+
+/// The frame types and the `MsgType` trait every message implements.
+pub use mmo_wire as wire;
+/// The prost runtime the generated messages are built on (and `prost::bytes`).
+pub use prost;
 
 #[allow(clippy::all, missing_docs)]
 mod generated {

@@ -1,6 +1,6 @@
 //! Build-script support for crates that carry protocol messages: compiles their `.proto` files
 //! with protox (pure Rust, no `protoc` to install) and prost-build, then turns one package's
-//! `MessageId` enum into a `::mmo_wire::MsgType` impl per message, so every message knows its
+//! `MessageId` enum into a `::mmo_proto::wire::MsgType` impl per message, so every message knows its
 //! wire id and name.
 //!
 //! A crate's `build.rs` calls it from `main` (this is the example greeter's):
@@ -8,7 +8,7 @@
 //! ```no_run
 //! let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
 //! mmo_protogen::Builder::new(root, &["proto"], "greeter")
-//!     .allowed_ids(20000..=39999)
+//!     .allowed_ids(20000..=20099)
 //!     .compile()
 //!     .unwrap_or_else(|e| panic!("{e}"));
 //! ```
@@ -22,7 +22,8 @@
 //!   report, for a one-to-one test). One crate holds one id package; a second call would
 //!   overwrite `ids.rs`.
 //!
-//! The generated code names `::prost` and `::mmo_wire`, so the crate depends on both.
+//! The generated code reaches prost and the wire types through `::mmo_proto` (which re-exports
+//! them), so a crate with messages of its own depends on `mmo-proto` alone for them.
 //!
 //! The build fails, listing every problem at once, unless the ids obey the rules of
 //! `proto/README.md`: each non-zero `MessageId` value names a message of the package by its name
@@ -104,6 +105,7 @@ impl Builder {
 
         let mut config = prost_build::Config::new();
         config.bytes(["."]);
+        config.prost_path("::mmo_proto::prost");
         config.out_dir(&out);
         config.compile_fds(fds).map_err(Error::Prost)
     }
@@ -270,7 +272,7 @@ fn render(ids: &BTreeMap<String, i32>) -> String {
     for (name, id) in ids {
         let _ = writeln!(
             s,
-            "impl ::mmo_wire::MsgType for {name} {{ const ID: ::mmo_wire::MsgId = ::mmo_wire::MsgId({id}); const NAME: &'static str = \"{name}\"; }}"
+            "impl ::mmo_proto::wire::MsgType for {name} {{ const ID: ::mmo_proto::wire::MsgId = ::mmo_proto::wire::MsgId({id}); const NAME: &'static str = \"{name}\"; }}"
         );
     }
     s.push_str("\n/// Every message with an id, as (id, name), in id order.\npub const MESSAGES: &[(u16, &str)] = &[\n");
@@ -279,11 +281,11 @@ fn render(ids: &BTreeMap<String, i32>) -> String {
     for (id, name) in &by_id {
         let _ = writeln!(s, "    ({id}, \"{name}\"),");
     }
-    s.push_str("];\n\n/// (id, name) as each generated type reports them through `MsgType`, for the one-to-one test.\n#[doc(hidden)]\npub fn type_table() -> Vec<(::mmo_wire::MsgId, &'static str)> {\n    vec![\n");
+    s.push_str("];\n\n/// (id, name) as each generated type reports them through `MsgType`, for the one-to-one test.\n#[doc(hidden)]\npub fn type_table() -> Vec<(::mmo_proto::wire::MsgId, &'static str)> {\n    vec![\n");
     for name in ids.keys() {
         let _ = writeln!(
             s,
-            "        (<{name} as ::mmo_wire::MsgType>::ID, <{name} as ::mmo_wire::MsgType>::NAME),"
+            "        (<{name} as ::mmo_proto::wire::MsgType>::ID, <{name} as ::mmo_proto::wire::MsgType>::NAME),"
         );
     }
     s.push_str("    ]\n}\n");

@@ -43,7 +43,7 @@ fn a_self_contained_package_gets_msg_type_impls_and_an_id_table() {
     )
     .unwrap();
     assert!(ids.contains(
-        "impl ::mmo_wire::MsgType for DuelReq { const ID: ::mmo_wire::MsgId = ::mmo_wire::MsgId(20001); const NAME: &'static str = \"DuelReq\"; }"
+        "impl ::mmo_proto::wire::MsgType for DuelReq { const ID: ::mmo_proto::wire::MsgId = ::mmo_proto::wire::MsgId(20001); const NAME: &'static str = \"DuelReq\"; }"
     ));
     // MESSAGES is in id order.
     assert!(ids.contains(

@@ -12,11 +12,11 @@ use mmo_core::router::RouteBuckets;
 use mmo_core::{Ctx, HandlerError, ListenerConfig, Outcome, Router, Session, SessionId, Shutdown, Stage};
 use mmo_example_greeter::State;
 use mmo_example_greeter::proto::{GreetReq, GreetResp};
+use mmo_proto::prost::Message as _;
+use mmo_proto::wire::{Frame, Header, MsgType, Seq};
 use mmo_proto::{ErrorCode, HelloReq, HelloResp};
 use mmo_testkit::redis::TestRedis;
 use mmo_testkit::{ClientError, TestServer};
-use mmo_wire::{Frame, Header, MsgType, Seq};
-use prost::Message as _;
 
 fn greet(name: &str) -> Frame {
     let req = GreetReq { name: name.into() };
