@@ -38,7 +38,9 @@ use anyhow::{Context, bail};
 use bytes::BytesMut;
 use clap::{Parser, Subcommand};
 use mmo_benches::Pin;
-use mmo_proto::{DisconnectNtf, HelloReq, HelloResp, PROTOCOL_VERSION, PingReq, Platform};
+use mmo_proto::{
+    DisconnectNtf, ErrorCode, ErrorResp, HelloReq, HelloResp, PROTOCOL_VERSION, PingReq, Platform,
+};
 use mmo_wire::{Flags, Frame, FrameCodec, MsgType, Seq};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -405,9 +407,23 @@ impl Client {
                 client_version: "1.0.0+conn-memory".into(),
                 platform: Platform::Linux as i32,
             };
-            let frame = c.request(&hello).await?;
-            if frame.header.id != HelloResp::ID {
-                bail!("expected HelloResp, got message id {}", frame.header.id);
+            // As a client should: UNAVAILABLE (the gateway does not know the version server's
+            // route yet, right after it started) is retried after its hint, a few times.
+            let mut tries = 0;
+            loop {
+                let frame = c.request(&hello).await?;
+                if frame.header.id == HelloResp::ID {
+                    break;
+                }
+                let retry = (frame.header.id == ErrorResp::ID)
+                    .then(|| frame.decode_body::<ErrorResp>().ok())
+                    .flatten()
+                    .filter(|e| e.code() == ErrorCode::Unavailable && tries < 10);
+                let Some(e) = retry else {
+                    bail!("expected HelloResp, got message id {}", frame.header.id);
+                };
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(e.retry_after_ms.max(50))).await;
             }
         }
         // Nothing stays allocated on our side while idle either.

@@ -464,3 +464,38 @@ async fn an_unknown_stage_from_the_bus_reaches_no_handler() {
     let out = mmo_core::bus::serve::handle_envelope(&router, &ran, env).await;
     assert_eq!(out[0].msg_id, u32::from(TimeResp::ID.0));
 }
+
+/// A gateway that started before a server published its routes learns them soon after a client
+/// asks, not only at the next `routes_refresh`: the client's retry after UNAVAILABLE works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_a_route_yet_makes_the_gateway_look_again_soon() {
+    let mut redis = TestRedis::new();
+    redis.cfg.routes_refresh = Duration::from_secs(60);
+    let shutdown = Shutdown::new();
+    let gw_bus = redis.bus("gateway-1", &shutdown).await;
+    let gw =
+        TestServer::start_gateway(ListenerConfig::default(), gateway_router(), Arc::new(()), &gw_bus).await;
+    let mut c = gw.client().await;
+    c.hello().await.unwrap();
+    let err = c.request::<_, EchoResp>(&EchoReq { payload: b"x".to_vec().into() }).await.unwrap_err();
+    assert!(matches!(err, ClientError::Rejected { code: ErrorCode::Unavailable }), "{err:?}");
+
+    let server_bus = redis.bus("server-1", &shutdown).await;
+    serve(&server_bus, "echo", server_router("server-1"), Arc::new(Seen::default()), &shutdown)
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        match c.request::<_, EchoResp>(&EchoReq { payload: b"x".to_vec().into() }).await {
+            Ok(r) => {
+                assert_eq!(r.payload.as_ref(), b"x");
+                break;
+            }
+            Err(ClientError::Rejected { code: ErrorCode::Unavailable }) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "the route was not reloaded on a miss");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(redis);
+}

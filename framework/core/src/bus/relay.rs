@@ -35,7 +35,13 @@ impl Forward for Forwarder {
     /// The protocol's own requests (every `*Req` of `mmo-proto`) always have a server; so does
     /// any id whose route this gateway has seen, since routes are never forgotten.
     fn expected(&self, id: MsgId) -> bool {
-        mmo_proto::message_name(id).is_some_and(|name| name.ends_with("Req"))
+        let expected = mmo_proto::message_name(id).is_some_and(|name| name.ends_with("Req"));
+        if expected {
+            // Its server may have published since the last reload: look again soon, so the
+            // client's retry (after `retry_hint`) finds it.
+            self.table.reload_soon();
+        }
+        expected
     }
 
     fn forward(&self, session: &Session, frame: Frame) -> Result<(), ErrorCode> {

@@ -28,11 +28,22 @@ pub struct RemoteRoute {
 
 /// The routes known to this gateway, refreshed in the background.
 #[derive(Clone, Default)]
-pub struct RouteTable(Arc<RwLock<HashMap<MsgId, RemoteRoute>>>);
+pub struct RouteTable(Arc<TableInner>);
+
+#[derive(Default)]
+struct TableInner {
+    routes: RwLock<HashMap<MsgId, RemoteRoute>>,
+    /// A request of the protocol found no route: reload soon rather than at the next refresh.
+    missed: tokio::sync::Notify,
+}
+
+/// After a miss, the refresh loop waits this long before reloading, so a burst of clients
+/// asking for a route that is not there yet costs one reload, not one each.
+const MISS_RELOAD_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl std::fmt::Debug for RouteTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RouteTable").field("routes", &self.0.read().len()).finish()
+        f.debug_struct("RouteTable").field("routes", &self.0.routes.read().len()).finish()
     }
 }
 
@@ -124,15 +135,21 @@ pub async fn keep_published(
 
 impl RouteTable {
     pub fn route(&self, id: MsgId) -> Option<RemoteRoute> {
-        self.0.read().get(&id).cloned()
+        self.0.routes.read().get(&id).cloned()
     }
 
     pub fn len(&self) -> usize {
-        self.0.read().len()
+        self.0.routes.read().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.read().is_empty()
+        self.0.routes.read().is_empty()
+    }
+
+    /// Asks the refresh loop to reload soon: a request of the protocol found no route (a gateway
+    /// that started before its servers published, or a Redis that came back empty).
+    pub fn reload_soon(&self) {
+        self.0.missed.notify_one();
     }
 
     /// Reloads the table from Redis: routes found there are added or updated, and routes
@@ -144,7 +161,7 @@ impl RouteTable {
         let mut conn = bus.conn().await?;
         let raw: Vec<(String, Vec<u8>)> =
             bus.timed(redis::cmd("HGETALL").arg(bus.keys().routes()).query_async(&mut *conn)).await?;
-        let mut table = self.0.write();
+        let mut table = self.0.routes.write();
         for (field, v) in &raw {
             // `owner:<id>` fields are the claims; `<id>` fields the routes.
             if let Ok(id) = field.parse::<u16>()
@@ -156,11 +173,13 @@ impl RouteTable {
         Ok(table.len())
     }
 
-    /// Reloads every `routes_refresh` until cancelled.
+    /// Reloads every `routes_refresh`, and soon after a miss ([`RouteTable::reload_soon`]),
+    /// until cancelled.
     pub async fn refresh_loop(self, bus: Bus, token: CancellationToken) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(bus.config().routes_refresh) => {}
+                _ = self.0.missed.notified() => tokio::time::sleep(MISS_RELOAD_DELAY).await,
                 _ = token.cancelled() => return,
             }
             if let Err(e) = self.reload(&bus).await {
