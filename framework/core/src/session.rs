@@ -62,21 +62,39 @@ pub enum Stage {
     Authenticated = 2,
 }
 
-/// A stage number that names no stage (from another node over the bus).
+/// A stage value that names no stage (from another node over the bus).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
 #[error("unknown stage {0}")]
-pub struct UnknownStage(pub u32);
+pub struct UnknownStage(pub i32);
 
-impl TryFrom<u32> for Stage {
-    type Error = UnknownStage;
+impl Stage {
+    /// The stage as an envelope carries it (`SessionStage`).
+    pub fn to_wire(self) -> i32 {
+        use mmo_proto::bus::SessionStage as W;
+        match self {
+            Stage::Connected => W::Connected as i32,
+            Stage::Versioned => W::Versioned as i32,
+            Stage::Authenticated => W::Authenticated as i32,
+        }
+    }
 
-    /// Fails closed: a number that names no stage is an error, never a stage with more rights.
-    fn try_from(v: u32) -> Result<Stage, UnknownStage> {
+    /// The stage an envelope names. Fails closed: `UNSPECIFIED` or a value this node does not
+    /// know is an error, never a stage with more rights.
+    pub fn from_wire(v: i32) -> Result<Stage, UnknownStage> {
+        use mmo_proto::bus::SessionStage as W;
+        match W::try_from(v) {
+            Ok(W::Connected) => Ok(Stage::Connected),
+            Ok(W::Versioned) => Ok(Stage::Versioned),
+            Ok(W::Authenticated) => Ok(Stage::Authenticated),
+            Ok(W::Unspecified) | Err(_) => Err(UnknownStage(v)),
+        }
+    }
+
+    fn from_index(v: u8) -> Stage {
         match v {
-            0 => Ok(Stage::Connected),
-            1 => Ok(Stage::Versioned),
-            2 => Ok(Stage::Authenticated),
-            _ => Err(UnknownStage(v)),
+            1 => Stage::Versioned,
+            2 => Stage::Authenticated,
+            _ => Stage::Connected,
         }
     }
 }
@@ -248,7 +266,7 @@ impl Session {
 
     pub fn stage(&self) -> Stage {
         // Only `set_stage` writes it, with a valid stage.
-        Stage::try_from(u32::from(self.0.stage.load(Ordering::Acquire))).unwrap_or(Stage::Connected)
+        Stage::from_index(self.0.stage.load(Ordering::Acquire))
     }
 
     /// Moves the session to another stage (Hello -> Versioned, Login -> Authenticated).

@@ -514,7 +514,7 @@ async fn served_servers_heartbeat_without_being_told_so_slow_requests_run_once()
             session: 1,
             seq,
             msg_id: u32::from(<EchoReq as mmo_wire::MsgType>::ID.0),
-            stage: Stage::Authenticated as u32,
+            stage: Stage::Authenticated.to_wire(),
             body: EchoReq { payload: seq.to_be_bytes().to_vec().into() }.encode_to_vec().into(),
             ..Default::default()
         };

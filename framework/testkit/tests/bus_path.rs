@@ -275,7 +275,7 @@ async fn a_one_way_request_completes_nothing() {
         session: 1,
         msg_id: u32::from(TimeReq::ID.0),
         seq: 9,
-        stage: Stage::Authenticated as u32,
+        stage: Stage::Authenticated.to_wire(),
         body: body.into(),
         ..Default::default()
     };
@@ -444,7 +444,7 @@ async fn an_unknown_stage_from_the_bus_reaches_no_handler() {
             Ok::<_, HandlerError>(TimeResp { server_time_ms: 1 })
         },
     );
-    for stage in [3, 7, u32::MAX] {
+    for stage in [0, 4, 7, i32::MAX, -1] {
         let env =
             Envelope { session: 1, msg_id: u32::from(TimeReq::ID.0), seq: 4, stage, ..Default::default() };
         let out = mmo_core::bus::serve::handle_envelope(&router, &ran, env).await;
@@ -459,8 +459,13 @@ async fn an_unknown_stage_from_the_bus_reaches_no_handler() {
     }
     assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0);
     // The stage it names in range still works.
-    let env =
-        Envelope { session: 1, msg_id: u32::from(TimeReq::ID.0), seq: 5, stage: 2, ..Default::default() };
+    let env = Envelope {
+        session: 1,
+        msg_id: u32::from(TimeReq::ID.0),
+        seq: 5,
+        stage: Stage::Authenticated.to_wire(),
+        ..Default::default()
+    };
     let out = mmo_core::bus::serve::handle_envelope(&router, &ran, env).await;
     assert_eq!(out[0].msg_id, u32::from(TimeResp::ID.0));
 }

@@ -52,7 +52,7 @@ async fn one_tick_sends_one_entry_per_gateway() {
             player: *p,
             msg_id: u32::from(MoveReq::ID.0),
             body: mv.encode_to_vec().into(),
-            stage: 2,
+            stage: mmo_core::Stage::Authenticated.to_wire(),
             ..Default::default()
         };
         gw.send(&field, env).unwrap();

@@ -53,7 +53,7 @@ impl Forward for Forwarder {
             msg_id: u32::from(frame.header.id.0),
             seq: frame.header.seq.0,
             body: frame.body,
-            stage: session.stage() as u32,
+            stage: session.stage().to_wire(),
             // Only logins need it (per-address attempt limits); authenticated traffic saves the bytes.
             client_ip: match (session.stage(), session.peer_ip()) {
                 (Stage::Authenticated, _) | (_, None) => Bytes::new(),
@@ -164,7 +164,7 @@ fn apply_batched(registry: &Registry, mut env: Envelope, woken: &mut Wakes) {
             session.set_player(PlayerId(env.set_player));
         }
         if env.stage != 0 {
-            match Stage::try_from(env.stage - 1) {
+            match Stage::from_wire(env.stage) {
                 Ok(stage) => session.set_stage(stage),
                 // Fail closed: a stage this node does not know grants nothing.
                 Err(e) => tracing::warn!(error = %e, session = env.session, "stage change ignored"),

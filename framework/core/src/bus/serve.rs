@@ -24,7 +24,7 @@ use crate::session::{PlayerId, QueueLimits, Session, SessionId, Stage};
 use crate::shutdown::Shutdown;
 
 pub const SERVE_PANICS: &str = "mmo_serve_handler_panics_total";
-/// Envelopes refused before any handler ran (a stage number this node does not know).
+/// Envelopes refused before any handler ran (a stage this node does not know, or none).
 pub const SERVE_BAD_ENVELOPES: &str = "mmo_serve_bad_envelopes_total";
 
 /// Publishes `router`'s routes under `service` and serves them from the bus until shutdown.
@@ -142,7 +142,7 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
         SessionId(env.session),
         QueueLimits { max_bytes: 4 << 20, droppable_high_water: 1 << 20, replay_bytes: 0 },
     );
-    let stage = match Stage::try_from(env.stage) {
+    let stage = match Stage::from_wire(env.stage) {
         Ok(stage) => stage,
         Err(e) => {
             // A sender this node does not understand: no handler runs on a stage it cannot
@@ -189,7 +189,7 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
     let oneway = router.spec(request_id).is_some_and(|s| s.oneway);
     let mut done = reply::answer(env.session, env.seq, oneway);
     if session.stage() != stage {
-        done.stage = session.stage() as u32 + 1;
+        done.stage = session.stage().to_wire();
     }
     if let Some(p) = session.player()
         && p.0 != env.player
