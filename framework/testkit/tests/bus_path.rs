@@ -47,17 +47,20 @@ fn server_router(node: &'static str) -> Router<Seen> {
         )
 }
 
+/// Serves `server_router("server-1")` as the service "echo" on node server-1 and returns a
+/// gateway (node gateway-1) in front of the bus with `cfg`.
+async fn echo_behind_gateway(redis: &TestRedis, shutdown: &Shutdown, cfg: ListenerConfig) -> TestServer {
+    let server_bus = redis.bus("server-1", shutdown).await;
+    serve(&server_bus, "echo", server_router("server-1"), Arc::new(Seen::default()), shutdown).await.unwrap();
+    let gw_bus = redis.bus("gateway-1", shutdown).await;
+    TestServer::start_gateway(cfg, gateway_router(), Arc::new(()), &gw_bus).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_crosses_the_bus_and_pushes_arrive_from_another_node() {
     let redis = TestRedis::new();
     let shutdown = Shutdown::new();
-    let server_bus = redis.bus("server-1", &shutdown).await;
-    serve(&server_bus, "echo", server_router("server-1"), Arc::new(Seen::default()), &shutdown)
-        .await
-        .unwrap();
-    let gw_bus = redis.bus("gateway-1", &shutdown).await;
-    let gw =
-        TestServer::start_gateway(ListenerConfig::default(), gateway_router(), Arc::new(()), &gw_bus).await;
+    let gw = echo_behind_gateway(&redis, &shutdown, ListenerConfig::default()).await;
 
     let mut c = gw.client().await;
     // Before the handshake the forwarded route's stage is enforced at the gateway.
@@ -410,13 +413,8 @@ async fn requests_in_different_entries_are_handled_at_once() {
 async fn a_body_a_server_cannot_decode_is_a_strike_at_the_gateway() {
     let redis = TestRedis::new();
     let shutdown = Shutdown::new();
-    let server_bus = redis.bus("server-1", &shutdown).await;
-    serve(&server_bus, "echo", server_router("server-1"), Arc::new(Seen::default()), &shutdown)
-        .await
-        .unwrap();
-    let gw_bus = redis.bus("gateway-1", &shutdown).await;
     let cfg = ListenerConfig { max_strikes: 2, ..Default::default() };
-    let gw = TestServer::start_gateway(cfg, gateway_router(), Arc::new(()), &gw_bus).await;
+    let gw = echo_behind_gateway(&redis, &shutdown, cfg).await;
     let mut c = gw.client().await;
     c.hello().await.unwrap();
     // A truncated bytes field: only the server decodes the body, and says MALFORMED_BODY; the
