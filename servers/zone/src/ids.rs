@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-/// A player's account id, as the account server issues it (`AuthSession.player_id`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PlayerId(pub u64);
+/// A player's account id, as the account server issues it (`AuthSession.player_id`): the
+/// framework's, the one a session is bound to.
+pub use mmo_core::session::PlayerId;
 
 /// An entity of one zone instance, as clients see it (`EntityEnter.id`).
 ///
@@ -39,12 +39,6 @@ impl EntityId {
 impl fmt::Display for EntityId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}v{}", self.index(), self.generation())
-    }
-}
-
-impl fmt::Display for PlayerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "player {}", self.0)
     }
 }
 

@@ -30,7 +30,6 @@ use bytes::Bytes;
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use mmo_core::bus::{Bus, events, node, reply};
 use mmo_core::clock::now_ms;
-use mmo_core::session::PlayerId as CorePlayerId;
 use mmo_proto::bus::{
     ENDED, EnterCmd, Envelope, HandOffCmd, PullCmd, Seat as SeatMsg, ZoneCommand, zone_command,
 };
@@ -436,12 +435,7 @@ impl Instance {
             }
             WorldEvent::LevelUp { player, level } => {
                 let level = level.to_string();
-                events::emit(
-                    self.bus(),
-                    "level_up",
-                    CorePlayerId(player.0),
-                    &[("level", &level), ("instance", &self.key)],
-                );
+                events::emit(self.bus(), "level_up", player, &[("level", &level), ("instance", &self.key)]);
             }
             WorldEvent::NpcKilled { player, .. } => {
                 if let Some(m) = &mut self.match_state {
@@ -487,7 +481,7 @@ impl Instance {
             let live = node::live_nodes(&bus).await.ok().map(|v| v.into_iter().collect());
             let mut presence = Some(Vec::with_capacity(players.len()));
             for chunk in players.chunks(500) {
-                let ids: Vec<CorePlayerId> = chunk.iter().map(|p| CorePlayerId(p.0)).collect();
+                let ids: Vec<PlayerId> = chunk.to_vec();
                 match (node::presence_many(&bus, &ids).await, presence.as_mut()) {
                     (Ok(found), Some(all)) => all.extend(chunk.iter().copied().zip(found)),
                     _ => presence = None,
@@ -1110,7 +1104,7 @@ impl Instance {
             }
             if let Some(attrs) = result {
                 let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                events::emit(&sh.bus, "match_closed", CorePlayerId(0), &attrs);
+                events::emit(&sh.bus, "match_closed", PlayerId(0), &attrs);
                 if let Err(e) = directory::close_match(&sh.bus, &key).await {
                     tracing::warn!(instance = %key, error = %e, "closed match still listed");
                 }
