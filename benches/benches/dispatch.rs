@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mmo_core::router::RouteBuckets;
-use mmo_core::session::QueueLimits;
+use mmo_core::session::SessionLimits;
 use mmo_core::{Ctx, ListenerConfig, Outcome, RateLimit, Router, Session, SessionId, Stage, StageSet};
 use mmo_gateway::handlers::ping::handle_ping;
 use mmo_gateway::{GatewayConfig, State};
@@ -57,7 +57,12 @@ impl Fixture {
         });
         let session = Session::new(
             SessionId(1),
-            QueueLimits { max_bytes: 256 << 10, droppable_high_water: 32 << 10, replay_bytes: 0 },
+            SessionLimits {
+                max_bytes: 256 << 10,
+                droppable_high_water: 32 << 10,
+                replay_bytes: 0,
+                max_strikes: 0,
+            },
         );
         // A session past Hello, as every ping after the handshake is.
         session.set_stage(Stage::Versioned);

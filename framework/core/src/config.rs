@@ -114,21 +114,17 @@ impl Default for ListenerConfig {
 }
 
 impl ListenerConfig {
-    /// The frame limit as the codec takes it (saturating: a limit over 4 GiB means "no limit").
-    /// The per-session queue limits these settings give.
-    pub fn queue_limits(&self) -> crate::session::QueueLimits {
-        crate::session::QueueLimits {
+    /// The limits of each session these settings give (queue, replay buffer, strikes).
+    pub fn session_limits(&self) -> crate::session::SessionLimits {
+        crate::session::SessionLimits {
             max_bytes: self.outbound_queue.as_u64() as usize,
             droppable_high_water: self.droppable_high_water.as_u64() as usize,
             replay_bytes: if self.resume_window.is_zero() { 0 } else { self.resume_buffer.as_u64() as usize },
+            max_strikes: self.max_strikes,
         }
     }
 
-    /// `retry_hint` as `retry_after_ms` (at least 1: 0 means "no hint").
-    pub fn retry_hint_ms(&self) -> u64 {
-        (self.retry_hint.as_millis() as u64).max(1)
-    }
-
+    /// The frame limit as the codec takes it (saturating: a limit over 4 GiB means "no limit").
     pub fn max_frame_len_u32(&self) -> u32 {
         u32::try_from(self.max_frame_len.as_u64()).unwrap_or(u32::MAX)
     }

@@ -24,13 +24,14 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use metrics::counter;
 use mmo_proto::{DisconnectNtf, ErrorCode, ErrorResp, ResumeReq};
-use mmo_wire::{Flags, Frame, FrameCodec, MsgType, Seq};
+use mmo_wire::{Flags, Frame, FrameCodec, MsgId, MsgType, Seq};
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::codec::Decoder;
 
 use crate::config::ListenerConfig;
+use crate::error::error_body;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::metrics::{CONNECTIONS_CLOSED, HOT, KICKS, REJECTS};
@@ -159,10 +160,6 @@ impl<S: Send + Sync + 'static> Connection<S> {
                 // count in the size of every idle connection's future.
                 Box::pin(self.handle_buffered()).await;
             }
-            if self.closing.is_none() && self.session.strikes() >= self.cfg.max_strikes {
-                // Strikes counted by the relay, for a forwarded message a server rejected.
-                self.session.kick(ErrorCode::TooManyStrikes, "too many rejected messages");
-            }
             if self.closing.is_none()
                 && let Some(reason) = self.session.closing_reason()
             {
@@ -235,13 +232,9 @@ impl<S: Send + Sync + 'static> Connection<S> {
                         && now >= self.pending_since + self.cfg.request_timeout
                     {
                         // The server did not answer in time; a late answer will be dropped.
-                        let err = ErrorResp {
-                            code: ErrorCode::Unavailable.code(),
-                            detail: "no answer in time".into(),
-                            retry_after_ms: self.cfg.retry_hint_ms(),
-                            ..Default::default()
-                        };
-                        let answer = (ErrorResp::ID, prost::Message::encode_to_vec(&err).into());
+                        let retry = Some(self.cfg.retry_hint);
+                        let body = error_body(MsgId(0), ErrorCode::Unavailable, "no answer in time", retry);
+                        let answer = (ErrorResp::ID, body);
                         if self.session.complete_request(seq, Some(answer)) {
                             counter!(REJECTS, "reason" => ErrorCode::Unavailable.as_str_name()).increment(1);
                         }
@@ -436,21 +429,14 @@ impl<S: Send + Sync + 'static> Connection<S> {
             Outcome::Reject { code, strike } => {
                 self.reject(id, seq, code, None);
                 if strike {
-                    self.strike();
+                    self.session.strike();
                 }
             }
             Outcome::Limited { retry_after } => {
                 self.reject(id, seq, ErrorCode::RateLimited, Some(retry_after));
-                self.strike();
+                self.session.strike();
             }
             Outcome::Kick(code) => self.session.kick(code, ""),
-        }
-    }
-
-    /// Counts a strike; the last one allowed closes the session, after its `ErrorResp`.
-    fn strike(&self) {
-        if self.session.strike() >= self.cfg.max_strikes {
-            self.session.kick(ErrorCode::TooManyStrikes, "too many rejected messages");
         }
     }
 
@@ -463,18 +449,8 @@ impl<S: Send + Sync + 'static> Connection<S> {
     ) {
         counter!(REJECTS, "reason" => code.as_str_name()).increment(1);
         // UNAVAILABLE from the gateway itself: the server is not known yet, or the bus is full.
-        let retry_after_ms = match retry_after {
-            Some(d) => d.as_millis().max(1) as u64,
-            None if code == ErrorCode::Unavailable => self.cfg.retry_hint_ms(),
-            None => 0,
-        };
-        let err = ErrorResp {
-            code: code.code(),
-            request_msg_id: u32::from(id.0),
-            retry_after_ms,
-            ..Default::default()
-        };
-        let _ = self.session.respond(ErrorResp::ID, seq, prost::Message::encode_to_vec(&err).into());
+        let retry = retry_after.or((code == ErrorCode::Unavailable).then_some(self.cfg.retry_hint));
+        let _ = self.session.respond(ErrorResp::ID, seq, error_body(id, code, "", retry));
     }
 
     /// Writes queued frames until the queue is empty or the socket would block (bytes are left
@@ -520,7 +496,7 @@ impl<S: Send + Sync + 'static> Connection<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{QueueLimits, SessionId};
+    use crate::session::{SessionId, SessionLimits};
 
     /// The connection future lives as long as the connection: its size is most of what an idle
     /// connection costs in user memory, so it must not grow by accident.
@@ -532,7 +508,7 @@ mod tests {
         let (stream, peer) = listener.accept().await.unwrap();
         let session = Session::new(
             SessionId(1),
-            QueueLimits { max_bytes: 1024, droppable_high_water: 512, replay_bytes: 0 },
+            SessionLimits { max_bytes: 1024, droppable_high_water: 512, replay_bytes: 0, max_strikes: 0 },
         );
         let conn = Connection::new(
             stream,

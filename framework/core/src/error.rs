@@ -54,6 +54,28 @@ impl HandlerError {
     }
 }
 
+/// A retry delay as `retry_after_ms` says it: 0 for none, else at least 1 (0 would mean none).
+pub fn retry_after_ms(retry_after: Option<std::time::Duration>) -> u64 {
+    retry_after.map_or(0, |d| (d.as_millis() as u64).max(1))
+}
+
+/// The body of an `ErrorResp` to a request of type `request`: the one place it is built, for
+/// the gateway's own rejections, a router's refusals and the answers servers send over the bus.
+pub fn error_body(
+    request: mmo_wire::MsgId,
+    code: ErrorCode,
+    detail: &str,
+    retry_after: Option<std::time::Duration>,
+) -> bytes::Bytes {
+    let err = mmo_proto::ErrorResp {
+        code: code.code(),
+        request_msg_id: u32::from(request.0),
+        detail: detail.into(),
+        retry_after_ms: retry_after_ms(retry_after),
+    };
+    prost::Message::encode_to_vec(&err).into()
+}
+
 /// The retry hint (`ErrorResp.retry_after_ms`) of an `UNAVAILABLE` answered by a server. (The
 /// gateway's own, for a server that does not answer, is `[listener] retry_hint`.)
 pub const UNAVAILABLE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);

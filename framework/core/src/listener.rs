@@ -80,7 +80,7 @@ impl<S: Send + Sync + 'static> Listener<S> {
     async fn accept_loop(self) {
         let limit = Arc::new(Semaphore::new(self.cfg.max_connections));
         let refusing = Arc::new(Semaphore::new(self.cfg.max_refusing));
-        let limits = self.cfg.queue_limits();
+        let limits = self.cfg.session_limits();
         let token = self.shutdown.token();
         let mut backoff = Backoff::new(Duration::from_millis(1), Duration::from_secs(1));
         loop {
@@ -134,7 +134,7 @@ async fn refuse_full(mut stream: TcpStream, retry_hint: Duration, linger: Durati
     let ntf = DisconnectNtf {
         reason: ErrorCode::ServerFull.code(),
         detail: "server full".into(),
-        retry_after_ms: (retry_hint.as_millis() as u64).max(1),
+        retry_after_ms: crate::error::retry_after_ms(Some(retry_hint)),
     };
     let mut frame = BytesMut::new();
     Frame::from_msg(&ntf, Seq(0), Flags::PUSH).write_to(&mut frame);

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
-use crate::session::{QueueLimits, Session, SessionId};
+use crate::session::{Session, SessionId, SessionLimits};
 
 type EndHook = Box<dyn Fn(&Session) + Send + Sync>;
 
@@ -49,7 +49,7 @@ impl Registry {
 
     /// Creates a session with a fresh id and registers it. The returned guard removes it again
     /// when dropped, so a connection task that ends in any way leaves no entry behind.
-    pub fn open(&self, limits: QueueLimits) -> (Session, RegistryGuard) {
+    pub fn open(&self, limits: SessionLimits) -> (Session, RegistryGuard) {
         let id = SessionId(self.0.next_id.fetch_add(1, Ordering::Relaxed) + 1);
         let session = Session::new(id, limits);
         self.0.sessions.insert(id, session.clone());

@@ -38,6 +38,7 @@ impl ReplayRing {
     }
 
     /// Bytes of memory the ring holds (its capacity, not just what is used).
+    #[cfg(test)]
     pub(crate) fn allocated(&self) -> usize {
         self.buf.capacity()
     }

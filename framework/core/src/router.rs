@@ -236,7 +236,7 @@ fn admit(spec: &RouteSpec, id: MsgId, session: &Session, buckets: &mut RouteBuck
 /// The `ErrorResp` of a refusal (a rejection with a detail and a retry hint).
 fn refused<T: MsgType>(r: &crate::error::Refusal) -> Outcome {
     metrics::counter!(crate::metrics::REJECTS, "reason" => r.code.as_str_name()).increment(1);
-    let body = crate::bus::reply::error_body(T::ID, r.code, &r.detail, r.retry_after);
+    let body = crate::error::error_body(T::ID, r.code, &r.detail, r.retry_after);
     Outcome::Reply { id: mmo_proto::ErrorResp::ID, body }
 }
 

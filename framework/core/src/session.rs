@@ -162,13 +162,17 @@ pub enum Delivery {
     Droppable { key: u64 },
 }
 
-/// Queue limits, from [`ListenerConfig`](crate::ListenerConfig).
+/// A session's limits, from [`ListenerConfig`](crate::ListenerConfig): its outbound queue, its
+/// replay buffer, and the protocol violations it may commit.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct QueueLimits {
+pub struct SessionLimits {
     pub max_bytes: usize,
     pub droppable_high_water: usize,
     /// Bytes of already-sent reliable frames kept for replay after a resume (0 = no resume).
     pub replay_bytes: usize,
+    /// Strikes (see [`Session::strike`]) that close the session with `TOO_MANY_STRIKES`
+    /// (0 = no limit: a server's mailbox session).
+    pub max_strikes: u32,
 }
 
 #[derive(Clone)]
@@ -225,7 +229,7 @@ struct Inner {
     strikes: AtomicU32,
     /// Service -> stream overrides for forwarded messages (see [`Session::bind_service`]).
     bindings: Mutex<Vec<(Arc<str>, Arc<str>)>>,
-    limits: QueueLimits,
+    limits: SessionLimits,
     /// The client's address (for per-address limits such as login attempts).
     peer_ip: std::sync::OnceLock<IpAddr>,
     out: Mutex<Outbound>,
@@ -243,7 +247,7 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub fn new(id: SessionId, limits: QueueLimits) -> Session {
+    pub fn new(id: SessionId, limits: SessionLimits) -> Session {
         Session(Arc::new(Inner {
             id,
             stage: AtomicU8::new(Stage::Connected as u8),
@@ -357,15 +361,15 @@ impl Session {
     }
 
     /// Counts a protocol violation (an unknown id, a body that does not decode, a wrong stage, a
-    /// rate limit) and returns the count so far. The connection closes the session with
-    /// `TOO_MANY_STRIKES` once it reaches `max_strikes`, after the rejection's `ErrorResp`.
-    pub fn strike(&self) -> u32 {
-        self.0.strikes.fetch_add(1, Ordering::AcqRel) + 1
-    }
-
-    /// Protocol violations so far.
-    pub fn strikes(&self) -> u32 {
-        self.0.strikes.load(Ordering::Acquire)
+    /// rate limit), whether the gateway saw it or a server behind it did. The one that reaches
+    /// `max_strikes` closes the session with `TOO_MANY_STRIKES`; the rejection's `ErrorResp`,
+    /// queued before this call, still goes out first.
+    pub fn strike(&self) {
+        let strikes = self.0.strikes.fetch_add(1, Ordering::AcqRel) + 1;
+        let max = self.0.limits.max_strikes;
+        if max > 0 && strikes >= max {
+            self.kick(ErrorCode::TooManyStrikes, "too many rejected messages");
+        }
     }
 
     /// Queues a reliable push (flag PUSH, the next push sequence number).
@@ -561,11 +565,6 @@ impl Session {
     pub fn oldest_reliable(&self) -> Option<Instant> {
         let out = self.0.out.lock();
         out.items.iter().find(|i| i.key.is_none()).map(|i| i.queued_at)
-    }
-
-    /// Bytes held for replay after a resume (the buffer's allocation, at most `resume_buffer`).
-    pub fn replay_allocated(&self) -> usize {
-        self.0.out.lock().sent.allocated()
     }
 
     /// Marks the session as having no connection (it was parked for resume): queued droppable

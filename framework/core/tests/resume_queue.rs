@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
 
 use bytes::{Buf, Bytes, BytesMut};
-use mmo_core::session::{Delivery, QueueLimits, ResumeError};
+use mmo_core::session::{Delivery, ResumeError, SessionLimits};
 use mmo_core::{Session, SessionId, Stage};
 use mmo_proto::{EchoResp, PingResp};
 use mmo_wire::{MsgType, Seq};
@@ -12,7 +12,7 @@ use mmo_wire::{MsgType, Seq};
 fn session(replay_bytes: usize) -> Session {
     Session::new(
         SessionId(1),
-        QueueLimits { max_bytes: 1 << 16, droppable_high_water: 1 << 12, replay_bytes },
+        SessionLimits { max_bytes: 1 << 16, droppable_high_water: 1 << 12, replay_bytes, max_strikes: 0 },
     )
 }
 

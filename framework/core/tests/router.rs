@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use mmo_core::router::RouteBuckets;
-use mmo_core::session::QueueLimits;
+use mmo_core::session::SessionLimits;
 use mmo_core::{Ctx, HandlerError, NoReply, Outcome, Router, Session, SessionId, Stage};
 use mmo_proto::{EchoReq, EchoResp, ErrorCode, PingReq};
 use mmo_wire::{Frame, Header, MsgType, Seq};
@@ -26,7 +26,7 @@ async fn ping(_: Ctx<()>, _: PingReq) -> Result<NoReply, HandlerError> {
 fn session(stage: Stage) -> Session {
     let s = Session::new(
         SessionId(1),
-        QueueLimits { max_bytes: 1 << 16, droppable_high_water: 1 << 12, replay_bytes: 0 },
+        SessionLimits { max_bytes: 1 << 16, droppable_high_water: 1 << 12, replay_bytes: 0, max_strikes: 0 },
     );
     s.set_stage(stage);
     s

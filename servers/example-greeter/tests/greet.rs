@@ -27,7 +27,7 @@ fn greet(name: &str) -> Frame {
 async fn the_handler_greets_valid_names_and_rejects_the_rest() {
     let router = mmo_example_greeter::router();
     let state = Arc::new(State::default());
-    let session = Session::new(SessionId(1), ListenerConfig::default().queue_limits());
+    let session = Session::new(SessionId(1), ListenerConfig::default().session_limits());
     // After Hello, before login.
     session.set_stage(Stage::Versioned);
     let mut buckets = RouteBuckets::default();

@@ -187,10 +187,8 @@ fn apply_batched(registry: &Registry, mut env: Envelope, woken: &mut Wakes) {
             let _ = session.push_body(id, body.clone(), delivery_of(&env));
         }
         if env.flags & STRIKE != 0 {
-            // The connection closes the session once the count reaches its limit, after this
-            // answer (it checks before reading on).
+            // After the answer above: at the limit, the DisconnectNtf follows it.
             session.strike();
-            session.wake();
         }
         if env.kick != 0 {
             let code = ErrorCode::try_from(env.kick as i32).unwrap_or(ErrorCode::Kicked);

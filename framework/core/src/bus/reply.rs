@@ -14,7 +14,6 @@ use bytes::Bytes;
 use mmo_proto::bus::{COMPLETE, Envelope, STRIKE};
 use mmo_proto::{ErrorCode, ErrorResp};
 use mmo_wire::{MsgId, MsgType};
-use prost::Message as _;
 
 /// The answer envelope to request `seq` of `session`, without a body yet (`msg_id` 0: it only
 /// completes, or carries changes to the session such as a stage or a binding).
@@ -25,17 +24,6 @@ pub fn answer(session: u64, seq: u32, oneway: bool) -> Envelope {
 /// The answer carrying `msg` (a response) to request `seq` of `session`.
 pub fn response(session: u64, seq: u32, id: MsgId, body: Bytes) -> Envelope {
     Envelope { msg_id: u32::from(id.0), body, ..answer(session, seq, false) }
-}
-
-/// An `ErrorResp` body for a request of type `request`.
-pub fn error_body(request: MsgId, code: ErrorCode, detail: &str, retry_after: Option<Duration>) -> Bytes {
-    let err = ErrorResp {
-        code: code.code(),
-        request_msg_id: u32::from(request.0),
-        detail: detail.into(),
-        retry_after_ms: retry_after.map_or(0, |d| d.as_millis().max(1) as u64),
-    };
-    err.encode_to_vec().into()
 }
 
 /// The rejection of request `seq` (of type `request`) of `session`: an `ErrorResp`, a strike
@@ -51,13 +39,13 @@ pub fn rejection(
 ) -> Envelope {
     let mut env = answer(session, seq, oneway);
     env.msg_id = u32::from(ErrorResp::ID.0);
-    env.body = error_body(request, code, detail, retry_after);
+    env.body = crate::error::error_body(request, code, detail, retry_after);
     mark_strike(&mut env, code);
     env
 }
 
 /// Sets `STRIKE` on an answer whose code is a protocol violation only a server can see.
-pub fn mark_strike(env: &mut Envelope, code: ErrorCode) {
+fn mark_strike(env: &mut Envelope, code: ErrorCode) {
     if code == ErrorCode::MalformedBody {
         env.flags |= STRIKE;
     }

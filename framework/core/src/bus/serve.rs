@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use super::consumer::{EntryHandler, GroupConsumer, Handled};
 use super::{Bus, BusError, reply, routes};
 use crate::router::{Outcome, RouteBuckets, Router};
-use crate::session::{PlayerId, QueueLimits, Session, SessionId, Stage};
+use crate::session::{PlayerId, Session, SessionId, SessionLimits, Stage};
 use crate::shutdown::Shutdown;
 
 pub const SERVE_PANICS: &str = "mmo_serve_handler_panics_total";
@@ -140,7 +140,7 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
     // pushes during one request.
     let session = Session::new(
         SessionId(env.session),
-        QueueLimits { max_bytes: 4 << 20, droppable_high_water: 1 << 20, replay_bytes: 0 },
+        SessionLimits { max_bytes: 4 << 20, droppable_high_water: 1 << 20, replay_bytes: 0, max_strikes: 0 },
     );
     let stage = match Stage::from_wire(env.stage) {
         Ok(stage) => stage,
@@ -207,7 +207,7 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
     let reject = |done: &mut Envelope, code: ErrorCode| {
         let retry = (code == ErrorCode::Unavailable).then_some(crate::error::UNAVAILABLE_RETRY_AFTER);
         done.msg_id = u32::from(ErrorResp::ID.0);
-        done.body = reply::error_body(request_id, code, "", retry);
+        done.body = crate::error::error_body(request_id, code, "", retry);
     };
     match outcome {
         Ok(Outcome::Reply { id, body }) => {
