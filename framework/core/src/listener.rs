@@ -17,9 +17,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use mmo_proto::{DisconnectNtf, ErrorCode};
-use mmo_wire::{Flags, Frame, Seq};
+use mmo_wire::{Flags, MsgType, Seq};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
@@ -136,21 +135,10 @@ async fn refuse_full(mut stream: TcpStream, retry_hint: Duration, linger: Durati
         detail: "server full".into(),
         retry_after_ms: crate::error::retry_after_ms(Some(retry_hint)),
     };
-    let mut frame = BytesMut::new();
-    Frame::from_msg(&ntf, Seq(0), Flags::PUSH).write_to(&mut frame);
     let _ = tokio::time::timeout(linger, async {
-        stream.write_all(&frame).await?;
+        stream.write_all(&ntf.to_frame_bytes(Seq(0), Flags::PUSH)).await?;
         stream.shutdown().await?;
-        let mut sink = [0u8; 512];
-        loop {
-            stream.readable().await?;
-            match stream.try_read(&mut sink) {
-                Ok(0) => return Ok::<_, std::io::Error>(()),
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
+        tokio::io::copy(&mut stream, &mut tokio::io::sink()).await
     })
     .await;
 }

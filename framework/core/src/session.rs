@@ -184,14 +184,19 @@ struct Item {
     /// A reliable frame queued once the session was logged in: counted for resume (see
     /// [`Session::resume`]).
     counted: bool,
-    /// When it was queued: how long a client has left reliable frames unread (see
-    /// [`Session::oldest_reliable`]).
-    queued_at: Instant,
+    /// A reliable frame's queueing time: how long a client has left reliable frames unread (see
+    /// [`Session::oldest_reliable`]). `None` for droppable pushes, which never make a client
+    /// slow (they are replaced), so the hot fan-out path reads no clock for them.
+    queued_at: Option<Instant>,
 }
 
 impl Item {
     fn reliable(header: Header, body: Bytes) -> Item {
-        Item { header, body, key: None, counted: false, queued_at: Instant::now() }
+        Item { header, body, key: None, counted: false, queued_at: Some(Instant::now()) }
+    }
+
+    fn droppable(header: Header, body: Bytes, key: u64) -> Item {
+        Item { header, body, key: Some(key), counted: false, queued_at: None }
     }
 
     fn wire_len(&self) -> usize {
@@ -407,7 +412,7 @@ impl Session {
             }
             Delivery::Droppable { key } => {
                 let header = Header { id, flags: Flags::PUSH.union(Flags::DROPPABLE), seq: Seq(0) };
-                let item = Item { key: Some(key), ..Item::reliable(header, body) };
+                let item = Item::droppable(header, body, key);
                 if out.detached {
                     // Nobody to show it to; the state is sent again after a resume anyway.
                     HOT.dropped.increment(1);
@@ -542,9 +547,8 @@ impl Session {
             let start = dst.len();
             item.header.write_frame(&item.body, dst);
             drained.frames += 1;
-            if item.key.is_none() {
-                drained.oldest_reliable =
-                    Some(drained.oldest_reliable.map_or(item.queued_at, |t| t.min(item.queued_at)));
+            if let Some(at) = item.queued_at {
+                drained.oldest_reliable = Some(drained.oldest_reliable.map_or(at, |t| t.min(at)));
             }
             if item.counted {
                 out.sent_total += 1;
@@ -564,7 +568,7 @@ impl Session {
     /// how far behind a client that does not read is on frames it must get.
     pub fn oldest_reliable(&self) -> Option<Instant> {
         let out = self.0.out.lock();
-        out.items.iter().find(|i| i.key.is_none()).map(|i| i.queued_at)
+        out.items.iter().find_map(|i| i.queued_at)
     }
 
     /// Marks the session as having no connection (it was parked for resume): queued droppable

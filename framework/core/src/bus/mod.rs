@@ -253,16 +253,7 @@ impl Bus {
         if self.0.heartbeating.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let stop = CancellationToken::new();
-        let (down, closed, stopper) = (shutdown.token(), self.closed(), stop.clone());
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = down.cancelled() => {}
-                _ = closed.cancelled() => {}
-            }
-            stopper.cancel();
-        });
-        tokio::spawn(node::heartbeat_loop(self.clone(), stop));
+        tokio::spawn(node::heartbeat_loop(self.clone(), shutdown.token()));
         Ok(())
     }
 

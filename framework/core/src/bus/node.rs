@@ -23,8 +23,9 @@ pub async fn heartbeat(bus: &Bus) -> Result<(), BusError> {
     .await
 }
 
-/// Heartbeats until cancelled, then removes this node.
+/// Heartbeats until `token` is cancelled or the bus is closed, then removes this node.
 pub async fn heartbeat_loop(bus: Bus, token: CancellationToken) {
+    let closed = bus.closed();
     loop {
         if let Err(e) = heartbeat(&bus).await {
             tracing::warn!(error = %e, "heartbeat failed");
@@ -32,6 +33,7 @@ pub async fn heartbeat_loop(bus: Bus, token: CancellationToken) {
         tokio::select! {
             _ = tokio::time::sleep(bus.config().heartbeat_interval) => {}
             _ = token.cancelled() => break,
+            _ = closed.cancelled() => break,
         }
     }
     if let Ok(mut conn) = bus.conn().await {

@@ -32,8 +32,8 @@ impl Forward for Forwarder {
         self.table.route(id).map(|r| r.spec)
     }
 
-    /// The protocol's own requests (every `*Req` of `mmo-proto`) always have a server; so does
-    /// any id whose route this gateway has seen, since routes are never forgotten.
+    /// The protocol's own requests (every `*Req` of `mmo-proto`) always have a server. (An id
+    /// whose route this gateway has seen never gets here: routes are never forgotten.)
     fn expected(&self, id: MsgId) -> bool {
         let expected = mmo_proto::message_name(id).is_some_and(|name| name.ends_with("Req"));
         if expected {
