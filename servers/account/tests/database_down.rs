@@ -10,11 +10,10 @@ mod common;
 use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, call, device_login};
+use common::{DEADLINE, call, client, device_login, gateway};
 use mmo_core::store::Store;
-use mmo_core::{ListenerConfig, Registry, Shutdown};
+use mmo_core::{ListenerConfig, Shutdown};
 use mmo_proto::{ErrorCode, LoginResp, PingReq, PingResp};
-use mmo_testkit::TestClient;
 use mmo_testkit::mysql::TestDb;
 use mmo_testkit::proxy::TcpProxy;
 use mmo_testkit::redis::TestRedis;
@@ -50,27 +49,11 @@ async fn logins_get_a_retryable_unavailable_while_mysql_is_down_and_work_again_a
     mmo_version::run(&bus, db.store().clone(), ListenerConfig::default(), &shutdown).await.unwrap();
     mmo_account::run(&bus, store, common::test_config(), &shutdown).await.unwrap();
     // The real gateway (it answers Ping itself).
-    let listener = ListenerConfig { listen: "127.0.0.1:0".parse().unwrap(), ..ListenerConfig::default() };
-    let gateway = mmo_gateway::bind(
-        listener,
-        mmo_gateway::GatewayConfig::default(),
-        Registry::new(),
-        shutdown.clone(),
-        Some(&bus),
-    )
-    .await
-    .unwrap();
-    let addr = gateway.local_addr().unwrap();
-    tokio::spawn(gateway.run());
-    let client = || async move {
-        let mut c = TestClient::connect(addr).await.unwrap();
-        c.hello().await.unwrap();
-        c
-    };
+    let (addr, _) = gateway(&redis, "gateway-1", &shutdown).await;
 
-    let mut first = client().await;
+    let mut first = client(addr).await;
     call::<_, LoginResp>(&mut first, &device_login("device-up-0123456789")).await.unwrap();
-    let mut c = client().await;
+    let mut c = client(addr).await;
 
     proxy.cut();
     let start = Instant::now();

@@ -6,37 +6,17 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{DEADLINE, call, password_login, password_of, test_config};
+use common::{DEADLINE, call, client, gateway, password_login, password_of, test_config};
 use mmo_core::bus::{Bus, node};
 use mmo_core::session::PlayerId;
-use mmo_core::{ListenerConfig, Registry, Shutdown};
+use mmo_core::{ListenerConfig, Shutdown};
 use mmo_proto::{
     ErrorCode, GetProfileReq, GetProfileResp, LoginResp, RegisterReq, RegisterResp, ResumeReq, ResumeResp,
 };
-use mmo_testkit::TestClient;
 use mmo_testkit::mysql::TestDb;
 use mmo_testkit::redis::TestRedis;
-
-/// A production gateway (resume on) on its own node of the bus.
-async fn gateway(redis: &TestRedis, node_id: &str, shutdown: &Shutdown) -> (SocketAddr, Bus) {
-    let bus = redis.bus(node_id, shutdown).await;
-    let cfg = ListenerConfig { listen: "127.0.0.1:0".parse().unwrap(), ..ListenerConfig::default() };
-    let gw = mmo_gateway::bind(cfg, Default::default(), Registry::new(), shutdown.clone(), Some(&bus))
-        .await
-        .unwrap();
-    let addr = gw.local_addr().unwrap();
-    tokio::spawn(gw.run());
-    (addr, bus)
-}
-
-async fn client(addr: SocketAddr) -> TestClient {
-    let mut c = TestClient::connect(addr).await.unwrap();
-    c.hello().await.unwrap();
-    c
-}
 
 async fn wait_presence_on(bus: &Bus, player: PlayerId, node_id: &str) {
     tokio::time::timeout(DEADLINE, async {

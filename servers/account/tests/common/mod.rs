@@ -4,13 +4,14 @@
 
 #![allow(dead_code)] // each test file uses its own part of this
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mmo_account::AccountConfig;
 use mmo_core::bus::{Bus, node};
 use mmo_core::session::PlayerId;
-use mmo_core::{ListenerConfig, Router, Shutdown};
+use mmo_core::{ListenerConfig, Registry, Router, Shutdown};
 use mmo_proto::bus::GameEvent;
 use mmo_proto::{
     AuthSession, DisconnectNtf, ErrorCode, ErrorResp, LoginReq, LoginResp, PasswordCredential, RegisterReq,
@@ -105,6 +106,25 @@ impl Cluster {
         self.db.cleanup().await;
         drop(self.redis);
     }
+}
+
+/// A production gateway (the real one, resume on) on its own node of the bus.
+pub async fn gateway(redis: &TestRedis, node_id: &str, shutdown: &Shutdown) -> (SocketAddr, Bus) {
+    let bus = redis.bus(node_id, shutdown).await;
+    let cfg = ListenerConfig { listen: "127.0.0.1:0".parse().unwrap(), ..ListenerConfig::default() };
+    let gw = mmo_gateway::bind(cfg, Default::default(), Registry::new(), shutdown.clone(), Some(&bus))
+        .await
+        .unwrap();
+    let addr = gw.local_addr().unwrap();
+    tokio::spawn(gw.run());
+    (addr, bus)
+}
+
+/// A client of the gateway at `addr`, past Hello (stage Versioned).
+pub async fn client(addr: SocketAddr) -> TestClient {
+    let mut c = TestClient::connect(addr).await.unwrap();
+    c.hello().await.unwrap();
+    c
 }
 
 pub fn password_of(name: &str) -> String {
