@@ -81,6 +81,32 @@ impl TestClient {
 
     /// Sends `req` and waits for its answer (skipping pushes): the response, or the error.
     pub async fn request<Req: MsgType, Resp: MsgType>(&mut self, req: &Req) -> Result<Resp, ClientError> {
+        self.exchange(req).await?.map_err(|err| ClientError::Rejected { code: err.code() })
+    }
+
+    /// [`TestClient::request`] as the protocol document tells a client to: an `UNAVAILABLE`
+    /// answer is retried after its `retry_after_ms`, at most `attempts` times in all.
+    pub async fn request_retrying<Req: MsgType, Resp: MsgType>(
+        &mut self,
+        req: &Req,
+        attempts: u32,
+    ) -> Result<Resp, ClientError> {
+        for _ in 1..attempts {
+            match self.exchange(req).await? {
+                Err(err) if err.code() == ErrorCode::Unavailable => {
+                    tokio::time::sleep(std::time::Duration::from_millis(err.retry_after_ms)).await;
+                }
+                answer => return answer.map_err(|err| ClientError::Rejected { code: err.code() }),
+            }
+        }
+        self.request(req).await
+    }
+
+    /// Sends `req` and waits for its answer, the response or the `ErrorResp`.
+    async fn exchange<Req: MsgType, Resp: MsgType>(
+        &mut self,
+        req: &Req,
+    ) -> Result<Result<Resp, ErrorResp>, ClientError> {
         let seq = self.send(req).await?;
         loop {
             let frame = self.recv().await?;
@@ -95,13 +121,12 @@ impl TestClient {
                 continue;
             }
             if frame.header.id == ErrorResp::ID {
-                let err: ErrorResp = frame.decode_body()?;
-                return Err(ClientError::Rejected { code: err.code() });
+                return Ok(Err(frame.decode_body()?));
             }
             if frame.header.id != Resp::ID {
                 return Err(ClientError::Unexpected(frame.header.id.0));
             }
-            return Ok(frame.decode_body()?);
+            return Ok(Ok(frame.decode_body()?));
         }
     }
 

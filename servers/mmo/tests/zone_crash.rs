@@ -156,7 +156,9 @@ async fn a_killed_zone_node_loses_at_most_the_last_flush_and_the_player_comes_ba
         )
         .await
         .unwrap();
-    let entered: EnterWorldResp = c.request(&EnterWorldReq {}).await.unwrap();
+    // zone-a runs in its own process: this gateway may not have loaded its routes yet, and says
+    // UNAVAILABLE until it has (as a client is told, it retries).
+    let entered: EnterWorldResp = c.request_retrying(&EnterWorldReq {}, 20).await.unwrap();
     let zone = entered.zone.unwrap();
     let mut me = Me { c, entity: zone.entity_id, at: (500.0, 500.0), enters: Vec::new(), seq: 0 };
     let row = |db: &mmo_testkit::mysql::TestDb| {
