@@ -35,6 +35,10 @@ use mmo_proto::bus::Batch;
 use parking_lot::Mutex;
 use prost::Message as _;
 use redis::Value;
+use redis::streams::{
+    StreamClaimReply, StreamId, StreamInfoGroupsReply, StreamPendingCountReply, StreamPendingId,
+    StreamPendingReply, StreamRangeReply, StreamReadReply,
+};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -230,7 +234,7 @@ impl GroupConsumer {
             // working on.
             let ids: Vec<String> = {
                 let in_flight = self.in_flight.lock();
-                pending.into_iter().map(|(id, ..)| id).filter(|id| !in_flight.contains(id)).collect()
+                pending.into_iter().map(|p| p.id).filter(|id| !in_flight.contains(id)).collect()
             };
             if ids.is_empty() {
                 return Ok(());
@@ -246,7 +250,7 @@ impl GroupConsumer {
                         .arg(0)
                         .arg(&ids)
                         .arg("JUSTID")
-                        .query_async::<Value>(&mut *conn),
+                        .query_async::<Vec<String>>(&mut *conn),
                 )
                 .await?;
             if read < count {
@@ -332,11 +336,12 @@ impl GroupConsumer {
             .arg(&*self.stream)
             .arg(">");
         let limit = cfg.block + cfg.command_timeout;
-        let (value,): (Value,) = match tokio::time::timeout(limit, pipe.query_async(&mut *conn)).await {
-            Ok(r) => r?,
-            Err(_) => return Err(BusError::Timeout(limit)),
-        };
-        Ok(parse_read_reply(value))
+        let (reply,): (StreamReadReply,) =
+            match tokio::time::timeout(limit, pipe.query_async(&mut *conn)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(BusError::Timeout(limit)),
+            };
+        Ok(reply.keys.into_iter().flat_map(|k| k.ids).map(Entry::from).collect())
     }
 
     /// Handles entries in order; returns the ids to acknowledge. Their ids are in `in_flight`
@@ -442,7 +447,7 @@ impl GroupConsumer {
         // XCLAIM key group consumer min-idle id...: [[id, [f, v]]...]. The min-idle makes it
         // atomic: an entry another consumer claimed (or read again) meanwhile is not idle any
         // more and stays with it.
-        let value: Value = self
+        let claimed: StreamClaimReply = self
             .bus
             .timed(
                 redis::cmd("XCLAIM")
@@ -455,7 +460,7 @@ impl GroupConsumer {
             )
             .await?;
         drop(conn);
-        let entries = parse_entries(value);
+        let entries: Vec<Entry> = claimed.ids.into_iter().map(Entry::from).collect();
         let n = entries.len();
         if n > 0 {
             counter!(BUS_ENTRIES_RECLAIMED).increment(n as u64);
@@ -469,50 +474,50 @@ impl GroupConsumer {
         Ok(n)
     }
 
-    /// Up to `count` pending entries idle for at least `idle_ms`, of `consumer` or of all, as
-    /// (id, consumer, idle, deliveries).
+    /// Up to `count` pending entries idle for at least `idle_ms`, of `consumer` or of all.
     async fn pending(
         &self,
         idle_ms: u64,
         count: usize,
         consumer: Option<&str>,
-    ) -> Result<Vec<(String, String, u64, u64)>, BusError> {
+    ) -> Result<Vec<StreamPendingId>, BusError> {
         let mut conn = self.bus.conn().await?;
         let mut cmd = redis::cmd("XPENDING");
         cmd.arg(&*self.stream).arg(&self.group).arg("IDLE").arg(idle_ms).arg("-").arg("+").arg(count);
         if let Some(c) = consumer {
             cmd.arg(c);
         }
-        self.bus.timed(cmd.query_async(&mut *conn)).await
+        let reply: StreamPendingCountReply = self.bus.timed(cmd.query_async(&mut *conn)).await?;
+        Ok(reply.ids)
     }
 
-    /// Of `pending` (id, consumer, idle, deliveries), the entries nobody is working on, with
-    /// their deliveries: this consumer's own that it is not handling, and those of consumers
-    /// whose node has no live heartbeat.
-    async fn abandoned(
-        &self,
-        pending: Vec<(String, String, u64, u64)>,
-    ) -> Result<Vec<(String, u64)>, BusError> {
-        let others = pending.iter().any(|(_, consumer, _, _)| *consumer != self.consumer);
+    /// Of `pending`, the entries nobody is working on, with their deliveries: this consumer's
+    /// own that it is not handling, and those of consumers whose node has no live heartbeat.
+    async fn abandoned(&self, pending: Vec<StreamPendingId>) -> Result<Vec<(String, u64)>, BusError> {
+        let others = pending.iter().any(|p| p.consumer != self.consumer);
         let live: HashSet<String> =
             if others { node::live_nodes(&self.bus).await?.into_iter().collect() } else { HashSet::new() };
         let in_flight = self.in_flight.lock();
         Ok(pending
             .into_iter()
-            .filter(|(id, consumer, _, _)| {
-                if *consumer == self.consumer { !in_flight.contains(id) } else { !live.contains(consumer) }
+            .filter(|p| {
+                if p.consumer == self.consumer {
+                    !in_flight.contains(&p.id)
+                } else {
+                    !live.contains(&p.consumer)
+                }
             })
-            .map(|(id, _, _, deliveries)| (id, deliveries))
+            .map(|p| (p.id, p.times_delivered as u64))
             .collect())
     }
 
     async fn entry_blob(&self, id: &str) -> Result<Option<Bytes>, BusError> {
         let mut conn = self.bus.conn().await?;
-        let value: Value = self
+        let range: StreamRangeReply = self
             .bus
             .timed(redis::cmd("XRANGE").arg(&*self.stream).arg(id).arg(id).query_async(&mut *conn))
             .await?;
-        Ok(parse_entries(value).into_iter().next().and_then(|e| e.blob))
+        Ok(range.ids.into_iter().next().and_then(|e| Entry::from(e).blob))
     }
 
     async fn dead_letter(&self, id: &str, blob: Option<Bytes>, deliveries: u64, reason: &str) {
@@ -547,11 +552,11 @@ impl GroupConsumer {
     /// not history).
     pub async fn maintain(&self) -> Result<(), BusError> {
         let mut conn = self.bus.conn().await?;
-        let groups: Value = self
+        let info: StreamInfoGroupsReply = self
             .bus
             .timed(redis::cmd("XINFO").arg("GROUPS").arg(&*self.stream).query_async(&mut *conn))
             .await?;
-        let first: Value = self
+        let first: StreamRangeReply = self
             .bus
             .timed(
                 redis::cmd("XRANGE")
@@ -563,48 +568,33 @@ impl GroupConsumer {
                     .query_async(&mut *conn),
             )
             .await?;
-        let first_id = parse_entries(first).into_iter().next().map(|e| e.id);
-        let Value::Array(groups) = groups else { return Ok(()) };
-        let mut safe_ids = Vec::new();
-        let group_count = groups.len();
-        for g in groups {
-            let fields = map_fields(g);
-            if fields.iter().find(|(k, _)| k == "name").map(|(_, v)| v.as_str()) != Some(self.group.as_str())
-            {
-                continue;
-            }
-            let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-            let labels = [("stream", self.stream.to_string())];
-            if let Some(lag) = get("lag").and_then(|v| v.parse::<f64>().ok()) {
-                gauge!(BUS_LAG, &labels).set(lag);
-            }
-            if let Some(p) = get("pending").and_then(|v| v.parse::<f64>().ok()) {
-                gauge!(BUS_PENDING, &labels).set(p);
-            }
-            if let (Some(last), Some(first)) = (get("last-delivered-id"), first_id.as_deref())
-                && id_less(&last, first)
-                && last != "0-0"
-            {
-                counter!(BUS_TRIMMED_UNREAD, &labels).increment(1);
-                tracing::error!(stream = %self.stream, group = %self.group, "entries were trimmed before the group read them");
-            }
-            if let Some(last) = get("last-delivered-id") {
-                safe_ids.push(last);
-            }
+        let first_id = first.ids.into_iter().next().map(|e| e.id);
+        let Some(group) = info.groups.iter().find(|g| g.name == self.group) else { return Ok(()) };
+        let labels = [("stream", self.stream.to_string())];
+        if let Some(lag) = group.lag {
+            gauge!(BUS_LAG, &labels).set(lag as f64);
+        }
+        gauge!(BUS_PENDING, &labels).set(group.pending as f64);
+        let last = &group.last_delivered_id;
+        if let Some(first) = first_id.as_deref()
+            && id_less(last, first)
+            && last != "0-0"
+        {
+            counter!(BUS_TRIMMED_UNREAD, &labels).increment(1);
+            tracing::error!(stream = %self.stream, group = %self.group, "entries were trimmed before the group read them");
         }
         // Only when this group is the stream's only reader: another group's progress is not ours
         // to judge.
-        if group_count == 1 && safe_ids.len() == 1 {
-            let mut safe = safe_ids.swap_remove(0);
-            // XPENDING summary: [count, smallest id, greatest id, consumers].
-            let summary: (u64, Option<String>, Option<String>, Value) = self
+        if info.groups.len() == 1 {
+            let mut safe = last.clone();
+            let summary: StreamPendingReply = self
                 .bus
                 .timed(redis::cmd("XPENDING").arg(&*self.stream).arg(&self.group).query_async(&mut *conn))
                 .await?;
-            if let Some(oldest) = summary.1
-                && id_less(&oldest, &safe)
+            if let StreamPendingReply::Data(pending) = summary
+                && id_less(&pending.start_id, &safe)
             {
-                safe = oldest;
+                safe = pending.start_id;
             }
             if safe != "0-0" {
                 // MINID keeps `safe` itself and everything after it.
@@ -633,75 +623,13 @@ fn id_less(a: &str, b: &str) -> bool {
     parse(a) < parse(b)
 }
 
-fn value_string(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Nil => None,
-        _ => None,
+impl From<StreamId> for Entry {
+    /// An entry and its `b` field; a deleted entry that is still pending has none.
+    fn from(mut e: StreamId) -> Entry {
+        let blob = match e.map.remove("b") {
+            Some(Value::BulkString(b)) => Some(Bytes::from(b)),
+            _ => None,
+        };
+        Entry { id: e.id, blob }
     }
-}
-
-/// XINFO replies: a flat [k, v, k, v...] array (RESP2) or a map (RESP3).
-fn map_fields(v: Value) -> Vec<(String, String)> {
-    match v {
-        Value::Array(items) => items
-            .chunks(2)
-            .filter_map(|kv| Some((value_string(&kv[0])?, value_string(kv.get(1)?).unwrap_or_default())))
-            .collect(),
-        Value::Map(items) => items
-            .iter()
-            .filter_map(|(k, v)| Some((value_string(k)?, value_string(v).unwrap_or_default())))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// XREADGROUP reply: [[stream, [[id, [field, value, ...]], ...]]] (or nil on timeout).
-fn parse_read_reply(v: Value) -> Vec<Entry> {
-    match v {
-        Value::Array(streams) => streams
-            .into_iter()
-            .flat_map(|s| match s {
-                Value::Array(mut kv) if kv.len() == 2 => parse_entries(kv.swap_remove(1)),
-                _ => Vec::new(),
-            })
-            .collect(),
-        Value::Map(streams) => streams.into_iter().flat_map(|(_, entries)| parse_entries(entries)).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// [[id, [field, value, ...]], ...] -> entries with their "b" field.
-fn parse_entries(v: Value) -> Vec<Entry> {
-    let Value::Array(items) = v else { return Vec::new() };
-    items
-        .into_iter()
-        .filter_map(|item| {
-            let Value::Array(mut parts) = item else { return None };
-            if parts.len() != 2 {
-                return None;
-            }
-            let fields = parts.pop()?;
-            let id = value_string(&parts[0])?;
-            let blob = match fields {
-                Value::Array(fv) => {
-                    let mut it = fv.into_iter();
-                    let mut blob = None;
-                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                        if value_string(&k).as_deref() == Some("b")
-                            && let Value::BulkString(b) = v
-                        {
-                            blob = Some(Bytes::from(b));
-                        }
-                    }
-                    blob
-                }
-                // A deleted entry still pending shows as nil fields.
-                _ => None,
-            };
-            Some(Entry { id, blob })
-        })
-        .collect()
 }
