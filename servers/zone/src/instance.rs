@@ -26,13 +26,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::commands::{EnterCmd, HandOffCmd, PullCmd, Seat as SeatMsg, ZoneCommand, zone_command};
 use bytes::Bytes;
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use mmo_core::bus::{Bus, events, node, reply};
 use mmo_core::clock::now_ms;
-use mmo_proto::bus::{
-    ENDED, EnterCmd, Envelope, HandOffCmd, PullCmd, Seat as SeatMsg, ZoneCommand, zone_command,
-};
+use mmo_proto::bus::{ENDED, Envelope};
 use mmo_proto::{
     EnterReason, EnterWorldReq, EnterWorldResp, ErrorCode, ZoneEnterNtf, ZonePositionsNtf, ZoneTickNtf,
 };

@@ -42,6 +42,14 @@
 
 pub mod aoi;
 pub mod combat;
+
+/// The zone's internal commands between its nodes and instances (`proto/commands.proto`), which
+/// travel in bus envelopes; not part of the client protocol.
+#[allow(clippy::all, missing_docs)]
+pub mod commands {
+    include!(concat!(env!("OUT_DIR"), "/mmo.zone.rs"));
+}
+
 pub mod config;
 pub mod directory;
 pub mod encode;

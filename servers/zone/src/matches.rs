@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
+use crate::commands::{CreateInstanceCmd, ZoneCommand, zone_command};
 use mmo_core::bus::{Bus, BusError};
-use mmo_proto::bus::{CreateInstanceCmd, Envelope, ZoneCommand, zone_command};
+use mmo_proto::bus::Envelope;
 use prost::Message as _;
 
 use crate::PlayerId;

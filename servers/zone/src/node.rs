@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::commands::{CreateInstanceCmd, EnterCmd, Seat, ZoneCommand, zone_command};
 use mmo_core::Shutdown;
 use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
 use mmo_core::bus::serve::EnvelopeSlots;
 use mmo_core::bus::{Bus, BusError, reply, routes};
 use mmo_core::clock::now_ms;
 use mmo_core::store::{Store, WriteBehind, WriteBehindConfig};
-use mmo_proto::bus::{Batch, CreateInstanceCmd, EnterCmd, Envelope, Seat, ZoneCommand, zone_command};
+use mmo_proto::bus::{Batch, Envelope};
 use mmo_proto::{EnterReason, EnterWorldReq, ErrorCode};
 use mmo_wire::{MsgId, MsgType};
 use parking_lot::Mutex;

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use common::cluster::cluster;
 use mmo_core::bus::Envelope;
-use mmo_proto::bus::{Batch, EnterCmd, Seat, ZoneCommand, zone_command};
+use mmo_proto::bus::Batch;
 use mmo_proto::{MoveReq, MsgType, ZonePositionsNtf, ZoneTickNtf, move_req::Intent};
+use mmo_zone::commands::{EnterCmd, Seat, ZoneCommand, zone_command};
 use prost::Message as _;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
