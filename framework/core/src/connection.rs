@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use metrics::counter;
-use mmo_proto::{DisconnectNtf, ErrorCode, ErrorResp, ResumeReq};
+use mmo_proto::{DisconnectNtf, ErrorCode, ErrorResp};
 use mmo_wire::{Flags, Frame, FrameCodec, MsgId, MsgType, Seq};
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
@@ -302,11 +302,12 @@ impl<S: Send + Sync + 'static> Connection<S> {
         }
     }
 
-    /// After a successful ResumeReq: the resumed session replaces this connection's temporary
-    /// one. The ResumeResp queued on the temporary session is written first.
-    fn adopt_resumed(&mut self) {
+    /// After a handler handed this connection another session ([`crate::Registry::hand_over`],
+    /// a resume): that session replaces this connection's own, which ends. What the handler
+    /// queued on the old one (its reply) is written first.
+    fn adopt_handed_over(&mut self) {
         let Some((guard, _)) = self.slot.as_ref() else { return };
-        let Some((session, guard)) = guard.registry().take_handover(self.session.id()) else { return };
+        let Some((session, guard)) = guard.registry().take_handover(&self.session) else { return };
         let drained = self.session.drain_into(&mut self.wbuf, usize::MAX);
         if self.unwritten_since.is_none() {
             self.unwritten_since = drained.oldest_reliable;
@@ -419,9 +420,7 @@ impl<S: Send + Sync + 'static> Connection<S> {
             Outcome::Reply { id: reply_id, body } => {
                 // An error here means the session is closing; the connection loop notices.
                 let _ = self.session.respond(reply_id, seq, body);
-                if id == ResumeReq::ID {
-                    self.adopt_resumed();
-                }
+                self.adopt_handed_over();
             }
             Outcome::Done => {}
             // The router marked the request pending before sending it.

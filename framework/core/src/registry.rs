@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use tokio::sync::Notify;
 
 use crate::session::{Session, SessionId, SessionLimits};
 
@@ -28,6 +29,8 @@ struct Inner {
     /// Resumed sessions on their way to the connection that resumed them, by that
     /// connection's (temporary) session id.
     handover: DashMap<SessionId, (Session, RegistryGuard)>,
+    /// Woken when a session is parked or ends, for [`Registry::take_over`].
+    parked_or_ended: Notify,
     next_id: AtomicU64,
     next_park: AtomicU64,
     on_end: OnceLock<EndHook>,
@@ -95,6 +98,7 @@ impl Registry {
         let generation = self.0.next_park.fetch_add(1, Ordering::Relaxed);
         self.0.parked.insert(id, (guard, generation));
         metrics::gauge!(crate::metrics::SESSIONS_PARKED).increment(1.0);
+        self.0.parked_or_ended.notify_waiters();
         let registry = self.clone();
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + window;
@@ -123,14 +127,49 @@ impl Registry {
         Some(guard)
     }
 
-    /// Hands a resumed session to the connection whose session is `to`; that connection picks it
-    /// up with [`Registry::take_handover`] right after the ResumeReq handler returns.
-    pub fn hand_over(&self, to: SessionId, session: Session, guard: RegistryGuard) {
-        self.0.handover.insert(to, (session, guard));
+    /// Takes `session` for another connection: at once if it is parked; otherwise its connection
+    /// (which has not noticed it is dead yet) is asked to let go, and this waits until it has
+    /// parked the session, at most `within`. `None` if the session ended or closed instead, or
+    /// was not let go of in time.
+    pub async fn take_over(&self, session: &Session, within: Duration) -> Option<RegistryGuard> {
+        let id = session.id();
+        if let Some(guard) = self.unpark(id) {
+            return Some(guard);
+        }
+        session.request_takeover();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            // Registered before looking, so a park between the look and the wait still wakes it.
+            let event = self.0.parked_or_ended.notified();
+            tokio::pin!(event);
+            event.as_mut().enable();
+            if let Some(guard) = self.unpark(id) {
+                return Some(guard);
+            }
+            if session.closing_reason().is_some() || self.session(id).is_none() {
+                return None;
+            }
+            if tokio::time::timeout_at(deadline, event).await.is_err() {
+                return self.unpark(id);
+            }
+        }
     }
 
-    pub fn take_handover(&self, to: SessionId) -> Option<(Session, RegistryGuard)> {
-        self.0.handover.remove(&to).map(|(_, v)| v)
+    /// Hands `session` (taken with [`Registry::take_over`]) to the connection of `to`, which
+    /// serves it instead of `to` from right after the handler that called this returns (its reply
+    /// is written first); `to` then ends. This is how a handler moves a client's connection onto
+    /// a session that outlived an earlier connection (resume).
+    pub fn hand_over(&self, to: &Session, session: Session, guard: RegistryGuard) {
+        self.0.handover.insert(to.id(), (session, guard));
+        to.request_adoption();
+    }
+
+    /// The session handed over to the connection of `to`, if any (see [`Registry::hand_over`]).
+    pub(crate) fn take_handover(&self, to: &Session) -> Option<(Session, RegistryGuard)> {
+        if !to.take_adoption() {
+            return None;
+        }
+        self.0.handover.remove(&to.id()).map(|(_, v)| v)
     }
 }
 
@@ -160,5 +199,59 @@ impl Drop for RegistryGuard {
             hook(&session);
         }
         self.registry.0.sessions.remove(&self.id);
+        self.registry.0.parked_or_ended.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The old connection's side of a takeover: it notices the request and parks the session
+    /// after `after`.
+    fn let_go_after(registry: &Registry, session: &Session, guard: RegistryGuard, after: Duration) {
+        let (registry, session) = (registry.clone(), session.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            assert!(session.takeover_requested());
+            registry.park(guard, Duration::from_secs(30));
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_takeover_wakes_when_the_session_is_parked_not_on_a_poll() {
+        let registry = Registry::new();
+        let (session, guard) = registry.open(SessionLimits::default());
+        let started = tokio::time::Instant::now();
+        let_go_after(&registry, &session, guard, Duration::from_millis(703));
+        let guard = registry.take_over(&session, Duration::from_secs(2)).await.expect("taken over");
+        assert_eq!(started.elapsed(), Duration::from_millis(703));
+        assert_eq!(guard.id(), session.id());
+        assert_eq!(registry.parked(), 0);
+
+        // Handed to another connection's session, which adopts it once.
+        let (temporary, _temporary_guard) = registry.open(SessionLimits::default());
+        registry.hand_over(&temporary, session.clone(), guard);
+        let (adopted, _) = registry.take_handover(&temporary).expect("handed over");
+        assert_eq!(adopted.id(), session.id());
+        assert!(registry.take_handover(&temporary).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_takeover_gives_up_when_the_session_ends_or_is_never_let_go() {
+        let registry = Registry::new();
+        let (session, guard) = registry.open(SessionLimits::default());
+        let started = tokio::time::Instant::now();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(301)).await;
+            drop(guard); // the old connection ended the session instead
+        });
+        assert!(registry.take_over(&session, Duration::from_secs(2)).await.is_none());
+        assert_eq!(started.elapsed(), Duration::from_millis(301));
+
+        let (stuck, _guard) = registry.open(SessionLimits::default());
+        let started = tokio::time::Instant::now();
+        assert!(registry.take_over(&stuck, Duration::from_secs(2)).await.is_none());
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
     }
 }

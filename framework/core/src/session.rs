@@ -221,6 +221,10 @@ struct Outbound {
     detached: bool,
 }
 
+/// [`Inner::handover`] bits.
+const LET_GO: u8 = 1;
+const ADOPT: u8 = 2;
+
 struct Inner {
     id: SessionId,
     stage: AtomicU8,
@@ -228,8 +232,10 @@ struct Inner {
     player: AtomicU64,
     /// The request forwarded over the bus and not yet answered: `1 << 32 | seq`, or 0.
     pending: AtomicU64,
-    /// A resuming connection wants this session: its current connection must let go.
-    takeover: AtomicBool,
+    /// Hand-over between connections: [`LET_GO`] (a resuming connection wants this session: its
+    /// current connection must let go) and [`ADOPT`] (this session's connection is to take
+    /// another session over, see [`crate::Registry::hand_over`]).
+    handover: AtomicU8,
     /// Protocol violations so far (see [`Session::strike`]).
     strikes: AtomicU32,
     /// Service -> stream overrides for forwarded messages (see [`Session::bind_service`]).
@@ -259,7 +265,7 @@ impl Session {
             shutdown: AtomicBool::new(false),
             player: AtomicU64::new(0),
             pending: AtomicU64::new(0),
-            takeover: AtomicBool::new(false),
+            handover: AtomicU8::new(0),
             strikes: AtomicU32::new(0),
             bindings: Mutex::new(Vec::new()),
             limits,
@@ -588,12 +594,24 @@ impl Session {
     /// Asks the connection holding this session to let go of it (a resume from a new connection
     /// while the old one has not noticed it is dead). The old connection parks the session.
     pub fn request_takeover(&self) {
-        self.0.takeover.store(true, Ordering::Release);
+        self.0.handover.fetch_or(LET_GO, Ordering::AcqRel);
         self.0.wake.notify_one();
     }
 
     pub fn takeover_requested(&self) -> bool {
-        self.0.takeover.load(Ordering::Acquire)
+        self.0.handover.load(Ordering::Acquire) & LET_GO != 0
+    }
+
+    /// Marks that a session was handed over to this session's connection, to serve instead of
+    /// this one ([`crate::Registry::hand_over`]).
+    pub(crate) fn request_adoption(&self) {
+        self.0.handover.fetch_or(ADOPT, Ordering::AcqRel);
+    }
+
+    /// Whether a session waits to be adopted by this session's connection; clears the mark.
+    pub(crate) fn take_adoption(&self) -> bool {
+        self.0.handover.load(Ordering::Relaxed) & ADOPT != 0
+            && self.0.handover.fetch_and(!ADOPT, Ordering::AcqRel) & ADOPT != 0
     }
 
     /// Re-attaches a detached session for a client that has received `received` counted frames
@@ -623,7 +641,7 @@ impl Session {
         }
         out.sent_total = received;
         out.detached = false;
-        self.0.takeover.store(false, Ordering::Release);
+        self.0.handover.fetch_and(!LET_GO, Ordering::AcqRel);
         drop(out);
         self.0.wake.notify_one();
         Ok(missing + queued)

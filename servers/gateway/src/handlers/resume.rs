@@ -4,9 +4,9 @@
 //! The token says which player; the presence directory says which session of which gateway
 //! holds it. Only this gateway's sessions can be resumed here (the session's queue lives in this
 //! process); elsewhere the client gets RESUME_FAILED and logs in with its token. If the old
-//! connection has not noticed it is dead yet, it is asked to let go (takeover) and the session
-//! is taken once it is parked. The session then replaces the new connection's own (see
-//! `Connection::adopt_resumed`), with the frames the client missed queued first.
+//! connection has not noticed it is dead yet, it is asked to let go and the session is taken
+//! once it is parked (`Registry::take_over`). The session then replaces the new connection's own
+//! (`Registry::hand_over`), with the frames the client missed queued first.
 
 use std::time::Duration;
 
@@ -20,7 +20,6 @@ use crate::State;
 
 /// How long a takeover may take: the old connection only has to notice a flag.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(2);
-const TAKEOVER_POLL: Duration = Duration::from_millis(5);
 
 fn fail(result: &'static str, detail: &str) -> HandlerError {
     counter!(RESUMES, "result" => result).increment(1);
@@ -49,27 +48,15 @@ pub async fn handle_resume(ctx: Ctx<State>, req: ResumeReq) -> Result<ResumeResp
         .session(at.session)
         .filter(|s| s.player() == Some(player))
         .ok_or_else(|| fail("no_session", "no session to resume"))?;
-    let guard = match st.registry.unpark(at.session) {
-        Some(guard) => guard,
-        None => {
-            // Still attached to a connection that has not noticed it is dead: take it over.
-            session.request_takeover();
-            let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
-            loop {
-                if let Some(guard) = st.registry.unpark(at.session) {
-                    break guard;
-                }
-                if tokio::time::Instant::now() >= deadline || session.closing_reason().is_some() {
-                    return Err(fail("no_session", "the session could not be taken over"));
-                }
-                tokio::time::sleep(TAKEOVER_POLL).await;
-            }
-        }
-    };
+    let guard = st
+        .registry
+        .take_over(&session, TAKEOVER_WAIT)
+        .await
+        .ok_or_else(|| fail("no_session", "the session could not be taken over"))?;
     match session.resume(req.received) {
         Ok(replayed) => {
             counter!(RESUMES, "result" => "ok").increment(1);
-            st.registry.hand_over(ctx.session().id(), session, guard);
+            st.registry.hand_over(ctx.session(), session, guard);
             Ok(ResumeResp { player_id: player.0, replayed: replayed.min(u64::from(u32::MAX)) as u32 })
         }
         Err(e) => {
