@@ -422,7 +422,8 @@ impl<S: Send + Sync + 'static> Connection<S> {
                 let _ = self.session.respond(reply_id, seq, body);
                 self.adopt_handed_over();
             }
-            Outcome::Done => {}
+            // Passing a request on is for servers behind the bus; here it has nothing to send.
+            Outcome::Done | Outcome::PassedOn => {}
             // The router marked the request pending before sending it.
             Outcome::Forwarded => self.pending_since = Instant::now(),
             Outcome::Reject { code, strike } => {

@@ -4,7 +4,8 @@
 //!
 //! - [`listener`]: accepts TCP connections under a cap (a semaphore acquired *before* accept);
 //! - [`connection`]: one task per connection: read frames, dispatch, write, enforce deadlines;
-//! - [`router`]: the handler table: message id -> (stage it needs, rate limit, handler);
+//! - [`router`]: the handler table: message id -> (stage it needs, rate limit, handler), on
+//!   [`table`], the id -> route map every handler table shares;
 //! - [`session`]: the handle others use to reach a connection: its stage and its bounded
 //!   outbound queue (droppable pushes coalesce, reliable ones never drop);
 //! - [`registry`]: all live sessions of this process, by id;
@@ -25,12 +26,13 @@ pub mod router;
 pub mod session;
 pub mod shutdown;
 pub mod store;
+pub mod table;
 
 pub use config::{ListenerConfig, MetricsConfig, ShutdownConfig};
 pub use error::HandlerError;
 pub use listener::Listener;
 pub use rate::RateLimit;
 pub use registry::Registry;
-pub use router::{Ctx, NoReply, Outcome, RouteSpec, Router};
+pub use router::{Ctx, NoReply, Outcome, PassedOn, RouteSpec, Router};
 pub use session::{Session, SessionClosed, SessionId, Stage, StageSet};
 pub use shutdown::Shutdown;

@@ -21,7 +21,6 @@
 //! Registering the same id twice panics at start-up, naming both call sites. Routers compose with
 //! [`Router::merge`]. [`Router::dispatch`] needs no socket, so handlers are tested directly.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
@@ -37,6 +36,7 @@ use crate::error::HandlerError;
 use crate::metrics::HANDLER_SECONDS;
 use crate::rate::{RateLimit, TokenBucket};
 use crate::session::{Session, Stage, StageSet};
+use crate::table::Routes;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type Erased<S> = Box<dyn Fn(Ctx<S>, Bytes) -> BoxFuture<Outcome> + Send + Sync>;
@@ -81,11 +81,26 @@ impl<S> Ctx<S> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoReply;
 
-/// What a handler may return on success: a message (the response) or [`NoReply`].
+/// A handler result of a server behind the bus that passed the request on to another server,
+/// which answers it (the zone's shared stream sends an EnterWorldReq to the instance that is to
+/// hold the player). This server sends no answer: the gateway keeps waiting for the other's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PassedOn;
+
+/// What a handler may return on success: a message (the response), [`NoReply`] or [`PassedOn`].
 pub trait IntoReply: Send + 'static {
     /// True when the handler never answers a success (its route is one-way, see [`NoReply`]).
     const ONEWAY: bool = false;
+    /// True when another server answers for it (see [`PassedOn`]).
+    const PASSED_ON: bool = false;
     fn into_reply(self) -> Option<(MsgId, Bytes)>;
+}
+
+impl IntoReply for PassedOn {
+    const PASSED_ON: bool = true;
+    fn into_reply(self) -> Option<(MsgId, Bytes)> {
+        None
+    }
 }
 
 impl<M: MsgType> IntoReply for M {
@@ -119,6 +134,9 @@ pub enum Outcome {
     /// Sent on to another node; the answer arrives later through the session, which is
     /// already marked as waiting for it ([`Session::begin_request`]).
     Forwarded,
+    /// A server behind the bus passed the request on to another one, which answers it
+    /// ([`PassedOn`]): nothing to send from here.
+    PassedOn,
 }
 
 /// Where messages without a local handler go: the gateway forwards them over the bus to the
@@ -183,31 +201,27 @@ impl StageSet {
     }
 }
 
-struct Route<S> {
-    name: &'static str,
-    spec: RouteSpec,
-    location: &'static Location<'static>,
-    handler: Erased<S>,
+/// A route's handler and its latency histogram (created on first use).
+struct AsyncHandler<S> {
+    call: Erased<S>,
     latency: OnceLock<Histogram>,
 }
 
 /// The handler table of one server. `S` is the server's state, shared by all its handlers.
 pub struct Router<S = ()> {
-    routes: HashMap<MsgId, Route<S>>,
+    routes: Routes<AsyncHandler<S>>,
     forward: Option<Arc<dyn Forward>>,
 }
 
 impl<S> Default for Router<S> {
     fn default() -> Self {
-        Router { routes: HashMap::new(), forward: None }
+        Router { routes: Routes::new(), forward: None }
     }
 }
 
 impl<S> std::fmt::Debug for Router<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut names: Vec<_> = self.routes.values().map(|r| r.name).collect();
-        names.sort_unstable();
-        f.debug_struct("Router").field("routes", &names).finish()
+        f.debug_struct("Router").field("routes", &self.routes).finish()
     }
 }
 
@@ -274,6 +288,7 @@ impl<S: Send + Sync + 'static> Router<S> {
                 match handler(ctx, msg).await {
                     Ok(r) => match r.into_reply() {
                         Some((id, body)) => Outcome::Reply { id, body },
+                        None if R::PASSED_ON => Outcome::PassedOn,
                         None => Outcome::Done,
                     },
                     Err(HandlerError::Reject(code)) => Outcome::Reject { code, strike: false },
@@ -297,8 +312,7 @@ impl<S: Send + Sync + 'static> Router<S> {
             })
         });
         let spec = RouteSpec { oneway: R::ONEWAY, ..spec.into() };
-        let route = Route { name: T::NAME, spec, location, handler: erased, latency: OnceLock::new() };
-        self.insert(T::ID, route);
+        self.routes.insert::<T>(spec, location, AsyncHandler { call: erased, latency: OnceLock::new() });
         self
     }
 
@@ -313,20 +327,8 @@ impl<S: Send + Sync + 'static> Router<S> {
     /// # Panics
     /// If both routers handle the same message id, naming where each was registered.
     pub fn merge(mut self, other: Router<S>) -> Self {
-        for (id, route) in other.routes {
-            self.insert(id, route);
-        }
+        self.routes.merge(other.routes);
         self
-    }
-
-    fn insert(&mut self, id: MsgId, route: Route<S>) {
-        if let Some(existing) = self.routes.get(&id) {
-            panic!(
-                "message {} (id {id}) has two handlers: registered at {} and again at {}",
-                route.name, existing.location, route.location
-            );
-        }
-        self.routes.insert(id, route);
     }
 
     pub fn len(&self) -> usize {
@@ -339,27 +341,23 @@ impl<S: Send + Sync + 'static> Router<S> {
 
     /// True if a handler is registered for `id`.
     pub fn handles(&self, id: MsgId) -> bool {
-        self.routes.contains_key(&id)
+        self.routes.get(id).is_some()
     }
 
     /// The declaration of the route for `id`, if this router handles it.
     pub fn spec(&self, id: MsgId) -> Option<RouteSpec> {
-        self.routes.get(&id).map(|r| r.spec)
+        self.routes.spec(id)
     }
 
     /// The routes as (id, name, stages), in id order: for docs and diagnostics.
     pub fn describe(&self) -> Vec<(MsgId, &'static str, StageSet)> {
-        let mut v: Vec<_> = self.routes.iter().map(|(id, r)| (*id, r.name, r.spec.stages)).collect();
-        v.sort_by_key(|(id, _, _)| *id);
-        v
+        self.routes.describe()
     }
 
     /// The routes with their full declarations, in id order: what a server publishes so the
     /// gateway can gate and rate-limit its messages before forwarding them.
     pub fn specs(&self) -> Vec<(MsgId, &'static str, RouteSpec)> {
-        let mut v: Vec<_> = self.routes.iter().map(|(id, r)| (*id, r.name, r.spec)).collect();
-        v.sort_by_key(|(id, _, _)| *id);
-        v
+        self.routes.specs()
     }
 
     /// Runs the handler for one frame: looks the id up, checks the stage and the rate limit
@@ -372,7 +370,7 @@ impl<S: Send + Sync + 'static> Router<S> {
         frame: Frame,
     ) -> Outcome {
         let id = frame.header.id;
-        let Some(route) = self.routes.get(&id) else {
+        let Some(route) = self.routes.get(id) else {
             return match self.forward.as_ref().and_then(|f| f.spec(id).map(|spec| (f, spec))) {
                 Some((forward, spec)) => match admit(&spec, id, session, buckets) {
                     Err(rejected) => rejected,
@@ -406,8 +404,9 @@ impl<S: Send + Sync + 'static> Router<S> {
         }
         let ctx = Ctx { state: state.clone(), session: session.clone(), seq: frame.header.seq };
         let started = Instant::now();
-        let outcome = (route.handler)(ctx, frame.body).await;
+        let outcome = (route.handler.call)(ctx, frame.body).await;
         route
+            .handler
             .latency
             .get_or_init(|| metrics::histogram!(HANDLER_SECONDS, "msg" => route.name))
             .record(started.elapsed().as_secs_f64());

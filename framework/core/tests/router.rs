@@ -86,3 +86,31 @@ fn a_duplicate_route_panics_naming_both_places() {
     assert!(msg.contains("EchoReq"), "{msg}");
     assert_eq!(msg.matches("framework/core/tests/router.rs").count(), 2, "{msg}");
 }
+
+async fn pass_on(_: Ctx<()>, _: EchoReq) -> Result<mmo_core::PassedOn, HandlerError> {
+    Ok(mmo_core::PassedOn)
+}
+
+#[tokio::test]
+async fn behind_the_bus_a_passed_on_request_is_not_completed_here_and_a_handled_one_is() {
+    use mmo_core::bus::serve::handle_envelope;
+    use mmo_proto::bus::{COMPLETE, Envelope};
+    let env = |m: &EchoReq| Envelope {
+        session: 7,
+        seq: 3,
+        msg_id: u32::from(EchoReq::ID.0),
+        body: Bytes::from(m.encode_to_vec()),
+        stage: Stage::Authenticated.to_wire(),
+        ..Default::default()
+    };
+    let req = EchoReq { payload: Bytes::from_static(b"x") };
+    let passing = Router::new().route(Stage::Authenticated, pass_on);
+    assert!(handle_envelope(&passing, &Arc::new(()), env(&req)).await.is_empty());
+    let answering = Router::new().route(Stage::Authenticated, echo);
+    let out = handle_envelope(&answering, &Arc::new(()), env(&req)).await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].msg_id, out[0].seq, out[0].flags & COMPLETE),
+        (u32::from(EchoResp::ID.0), 3, COMPLETE)
+    );
+}

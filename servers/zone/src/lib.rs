@@ -8,7 +8,7 @@
 //!
 //! | message          | stage         | handler                                        |
 //! |------------------|---------------|------------------------------------------------|
-//! | EnterWorldReq    | Authenticated | routed by the node to the instance holding the player (see [`node`]); in it, [`handlers::enter_world`] |
+//! | EnterWorldReq    | Authenticated | on the shared stream, `shared_router`: `node::place` passes it on to the instance that holds or should hold the player, which claims it; in that instance, [`handlers::enter_world`] |
 //! | MoveReq          | Authenticated | [`handlers::move`] (one-way)                   |
 //! | AttackReq        | Authenticated | [`handlers::attack`]                           |
 //! | LeaveInstanceReq | Authenticated | [`handlers::leave_instance`]                   |
@@ -115,6 +115,14 @@ pub fn table() -> Table {
         .route(per_s(30, 30), r#move::handle_move)
         .route(per_s(10, 10), attack::handle_attack)
         .route(per_s(2, 3), leave_instance::handle_leave_instance)
+}
+
+/// The zone's shared stream (`<prefix>:svc:zone`, every zone node reading it), for sessions in
+/// no instance yet: an EnterWorldReq is passed on to the instance that holds or should hold the
+/// player ([`node::place`]), which answers it. The instance table's other messages get
+/// `NOT_IN_ZONE` there. (The rate limits published for the zone are the instance table's.)
+pub(crate) fn shared_router() -> mmo_core::Router<node::Placing> {
+    mmo_core::Router::new().route(mmo_core::Stage::Authenticated, node::place)
 }
 
 /// Runs a zone node with the built-in table until shutdown (see [`node::start`]).

@@ -15,15 +15,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::commands::{CreateInstanceCmd, EnterCmd, Seat, ZoneCommand, zone_command};
-use mmo_core::Shutdown;
 use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
 use mmo_core::bus::serve::EnvelopeSlots;
+use mmo_core::bus::serve::handle_envelope;
 use mmo_core::bus::{Bus, BusError, reply, routes};
 use mmo_core::clock::now_ms;
 use mmo_core::store::{Store, WriteBehind, WriteBehindConfig};
+use mmo_core::{Ctx, HandlerError, PassedOn, Router, Shutdown};
 use mmo_proto::bus::{Batch, Envelope};
 use mmo_proto::{EnterReason, EnterWorldReq, ErrorCode};
-use mmo_wire::{MsgId, MsgType};
+use mmo_wire::MsgId;
 use parking_lot::Mutex;
 use prost::Message as _;
 use tokio::runtime::Handle;
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     pub cfg: ZoneServerConfig,
     pub maps: HashMap<String, MapDef>,
     pub table: Table,
+    /// The shared stream's routes (see [`crate::shared_router`]).
+    shared_router: Router<Placing>,
     pub progress: WriteBehind<u64, ProgressRow>,
     /// The runtime that does the node's Redis and MySQL work.
     pub io: Handle,
@@ -188,6 +191,7 @@ pub async fn start(
         cfg,
         maps,
         table,
+        shared_router: crate::shared_router(),
         progress,
         io: Handle::current(),
         workers,
@@ -383,42 +387,49 @@ async fn on_service_envelope(sh: &Arc<Shared>, from: &str, env: Envelope) {
         }
         return;
     }
-    let id = MsgId(env.msg_id as u16);
     let inbox = sh.bus.keys().inbox(from);
-    let oneway = sh.table.spec(id).is_some_and(|s| s.oneway);
-    let answer = |code: ErrorCode, retry: Option<Duration>| {
-        reply::rejection(env.session, env.seq, id, oneway, code, "", retry)
-    };
-    if id != EnterWorldReq::ID {
-        // Zone messages before EnterWorldReq: not in any instance yet.
-        let _ = sh.bus.send(&inbox, answer(ErrorCode::NotInZone, None));
+    let id = MsgId(env.msg_id as u16);
+    if !sh.shared_router.handles(id) {
+        // An instance's message before EnterWorldReq: the session is in no instance yet.
+        let oneway = sh.table.spec(id).is_some_and(|s| s.oneway);
+        let _ = sh
+            .bus
+            .send(&inbox, reply::rejection(env.session, env.seq, id, oneway, ErrorCode::NotInZone, "", None));
         return;
     }
-    let player = PlayerId(env.player);
-    match pick_instance(sh, player).await {
-        Some(instance) => {
-            let cmd = ZoneCommand {
-                command: Some(zone_command::Command::Enter(EnterCmd {
-                    seat: Some(Seat { gateway: from.to_string(), session: env.session, player: player.0 }),
-                    seq: env.seq,
-                    reason: EnterReason::Login as i32,
-                    hops: 0,
-                })),
-            };
-            let fwd = Envelope { player: player.0, body: cmd.encode_to_vec().into(), ..Default::default() };
-            if sh.bus.send(&directory::stream(&sh.bus, &instance), fwd).is_err() {
-                let _ = sh.bus.send(
-                    &inbox,
-                    answer(ErrorCode::Unavailable, Some(mmo_core::error::UNAVAILABLE_RETRY_AFTER)),
-                );
-            }
-        }
-        None => {
-            let _ = sh
-                .bus
-                .send(&inbox, answer(ErrorCode::Unavailable, Some(mmo_core::error::UNAVAILABLE_RETRY_AFTER)));
-        }
+    let state = Arc::new(Placing { sh: sh.clone(), gateway: from.to_string() });
+    for out in handle_envelope(&sh.shared_router, &state, env).await {
+        let _ = sh.bus.send(&inbox, out);
     }
+}
+
+/// What the shared stream's handlers see: the node, and the gateway the request came from.
+pub(crate) struct Placing {
+    sh: Arc<Shared>,
+    gateway: String,
+}
+
+/// EnterWorldReq from a session in no instance yet: passed on to the instance that holds or
+/// should hold the player, which claims it and answers.
+pub(crate) async fn place(ctx: Ctx<Placing>, _: EnterWorldReq) -> Result<PassedOn, HandlerError> {
+    let Placing { sh, gateway } = ctx.state();
+    let unavailable = |detail| {
+        HandlerError::refuse(ErrorCode::Unavailable, detail, Some(mmo_core::error::UNAVAILABLE_RETRY_AFTER))
+    };
+    let player = ctx.session().player().ok_or_else(|| unavailable("no player"))?;
+    let instance =
+        pick_instance(sh, player).await.ok_or_else(|| unavailable("no instance for the player runs"))?;
+    let cmd = ZoneCommand {
+        command: Some(zone_command::Command::Enter(EnterCmd {
+            seat: Some(Seat { gateway: gateway.clone(), session: ctx.session().id().0, player: player.0 }),
+            seq: ctx.seq().0,
+            reason: EnterReason::Login as i32,
+            hops: 0,
+        })),
+    };
+    let fwd = Envelope { player: player.0, body: cmd.encode_to_vec().into(), ..Default::default() };
+    sh.bus.send(&directory::stream(&sh.bus, &instance), fwd).map_err(|_| unavailable("bus buffer full"))?;
+    Ok(PassedOn)
 }
 
 /// The instance a player's enter goes to: the live instance holding it; else the first that

@@ -16,18 +16,19 @@
 //! assert_eq!(table.specs().len(), 1);
 //! ```
 //!
-//! As with [`mmo_core::Router`], the message type comes from the handler's argument, a route
+//! It is the framework's route map ([`mmo_core::table::Routes`]) with synchronous handlers, so
+//! as with [`mmo_core::Router`], the message type comes from the handler's argument, a route
 //! declares its stages and rate limit (published to the gateways, which enforce them before
 //! forwarding), a handler returning [`NoReply`](mmo_core::NoReply) makes its route one-way, and
 //! registering one id twice panics at start-up naming both places. A game adds its own messages
 //! with [`Table::route`] or [`Table::merge`] and runs the zone with [`run_with`](crate::run_with).
 
-use std::collections::HashMap;
 use std::panic::Location;
 
 use bytes::Bytes;
 use mmo_core::RouteSpec;
 use mmo_core::router::IntoReply;
+use mmo_core::table::Routes;
 use mmo_proto::ZoneEnterNtf;
 use mmo_wire::{MsgId, MsgType};
 
@@ -90,24 +91,15 @@ pub(crate) enum Dispatched {
 
 type Handler = Box<dyn Fn(&mut Cx<'_>, Bytes) -> Dispatched + Send + Sync>;
 
-struct Route {
-    name: &'static str,
-    spec: RouteSpec,
-    location: &'static Location<'static>,
-    handler: Handler,
-}
-
 /// The handler table of a zone instance.
 #[derive(Default)]
 pub struct Table {
-    routes: HashMap<MsgId, Route>,
+    routes: Routes<Handler>,
 }
 
 impl std::fmt::Debug for Table {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut names: Vec<_> = self.routes.values().map(|r| r.name).collect();
-        names.sort_unstable();
-        f.debug_struct("Table").field("routes", &names).finish()
+        f.debug_struct("Table").field("routes", &self.routes).finish()
     }
 }
 
@@ -139,7 +131,7 @@ impl Table {
             }
         });
         let spec = RouteSpec { oneway: R::ONEWAY, ..spec.into() };
-        self.insert(T::ID, Route { name: T::NAME, spec, location, handler: erased });
+        self.routes.insert::<T>(spec, location, erased);
         self
     }
 
@@ -148,35 +140,21 @@ impl Table {
     /// # Panics
     /// If both tables handle the same message id.
     pub fn merge(mut self, other: Table) -> Table {
-        for (id, route) in other.routes {
-            self.insert(id, route);
-        }
+        self.routes.merge(other.routes);
         self
-    }
-
-    fn insert(&mut self, id: MsgId, route: Route) {
-        if let Some(existing) = self.routes.get(&id) {
-            panic!(
-                "message {} (id {id}) has two zone handlers: registered at {} and again at {}",
-                route.name, existing.location, route.location
-            );
-        }
-        self.routes.insert(id, route);
     }
 
     /// The routes with their declarations, in id order: what the zone publishes to the gateways.
     pub fn specs(&self) -> Vec<(MsgId, &'static str, RouteSpec)> {
-        let mut v: Vec<_> = self.routes.iter().map(|(id, r)| (*id, r.name, r.spec)).collect();
-        v.sort_by_key(|(id, _, _)| *id);
-        v
+        self.routes.specs()
     }
 
     pub fn spec(&self, id: MsgId) -> Option<RouteSpec> {
-        self.routes.get(&id).map(|r| r.spec)
+        self.routes.spec(id)
     }
 
     pub(crate) fn dispatch(&self, cx: &mut Cx<'_>, id: MsgId, body: Bytes) -> Dispatched {
-        match self.routes.get(&id) {
+        match self.routes.get(id) {
             Some(route) => (route.handler)(cx, body),
             None => Dispatched::Unknown,
         }
@@ -207,7 +185,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "has two zone handlers")]
+    #[should_panic(expected = "has two handlers")]
     fn a_message_handled_twice_is_refused_at_start_up() {
         let _ = Table::new().route(Stage::Authenticated, attack).route(Stage::Authenticated, attack);
     }

@@ -209,6 +209,8 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
         done.msg_id = u32::from(ErrorResp::ID.0);
         done.body = crate::error::error_body(request_id, code, "", retry);
     };
+    // Passed on: the server it went to completes it.
+    let passed_on = matches!(outcome, Ok(Outcome::PassedOn));
     match outcome {
         Ok(Outcome::Reply { id, body }) => {
             done.msg_id = u32::from(id.0);
@@ -224,7 +226,7 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
         // Rate limits are the gateway's (per session); a server's own dispatch has none.
         Ok(Outcome::Limited { .. }) => reject(&mut done, ErrorCode::RateLimited),
         Ok(Outcome::Kick(code)) => done.kick = code.code() as u32,
-        Ok(Outcome::Done | Outcome::Forwarded) => {}
+        Ok(Outcome::Done | Outcome::Forwarded | Outcome::PassedOn) => {}
         Err(_) => {
             counter!(SERVE_PANICS, "msg" => mmo_proto::message_name(request_id).unwrap_or("unknown"))
                 .increment(1);
@@ -237,7 +239,7 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
         || done.set_player != 0
         || done.kick != 0
         || !done.bind_service.is_empty();
-    if !oneway || changes {
+    if (!oneway && !passed_on) || changes {
         out.push(done);
     }
     out
