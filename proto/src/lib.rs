@@ -29,13 +29,26 @@ pub use generated::*;
 pub mod bus {
     include!(concat!(env!("OUT_DIR"), "/mmo.bus.rs"));
 
-    /// Bus-only envelope flag: this envelope completes the forwarded request with its seq.
-    pub const COMPLETE: u32 = 1 << 8;
-    /// Bus-only envelope flag, to a stream a session was bound to: the session ended.
-    pub const ENDED: u32 = 1 << 9;
-    /// Bus-only envelope flag on an answer: the request was a protocol violation (a body that
-    /// does not decode): the gateway counts a strike against the session.
-    pub const STRIKE: u32 = 1 << 10;
+    pub use envelope::Kind;
+
+    macro_rules! kinds {
+        ($($t:ident => $k:ident),* $(,)?) => {$(
+            impl From<$t> for Envelope {
+                fn from(m: $t) -> Envelope {
+                    Envelope { kind: Some(Kind::$k(m)) }
+                }
+            }
+        )*};
+    }
+    kinds!(
+        Request => Request,
+        Answer => Answer,
+        Push => Push,
+        FanOut => FanOut,
+        Kick => Kick,
+        SessionEnded => Ended,
+        Command => Command,
+    );
 }
 pub use mmo_wire::{MsgId, MsgType};
 

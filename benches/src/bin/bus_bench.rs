@@ -23,10 +23,10 @@
 //!
 //! Latency, once: an open-loop publisher (a thread sending on a fixed schedule of `--rate`
 //! envelopes/s for `--latency-secs`, after 0.5 s of warm-up that is not recorded) in this
-//! process, a consumer in a child process; each envelope carries its scheduled send time
-//! (`key`, Unix ns; `seq` is its index) and the consumer records receive time minus scheduled
+//! process, a consumer in a child process; each request envelope carries its scheduled send time
+//! (`player`, Unix ns; `seq` is its index) and the consumer records receive time minus scheduled
 //! time in an HdrHistogram, so a late sender or a slow flush counts against us. A second
-//! histogram measures from the actual send (`set_player` carries it; the bus does not read it),
+//! histogram measures from the actual send (`client_ip` carries it; the bus does not read it),
 //! which tells a late load generator (a busy core) from a slow bus. Baseline: the same schedule,
 //! raw `XADD` of one entry per message (all that is due pipelined) and a raw
 //! `XREADGROUP COUNT 1000 BLOCK` + `XACK` loop in the child.
@@ -51,6 +51,7 @@ use mmo_benches::Pin;
 use mmo_core::Shutdown;
 use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
 use mmo_core::bus::{Batch, Bus, BusConfig, BusError, Envelope};
+use mmo_proto::bus::{Kind, Request};
 use prost::Message as _;
 use redis::Value;
 use serde_json::json;
@@ -444,7 +445,7 @@ async fn prefill_single(
     while i < n {
         let mut pipe = redis::pipe();
         for _ in 0..1_000.min(n - i) {
-            let batch = Batch { from: "bench".into(), envelopes: vec![envelope(i, 0, body)] };
+            let batch = Batch { from: "bench".into(), envelopes: vec![envelope(i, 0, body).into()] };
             pipe.cmd("XADD").arg(stream).arg("*").arg("b").arg(batch.encode_to_vec()).ignore();
             i += 1;
         }
@@ -486,15 +487,25 @@ async fn raw_consume(
 
 // ---- our bus ---------------------------------------------------------------------------------
 
-fn envelope(index: u64, key: u64, body: &Bytes) -> Envelope {
-    Envelope {
+/// A request envelope carrying `body`. The bus never reads the fields, so the latency run uses
+/// two of them for its clocks: `player` holds the scheduled send time (ns) and `client_ip` the
+/// actual one (8 bytes, little-endian).
+fn envelope(index: u64, scheduled: u64, body: &Bytes) -> Request {
+    Request {
         session: index % 1_000 + 1,
-        player: index % 1_000 + 1,
+        player: scheduled,
         msg_id: 1,
         seq: index as u32,
-        key,
         body: body.clone(),
-        ..Envelope::default()
+        ..Request::default()
+    }
+}
+
+/// The request in `env`, for the latency consumer.
+fn request(env: &Envelope) -> Option<&Request> {
+    match &env.kind {
+        Some(Kind::Request(r)) => Some(r),
+        _ => None,
     }
 }
 
@@ -523,7 +534,7 @@ async fn publish(
                 while !stop.load(Ordering::Relaxed) {
                     let mut full = false;
                     for _ in 0..256 {
-                        match bus.send(&stream, envelope(index, 0, &body)) {
+                        match bus.send(&stream, envelope(index, 0, &body).into()) {
                             Ok(()) => sent += 1,
                             Err(BusError::Full(_)) => {
                                 full = true;
@@ -729,8 +740,9 @@ async fn latency(
                     let now = unix_ns();
                     for i in range {
                         let key = start_ns + (i as f64 * period) as u64;
-                        // `set_player` carries the actual send time (the bus does not read it).
-                        sender.send(&stream, Envelope { set_player: now, ..envelope(i, key, &body) })?;
+                        let sent = Bytes::copy_from_slice(&now.to_le_bytes());
+                        sender
+                            .send(&stream, Request { client_ip: sent, ..envelope(i, key, &body) }.into())?;
                     }
                     Ok(())
                 })
@@ -838,10 +850,12 @@ async fn latency_consumer(c: ConsumerArgs) -> anyhow::Result<()> {
                 Arc::new(move |batch: Batch| {
                     let now = unix_ns();
                     let mut h = hist.lock().expect("histogram lock");
-                    for env in &batch.envelopes {
-                        if u64::from(env.seq) >= skip {
-                            h.0.saturating_record(now.saturating_sub(env.key));
-                            h.1.saturating_record(now.saturating_sub(env.set_player));
+                    for req in batch.envelopes.iter().filter_map(request) {
+                        if u64::from(req.seq) >= skip {
+                            let sent =
+                                <[u8; 8]>::try_from(req.client_ip.as_ref()).map_or(0, u64::from_le_bytes);
+                            h.0.saturating_record(now.saturating_sub(req.player));
+                            h.1.saturating_record(now.saturating_sub(sent));
                         }
                     }
                     drop(h);

@@ -94,14 +94,17 @@ async fn pass_on(_: Ctx<()>, _: EchoReq) -> Result<mmo_core::PassedOn, HandlerEr
 #[tokio::test]
 async fn behind_the_bus_a_passed_on_request_is_not_completed_here_and_a_handled_one_is() {
     use mmo_core::bus::serve::handle_envelope;
-    use mmo_proto::bus::{COMPLETE, Envelope};
-    let env = |m: &EchoReq| Envelope {
-        session: 7,
-        seq: 3,
-        msg_id: u32::from(EchoReq::ID.0),
-        body: Bytes::from(m.encode_to_vec()),
-        stage: Stage::Authenticated.to_wire(),
-        ..Default::default()
+    use mmo_proto::bus::{Envelope, Kind, Request};
+    let env = |m: &EchoReq| -> Envelope {
+        Request {
+            session: 7,
+            seq: 3,
+            msg_id: u32::from(EchoReq::ID.0),
+            body: Bytes::from(m.encode_to_vec()),
+            stage: Stage::Authenticated.to_wire(),
+            ..Default::default()
+        }
+        .into()
     };
     let req = EchoReq { payload: Bytes::from_static(b"x") };
     let passing = Router::new().route(Stage::Authenticated, pass_on);
@@ -109,8 +112,6 @@ async fn behind_the_bus_a_passed_on_request_is_not_completed_here_and_a_handled_
     let answering = Router::new().route(Stage::Authenticated, echo);
     let out = handle_envelope(&answering, &Arc::new(()), env(&req)).await;
     assert_eq!(out.len(), 1);
-    assert_eq!(
-        (out[0].msg_id, out[0].seq, out[0].flags & COMPLETE),
-        (u32::from(EchoResp::ID.0), 3, COMPLETE)
-    );
+    let Some(Kind::Answer(a)) = &out[0].kind else { panic!("not an answer: {:?}", out[0]) };
+    assert_eq!((a.msg_id, a.seq, a.complete), (u32::from(EchoResp::ID.0), 3, true));
 }

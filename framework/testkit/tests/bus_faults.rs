@@ -13,6 +13,7 @@ use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
 use mmo_core::bus::serve::serve;
 use mmo_core::bus::{Batch, Envelope};
 use mmo_core::{Ctx, HandlerError, ListenerConfig, Router, Shutdown, Stage};
+use mmo_proto::bus::{Kind, Request};
 use mmo_proto::{EchoReq, EchoResp, ErrorCode, ErrorResp, HelloReq, HelloResp};
 use mmo_testkit::TestServer;
 use mmo_testkit::redis::TestRedis;
@@ -26,7 +27,15 @@ type Entries = Vec<(String, Vec<(String, Vec<u8>)>)>;
 type PendingSummary = (u64, Option<String>, Option<String>, Option<Vec<(String, String)>>);
 
 fn envelope(seq: u32) -> Envelope {
-    Envelope { seq, ..Default::default() }
+    Request { seq, ..Default::default() }.into()
+}
+
+/// The seq of a request envelope (0 for any other kind).
+fn seq(env: &Envelope) -> u32 {
+    match &env.kind {
+        Some(Kind::Request(r)) => r.seq,
+        _ => 0,
+    }
 }
 
 /// Records the seqs of the envelopes it handles.
@@ -35,11 +44,11 @@ fn recorder(seen: Arc<Mutex<Vec<u32>>>, retry_seq: Option<u32>) -> EntryHandler 
         let seen = seen.clone();
         Box::pin(async move {
             for env in &batch.envelopes {
-                if Some(env.seq) == retry_seq {
+                if Some(seq(env)) == retry_seq {
                     return Handled::Retry;
                 }
             }
-            seen.lock().extend(batch.envelopes.iter().map(|e| e.seq));
+            seen.lock().extend(batch.envelopes.iter().map(seq));
             Handled::Ack
         })
     })
@@ -88,7 +97,7 @@ async fn entries_of_a_consumer_killed_before_acking_are_handled_by_another() {
         let got_tx = got_tx.clone();
         Box::pin(async move {
             if let Some(tx) = got_tx.lock().take() {
-                let _ = tx.send(batch.envelopes[0].seq);
+                let _ = tx.send(seq(&batch.envelopes[0]));
             }
             std::future::pending::<()>().await;
             Handled::Ack
@@ -117,7 +126,7 @@ fn slow_recorder(seen: Arc<Mutex<Vec<u32>>>, delay: Duration) -> EntryHandler {
         let seen = seen.clone();
         Box::pin(async move {
             tokio::time::sleep(delay).await;
-            seen.lock().extend(batch.envelopes.iter().map(|e| e.seq));
+            seen.lock().extend(batch.envelopes.iter().map(seq));
             Handled::Ack
         })
     })
@@ -251,7 +260,7 @@ async fn a_poison_entry_is_dead_lettered_after_max_deliveries_while_others_conti
     let fields = &entries[0].1;
     let blob = &fields.iter().find(|(k, _)| k == "b").unwrap().1;
     let batch = Batch::decode(blob.as_slice()).unwrap();
-    assert_eq!(batch.envelopes[0].seq, 5);
+    assert_eq!(seq(&batch.envelopes[0]), 5);
     let deliveries = fields.iter().find(|(k, _)| k == "deliveries").unwrap().1.clone();
     assert_eq!(String::from_utf8(deliveries).unwrap(), "3");
     // Nothing is left pending, and the poison entry was never handled.
@@ -277,7 +286,7 @@ async fn a_panicking_handler_costs_only_its_entry() {
         Arc::new(move |batch: Batch| {
             let seen = seen.clone();
             Box::pin(async move {
-                let seq = batch.envelopes[0].seq;
+                let seq = seq(&batch.envelopes[0]);
                 assert_ne!(seq, 2, "the handler's own bug");
                 seen.lock().push(seq);
                 Handled::Ack
@@ -510,7 +519,7 @@ async fn served_servers_heartbeat_without_being_told_so_slow_requests_run_once()
     let producer = redis.bus("producer", &shutdown).await;
     let stream = producer.keys().service("slow");
     for seq in 1..=4u32 {
-        let env = Envelope {
+        let env = Request {
             session: 1,
             seq,
             msg_id: u32::from(<EchoReq as mmo_wire::MsgType>::ID.0),
@@ -518,7 +527,7 @@ async fn served_servers_heartbeat_without_being_told_so_slow_requests_run_once()
             body: EchoReq { payload: seq.to_be_bytes().to_vec().into() }.encode_to_vec().into(),
             ..Default::default()
         };
-        producer.send(&stream, env).unwrap();
+        producer.send(&stream, env.into()).unwrap();
     }
     assert!(producer.flush(Duration::from_secs(2)).await);
     eventually("the four requests", || handled.lock().len() >= 4).await;

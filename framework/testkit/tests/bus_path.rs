@@ -10,12 +10,20 @@ use std::time::Duration;
 use mmo_core::bus::serve::serve;
 use mmo_core::bus::{Bus, Envelope};
 use mmo_core::{Ctx, HandlerError, ListenerConfig, NoReply, Router, Shutdown, Stage};
-use mmo_proto::bus::{COMPLETE, ENDED, STRIKE};
+use mmo_proto::bus::{Answer, FanOut, Kind, Push, Request};
 use mmo_proto::{EchoReq, EchoResp, ErrorCode, HelloReq, HelloResp, MsgType, TimeReq, TimeResp};
 use mmo_testkit::redis::TestRedis;
 use mmo_testkit::{ClientError, TestServer};
 use parking_lot::Mutex;
 use prost::Message as _;
+
+/// The answer in `env` (a test failure if it is another kind).
+fn answer(env: &Envelope) -> &Answer {
+    match &env.kind {
+        Some(Kind::Answer(a)) => a,
+        other => panic!("not an answer: {other:?}"),
+    }
+}
 
 /// The gateway side: Hello logs in at once; everything else is forwarded.
 fn gateway_router() -> Router<()> {
@@ -86,27 +94,22 @@ async fn a_request_crosses_the_bus_and_pushes_arrive_from_another_node() {
     // Another node pushes to this session through the gateway's inbox.
     let other = redis.bus("other-node", &shutdown).await;
     let session = gw.registry.sessions()[0].id().0;
-    let push = Envelope {
+    let push = Push {
         session,
         msg_id: u32::from(TimeResp::ID.0),
         flags: u32::from(mmo_wire::Flags::PUSH.0),
         body: TimeResp { server_time_ms: 42 }.encode_to_vec().into(),
         ..Default::default()
     };
-    other.send(&other.keys().inbox("gateway-1"), push).unwrap();
+    other.send(&other.keys().inbox("gateway-1"), push.into()).unwrap();
     let f = c.recv().await.unwrap();
     assert_eq!(f.decode_body::<TimeResp>().unwrap().server_time_ms, 42);
     assert_eq!(f.header.seq.0, 2, "the second reliable push to this session");
 
     // A late or duplicate completion for a request that is no longer pending is dropped.
-    let stale = Envelope {
-        session,
-        seq: 999,
-        flags: COMPLETE,
-        msg_id: u32::from(EchoResp::ID.0),
-        ..Default::default()
-    };
-    other.send(&other.keys().inbox("gateway-1"), stale).unwrap();
+    let stale =
+        Answer { session, seq: 999, complete: true, msg_id: u32::from(EchoResp::ID.0), ..Default::default() };
+    other.send(&other.keys().inbox("gateway-1"), stale.into()).unwrap();
     let r: EchoResp = c.request(&EchoReq { payload: b"after".to_vec().into() }).await.unwrap();
     assert_eq!(r.payload.as_ref(), b"after");
     shutdown.drain(Duration::from_secs(5)).await;
@@ -200,8 +203,8 @@ async fn a_session_bound_to_an_instance_stream_sends_the_service_messages_there(
     }
     // The instance unbinds the session (e.g. the player left the zone): back to the service.
     let session = gw.registry.sessions().into_iter().find(|s| !s.bindings().is_empty()).unwrap().id().0;
-    let unbind = Envelope { session, bind_service: "echo".into(), ..Default::default() };
-    server_bus.send(&server_bus.keys().inbox("gateway-1"), unbind).unwrap();
+    let unbind = Answer { session, bind_service: "echo".into(), ..Default::default() };
+    server_bus.send(&server_bus.keys().inbox("gateway-1"), unbind.into()).unwrap();
     for _ in 0..200 {
         if gw.registry.sessions().iter().all(|s| s.bindings().is_empty()) {
             break;
@@ -274,20 +277,27 @@ async fn a_one_way_request_completes_nothing() {
         let _ = req;
         Ok::<_, HandlerError>(NoReply)
     });
-    let env = |body: Vec<u8>| Envelope {
-        session: 1,
-        msg_id: u32::from(TimeReq::ID.0),
-        seq: 9,
-        stage: Stage::Authenticated.to_wire(),
-        body: body.into(),
-        ..Default::default()
+    let env = |body: Vec<u8>| -> Envelope {
+        Request {
+            session: 1,
+            msg_id: u32::from(TimeReq::ID.0),
+            seq: 9,
+            stage: Stage::Authenticated.to_wire(),
+            body: body.into(),
+            ..Default::default()
+        }
+        .into()
     };
     let state = Arc::new(());
     assert!(mmo_core::bus::serve::handle_envelope(&router, &state, env(Vec::new())).await.is_empty());
     let out = mmo_core::bus::serve::handle_envelope(&router, &state, env(vec![0xff])).await;
     assert_eq!(out.len(), 1);
-    // A rejection that completes nothing (no COMPLETE); an undecodable body is also a strike.
-    assert_eq!((out[0].flags, out[0].seq, out[0].msg_id), (STRIKE, 9, u32::from(mmo_proto::ErrorResp::ID.0)));
+    // A rejection that completes nothing; an undecodable body is also a strike.
+    let a = answer(&out[0]);
+    assert_eq!(
+        (a.complete, a.strike, a.seq, a.msg_id),
+        (false, true, 9, u32::from(mmo_proto::ErrorResp::ID.0))
+    );
 }
 
 /// A session bound to a server's stream ends: that stream gets an ENDED envelope for it (after
@@ -336,14 +346,14 @@ async fn a_bound_server_hears_when_its_session_ends_and_bodies_fan_out_per_sessi
     };
 
     // One envelope, a body per session.
-    let fanout = Envelope {
+    let fanout = FanOut {
         msg_id: u32::from(TimeResp::ID.0),
         flags: u32::from(mmo_wire::Flags::PUSH.0),
         sessions: ids.clone(),
         bodies: ids.iter().map(|id| TimeResp { server_time_ms: *id }.encode_to_vec().into()).collect(),
         ..Default::default()
     };
-    server_bus.send(&server_bus.keys().inbox("gateway-1"), fanout).unwrap();
+    server_bus.send(&server_bus.keys().inbox("gateway-1"), fanout.into()).unwrap();
     let mut got = Vec::new();
     for c in [&mut a, &mut b] {
         let f = tokio::time::timeout(Duration::from_secs(5), c.recv()).await.unwrap().unwrap();
@@ -357,7 +367,14 @@ async fn a_bound_server_hears_when_its_session_ends_and_bodies_fan_out_per_sessi
     drop(a);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let ended = loop {
-        let ended: Vec<Envelope> = received.lock().iter().filter(|e| e.flags & ENDED != 0).cloned().collect();
+        let ended: Vec<_> = received
+            .lock()
+            .iter()
+            .filter_map(|e| match &e.kind {
+                Some(Kind::Ended(ended)) => Some(*ended),
+                _ => None,
+            })
+            .collect();
         if !ended.is_empty() || tokio::time::Instant::now() > deadline {
             break ended;
         }
@@ -444,28 +461,26 @@ async fn an_unknown_stage_from_the_bus_reaches_no_handler() {
     );
     for stage in [0, 4, 7, i32::MAX, -1] {
         let env =
-            Envelope { session: 1, msg_id: u32::from(TimeReq::ID.0), seq: 4, stage, ..Default::default() };
-        let out = mmo_core::bus::serve::handle_envelope(&router, &ran, env).await;
+            Request { session: 1, msg_id: u32::from(TimeReq::ID.0), seq: 4, stage, ..Default::default() };
+        let out = mmo_core::bus::serve::handle_envelope(&router, &ran, env.into()).await;
         assert_eq!(out.len(), 1);
-        assert_eq!(
-            (out[0].flags, out[0].seq, out[0].msg_id),
-            (COMPLETE, 4, u32::from(mmo_proto::ErrorResp::ID.0))
-        );
-        assert_eq!(out[0].stage, 0, "no stage change");
-        let e = mmo_proto::ErrorResp::decode(out[0].body.clone()).unwrap();
+        let a = answer(&out[0]);
+        assert_eq!((a.complete, a.seq, a.msg_id), (true, 4, u32::from(mmo_proto::ErrorResp::ID.0)));
+        assert_eq!(a.stage, 0, "no stage change");
+        let e = mmo_proto::ErrorResp::decode(a.body.clone()).unwrap();
         assert_eq!(e.code(), ErrorCode::Internal);
     }
     assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0);
     // The stage it names in range still works.
-    let env = Envelope {
+    let env = Request {
         session: 1,
         msg_id: u32::from(TimeReq::ID.0),
         seq: 5,
         stage: Stage::Authenticated.to_wire(),
         ..Default::default()
     };
-    let out = mmo_core::bus::serve::handle_envelope(&router, &ran, env).await;
-    assert_eq!(out[0].msg_id, u32::from(TimeResp::ID.0));
+    let out = mmo_core::bus::serve::handle_envelope(&router, &ran, env.into()).await;
+    assert_eq!(answer(&out[0]).msg_id, u32::from(TimeResp::ID.0));
 }
 
 /// A gateway that started before a server published its routes learns them soon after a client

@@ -31,7 +31,7 @@ use bytes::Bytes;
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use mmo_core::bus::{Bus, events, node, reply};
 use mmo_core::clock::now_ms;
-use mmo_proto::bus::{ENDED, Envelope};
+use mmo_proto::bus::{Envelope, FanOut, Kind, Push, Request};
 use mmo_proto::{
     EnterReason, EnterWorldReq, EnterWorldResp, ErrorCode, ZoneEnterNtf, ZonePositionsNtf, ZoneTickNtf,
 };
@@ -398,23 +398,23 @@ impl Instance {
         for (inbox, o) in outs {
             let mut envs = Vec::with_capacity(2);
             if !o.reliable.0.is_empty() {
-                envs.push(Envelope {
+                envs.push(Envelope::from(FanOut {
                     msg_id: u32::from(ZoneTickNtf::ID.0),
                     flags: u32::from(Flags::PUSH.0),
                     sessions: o.reliable.0,
                     bodies: o.reliable.1,
                     ..Default::default()
-                });
+                }));
             }
             if !o.droppable.0.is_empty() {
-                envs.push(Envelope {
+                envs.push(Envelope::from(FanOut {
                     msg_id: u32::from(ZonePositionsNtf::ID.0),
                     flags: u32::from(Flags::PUSH.union(Flags::DROPPABLE).0),
                     key: POSITIONS_KEY,
                     sessions: o.droppable.0,
                     bodies: o.droppable.1,
                     ..Default::default()
-                });
+                }));
             }
             if let Err(e) = self.sh.bus.send_all(&inbox, envs) {
                 tracing::warn!(error = %e, instance = %self.key, "tick frames dropped: bus buffer full");
@@ -526,19 +526,26 @@ impl Instance {
     }
 
     fn on_envelope(&mut self, from: &str, env: Envelope) {
-        let player = PlayerId(env.player);
-        if env.flags & ENDED != 0 {
-            let seat = self.seat(from, env.session);
-            self.session_ended(player, &seat);
-            return;
-        }
-        if env.msg_id == 0 {
-            match ZoneCommand::decode(env.body) {
+        match env.kind {
+            Some(Kind::Request(req)) => self.on_request(from, req),
+            Some(Kind::Ended(ended)) => {
+                let seat = self.seat(from, ended.session);
+                self.session_ended(PlayerId(ended.player), &seat);
+            }
+            Some(Kind::Command(c)) => match ZoneCommand::decode(c.body) {
                 Ok(cmd) => self.on_command(cmd),
                 Err(e) => tracing::warn!(error = %e, instance = %self.key, "undecodable zone command"),
+            },
+            _ => {
+                tracing::warn!(instance = %self.key, "envelope of a kind an instance does not take; ignored")
             }
-            return;
         }
+    }
+
+    /// A message of a player's session: to its handler if the player is held here under that
+    /// session; an EnterWorldReq enters it; anything else says it is not here.
+    fn on_request(&mut self, from: &str, env: Request) {
+        let player = PlayerId(env.player);
         let id = MsgId(env.msg_id as u16);
         let seat = self.seat(from, env.session);
         if self.held.get(&player).is_some_and(|h| h.seat.same(&seat)) {
@@ -630,11 +637,11 @@ impl Instance {
             env.bind_service = SERVICE.into();
             env.bind_stream = self.stream.to_string();
         }
-        self.send(&seat.inbox, env);
+        self.send(&seat.inbox, env.into());
     }
 
     fn push_enter(&self, seat: &Seat, ntf: &ZoneEnterNtf) {
-        let env = Envelope {
+        let push = Push {
             session: seat.session,
             msg_id: u32::from(ZoneEnterNtf::ID.0),
             flags: u32::from(Flags::PUSH.0),
@@ -643,7 +650,7 @@ impl Instance {
             bind_stream: self.stream.to_string(),
             ..Default::default()
         };
-        self.send(&seat.inbox, env);
+        self.send(&seat.inbox, push.into());
     }
 
     fn reply_error(&self, seat: &Seat, seq: u32, id: MsgId, oneway: bool, e: &ZoneError) {
@@ -668,7 +675,7 @@ impl Instance {
         if seq == 0 && oneway {
             return;
         }
-        self.send(&seat.inbox, reply::rejection(seat.session, seq, id, oneway, code, detail, retry));
+        self.send(&seat.inbox, reply::rejection(seat.session, seq, id, oneway, code, detail, retry).into());
     }
 
     fn enter_ntf(&self, player: PlayerId, reason: EnterReason) -> Option<ZoneEnterNtf> {
@@ -914,8 +921,7 @@ impl Instance {
                         reason: reason as i32,
                     })),
                 };
-                let env =
-                    Envelope { player: player.0, body: cmd.encode_to_vec().into(), ..Default::default() };
+                let env = cmd.envelope(player.0);
                 self.send(&directory::stream(&self.sh.bus, &to), env);
             }
             Ok(false) => {
@@ -959,8 +965,7 @@ impl Instance {
                         hops: hops + 1,
                     })),
                 };
-                let env =
-                    Envelope { player: player.0, body: cmd.encode_to_vec().into(), ..Default::default() };
+                let env = cmd.envelope(player.0);
                 let to =
                     directory::stream(&self.sh.bus, directory::instance_of(store::incarnation_of(&holder)));
                 self.send(&to, env);
@@ -1046,7 +1051,7 @@ impl Instance {
                     let cmd = ZoneCommand {
                         command: Some(zone_command::Command::Pull(PullCmd { player: player.0, to_instance: key.clone() })),
                     };
-                    let env = Envelope { player: player.0, body: cmd.encode_to_vec().into(), ..Default::default() };
+                    let env = cmd.envelope(player.0);
                     let to = directory::stream(&sh.bus, directory::instance_of(holder));
                     let _ = sh.bus.send(&to, env);
                 } else if (owner.is_empty() || holder != incarnation)

@@ -48,6 +48,14 @@ pub mod combat;
 #[allow(clippy::all, missing_docs)]
 pub mod commands {
     include!(concat!(env!("OUT_DIR"), "/mmo.zone.rs"));
+
+    impl ZoneCommand {
+        /// This command as a bus envelope about `player` (0: none).
+        pub fn envelope(&self, player: u64) -> mmo_proto::bus::Envelope {
+            use prost::Message as _;
+            mmo_proto::bus::Command { player, body: self.encode_to_vec().into() }.into()
+        }
+    }
 }
 
 pub mod config;

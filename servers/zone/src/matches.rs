@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use crate::commands::{CreateInstanceCmd, ZoneCommand, zone_command};
 use mmo_core::bus::{Bus, BusError};
-use mmo_proto::bus::Envelope;
-use prost::Message as _;
 
 use crate::PlayerId;
 use crate::directory::{self, MatchSpec};
@@ -72,10 +70,7 @@ pub async fn create_instance(
             match_id: spec.match_id,
         })),
     };
-    bus.send(
-        &bus.keys().service(SERVICE),
-        Envelope { body: cmd.encode_to_vec().into(), ..Default::default() },
-    )?;
+    bus.send(&bus.keys().service(SERVICE), cmd.envelope(0))?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if directory::holder(bus, &instance).await?.is_some() {

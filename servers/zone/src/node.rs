@@ -17,12 +17,12 @@ use std::time::Duration;
 use crate::commands::{CreateInstanceCmd, EnterCmd, Seat, ZoneCommand, zone_command};
 use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
 use mmo_core::bus::serve::EnvelopeSlots;
-use mmo_core::bus::serve::handle_envelope;
+use mmo_core::bus::serve::handle_request;
 use mmo_core::bus::{Bus, BusError, reply, routes};
 use mmo_core::clock::now_ms;
 use mmo_core::store::{Store, WriteBehind, WriteBehindConfig};
 use mmo_core::{Ctx, HandlerError, PassedOn, Router, Shutdown};
-use mmo_proto::bus::{Batch, Envelope};
+use mmo_proto::bus::{Batch, Envelope, Kind};
 use mmo_proto::{EnterReason, EnterWorldReq, ErrorCode};
 use mmo_wire::MsgId;
 use parking_lot::Mutex;
@@ -376,29 +376,30 @@ async fn on_service_batch(sh: &Arc<Shared>, slots: &EnvelopeSlots, batch: Batch)
 }
 
 async fn on_service_envelope(sh: &Arc<Shared>, from: &str, env: Envelope) {
-    if env.flags & mmo_proto::bus::ENDED != 0 {
-        return;
-    }
-    if env.msg_id == 0 {
-        if let Ok(ZoneCommand { command: Some(zone_command::Command::CreateInstance(c)) }) =
-            ZoneCommand::decode(env.body)
-        {
-            create_here(sh, c).await;
+    let env = match env.kind {
+        Some(Kind::Request(req)) => req,
+        Some(Kind::Command(c)) => {
+            if let Ok(ZoneCommand { command: Some(zone_command::Command::CreateInstance(c)) }) =
+                ZoneCommand::decode(c.body)
+            {
+                create_here(sh, c).await;
+            }
+            return;
         }
-        return;
-    }
+        // A session bound to no instance has nothing here to end.
+        _ => return,
+    };
     let inbox = sh.bus.keys().inbox(from);
     let id = MsgId(env.msg_id as u16);
     if !sh.shared_router.handles(id) {
         // An instance's message before EnterWorldReq: the session is in no instance yet.
         let oneway = sh.table.spec(id).is_some_and(|s| s.oneway);
-        let _ = sh
-            .bus
-            .send(&inbox, reply::rejection(env.session, env.seq, id, oneway, ErrorCode::NotInZone, "", None));
+        let rejection = reply::rejection(env.session, env.seq, id, oneway, ErrorCode::NotInZone, "", None);
+        let _ = sh.bus.send(&inbox, rejection.into());
         return;
     }
     let state = Arc::new(Placing { sh: sh.clone(), gateway: from.to_string() });
-    for out in handle_envelope(&sh.shared_router, &state, env).await {
+    for out in handle_request(&sh.shared_router, &state, env).await {
         let _ = sh.bus.send(&inbox, out);
     }
 }
@@ -427,7 +428,7 @@ pub(crate) async fn place(ctx: Ctx<Placing>, _: EnterWorldReq) -> Result<PassedO
             hops: 0,
         })),
     };
-    let fwd = Envelope { player: player.0, body: cmd.encode_to_vec().into(), ..Default::default() };
+    let fwd = cmd.envelope(player.0);
     sh.bus.send(&directory::stream(&sh.bus, &instance), fwd).map_err(|_| unavailable("bus buffer full"))?;
     Ok(PassedOn)
 }

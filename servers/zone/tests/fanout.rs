@@ -10,8 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::cluster::cluster;
-use mmo_core::bus::Envelope;
-use mmo_proto::bus::Batch;
+use mmo_proto::bus::{Batch, FanOut, Kind, Request};
 use mmo_proto::{MoveReq, MsgType, ZonePositionsNtf, ZoneTickNtf, move_req::Intent};
 use mmo_zone::commands::{EnterCmd, Seat, ZoneCommand, zone_command};
 use prost::Message as _;
@@ -34,8 +33,7 @@ async fn one_tick_sends_one_entry_per_gateway() {
                 hops: 0,
             })),
         };
-        gw.send(&field, Envelope { player: *p, body: cmd.encode_to_vec().into(), ..Default::default() })
-            .unwrap();
+        gw.send(&field, cmd.envelope(*p)).unwrap();
         // As a gateway records a logged-in session (the zone checks its players' sessions exist).
         let (player, session) = (mmo_core::session::PlayerId(*p), mmo_core::SessionId(50 + i as u64));
         mmo_core::bus::node::claim_presence(&gw, player, session).await.unwrap();
@@ -48,7 +46,7 @@ async fn one_tick_sends_one_entry_per_gateway() {
             intent: Some(Intent::Direction(mmo_proto::Vec2 { x: 0.0, y: 1.0 })),
             ..Default::default()
         };
-        let env = Envelope {
+        let req = Request {
             session: 50 + i as u64,
             player: *p,
             msg_id: u32::from(MoveReq::ID.0),
@@ -56,7 +54,7 @@ async fn one_tick_sends_one_entry_per_gateway() {
             stage: mmo_core::Stage::Authenticated.to_wire(),
             ..Default::default()
         };
-        gw.send(&field, env).unwrap();
+        gw.send(&field, req.into()).unwrap();
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
 
@@ -70,24 +68,31 @@ async fn one_tick_sends_one_entry_per_gateway() {
         .unwrap();
     let batches: Vec<Batch> =
         reply.ids.iter().map(|e| Batch::decode(e.get::<Vec<u8>>("b").unwrap().as_slice()).unwrap()).collect();
+    // The fan-outs of one message in an entry.
+    let fan_outs = |b: &Batch, id: mmo_proto::MsgId| -> Vec<FanOut> {
+        b.envelopes
+            .iter()
+            .filter_map(|e| match &e.kind {
+                Some(Kind::FanOut(f)) if f.msg_id == u32::from(id.0) => Some(f.clone()),
+                _ => None,
+            })
+            .collect()
+    };
     // The entries carrying positions: one per tick, each with every walking player in it.
-    let ticks: Vec<&Batch> = batches
-        .iter()
-        .filter(|b| b.envelopes.iter().any(|e| e.msg_id == u32::from(ZonePositionsNtf::ID.0)))
-        .collect();
+    let ticks: Vec<&Batch> =
+        batches.iter().filter(|b| !fan_outs(b, ZonePositionsNtf::ID).is_empty()).collect();
     assert!(ticks.len() >= 5, "ticks seen: {}", ticks.len());
     let mut full = 0;
     let mut last_tick = 0;
     for b in &ticks {
-        let positions: Vec<&Envelope> =
-            b.envelopes.iter().filter(|e| e.msg_id == u32::from(ZonePositionsNtf::ID.0)).collect();
+        let positions = fan_outs(b, ZonePositionsNtf::ID);
         assert_eq!(positions.len(), 1, "one positions envelope per entry: {:?}", b.envelopes.len());
-        let p = positions[0];
+        let p = &positions[0];
         assert_eq!(p.sessions.len(), p.bodies.len());
         let tick = ZonePositionsNtf::decode(p.bodies[0].clone()).unwrap().tick;
         assert!(tick > last_tick, "one entry per tick: tick {tick} after {last_tick}");
         last_tick = tick;
-        let reliable = b.envelopes.iter().filter(|e| e.msg_id == u32::from(ZoneTickNtf::ID.0)).count();
+        let reliable = fan_outs(b, ZoneTickNtf::ID).len();
         assert!(reliable <= 1, "at most one reliable envelope per entry");
         if p.sessions.len() == players.len() {
             full += 1;

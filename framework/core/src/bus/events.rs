@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use metrics::counter;
-use mmo_proto::bus::{Envelope, GameEvent};
+use mmo_proto::bus::{Command, Envelope, GameEvent, Kind};
 use prost::Message as _;
 
 use super::Bus;
@@ -38,8 +38,8 @@ pub fn event(bus: &Bus, kind: &str, player: PlayerId, attrs: &[(&str, &str)]) ->
 /// Appends an event to the event stream (batched with other envelopes).
 pub fn emit(bus: &Bus, kind: &str, player: PlayerId, attrs: &[(&str, &str)]) {
     let ev = event(bus, kind, player, attrs);
-    let env = Envelope { player: player.0, body: ev.encode_to_vec().into(), ..Default::default() };
-    match bus.send(&bus.keys().events(), env) {
+    let env = Command { player: player.0, body: ev.encode_to_vec().into() };
+    match bus.send(&bus.keys().events(), env.into()) {
         Ok(()) => counter!(EVENTS_EMITTED, "kind" => kind.to_string()).increment(1),
         Err(e) => {
             counter!(EVENTS_DROPPED, "kind" => kind.to_string()).increment(1);
@@ -50,5 +50,8 @@ pub fn emit(bus: &Bus, kind: &str, player: PlayerId, attrs: &[(&str, &str)]) {
 
 /// Decodes the events of one stream entry's envelopes (for the event-log writer and tests).
 pub fn decode(env: &Envelope) -> Option<GameEvent> {
-    GameEvent::decode(env.body.clone()).ok()
+    match &env.kind {
+        Some(Kind::Command(c)) => GameEvent::decode(c.body.clone()).ok(),
+        _ => None,
+    }
 }

@@ -6,7 +6,7 @@
 use crate::clock::now_ms;
 
 use mmo_proto::ErrorCode;
-use mmo_proto::bus::Envelope;
+use mmo_proto::bus::{Kick, Push};
 use mmo_wire::{Flags, MsgType};
 use tokio_util::sync::CancellationToken;
 
@@ -118,23 +118,24 @@ fn parse_presence(v: &str) -> Option<Presence> {
     Some(Presence { node: node.to_string(), session: SessionId(session.parse().ok()?) })
 }
 
-/// Sends `env` to the session `at` names, through its gateway's inbox.
-pub fn send_to(bus: &Bus, at: &Presence, mut env: Envelope) -> Result<(), BusError> {
-    env.session = at.session.0;
-    bus.send(&bus.keys().inbox(&at.node), env)
+/// Closes the session `at` names, telling the client `reason`.
+pub fn kick_at(bus: &Bus, at: &Presence, reason: ErrorCode) -> Result<(), BusError> {
+    let kick = Kick { session: at.session.0, reason: reason.code() as u32 };
+    bus.send(&bus.keys().inbox(&at.node), kick.into())
 }
 
 /// Pushes a reliable message to `player` wherever it is connected. Returns whether it was
 /// online (sent), or not (nothing to do: offline players read state when they log in).
 pub async fn push_to_player<M: MsgType>(bus: &Bus, player: PlayerId, msg: &M) -> Result<bool, BusError> {
     let Some(at) = presence(bus, player).await? else { return Ok(false) };
-    let env = Envelope {
+    let push = Push {
+        session: at.session.0,
         msg_id: u32::from(M::ID.0),
         flags: u32::from(Flags::PUSH.0),
         body: msg.encode_to_vec().into(),
         ..Default::default()
     };
-    send_to(bus, &at, env)?;
+    bus.send(&bus.keys().inbox(&at.node), push.into())?;
     Ok(true)
 }
 
@@ -142,7 +143,7 @@ pub async fn push_to_player<M: MsgType>(bus: &Bus, player: PlayerId, msg: &M) ->
 /// kicks). Returns whether it was online.
 pub async fn kick_player(bus: &Bus, player: PlayerId, reason: ErrorCode) -> Result<bool, BusError> {
     let Some(at) = presence(bus, player).await? else { return Ok(false) };
-    send_to(bus, &at, Envelope { kick: reason.code() as u32, ..Default::default() })?;
+    kick_at(bus, &at, reason)?;
     Ok(true)
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use mmo_proto::bus::{COMPLETE, ENDED, Envelope, STRIKE};
+use mmo_proto::bus::{Answer, Envelope, FanOut, Kind, Request, SessionEnded};
 use mmo_proto::{ErrorCode, MsgId};
 use mmo_wire::{Flags, Frame, Seq};
 
@@ -47,7 +47,7 @@ impl Forward for Forwarder {
     fn forward(&self, session: &Session, frame: Frame) -> Result<(), ErrorCode> {
         let route = self.table.route(frame.header.id).ok_or(ErrorCode::UnknownMessage)?;
         let bound = session.bound_stream(&route.service);
-        let env = Envelope {
+        let env = Request {
             session: session.id().0,
             player: session.player().map_or(0, |p| p.0),
             msg_id: u32::from(frame.header.id.0),
@@ -60,9 +60,8 @@ impl Forward for Forwarder {
                 (_, Some(IpAddr::V4(ip))) => Bytes::copy_from_slice(&ip.octets()),
                 (_, Some(IpAddr::V6(ip))) => Bytes::copy_from_slice(&ip.octets()),
             },
-            ..Default::default()
         };
-        self.bus.send(bound.as_ref().unwrap_or(&route.stream), env).map_err(|_| ErrorCode::Unavailable)
+        self.bus.send(bound.as_ref().unwrap_or(&route.stream), env.into()).map_err(|_| ErrorCode::Unavailable)
     }
 }
 
@@ -92,8 +91,13 @@ pub async fn start(bus: &Bus, registry: Registry, shutdown: &Shutdown) -> Result
             // Logins in this entry claim their players' presence before their answers reach the
             // clients, so a push to a player who has been told they are logged in finds them.
             // One round trip for all of them; closing older sessions happens after, unawaited.
-            let logins = batch.envelopes.iter().filter(|e| e.set_player != 0);
-            let claims = logins.map(|e| claim(&bus, &registry, PlayerId(e.set_player), SessionId(e.session)));
+            let logins = batch.envelopes.iter().filter_map(|e| match &e.kind {
+                Some(Kind::Answer(a)) if a.set_player != 0 => {
+                    Some((PlayerId(a.set_player), SessionId(a.session)))
+                }
+                _ => None,
+            });
+            let claims = logins.map(|(player, session)| claim(&bus, &registry, player, session));
             futures_util::future::join_all(claims).await;
             let mut woken = Wakes::default();
             for env in batch.envelopes {
@@ -141,65 +145,91 @@ fn owned(body: Bytes) -> Bytes {
     Bytes::copy_from_slice(&body)
 }
 
-fn apply_batched(registry: &Registry, mut env: Envelope, woken: &mut Wakes) {
-    let targets: &[u64] =
-        if env.sessions.is_empty() { std::slice::from_ref(&env.session) } else { &env.sessions };
-    if !env.bodies.is_empty() {
-        // A body per session (a zone tick): only pushes travel this way.
-        let id = MsgId(env.msg_id as u16);
-        let delivery = delivery_of(&env);
-        for (sid, body) in targets.iter().zip(env.bodies) {
-            if let Some(session) = registry.session(SessionId(*sid))
-                && session.push_body_quiet(id, owned(body), delivery).is_ok()
-            {
-                woken.0.push(session);
+fn apply_batched(registry: &Registry, env: Envelope, woken: &mut Wakes) {
+    match env.kind {
+        Some(Kind::Answer(a)) => apply_answer(registry, a),
+        Some(Kind::Push(p)) => {
+            let Some(session) = registry.session(SessionId(p.session)) else { return };
+            if !p.bind_service.is_empty() {
+                bind(&session, &p.bind_service, &p.bind_stream);
+            }
+            let _ = session.push_body(MsgId(p.msg_id as u16), owned(p.body), delivery(p.flags, p.key));
+        }
+        Some(Kind::FanOut(f)) => fan_out(registry, f, woken),
+        Some(Kind::Kick(k)) => {
+            if let Some(session) = registry.session(SessionId(k.session)) {
+                session.kick(ErrorCode::try_from(k.reason as i32).unwrap_or(ErrorCode::Kicked), "");
             }
         }
-        return;
-    }
-    let body = owned(std::mem::take(&mut env.body));
-    for sid in targets {
-        let Some(session) = registry.session(SessionId(*sid)) else { continue };
-        if env.set_player != 0 {
-            session.set_player(PlayerId(env.set_player));
-        }
-        if env.stage != 0 {
-            match Stage::from_wire(env.stage) {
-                Ok(stage) => session.set_stage(stage),
-                // Fail closed: a stage this node does not know grants nothing.
-                Err(e) => tracing::warn!(error = %e, session = env.session, "stage change ignored"),
-            }
-        }
-        if !env.bind_service.is_empty() {
-            let stream = (!env.bind_stream.is_empty()).then_some(env.bind_stream.as_str());
-            session.bind_service(&env.bind_service, stream);
-        }
-        let id = MsgId(env.msg_id as u16);
-        if env.flags & COMPLETE != 0 {
-            let answer = (env.msg_id != 0).then(|| (id, body.clone()));
-            if !session.complete_request(Seq(env.seq), answer) {
-                metrics::counter!(RELAY_LATE_ANSWERS).increment(1);
-            }
-        } else if env.msg_id != 0 && !Flags(env.flags as u8).contains(Flags::PUSH) {
-            // The answer to a one-way request (a rejection): a response, not a push.
-            let _ = session.respond(id, Seq(env.seq), body.clone());
-        } else if env.msg_id != 0 {
-            let _ = session.push_body(id, body.clone(), delivery_of(&env));
-        }
-        if env.flags & STRIKE != 0 {
-            // After the answer above: at the limit, the DisconnectNtf follows it.
-            session.strike();
-        }
-        if env.kick != 0 {
-            let code = ErrorCode::try_from(env.kick as i32).unwrap_or(ErrorCode::Kicked);
-            session.kick(code, "");
+        // Requests, session ends and commands go to servers, never to a gateway's inbox.
+        Some(Kind::Request(_) | Kind::Ended(_) | Kind::Command(_)) | None => {
+            tracing::warn!("envelope of a kind a gateway does not take; ignored");
         }
     }
 }
 
-fn delivery_of(env: &Envelope) -> Delivery {
-    if Flags(env.flags as u8).contains(Flags::DROPPABLE) {
-        Delivery::Droppable { key: env.key }
+/// The answer to a request the session forwarded, and the changes its handler made.
+fn apply_answer(registry: &Registry, a: Answer) {
+    let Some(session) = registry.session(SessionId(a.session)) else { return };
+    if a.set_player != 0 {
+        session.set_player(PlayerId(a.set_player));
+    }
+    if a.stage != 0 {
+        match Stage::from_wire(a.stage) {
+            Ok(stage) => session.set_stage(stage),
+            // Fail closed: a stage this node does not know grants nothing.
+            Err(e) => tracing::warn!(error = %e, session = a.session, "stage change ignored"),
+        }
+    }
+    if !a.bind_service.is_empty() {
+        bind(&session, &a.bind_service, &a.bind_stream);
+    }
+    let frame = (a.msg_id != 0).then(|| (MsgId(a.msg_id as u16), owned(a.body)));
+    if a.complete {
+        if !session.complete_request(Seq(a.seq), frame) {
+            metrics::counter!(RELAY_LATE_ANSWERS).increment(1);
+        }
+    } else if let Some((id, body)) = frame {
+        // The answer to a one-way request (a rejection): a response, not a push.
+        let _ = session.respond(id, Seq(a.seq), body);
+    }
+    if a.strike {
+        // After the answer above: at the limit, the DisconnectNtf follows it.
+        session.strike();
+    }
+    if a.kick != 0 {
+        session.kick(ErrorCode::try_from(a.kick as i32).unwrap_or(ErrorCode::Kicked), "");
+    }
+}
+
+fn fan_out(registry: &Registry, f: FanOut, woken: &mut Wakes) {
+    let (id, delivery) = (MsgId(f.msg_id as u16), delivery(f.flags, f.key));
+    if f.bodies.is_empty() {
+        let body = owned(f.body);
+        for sid in f.sessions {
+            if let Some(session) = registry.session(SessionId(sid)) {
+                let _ = session.push_body(id, body.clone(), delivery);
+            }
+        }
+        return;
+    }
+    // A body per session (a zone tick): woken once the whole entry is applied.
+    for (sid, body) in f.sessions.into_iter().zip(f.bodies) {
+        if let Some(session) = registry.session(SessionId(sid))
+            && session.push_body_quiet(id, owned(body), delivery).is_ok()
+        {
+            woken.0.push(session);
+        }
+    }
+}
+
+fn bind(session: &Session, service: &str, stream: &str) {
+    session.bind_service(service, (!stream.is_empty()).then_some(stream));
+}
+
+fn delivery(flags: u32, key: u64) -> Delivery {
+    if Flags(flags as u8).contains(Flags::DROPPABLE) {
+        Delivery::Droppable { key }
     } else {
         Delivery::Reliable
     }
@@ -241,8 +271,7 @@ async fn close_older(
             Ok(live) if !live.contains(&old.node) => return,
             _ => {}
         }
-        let kick = Envelope { kick: ErrorCode::DuplicateLogin.code() as u32, ..Default::default() };
-        if let Err(e) = node::send_to(&bus, &old, kick) {
+        if let Err(e) = node::kick_at(&bus, &old, ErrorCode::DuplicateLogin) {
             tracing::warn!(error = %e, %player, node = old.node, "duplicate-login kick not sent");
         }
     }
@@ -260,11 +289,10 @@ fn session_ended(bus: &Bus, session: &Session) {
     events::emit(bus, "logout", player, &[("reason", reason)]);
     // Stateful servers holding something for this session (the zone instance with the player's
     // entity) are told on the stream they bound it to, after whatever the session sent them.
-    let kick = session.closing_reason().map_or(0, |c| c.code() as u32);
+    let reason = session.closing_reason().map_or(0, |c| c.code() as u32);
     for (_, stream) in session.bindings() {
-        let env =
-            Envelope { session: session.id().0, player: player.0, flags: ENDED, kick, ..Default::default() };
-        if let Err(e) = bus.send(&stream, env) {
+        let ended = SessionEnded { session: session.id().0, player: player.0, reason };
+        if let Err(e) = bus.send(&stream, ended.into()) {
             tracing::warn!(error = %e, %player, %stream, "session end not sent to its bound server");
         }
     }

@@ -1,29 +1,29 @@
 //! Answers sent back over the bus to a gateway's inbox: the one place their envelopes are laid
 //! out, so every server (a `serve`d router, a zone node, a zone instance) answers alike.
 //!
-//! - An **answer** completes a forwarded request (flag `COMPLETE`, the request's seq): the
+//! - An **answer** completes a forwarded request (`complete`, the request's seq): the
 //!   gateway hands the session its next frame only then. A one-way request's answer (only ever
 //!   a rejection) completes nothing: the gateway never waited.
 //! - A **rejection** is an answer carrying an `ErrorResp` (with `detail` and `retry_after_ms`
 //!   when there is something to say). A protocol violation (a body that does not decode) is also
-//!   a strike against the session (flag `STRIKE`).
+//!   a strike against the session (`strike`).
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use mmo_proto::bus::{COMPLETE, Envelope, STRIKE};
+use mmo_proto::bus::Answer;
 use mmo_proto::{ErrorCode, ErrorResp};
 use mmo_wire::{MsgId, MsgType};
 
-/// The answer envelope to request `seq` of `session`, without a body yet (`msg_id` 0: it only
+/// The answer to request `seq` of `session`, without a frame yet (`msg_id` 0: it only
 /// completes, or carries changes to the session such as a stage or a binding).
-pub fn answer(session: u64, seq: u32, oneway: bool) -> Envelope {
-    Envelope { session, seq, flags: if oneway { 0 } else { COMPLETE }, ..Default::default() }
+pub fn answer(session: u64, seq: u32, oneway: bool) -> Answer {
+    Answer { session, seq, complete: !oneway, ..Default::default() }
 }
 
-/// The answer carrying `msg` (a response) to request `seq` of `session`.
-pub fn response(session: u64, seq: u32, id: MsgId, body: Bytes) -> Envelope {
-    Envelope { msg_id: u32::from(id.0), body, ..answer(session, seq, false) }
+/// The answer carrying a response to request `seq` of `session`.
+pub fn response(session: u64, seq: u32, id: MsgId, body: Bytes) -> Answer {
+    Answer { msg_id: u32::from(id.0), body, ..answer(session, seq, false) }
 }
 
 /// The rejection of request `seq` (of type `request`) of `session`: an `ErrorResp`, a strike
@@ -36,17 +36,22 @@ pub fn rejection(
     code: ErrorCode,
     detail: &str,
     retry_after: Option<Duration>,
-) -> Envelope {
-    let mut env = answer(session, seq, oneway);
-    env.msg_id = u32::from(ErrorResp::ID.0);
-    env.body = crate::error::error_body(request, code, detail, retry_after);
-    mark_strike(&mut env, code);
-    env
+) -> Answer {
+    let mut answer = answer(session, seq, oneway);
+    reject(&mut answer, request, code, detail, retry_after);
+    answer
 }
 
-/// Sets `STRIKE` on an answer whose code is a protocol violation only a server can see.
-fn mark_strike(env: &mut Envelope, code: ErrorCode) {
-    if code == ErrorCode::MalformedBody {
-        env.flags |= STRIKE;
-    }
+/// Makes `answer` the rejection of its request (of type `request`).
+pub fn reject(
+    answer: &mut Answer,
+    request: MsgId,
+    code: ErrorCode,
+    detail: &str,
+    retry_after: Option<Duration>,
+) {
+    answer.msg_id = u32::from(ErrorResp::ID.0);
+    answer.body = crate::error::error_body(request, code, detail, retry_after);
+    // A protocol violation only a server can see.
+    answer.strike |= code == ErrorCode::MalformedBody;
 }

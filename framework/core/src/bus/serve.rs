@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use futures_util::{FutureExt, StreamExt};
 use metrics::counter;
-use mmo_proto::bus::{Batch, Envelope, STRIKE};
-use mmo_proto::{DisconnectNtf, ErrorCode, ErrorResp, MsgType};
+use mmo_proto::bus::{Batch, Envelope, Kind, Push, Request};
+use mmo_proto::{DisconnectNtf, ErrorCode, MsgType};
 use mmo_wire::{Frame, Header, MsgId, Seq};
 use tokio::sync::Semaphore;
 
@@ -130,11 +130,29 @@ impl EnvelopeSlots {
     }
 }
 
-/// Handles one request; returns the envelopes to send back, in order.
+/// Handles one envelope; returns those to send back, in order. Only requests are handled: a
+/// server served this way keeps nothing per session, so a session's end means nothing to it.
 pub async fn handle_envelope<S: Send + Sync + 'static>(
     router: &Router<S>,
     state: &Arc<S>,
     env: Envelope,
+) -> Vec<Envelope> {
+    match env.kind {
+        Some(Kind::Request(req)) => handle_request(router, state, req).await,
+        Some(Kind::Ended(_)) => Vec::new(),
+        _ => {
+            counter!(SERVE_BAD_ENVELOPES).increment(1);
+            tracing::warn!("envelope of a kind a served router does not take; ignored");
+            Vec::new()
+        }
+    }
+}
+
+/// Handles one request; returns the envelopes to send back, in order.
+pub async fn handle_request<S: Send + Sync + 'static>(
+    router: &Router<S>,
+    state: &Arc<S>,
+    env: Request,
 ) -> Vec<Envelope> {
     // The gateway enforces the real queue limits; this mailbox only collects what the handler
     // pushes during one request.
@@ -152,7 +170,9 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
             let id = MsgId(env.msg_id as u16);
             let oneway = router.spec(id).is_some_and(|s| s.oneway);
             let code = ErrorCode::Internal;
-            return vec![reply::rejection(env.session, env.seq, id, oneway, code, "unknown stage", None)];
+            return vec![
+                reply::rejection(env.session, env.seq, id, oneway, code, "unknown stage", None).into(),
+            ];
         }
     };
     session.set_stage(stage);
@@ -175,14 +195,15 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
         if header.id == DisconnectNtf::ID {
             continue; // a kick travels as `kick` below; the gateway writes its own notice
         }
-        out.push(Envelope {
+        let push = Push {
             session: env.session,
             msg_id: u32::from(header.id.0),
             flags: u32::from(header.flags.0),
             body,
             key: key.unwrap_or(0),
             ..Default::default()
-        });
+        };
+        out.push(push.into());
     }
     // A one-way request (its handler answers nothing on success) completes nothing: the
     // gateway did not wait for it. Only a rejection, or a change to the session, goes back.
@@ -204,10 +225,9 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
         done.bind_service = service.to_string();
         done.bind_stream = stream.to_string();
     }
-    let reject = |done: &mut Envelope, code: ErrorCode| {
+    let reject = |done: &mut mmo_proto::bus::Answer, code: ErrorCode| {
         let retry = (code == ErrorCode::Unavailable).then_some(crate::error::UNAVAILABLE_RETRY_AFTER);
-        done.msg_id = u32::from(ErrorResp::ID.0);
-        done.body = crate::error::error_body(request_id, code, "", retry);
+        reply::reject(done, request_id, code, "", retry);
     };
     // Passed on: the server it went to completes it.
     let passed_on = matches!(outcome, Ok(Outcome::PassedOn));
@@ -218,10 +238,8 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
         }
         Ok(Outcome::Reject { code, strike }) => {
             reject(&mut done, code);
-            if strike {
-                // A body that does not decode: a protocol violation the gateway counts.
-                done.flags |= STRIKE;
-            }
+            // A body that does not decode: a protocol violation the gateway counts.
+            done.strike = strike;
         }
         // Rate limits are the gateway's (per session); a server's own dispatch has none.
         Ok(Outcome::Limited { .. }) => reject(&mut done, ErrorCode::RateLimited),
@@ -240,7 +258,7 @@ pub async fn handle_envelope<S: Send + Sync + 'static>(
         || done.kick != 0
         || !done.bind_service.is_empty();
     if (!oneway && !passed_on) || changes {
-        out.push(done);
+        out.push(done.into());
     }
     out
 }
