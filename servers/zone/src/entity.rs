@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use crate::movement::MoveInput;
+use crate::input::MoveInput;
 use crate::{EntityId, PlayerId, Vec2};
 
 /// A stack of one item in an inventory.

@@ -66,6 +66,7 @@ pub mod error;
 pub mod geom;
 pub mod handlers;
 pub mod ids;
+pub mod input;
 pub mod instance;
 pub mod map;
 pub mod matches;
@@ -75,6 +76,7 @@ pub mod naive;
 pub mod node;
 pub mod rng;
 pub mod server_config;
+mod shared;
 pub mod store;
 pub mod table;
 pub mod world;
@@ -86,15 +88,17 @@ pub use entity::{EntityInfo, EntityKind, ItemStack, PlayerSave};
 pub use error::ZoneError;
 pub use geom::Vec2;
 pub use ids::{EntityId, PlayerId};
-pub use instance::SERVICE;
+pub use input::{Intent, MoveInput};
 pub use map::{MapDef, MapError};
 pub use matches::{CreateError, create_instance};
 pub use mmo_proto::EnterReason;
-pub use movement::{Intent, MoveInput};
 pub use node::{StartError, ZoneNode};
 pub use server_config::ZoneServerConfig;
 pub use table::{Cx, Table};
 pub use world::{Spawned, TickMetrics, TickOutput, World, WorldEvent};
+
+/// The service name: the zone's routes, its shared stream, and the binding of sessions.
+pub const SERVICE: &str = "zone";
 
 /// The droppable key for ZonePositionsNtf bodies: one per session, so the newest replaces an
 /// older one still queued (`Delivery::Droppable { key: POSITIONS_KEY }`).

@@ -12,8 +12,8 @@ use crate::commands::{CreateInstanceCmd, ZoneCommand, zone_command};
 use mmo_core::bus::{Bus, BusError};
 
 use crate::PlayerId;
+use crate::SERVICE;
 use crate::directory::{self, MatchSpec};
-use crate::instance::SERVICE;
 
 /// Why a match instance was not created.
 #[derive(Debug, thiserror::Error)]

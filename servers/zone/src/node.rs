@@ -32,36 +32,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::SERVICE;
 use crate::directory::{self, MatchSpec};
-use crate::instance::{Instance, MatchState, SERVICE};
-use crate::store::{self, ProgressRow};
+use crate::instance::{Instance, MatchState};
+use crate::shared::{Local, Shared};
+use crate::store;
 use crate::{MapDef, PlayerId, Table, World, ZoneServerConfig};
-
-/// What the node's parts share.
-pub(crate) struct Shared {
-    pub bus: Bus,
-    pub store: Store,
-    pub cfg: ZoneServerConfig,
-    pub maps: HashMap<String, MapDef>,
-    pub table: Table,
-    /// The shared stream's routes (see [`crate::shared_router`]).
-    shared_router: Router<Placing>,
-    pub progress: WriteBehind<u64, ProgressRow>,
-    /// The runtime that does the node's Redis and MySQL work.
-    pub io: Handle,
-    workers: Vec<Handle>,
-    next_worker: AtomicUsize,
-    /// Instances running here: instance -> (incarnation, its stop token, is a match).
-    local: Mutex<HashMap<String, Local>>,
-    tracker: TaskTracker,
-    shutdown: CancellationToken,
-}
-
-struct Local {
-    incarnation: String,
-    stop: CancellationToken,
-    is_match: bool,
-}
 
 /// A handle on a running zone node.
 #[derive(Clone)]
@@ -191,7 +167,6 @@ pub async fn start(
         cfg,
         maps,
         table,
-        shared_router: crate::shared_router(),
         progress,
         io: Handle::current(),
         workers,
@@ -215,10 +190,11 @@ pub async fn start(
     consumer.ensure_group().await?;
     let sh2 = sh.clone();
     let slots = EnvelopeSlots::new(bus);
+    let router = Arc::new(crate::shared_router());
     let handler: EntryHandler = Arc::new(move |batch| {
-        let (sh, slots) = (sh2.clone(), slots.clone());
+        let (sh, slots, router) = (sh2.clone(), slots.clone(), router.clone());
         Box::pin(async move {
-            on_service_batch(&sh, &slots, batch).await;
+            on_service_batch(&sh, &router, &slots, batch).await;
             Handled::Ack
         })
     });
@@ -356,26 +332,13 @@ async fn start_instance(sh: &Arc<Shared>, instance: &str, spec: Option<MatchSpec
     true
 }
 
-impl Shared {
-    /// An instance finished: it is no longer local.
-    pub(crate) fn forget(&self, instance: &str, incarnation: &str) {
-        let mut local = self.local.lock();
-        if local.get(instance).is_some_and(|l| l.incarnation == incarnation) {
-            if let Some(l) = local.remove(instance) {
-                l.stop.cancel();
-            }
-            metrics::gauge!(crate::metrics::INSTANCES).decrement(1.0);
-        }
-    }
-}
-
 /// The shared stream: enters of sessions not bound to an instance yet, and instance creation.
-async fn on_service_batch(sh: &Arc<Shared>, slots: &EnvelopeSlots, batch: Batch) {
+async fn on_service_batch(sh: &Arc<Shared>, router: &Router<Placing>, slots: &EnvelopeSlots, batch: Batch) {
     let from = batch.from;
-    slots.for_each(batch.envelopes, |env| on_service_envelope(sh, &from, env)).await;
+    slots.for_each(batch.envelopes, |env| on_service_envelope(sh, router, &from, env)).await;
 }
 
-async fn on_service_envelope(sh: &Arc<Shared>, from: &str, env: Envelope) {
+async fn on_service_envelope(sh: &Arc<Shared>, router: &Router<Placing>, from: &str, env: Envelope) {
     let env = match env.kind {
         Some(Kind::Request(req)) => req,
         Some(Kind::Command(c)) => {
@@ -391,7 +354,7 @@ async fn on_service_envelope(sh: &Arc<Shared>, from: &str, env: Envelope) {
     };
     let inbox = sh.bus.keys().inbox(from);
     let id = MsgId(env.msg_id as u16);
-    if !sh.shared_router.handles(id) {
+    if !router.handles(id) {
         // An instance's message before EnterWorldReq: the session is in no instance yet.
         let oneway = sh.table.spec(id).is_some_and(|s| s.oneway);
         let rejection = reply::rejection(env.session, env.seq, id, oneway, ErrorCode::NotInZone, "", None);
@@ -399,7 +362,7 @@ async fn on_service_envelope(sh: &Arc<Shared>, from: &str, env: Envelope) {
         return;
     }
     let state = Arc::new(Placing { sh: sh.clone(), gateway: from.to_string() });
-    for out in handle_request(&sh.shared_router, &state, env).await {
+    for out in handle_request(router, &state, env).await {
         let _ = sh.bus.send(&inbox, out);
     }
 }
