@@ -9,7 +9,8 @@
 //! - [`session`]: the handle others use to reach a connection: its stage and its bounded
 //!   outbound queue (droppable pushes coalesce, reliable ones never drop);
 //! - [`registry`]: all live sessions of this process, by id;
-//! - [`config`], [`metrics`], [`shutdown`]: limits, counters and the drain on SIGTERM.
+//! - [`config`], [`metrics`], [`shutdown`]: limits, counters and the drain on SIGTERM;
+//! - [`server`]: a server declared once (name, tables, start) and the launcher that runs a list.
 
 pub mod backoff;
 pub mod bus;
@@ -23,6 +24,7 @@ pub mod rate;
 pub mod registry;
 mod replay;
 pub mod router;
+pub mod server;
 pub mod session;
 pub mod shutdown;
 pub mod store;

@@ -55,6 +55,11 @@ impl TestRedis {
         bus
     }
 
+    /// Closes `bus` with the others at cleanup (a bus a launcher connected on this prefix).
+    pub fn track(&self, bus: &Bus) {
+        self.buses.lock().push(bus.clone());
+    }
+
     /// Closes the buses handed out, then deletes every key under the prefix.
     pub fn cleanup(&self) {
         let buses = std::mem::take(&mut *self.buses.lock());

@@ -40,7 +40,8 @@ pub mod password;
 
 use std::sync::Arc;
 
-use mmo_core::bus::{Bus, BusError, serve::serve};
+use mmo_core::bus::Bus;
+use mmo_core::server::{Launch, Running, Server, StartError};
 use mmo_core::store::{Migrations, Store};
 use mmo_core::{RateLimit, Router, Shutdown, Stage};
 
@@ -128,9 +129,16 @@ pub fn router() -> Router<State> {
 
 /// Serves the account routes from the bus until shutdown. Fails at once on an invalid `cfg`
 /// (call [`AccountConfig::validate`] when loading the config to report it earlier).
-pub async fn run(bus: &Bus, store: Store, cfg: AccountConfig, shutdown: &Shutdown) -> Result<(), BusError> {
-    let state = State::new(bus.clone(), store, cfg)
-        .await
-        .map_err(|e| BusError::Conflict(format!("account server: {e}")))?;
-    serve(bus, SERVICE, router(), Arc::new(state), shutdown).await
+pub async fn run(bus: &Bus, store: Store, cfg: AccountConfig, shutdown: &Shutdown) -> Result<(), StartError> {
+    server(cfg).start(Launch::new(SERVICE, bus.clone(), Some(store), shutdown.clone())).await.map(drop)
+}
+
+/// The account server with its settings (`[account]`); an invalid setting fails its start.
+pub fn server(cfg: AccountConfig) -> Server {
+    Server::new(SERVICE, |l| async move {
+        let state = State::new(l.bus.clone(), l.store()?, cfg).await?;
+        l.serve(router(), Arc::new(state)).await?;
+        Ok(Running::Serving)
+    })
+    .with_migrations(migrations())
 }

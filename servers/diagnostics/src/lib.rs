@@ -12,7 +12,8 @@ pub mod handlers;
 
 use std::sync::Arc;
 
-use mmo_core::bus::{Bus, BusError, serve::serve};
+use mmo_core::bus::Bus;
+use mmo_core::server::{Launch, Running, Server, StartError};
 use mmo_core::{RateLimit, Router, Shutdown, Stage};
 
 /// The service name: its stream and consumer group.
@@ -26,7 +27,15 @@ pub fn router() -> Router<()> {
     Router::new().route(spec, handlers::echo::handle_echo).route(spec, handlers::time::handle_time)
 }
 
-/// Serves the diagnostics routes from the bus until shutdown.
-pub async fn run(bus: &Bus, shutdown: &Shutdown) -> Result<(), BusError> {
-    serve(bus, SERVICE, router(), Arc::new(()), shutdown).await
+/// The diagnostics server: no tables, no state.
+pub fn server() -> Server {
+    Server::new(SERVICE, |l| async move {
+        l.serve(router(), Arc::new(())).await?;
+        Ok(Running::Serving)
+    })
+}
+
+/// Starts [`server`] alone on `bus` (tests; a process that set its bus up itself).
+pub async fn run(bus: &Bus, shutdown: &Shutdown) -> Result<(), StartError> {
+    server().start(Launch::new(SERVICE, bus.clone(), None, shutdown.clone())).await.map(drop)
 }

@@ -13,8 +13,8 @@ pub mod proto;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use mmo_core::bus::{Bus, BusError, serve::serve};
-use mmo_core::{RateLimit, Router, Shutdown, Stage};
+use mmo_core::server::{Running, Server};
+use mmo_core::{RateLimit, Router, Stage};
 
 /// The service name: its stream and consumer group, and its name in the route table.
 pub const SERVICE: &str = "greeter";
@@ -36,8 +36,11 @@ pub fn router() -> Router<State> {
         .route(after_hello(), handlers::greet::handle_greet)
 }
 
-/// Publishes the greeter's routes and serves them from the bus. Returns once serving has
-/// started; the work goes on in tasks tracked by `shutdown`.
-pub async fn run(bus: &Bus, shutdown: &Shutdown) -> Result<(), BusError> {
-    serve(bus, SERVICE, router(), Arc::new(State::default()), shutdown).await
+/// The greeter, declared for the launcher (`mmo_core::server::launch`): its name, and how it
+/// starts (it keeps no tables; a server that does adds `.with_migrations(...)`).
+pub fn server() -> Server {
+    Server::new(SERVICE, |l| async move {
+        l.serve(router(), Arc::new(State::default())).await?;
+        Ok(Running::Serving)
+    })
 }

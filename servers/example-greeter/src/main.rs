@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use mmo_core::Shutdown;
-use mmo_core::bus::{Bus, BusConfig};
+use mmo_core::bus::BusConfig;
+use mmo_core::server::launch;
 use mmo_core::shutdown::Signals;
 
 #[tokio::main]
@@ -19,9 +20,10 @@ async fn main() -> anyhow::Result<()> {
     cfg.apply_env();
     // The node id names this process's consumer in the service's group: unique per process.
     let node_id = std::env::var("MMO_NODE_ID").unwrap_or_else(|_| format!("greeter-{}", std::process::id()));
-    let bus = Bus::connect(cfg, node_id, &shutdown).await?;
-    mmo_example_greeter::run(&bus, &shutdown).await?;
-    tracing::info!(node = bus.node(), "greeter serving");
+    // The launcher does what every server needs (heartbeat, route publication, tables: none
+    // here) and starts the list: a game's servers go in it exactly like the built-in ones.
+    let launched = launch(vec![mmo_example_greeter::server()], &cfg, &node_id, None, &shutdown).await?;
+    tracing::info!(node = launched.bus.node(), "greeter serving");
     let signal = signals.first().await;
     tracing::info!(signal, "shutting down");
     if !shutdown.drain(Duration::from_secs(10)).await {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mmo_core::router::RouteBuckets;
+use mmo_core::server::launch;
 use mmo_core::{Ctx, HandlerError, ListenerConfig, Outcome, Router, Session, SessionId, Shutdown, Stage};
 use mmo_example_greeter::State;
 use mmo_example_greeter::proto::{GreetReq, GreetResp};
@@ -79,9 +80,12 @@ fn gateway_router() -> Router<()> {
 async fn a_client_is_greeted_through_the_gateway_and_the_bus() {
     let redis = TestRedis::new();
     let shutdown = Shutdown::new();
-    // The greeter first, so its routes are in Redis when the gateway loads the route table.
-    let greeter_bus = redis.bus("greeter-1", &shutdown).await;
-    mmo_example_greeter::run(&greeter_bus, &shutdown).await.unwrap();
+    // The greeter first, so its routes are in Redis when the gateway loads the route table. The
+    // launcher runs it as it runs any server (`mmo_core::server::launch`).
+    let servers = vec![mmo_example_greeter::server()];
+    let launched = launch(servers, &redis.cfg, "greeter-1", None, &shutdown).await.unwrap();
+    redis.track(&launched.bus);
+    assert_eq!(launched.running.iter().map(|(name, _)| *name).collect::<Vec<_>>(), ["greeter"]);
     let gateway_bus = redis.bus("gateway-1", &shutdown).await;
     let gateway =
         TestServer::start_gateway(ListenerConfig::default(), gateway_router(), Arc::new(()), &gateway_bus)

@@ -45,6 +45,18 @@ pub fn router(cfg: &GatewayConfig, standalone: bool) -> Router<State> {
     }
 }
 
+/// The gateway with its settings, forwarding over the bus: binds, then accepts clients until
+/// shutdown. Put it last in a launch list, so the servers before it have published their routes.
+pub fn server(listener: ListenerConfig, gateway: GatewayConfig) -> mmo_core::server::Server {
+    use mmo_core::server::{Running, Server};
+    Server::new("gateway", |l| async move {
+        let listener = bind(listener, gateway, Registry::new(), l.shutdown.clone(), Some(&l.bus)).await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(listener.run());
+        Ok(Running::Listening(addr))
+    })
+}
+
 /// Binds the gateway's listener; call [`Listener::run`] on the result to serve. With a bus,
 /// messages the gateway does not handle itself go to the servers that declared them.
 pub async fn bind(

@@ -5,9 +5,10 @@ pub mod config;
 
 use std::net::SocketAddr;
 
+use mmo_core::Shutdown;
 use mmo_core::bus::Bus;
+use mmo_core::server::{Server, launch};
 use mmo_core::store::{MigrationReport, Migrations, Store};
-use mmo_core::{Registry, Shutdown};
 
 pub use config::Config;
 
@@ -31,9 +32,9 @@ pub enum Role {
 }
 
 /// The migrations of every built-in server, each under its owner's name (its tables, its
-/// history table `_migrations_<owner>`). Servers that keep tables add theirs here.
+/// history table `_migrations_<owner>`).
 pub fn migrations() -> Vec<Migrations> {
-    vec![mmo_version::migrations(), mmo_account::migrations(), mmo_zone::migrations()]
+    servers(Role::All, &Config::default()).iter().filter_map(|s| s.migrations().cloned()).collect()
 }
 
 /// Connects to MySQL (creating the database if configured to) and applies `migrations()`.
@@ -47,7 +48,32 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<Vec<MigrationReport>> {
     Ok(reports)
 }
 
-/// Addresses the started servers listen on.
+/// The servers `role` runs, each declared by its crate with its section of `cfg`, in start
+/// order: servers first, so their routes are published before the gateway loads the route
+/// table. A game adds its own servers to such a list and hands it to
+/// [`mmo_core::server::launch`].
+pub fn servers(role: Role, cfg: &Config) -> Vec<Server> {
+    let all = role == Role::All;
+    let mut list = Vec::new();
+    if all || role == Role::Diagnostics {
+        list.push(mmo_diagnostics::server());
+    }
+    if all || role == Role::Version {
+        list.push(mmo_version::server(cfg.listener.clone()));
+    }
+    if all || role == Role::Account {
+        list.push(mmo_account::server(cfg.account.clone()));
+    }
+    if all || role == Role::Zone {
+        list.push(mmo_zone::server(cfg.zone.clone(), cfg.write_behind.clone()));
+    }
+    if all || role == Role::Gateway {
+        list.push(mmo_gateway::server(cfg.listener.clone(), cfg.gateway.clone()));
+    }
+    list
+}
+
+/// What the started servers left: the gateway's address, the bus, the zone node.
 #[derive(Debug)]
 pub struct Started {
     pub gateway: Option<SocketAddr>,
@@ -55,55 +81,17 @@ pub struct Started {
     pub zone: Option<mmo_zone::ZoneNode>,
 }
 
-/// Binds and spawns the servers of `role` on the current runtime; their tasks watch `shutdown`.
+/// Starts the servers of `role` on the current runtime with the launcher; their tasks watch
+/// `shutdown`.
 pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Result<Started> {
     if role == Role::Migrate {
         anyhow::bail!("`migrate` is not a server role; call mmo::migrate");
     }
-    let needs_store = matches!(role, Role::All | Role::Version | Role::Account | Role::Zone);
-    // Schemas first: a server must not start against tables older than its code.
-    if needs_store {
-        migrate(cfg).await?;
-    }
-    let bus = Bus::connect(cfg.bus.clone(), cfg.node.id.clone(), shutdown)
-        .await
-        .map_err(|e| anyhow::anyhow!("bus at {}: {e}", cfg.bus.url))?;
-    let mut started = Started { gateway: None, bus: bus.clone(), zone: None };
-    // Every role is a live node of the cluster (servers would start it anyway, see
-    // `Bus::start_heartbeat`; the zone node's leases depend on it from the start).
-    bus.start_heartbeat(shutdown).await.map_err(|e| anyhow::anyhow!("heartbeat: {e}"))?;
-    // Servers first, so their routes are published before the gateway loads the route table.
-    if matches!(role, Role::All | Role::Diagnostics) {
-        mmo_diagnostics::run(&bus, shutdown).await?;
-    }
-    if needs_store {
-        let store = Store::connect(&cfg.mysql).await.map_err(|e| anyhow::anyhow!("mysql: {e}"))?;
-        if matches!(role, Role::All | Role::Version) {
-            mmo_version::run(&bus, store.clone(), cfg.listener.clone(), shutdown).await?;
-        }
-        if matches!(role, Role::All | Role::Account) {
-            mmo_account::run(&bus, store.clone(), cfg.account.clone(), shutdown).await?;
-        }
-        if matches!(role, Role::All | Role::Zone) {
-            let zone = mmo_zone::run(&bus, store, cfg.zone.clone(), cfg.write_behind.clone(), shutdown)
-                .await
-                .map_err(|e| anyhow::anyhow!("zone: {e}"))?;
-            started.zone = Some(zone);
-        }
-    }
-    if matches!(role, Role::All | Role::Gateway) {
-        let listener = mmo_gateway::bind(
-            cfg.listener.clone(),
-            cfg.gateway.clone(),
-            Registry::new(),
-            shutdown.clone(),
-            Some(&bus),
-        )
-        .await?;
-        started.gateway = Some(listener.local_addr()?);
-        tokio::spawn(listener.run());
-    }
-    Ok(started)
+    let list = servers(role, cfg);
+    // MySQL only for a process whose servers keep tables (a gateway alone needs none).
+    let mysql = list.iter().any(|s| s.migrations().is_some()).then_some(&cfg.mysql);
+    let launched = launch(list, &cfg.bus, &cfg.node.id, mysql, shutdown).await?;
+    Ok(Started { gateway: launched.listening(), zone: launched.handle(), bus: launched.bus })
 }
 
 /// `mmo admin version publish`: sets a platform's build policy; takes effect at the next Hello.

@@ -14,7 +14,8 @@ pub mod handlers;
 
 use std::sync::Arc;
 
-use mmo_core::bus::{Bus, BusError, serve::serve};
+use mmo_core::bus::Bus;
+use mmo_core::server::{Launch, Running, Server, StartError};
 use mmo_core::store::{Migrations, Store};
 use mmo_core::{ListenerConfig, RateLimit, Router, Shutdown, Stage};
 
@@ -44,13 +45,22 @@ pub fn router() -> Router<State> {
     Router::new().route(Stage::Connected.rate_limit(RateLimit::per_second(5)), handlers::hello::handle_hello)
 }
 
-/// Serves Hello from the bus until shutdown.
+/// The version server, telling clients the gateway's `listener` limits.
+pub fn server(listener: ListenerConfig) -> Server {
+    Server::new(SERVICE, |l| async move {
+        let state = Arc::new(State { builds: BuildCache::new(l.store()?, l.bus.clone()), listener });
+        l.serve(router(), state).await?;
+        Ok(Running::Serving)
+    })
+    .with_migrations(migrations())
+}
+
+/// Starts [`server`] alone on `bus` (tests; a process that set its bus up itself).
 pub async fn run(
     bus: &Bus,
     store: Store,
     listener: ListenerConfig,
     shutdown: &Shutdown,
-) -> Result<(), BusError> {
-    let state = Arc::new(State { builds: BuildCache::new(store, bus.clone()), listener });
-    serve(bus, SERVICE, router(), state, shutdown).await
+) -> Result<(), StartError> {
+    server(listener).start(Launch::new(SERVICE, bus.clone(), Some(store), shutdown.clone())).await.map(drop)
 }

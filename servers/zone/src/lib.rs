@@ -137,6 +137,29 @@ pub(crate) fn shared_router() -> mmo_core::Router<node::Placing> {
     mmo_core::Router::new().route(mmo_core::Stage::Authenticated, node::place)
 }
 
+/// A zone node with the built-in table (see [`server_with`]).
+pub fn server(
+    cfg: ZoneServerConfig,
+    write_behind: mmo_core::store::WriteBehindConfig,
+) -> mmo_core::server::Server {
+    server_with(cfg, write_behind, table())
+}
+
+/// A zone node with a handler table of your own (the built-in [`table()`] merged with a
+/// game's). Started, it leaves its [`ZoneNode`] as its handle.
+pub fn server_with(
+    cfg: ZoneServerConfig,
+    write_behind: mmo_core::store::WriteBehindConfig,
+    table: Table,
+) -> mmo_core::server::Server {
+    use mmo_core::server::{Running, Server};
+    Server::new(SERVICE, |l| async move {
+        let node = node::start(&l.bus, l.store()?, cfg, write_behind, table, &l.shutdown).await?;
+        Ok(Running::Handle(Box::new(node)))
+    })
+    .with_migrations(migrations())
+}
+
 /// Runs a zone node with the built-in table until shutdown (see [`node::start`]).
 pub async fn run(
     bus: &mmo_core::bus::Bus,
