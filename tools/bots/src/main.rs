@@ -14,8 +14,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use mmo_bots::scenario::ECHO_LIMIT_PER_S;
-use mmo_bots::zone::{MOVE_KEEPALIVE, MOVE_LIMIT_PER_S};
+use mmo_bots::scenario::{ECHO_LIMIT_PER_S, MOVE_KEEPALIVE, MOVE_LIMIT_PER_S};
 use mmo_bots::{LoginMethod, LoginPacing, Options, Report, Scenario, Swarm};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,11 +1,10 @@
-//! What the swarm measured: each bot's tally, how tallies merge, and the report printed for people
-//! and serialised as JSON. The `login` and `zone` scenarios add an object of their own
+//! What the swarm measured: the report made of the bots' merged tallies (`tally.rs`), printed for
+//! people and serialised as JSON. The `login` and `zone` scenarios add an object of their own
 //! ([`LoginReport`], [`ZoneReport`]) to the figures every scenario has.
 //!
-//! `tally.rs` holds what each bot counts and how counts merge; this file the report's figures
-//! (serialised as JSON) and the verdict; `text.rs` the report as text.
+//! This file holds the report's figures (serialised as JSON) and the verdict; `text.rs` the
+//! report as text.
 
-mod tally;
 mod text;
 
 use std::collections::BTreeMap;
@@ -18,8 +17,7 @@ use crate::LoginPacing;
 use crate::login::LoginMethod;
 use crate::metrics::ServerZone;
 use crate::scenario::Scenario;
-
-pub use tally::{Errors, FrameCount, Tally, ZoneTally};
+use crate::tally::{FrameCount, Tally, ZoneTally};
 
 /// Latency percentiles in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]

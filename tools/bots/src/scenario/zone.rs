@@ -1,5 +1,9 @@
-//! The `zone` scenario's bot side: the random walk that makes each MoveReq, and the reading of
-//! what the zone pushes back (entity updates, their latency, the bot's own position).
+//! `zone`: Hello, log in as `login` does, enter the world (`session.rs`), then a random walk: a
+//! MoveReq on each slot of the schedule (`--move-hz`). MoveReqs are one-way, so none is pending
+//! and none can be lost; an ErrorResp for one is a rejection, counted by code. What is measured
+//! is what the zone pushes back: each bot reads until the window closes (not just until its
+//! last slot) and counts the entity updates pushed inside the window, their latency, frames and
+//! bytes. With `--metrics-url` the swarm also reads the server's own figures (`metrics.rs`).
 //!
 //! The walk: on each slot of the schedule the bot sends a MoveReq walking in its current
 //! direction, and picks a new direction every [`TURN_EVERY`] or so (a direction change is just
@@ -19,16 +23,19 @@
 //! not worth a hand-written scan that would check less.
 
 use std::f64::consts::PI;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use anyhow::ensure;
 use bytes::Bytes;
 use mmo_proto::move_req::Intent;
-use mmo_proto::{MoveReq, Vec2, ZoneEnterNtf, ZonePositionsNtf, ZoneTickNtf};
+use mmo_proto::{ErrorResp, MoveReq, Vec2, ZoneEnterNtf, ZonePositionsNtf, ZoneTickNtf};
 use mmo_wire::{Flags, Frame, MsgType, Seq};
 use tokio::time::Instant;
 
-use crate::report::ZoneTally;
-use crate::scenario::Check;
+use super::{Check, MAX_INTERVAL, MIN_INTERVAL, Stage, Traffic, Workload, decode, wall_us};
+use crate::Options;
+use crate::metrics::MetricsUrl;
+use crate::tally::{Errors, Tally, ZoneTally};
 
 /// MoveReqs per second and bot without `--move-hz`.
 pub const DEFAULT_MOVE_HZ: f64 = 10.0;
@@ -42,22 +49,56 @@ pub const MOVE_LIMIT_PER_S: f64 = 30.0;
 pub const MOVE_KEEPALIVE: Duration = Duration::from_millis(250);
 
 /// On average, how long a bot walks in one direction; each leg lasts 0.5 to 1.5 times this.
-pub const TURN_EVERY: Duration = Duration::from_secs(2);
+const TURN_EVERY: Duration = Duration::from_secs(2);
 
 /// A bot farther than this fraction of the map's smaller side from the map's centre walks back
 /// towards it (the start map: 300 units, its spawn radius).
-pub const HOME_FRACTION: f32 = 0.3;
+const HOME_FRACTION: f32 = 0.3;
 
-/// Wall clock now, in µs since the Unix epoch (0 if the clock is before it).
-pub(crate) fn wall_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+pub(super) struct Zone;
+
+impl Workload for Zone {
+    fn name(&self) -> &'static str {
+        "zone"
+    }
+
+    fn stage(&self) -> Stage {
+        Stage::InWorld
+    }
+
+    fn validate(&self, opts: &Options) -> anyhow::Result<()> {
+        ensure!(opts.ping_interval.is_none(), "--ping-interval is not for zone; its schedule is --move-hz");
+        let hz = opts.move_hz();
+        ensure!(hz.is_finite() && hz > 0.0, "--move-hz must be more than 0");
+        ensure!(
+            self.interval(opts).is_some_and(|i| (MIN_INTERVAL..=MAX_INTERVAL).contains(&i)),
+            "--move-hz {hz} gives each bot one MoveReq every {:?}; it must be between {MIN_INTERVAL:?} \
+             and {MAX_INTERVAL:?}",
+            Duration::try_from_secs_f64(1.0 / hz).unwrap_or(Duration::MAX)
+        );
+        if let Some(url) = &opts.metrics_url {
+            MetricsUrl::parse(url)?;
+        }
+        Ok(())
+    }
+
+    /// One MoveReq every `1 / --move-hz`.
+    fn interval(&self, opts: &Options) -> Option<Duration> {
+        Duration::try_from_secs_f64(1.0 / opts.move_hz()).ok()
+    }
+
+    fn total_rate(&self, opts: &Options) -> Option<f64> {
+        Some(opts.bots as f64 * opts.move_hz())
+    }
+
+    fn traffic(&self, _: &Options, placed: Option<&ZoneEnterNtf>) -> Box<dyn Traffic> {
+        Box::new(Walk::new(placed.expect("a zone bot is placed in the world before the window")))
+    }
 }
 
 /// One bot's walk and its picture of itself.
 #[derive(Debug)]
-pub(crate) struct Walk {
+struct Walk {
     /// Our entity in the current instance.
     entity: u32,
     /// Where the zone last reported our entity.
@@ -74,7 +115,7 @@ pub(crate) struct Walk {
 
 impl Walk {
     /// A walk from where the zone placed us.
-    pub fn new(enter: &ZoneEnterNtf) -> Walk {
+    fn new(enter: &ZoneEnterNtf) -> Walk {
         // The zone ignores a MoveReq whose input_seq is not newer than the last it handled, and a
         // rerun within the resume window takes over the entity of the last run (with its last
         // input_seq). Starting at the wall clock in ms keeps a rerun's seqs above the last run's:
@@ -95,7 +136,7 @@ impl Walk {
 
     /// The zone placed us (again): another entity, position and map. Everything known of the
     /// previous instance is forgotten, as the protocol asks.
-    pub fn place(&mut self, enter: &ZoneEnterNtf) {
+    fn place(&mut self, enter: &ZoneEnterNtf) {
         self.entity = enter.entity_id;
         self.at = enter.position.map_or((enter.width / 2.0, enter.height / 2.0), |p| (p.x, p.y));
         self.centre = (enter.width / 2.0, enter.height / 2.0);
@@ -103,18 +144,18 @@ impl Walk {
     }
 
     #[cfg(test)]
-    pub fn entity(&self) -> u32 {
+    fn entity(&self) -> u32 {
         self.entity
     }
 
     #[cfg(test)]
-    pub fn position(&self) -> (f32, f32) {
+    fn position(&self) -> (f32, f32) {
         self.at
     }
 
     /// The MoveReq of the slot scheduled at `slot`, with header seq `seq`: the current
     /// direction, or a new one when the leg is over.
-    pub fn move_req(&mut self, seq: Seq, slot: Instant) -> Bytes {
+    fn move_req(&mut self, seq: Seq, slot: Instant) -> Bytes {
         if self.next_turn.is_none_or(|t| slot >= t) {
             self.heading = self.pick_heading(rand::random::<f64>());
             self.next_turn = Some(slot + TURN_EVERY.mul_f64(0.5 + rand::random::<f64>()));
@@ -152,15 +193,38 @@ impl Walk {
     }
 }
 
+/// A bot's walk is its traffic: the walk makes the MoveReqs, and reads the pushes.
+impl Traffic for Walk {
+    fn request(&mut self, seq: Seq, slot: Instant) -> Bytes {
+        self.move_req(seq, slot)
+    }
+
+    fn one_way(&self) -> bool {
+        true
+    }
+
+    fn listens(&self) -> bool {
+        true
+    }
+
+    fn on_window_frame(&mut self, frame: &Frame, tally: &mut Tally) {
+        tally.zone.bytes += frame.wire_len() as u64;
+    }
+
+    fn on_push(&mut self, frame: &Frame, received: Option<u64>, tally: &mut Tally) -> Result<(), Check> {
+        read_push(self, frame, received, &mut tally.zone)
+    }
+
+    /// A MoveReq refused: a rejection of the walk.
+    fn refusals<'t>(&self, refusal: &ErrorResp, tally: &'t mut Tally) -> Option<&'t mut Errors> {
+        (refusal.request_msg_id == u32::from(MoveReq::ID.0)).then_some(&mut tally.zone.moves_rejected)
+    }
+}
+
 /// Reads a push: keeps the walk's picture of itself and, inside the window (`counted` is then
 /// the receive time, wall clock µs), counts the frame, its entity updates and its latency.
 /// Pushes that are not the zone's are left alone.
-pub(crate) fn on_push(
-    walk: &mut Walk,
-    frame: &Frame,
-    counted: Option<u64>,
-    t: &mut ZoneTally,
-) -> Result<(), Check> {
+fn read_push(walk: &mut Walk, frame: &Frame, counted: Option<u64>, t: &mut ZoneTally) -> Result<(), Check> {
     let id = frame.header.id;
     if id == ZonePositionsNtf::ID {
         let p = decode::<ZonePositionsNtf>(frame)?;
@@ -195,10 +259,6 @@ pub(crate) fn on_push(
         }
     }
     Ok(())
-}
-
-fn decode<M: MsgType>(frame: &Frame) -> Result<M, Check> {
-    frame.decode_body::<M>().map_err(|e| Check::Decode(M::NAME, e))
 }
 
 #[cfg(test)]
@@ -281,7 +341,7 @@ mod tests {
         let moves = (0..5).map(|i| EntityMove { id: 5 + i, x: 400.0, y: 401.0 + i as f32 }).collect();
         let positions = push(&ZonePositionsNtf { tick: 3, server_time_ms: 1_000, moves }, Flags::DROPPABLE);
         // Received 2.5 ms after the tick's stamp.
-        on_push(&mut walk, &positions, Some(1_002_500), &mut t).unwrap();
+        read_push(&mut walk, &positions, Some(1_002_500), &mut t).unwrap();
         // Our entity (7) was among the moves.
         assert_eq!(walk.position(), (400.0, 403.0));
         let tick = ZoneTickNtf {
@@ -293,7 +353,7 @@ mod tests {
             ..Default::default()
         };
         let tick = push(&tick, Flags::NONE);
-        on_push(&mut walk, &tick, Some(1_051_000), &mut t).unwrap();
+        read_push(&mut walk, &tick, Some(1_051_000), &mut t).unwrap();
         assert_eq!(walk.position(), (410.0, 410.0));
         assert_eq!((t.moves, t.enters, t.leaves, t.stops), (5, 2, 3, 1));
         assert_eq!((t.positions.frames, t.ticks.frames, t.enter_ntfs.frames), (1, 1, 0));
@@ -304,7 +364,7 @@ mod tests {
 
         // Outside the window only the picture changes.
         let mut outside = ZoneTally::default();
-        on_push(&mut walk, &positions, None, &mut outside).unwrap();
+        read_push(&mut walk, &positions, None, &mut outside).unwrap();
         assert_eq!((outside.moves, outside.positions.frames), (0, 0));
         assert!(outside.update_latency_us.is_none());
 
@@ -319,19 +379,19 @@ mod tests {
             }),
             ..Default::default()
         };
-        on_push(&mut walk, &push(&corrected, Flags::NONE), None, &mut outside).unwrap();
+        read_push(&mut walk, &push(&corrected, Flags::NONE), None, &mut outside).unwrap();
         assert_eq!(walk.position(), (1.0, 2.0));
 
         // Placed in another instance: a new entity; our old id means nothing any more.
-        on_push(&mut walk, &push(&enter_at(99, 10.0, 20.0), Flags::NONE), Some(0), &mut t).unwrap();
+        read_push(&mut walk, &push(&enter_at(99, 10.0, 20.0), Flags::NONE), Some(0), &mut t).unwrap();
         assert_eq!((walk.entity(), walk.position(), t.enter_ntfs.frames), (99, (10.0, 20.0), 1));
-        on_push(&mut walk, &positions, None, &mut outside).unwrap();
+        read_push(&mut walk, &positions, None, &mut outside).unwrap();
         assert_eq!(walk.position(), (10.0, 20.0));
 
         // A body that does not decode is a decode error naming the message.
         let mut bad = positions.clone();
         bad.body = Bytes::from_static(&[0xff]);
-        let err = on_push(&mut walk, &bad, Some(0), &mut t).unwrap_err();
+        let err = read_push(&mut walk, &bad, Some(0), &mut t).unwrap_err();
         assert_eq!(err.kind(), "decode");
         assert!(err.to_string().contains("ZonePositionsNtf"), "{err}");
     }
