@@ -79,21 +79,3 @@ pub fn error_body(
 /// The retry hint (`ErrorResp.retry_after_ms`) of an `UNAVAILABLE` answered by a server. (The
 /// gateway's own, for a server that does not answer, is `[listener] retry_hint`.)
 pub const UNAVAILABLE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Which dependency an internal error says is down, if any: MySQL or Redis unreachable,
-/// timing out or refusing connections, anywhere in the error's chain of sources. A handler
-/// that passes such an error on as [`HandlerError::Internal`] needs no special case: the client
-/// is told `UNAVAILABLE` with a retry hint instead of `INTERNAL`, because the request was fine.
-pub fn unavailable_dependency(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
-    let mut next = Some(e);
-    while let Some(e) = next {
-        if e.downcast_ref::<crate::store::StoreError>().is_some_and(|e| e.is_unavailable()) {
-            return Some("database unavailable");
-        }
-        if e.downcast_ref::<crate::bus::BusError>().is_some_and(|e| e.is_unavailable()) {
-            return Some("redis unavailable");
-        }
-        next = e.source();
-    }
-    None
-}

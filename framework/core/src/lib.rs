@@ -35,6 +35,26 @@ pub use error::HandlerError;
 pub use listener::Listener;
 pub use rate::RateLimit;
 pub use registry::Registry;
-pub use router::{Ctx, NoReply, Outcome, PassedOn, RouteSpec, Router};
+pub use router::{Ctx, NoReply, Outcome, PassedOn, Router};
 pub use session::{Session, SessionClosed, SessionId, Stage, StageSet};
 pub use shutdown::Shutdown;
+pub use table::RouteSpec;
+
+/// Which dependency an internal error says is down, if any (here, at the crate root, because it
+/// knows both the bus and the store, and the router that asks sits below the bus): MySQL or Redis unreachable,
+/// timing out or refusing connections, anywhere in the error's chain of sources. A handler
+/// that passes such an error on as [`HandlerError::Internal`] needs no special case: the client
+/// is told `UNAVAILABLE` with a retry hint instead of `INTERNAL`, because the request was fine.
+pub fn unavailable_dependency(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.downcast_ref::<crate::store::StoreError>().is_some_and(|e| e.is_unavailable()) {
+            return Some("database unavailable");
+        }
+        if e.downcast_ref::<crate::bus::BusError>().is_some_and(|e| e.is_unavailable()) {
+            return Some("redis unavailable");
+        }
+        next = e.source();
+    }
+    None
+}

@@ -34,9 +34,9 @@ use mmo_wire::{Frame, MsgId, MsgType, Seq};
 
 use crate::error::HandlerError;
 use crate::metrics::HANDLER_SECONDS;
-use crate::rate::{RateLimit, TokenBucket};
-use crate::session::{Session, Stage, StageSet};
-use crate::table::Routes;
+use crate::rate::TokenBucket;
+use crate::session::{Session, StageSet};
+use crate::table::{RouteSpec, Routes};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type Erased<S> = Box<dyn Fn(Ctx<S>, Bytes) -> BoxFuture<Outcome> + Send + Sync>;
@@ -155,52 +155,6 @@ pub trait Forward: Send + Sync + 'static {
     }
 }
 
-/// The declaration part of a route: stages, rate limit, and whether it is answered. Built from
-/// a [`Stage`] or a [`StageSet`]: `Stage::Authenticated.rate_limit(RateLimit::per_second(5))`;
-/// `oneway` is set by [`Router::route`] from the handler's reply type.
-#[derive(Clone, Copy, Debug)]
-pub struct RouteSpec {
-    pub stages: StageSet,
-    pub rate: Option<RateLimit>,
-    /// The handler answers nothing on success ([`NoReply`]): forwarded without waiting.
-    pub oneway: bool,
-}
-
-impl From<Stage> for RouteSpec {
-    fn from(s: Stage) -> Self {
-        RouteSpec { stages: StageSet::only(s), rate: None, oneway: false }
-    }
-}
-
-impl From<StageSet> for RouteSpec {
-    fn from(stages: StageSet) -> Self {
-        RouteSpec { stages, rate: None, oneway: false }
-    }
-}
-
-impl Stage {
-    /// This stage and another.
-    pub const fn and(self, other: Stage) -> StageSet {
-        StageSet::only(self).with(other)
-    }
-
-    /// A route allowed in this stage, limited to `rate` per session.
-    pub fn rate_limit(self, rate: RateLimit) -> RouteSpec {
-        RouteSpec { stages: self.into(), rate: Some(rate), oneway: false }
-    }
-}
-
-impl StageSet {
-    /// A route allowed in these stages, limited to `rate` per session.
-    pub fn rate_limit(self, rate: RateLimit) -> RouteSpec {
-        RouteSpec { stages: self, rate: Some(rate), oneway: false }
-    }
-
-    pub const fn and(self, other: Stage) -> StageSet {
-        self.with(other)
-    }
-}
-
 /// A route's handler and its latency histogram (created on first use).
 struct AsyncHandler<S> {
     call: Erased<S>,
@@ -294,7 +248,7 @@ impl<S: Send + Sync + 'static> Router<S> {
                     Err(HandlerError::Reject(code)) => Outcome::Reject { code, strike: false },
                     Err(HandlerError::Kick(code)) => Outcome::Kick(code),
                     Err(HandlerError::Refused(r)) => refused::<T>(&r),
-                    Err(HandlerError::Internal(e)) => match crate::error::unavailable_dependency(&*e) {
+                    Err(HandlerError::Internal(e)) => match crate::unavailable_dependency(&*e) {
                         Some(what) => {
                             tracing::warn!(msg = T::NAME, error = %e, "{what}; the client is told to retry");
                             refused::<T>(&crate::error::Refusal {

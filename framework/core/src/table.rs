@@ -21,8 +21,54 @@ use std::panic::Location;
 
 use mmo_wire::{MsgId, MsgType};
 
-use crate::router::RouteSpec;
-use crate::session::StageSet;
+use crate::rate::RateLimit;
+use crate::session::{Stage, StageSet};
+
+/// The declaration part of a route: stages, rate limit, and whether it is answered. Built from
+/// a [`Stage`] or a [`StageSet`]: `Stage::Authenticated.rate_limit(RateLimit::per_second(5))`;
+/// `oneway` is set by [`Router::route`](crate::Router::route) from the handler's reply type.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteSpec {
+    pub stages: StageSet,
+    pub rate: Option<RateLimit>,
+    /// The handler answers nothing on success ([`NoReply`](crate::NoReply)): forwarded without waiting.
+    pub oneway: bool,
+}
+
+impl From<Stage> for RouteSpec {
+    fn from(s: Stage) -> Self {
+        RouteSpec { stages: StageSet::only(s), rate: None, oneway: false }
+    }
+}
+
+impl From<StageSet> for RouteSpec {
+    fn from(stages: StageSet) -> Self {
+        RouteSpec { stages, rate: None, oneway: false }
+    }
+}
+
+impl Stage {
+    /// This stage and another.
+    pub const fn and(self, other: Stage) -> StageSet {
+        StageSet::only(self).with(other)
+    }
+
+    /// A route allowed in this stage, limited to `rate` per session.
+    pub fn rate_limit(self, rate: RateLimit) -> RouteSpec {
+        RouteSpec { stages: self.into(), rate: Some(rate), oneway: false }
+    }
+}
+
+impl StageSet {
+    /// A route allowed in these stages, limited to `rate` per session.
+    pub fn rate_limit(self, rate: RateLimit) -> RouteSpec {
+        RouteSpec { stages: self, rate: Some(rate), oneway: false }
+    }
+
+    pub const fn and(self, other: Stage) -> StageSet {
+        self.with(other)
+    }
+}
 
 /// One message's route.
 pub struct Route<H> {

@@ -138,7 +138,7 @@ pub enum BusError {
 
 impl BusError {
     /// True when Redis is down, unreachable or too slow, or the bus buffer is full: the request
-    /// was fine and may work in a moment (see [`crate::error::unavailable_dependency`]).
+    /// was fine and may work in a moment (see [`crate::unavailable_dependency`]).
     pub fn is_unavailable(&self) -> bool {
         match self {
             BusError::Pool(_) | BusError::Timeout(_) | BusError::Full(_) => true,

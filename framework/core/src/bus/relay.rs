@@ -15,9 +15,10 @@ use super::consumer::{GroupConsumer, Handled};
 use super::routes::RouteTable;
 use super::{Bus, BusError, events, node};
 use crate::registry::Registry;
-use crate::router::{Forward, RouteSpec};
+use crate::router::Forward;
 use crate::session::{Delivery, PlayerId, Session, SessionId, Stage};
 use crate::shutdown::Shutdown;
+use crate::table::RouteSpec;
 
 pub const RELAY_LATE_ANSWERS: &str = "mmo_relay_late_answers_total";
 

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Bus, BusError};
 use crate::rate::RateLimit;
-use crate::router::RouteSpec;
 use crate::session::StageSet;
+use crate::table::RouteSpec;
 
 /// A route handled by another node.
 #[derive(Clone, Debug)]
