@@ -11,15 +11,22 @@ use mmo_core::Shutdown;
 use mmo_core::server::launch;
 use mmo_example_greeter::proto::{GreetReq, GreetResp};
 use mmo_testkit::TestClient;
+use mmo_testkit::mysql::TestDb;
+use mmo_testkit::redis::TestRedis;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_game_server_launches_with_the_built_in_ones() {
-    let redis = mmo_testkit::redis::TestRedis::new();
-    let db = mmo_testkit::mysql::TestDb::new().await;
+/// The defaults, on this test's Redis prefix and database, the gateway on a free port.
+fn config(redis: &TestRedis, db: &TestDb) -> Config {
     let mut cfg = Config::default();
     cfg.bus = redis.cfg.clone();
     cfg.mysql = db.config().clone();
     cfg.listener.listen = "127.0.0.1:0".parse().unwrap();
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_server_launches_with_the_built_in_ones() {
+    let (redis, db) = (TestRedis::new(), TestDb::new().await);
+    let cfg = config(&redis, &db);
     let shutdown = Shutdown::new();
 
     let mut servers = mmo::servers(Role::All, &cfg);
@@ -41,11 +48,8 @@ async fn a_game_server_launches_with_the_built_in_ones() {
 /// server's settings), instead of a bus error of some other kind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_cannot_start_fails_the_launch_with_its_name_and_reason() {
-    let redis = mmo_testkit::redis::TestRedis::new();
-    let db = mmo_testkit::mysql::TestDb::new().await;
-    let mut cfg = Config::default();
-    cfg.bus = redis.cfg.clone();
-    cfg.mysql = db.config().clone();
+    let (redis, db) = (TestRedis::new(), TestDb::new().await);
+    let mut cfg = config(&redis, &db);
     cfg.account.max_failed_logins_per_account = 0;
     let shutdown = Shutdown::new();
     let err = launch(mmo::servers(Role::Account, &cfg), &cfg.bus, "bad-account", Some(&cfg.mysql), &shutdown)
