@@ -13,6 +13,16 @@
 //! | AttackReq        | Authenticated | [`handlers::attack`]                           |
 //! | LeaveInstanceReq | Authenticated | [`handlers::leave_instance`]                   |
 //!
+//! The zone's own commands (`proto/commands.proto`, [`commands`]), which no client can send:
+//! they travel between servers as `Command` envelopes and are dispatched by their `oneof`.
+//!
+//! | command           | from                       | to                 | what it does |
+//! |-------------------|----------------------------|--------------------|--------------|
+//! | CreateInstanceCmd | matchmaking ([`create_instance`]) | the shared stream | a node with room starts the match instance |
+//! | EnterCmd          | the shared stream, or an instance that does not hold the player | an instance | claim and place the player, answer its EnterWorldReq |
+//! | HandOffCmd        | the instance handing a player over | the receiving instance | place the player it now owns, rebind its session |
+//! | PullCmd           | a match instance           | the instance holding a roster player | hand the player over to the match |
+//!
 //! Around the world: [`node`] (a zone node: worker threads, leases, the shared stream),
 //! [`instance`] (the task owning one world: entering, leaving, the tick's output, hand-off),
 //! [`directory`] (who holds which instance, in Redis), [`store`] (the `zone_players` table and
