@@ -39,7 +39,7 @@ use std::sync::Arc;
 use crate::Router;
 use crate::bus::{Bus, BusConfig, BusError, serve};
 use crate::shutdown::Shutdown;
-use crate::store::{Migrations, MysqlConfig, Store, StoreError};
+use crate::store::{MigrationReport, Migrations, MysqlConfig, Store, StoreError};
 
 /// Any error a server's start may end in.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -200,7 +200,7 @@ pub async fn launch(
 ) -> Result<Launched, StartError> {
     let tables: Vec<&Migrations> = servers.iter().filter_map(Server::migrations).collect();
     let store = match mysql {
-        Some(cfg) if !tables.is_empty() => Some(migrate(cfg, tables).await?),
+        Some(cfg) if !tables.is_empty() => Some(migrate(cfg, tables).await?.0),
         Some(cfg) => Some(Store::connect(cfg).await?),
         None => None,
     };
@@ -217,11 +217,17 @@ pub async fn launch(
     Ok(Launched { bus, store, running })
 }
 
-/// Connects to MySQL (creating the database if configured to) and applies `tables` in order.
-pub async fn migrate(cfg: &MysqlConfig, tables: Vec<&Migrations>) -> Result<Store, StartError> {
+/// Connects to MySQL (creating the database if configured to) and applies `tables` in order;
+/// returns the pool and what each applied.
+pub async fn migrate(
+    cfg: &MysqlConfig,
+    tables: Vec<&Migrations>,
+) -> Result<(Store, Vec<MigrationReport>), StartError> {
     let store = Store::connect(cfg).await?;
+    let mut reports = Vec::with_capacity(tables.len());
     for m in tables {
-        store.migrate(m).await.map_err(|error| StartError::Migration { owner: m.owner, error })?;
+        reports
+            .push(store.migrate(m).await.map_err(|error| StartError::Migration { owner: m.owner, error })?);
     }
-    Ok(store)
+    Ok((store, reports))
 }

@@ -39,13 +39,8 @@ pub fn migrations() -> Vec<Migrations> {
 
 /// Connects to MySQL (creating the database if configured to) and applies `migrations()`.
 pub async fn migrate(cfg: &Config) -> anyhow::Result<Vec<MigrationReport>> {
-    let store = Store::connect(&cfg.mysql).await.map_err(|e| anyhow::anyhow!("mysql: {e}"))?;
-    let mut reports = Vec::new();
-    for m in migrations() {
-        let report = store.migrate(&m).await.map_err(|e| anyhow::anyhow!("migrating {}: {e}", m.owner))?;
-        reports.push(report);
-    }
-    Ok(reports)
+    let tables = migrations();
+    Ok(mmo_core::server::migrate(&cfg.mysql, tables.iter().collect()).await?.1)
 }
 
 /// The servers `role` runs, each declared by its crate with its section of `cfg`, in start
@@ -112,8 +107,8 @@ pub async fn publish_version(
 
 /// Connects what an admin command needs: the schema (migrated), MySQL and a bus node of its own.
 async fn admin_connect(cfg: &Config) -> anyhow::Result<(Store, Bus, Shutdown)> {
-    migrate(cfg).await?;
-    let store = Store::connect(&cfg.mysql).await.map_err(|e| anyhow::anyhow!("mysql: {e}"))?;
+    let tables = migrations();
+    let (store, _) = mmo_core::server::migrate(&cfg.mysql, tables.iter().collect()).await?;
     let shutdown = Shutdown::new();
     let bus = Bus::connect(cfg.bus.clone(), format!("{}-admin", cfg.node.id), &shutdown).await?;
     Ok((store, bus, shutdown))

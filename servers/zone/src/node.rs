@@ -334,11 +334,19 @@ async fn start_instance(sh: &Arc<Shared>, instance: &str, spec: Option<MatchSpec
 
 /// The shared stream: enters of sessions not bound to an instance yet, and instance creation.
 async fn on_service_batch(sh: &Arc<Shared>, router: &Router<Placing>, slots: &EnvelopeSlots, batch: Batch) {
-    let from = batch.from;
-    slots.for_each(batch.envelopes, |env| on_service_envelope(sh, router, &from, env)).await;
+    // Once per batch: every envelope in it came from the same gateway.
+    let inbox = sh.bus.keys().inbox(&batch.from);
+    let state = Arc::new(Placing { sh: sh.clone(), gateway: batch.from });
+    slots.for_each(batch.envelopes, |env| on_service_envelope(&state, router, &inbox, env)).await;
 }
 
-async fn on_service_envelope(sh: &Arc<Shared>, router: &Router<Placing>, from: &str, env: Envelope) {
+async fn on_service_envelope(
+    state: &Arc<Placing>,
+    router: &Router<Placing>,
+    inbox: &Arc<str>,
+    env: Envelope,
+) {
+    let sh = &state.sh;
     let env = match env.kind {
         Some(Kind::Request(req)) => req,
         Some(Kind::Command(c)) => {
@@ -352,18 +360,16 @@ async fn on_service_envelope(sh: &Arc<Shared>, router: &Router<Placing>, from: &
         // A session bound to no instance has nothing here to end.
         _ => return,
     };
-    let inbox = sh.bus.keys().inbox(from);
     let id = MsgId(env.msg_id as u16);
     if !router.handles(id) {
         // An instance's message before EnterWorldReq: the session is in no instance yet.
         let oneway = sh.table.spec(id).is_some_and(|s| s.oneway);
         let rejection = reply::rejection(env.session, env.seq, id, oneway, ErrorCode::NotInZone, "", None);
-        let _ = sh.bus.send(&inbox, rejection.into());
+        let _ = sh.bus.send(inbox, rejection.into());
         return;
     }
-    let state = Arc::new(Placing { sh: sh.clone(), gateway: from.to_string() });
-    for out in handle_request(router, &state, env).await {
-        let _ = sh.bus.send(&inbox, out);
+    for out in handle_request(router, state, env).await {
+        let _ = sh.bus.send(inbox, out);
     }
 }
 

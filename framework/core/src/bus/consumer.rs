@@ -35,10 +35,7 @@ use mmo_proto::bus::Batch;
 use parking_lot::Mutex;
 use prost::Message as _;
 use redis::Value;
-use redis::streams::{
-    StreamClaimReply, StreamId, StreamInfoGroupsReply, StreamPendingCountReply, StreamPendingId,
-    StreamPendingReply, StreamRangeReply,
-};
+use redis::streams::{StreamInfoGroupsReply, StreamPendingCountReply, StreamPendingId, StreamPendingReply};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -446,7 +443,7 @@ impl GroupConsumer {
         // XCLAIM key group consumer min-idle id...: [[id, [f, v]]...]. The min-idle makes it
         // atomic: an entry another consumer claimed (or read again) meanwhile is not idle any
         // more and stays with it.
-        let claimed: StreamClaimReply = self
+        let claimed: Value = self
             .bus
             .timed(
                 redis::cmd("XCLAIM")
@@ -459,7 +456,7 @@ impl GroupConsumer {
             )
             .await?;
         drop(conn);
-        let entries: Vec<Entry> = claimed.ids.into_iter().map(Entry::from).collect();
+        let entries = entries(claimed);
         let n = entries.len();
         if n > 0 {
             counter!(BUS_ENTRIES_RECLAIMED).increment(n as u64);
@@ -512,11 +509,11 @@ impl GroupConsumer {
 
     async fn entry_blob(&self, id: &str) -> Result<Option<Bytes>, BusError> {
         let mut conn = self.bus.conn().await?;
-        let range: StreamRangeReply = self
+        let range: Value = self
             .bus
             .timed(redis::cmd("XRANGE").arg(&*self.stream).arg(id).arg(id).query_async(&mut *conn))
             .await?;
-        Ok(range.ids.into_iter().next().and_then(|e| Entry::from(e).blob))
+        Ok(entries(range).into_iter().next().and_then(|e| e.blob))
     }
 
     async fn dead_letter(&self, id: &str, blob: Option<Bytes>, deliveries: u64, reason: &str) {
@@ -555,7 +552,7 @@ impl GroupConsumer {
             .bus
             .timed(redis::cmd("XINFO").arg("GROUPS").arg(&*self.stream).query_async(&mut *conn))
             .await?;
-        let first: StreamRangeReply = self
+        let first: Value = self
             .bus
             .timed(
                 redis::cmd("XRANGE")
@@ -567,7 +564,7 @@ impl GroupConsumer {
                     .query_async(&mut *conn),
             )
             .await?;
-        let first_id = first.ids.into_iter().next().map(|e| e.id);
+        let first_id = entries(first).into_iter().next().map(|e| e.id);
         let Some(group) = info.groups.iter().find(|g| g.name == self.group) else { return Ok(()) };
         let labels = [("stream", self.stream.to_string())];
         if let Some(lag) = group.lag {
@@ -622,27 +619,13 @@ fn id_less(a: &str, b: &str) -> bool {
     parse(a) < parse(b)
 }
 
-impl From<StreamId> for Entry {
-    /// An entry and its `b` field; a deleted entry that is still pending has none.
-    fn from(mut e: StreamId) -> Entry {
-        let blob = match e.map.remove("b") {
-            Some(Value::BulkString(b)) => Some(Bytes::from(b)),
-            _ => None,
-        };
-        Entry { id: e.id, blob }
-    }
-}
-
 /// The XREADGROUP reply, `[[stream, [[id, [field, value, ...]], ...]]]` (RESP2; a map of streams
 /// in RESP3; nil when the read timed out), taken apart by value. This is the hot path of every
 /// server, so it does not go through `redis::streams::StreamReadReply`, which converts from a
 /// reference: it copies every entry's body and builds a map per entry (measured: 0.75x -> 0.68x
-/// of raw XREADGROUP on one-envelope entries, `bus_bench`). The cold replies use the crate's types.
+/// of raw XREADGROUP on one-envelope entries, `bus_bench`). XCLAIM and XRANGE answer a list of
+/// entries of the same shape ([`entries`]); XPENDING and XINFO use the crate's types.
 fn read_reply(v: Value) -> Vec<Entry> {
-    let entries = |v: Value| -> Vec<Entry> {
-        let Value::Array(items) = v else { return Vec::new() };
-        items.into_iter().filter_map(read_entry).collect()
-    };
     match v {
         Value::Array(streams) => streams
             .into_iter()
@@ -654,6 +637,12 @@ fn read_reply(v: Value) -> Vec<Entry> {
         Value::Map(streams) => streams.into_iter().flat_map(|(_, e)| entries(e)).collect(),
         _ => Vec::new(),
     }
+}
+
+/// `[[id, [field, value, ...]], ...]` (XREADGROUP per stream, XCLAIM, XRANGE) -> the entries.
+fn entries(v: Value) -> Vec<Entry> {
+    let Value::Array(items) = v else { return Vec::new() };
+    items.into_iter().filter_map(read_entry).collect()
 }
 
 /// `[id, [field, value, ...]]` -> the entry and its `b` field (none for a deleted entry, whose
