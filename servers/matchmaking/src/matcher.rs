@@ -1,0 +1,1 @@
+//! Forms matches from a pool of tickets (pure: no I/O).

@@ -1,0 +1,1 @@
+//! Match results, history and rating changes in MySQL, once per match id.
