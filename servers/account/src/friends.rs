@@ -271,3 +271,21 @@ pub async fn list(store: &Store, me: PlayerId) -> Result<Vec<Friend>, StoreError
         })
         .collect())
 }
+
+/// Every block that involves one of `players`, either way, as (blocker, blocked): for servers
+/// that must keep blocked pairs apart (matchmaking, party invites). At most `players.len()`
+/// times the block limit rows.
+pub async fn blocks(store: &Store, players: &[PlayerId]) -> Result<Vec<(PlayerId, PlayerId)>, StoreError> {
+    if players.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = vec!["?"; players.len()].join(",");
+    let sql = format!(
+        "SELECT player_id, other_id FROM friends WHERE state = {blocked} AND player_id IN ({marks}) \
+         UNION SELECT player_id, other_id FROM friends WHERE state = {blocked} AND other_id IN ({marks})",
+        blocked = FriendState::Blocked as u8
+    );
+    let params: Vec<mysql_async::Value> = players.iter().chain(players).map(|p| p.0.into()).collect();
+    let rows: Vec<(u64, u64)> = store.exec(&sql, params).await?;
+    Ok(rows.into_iter().map(|(a, b)| (PlayerId(a), PlayerId(b))).collect())
+}

@@ -1,11 +1,60 @@
-//! The matchmaking server: parties, queues, the ticket state machine, ready checks, match
-//! instances, results and ratings. (Being built: see the commit log.)
+//! The matchmaking server: parties, queues, the ready check, match instances, results and
+//! ratings. Its routes:
+//!
+//! | message          | stage         | handler                                |
+//! |------------------|---------------|----------------------------------------|
+//! | PartyCreateReq   | Authenticated | [`handlers::party::handle_party_create`]  |
+//! | PartyInviteReq   | Authenticated | [`handlers::party::handle_party_invite`]  |
+//! | PartyRespondReq  | Authenticated | [`handlers::party::handle_party_respond`] |
+//! | PartyLeaveReq    | Authenticated | [`handlers::party::handle_party_leave`]   |
+//! | PartyKickReq     | Authenticated | [`handlers::party::handle_party_kick`]    |
+//! | PartyPromoteReq  | Authenticated | [`handlers::party::handle_party_promote`] |
+//! | PartyGetReq      | Authenticated | [`handlers::party::handle_party_get`]     |
+//! | QueueJoinReq     | Authenticated | [`handlers::queue::handle_queue_join`]    |
+//! | QueueLeaveReq    | Authenticated | [`handlers::queue::handle_queue_leave`]   |
+//! | QueueStatusReq   | Authenticated | [`handlers::queue::handle_queue_status`]  |
+//! | LatencyReportReq | Authenticated | [`handlers::queue::handle_latency_report`] |
+//! | MatchAcceptReq   | Authenticated | [`handlers::queue::handle_match_accept`]  |
+//!
+//! Besides the routes, every instance runs the matchers ([`matching`]: one lease holder per
+//! queue), follows the game-event stream ([`feed`]: sessions that ended, matches that closed)
+//! and the published rules ([`rules`]).
+//!
+//! Parties, tickets and ready checks live in Redis (any instance serves any of them; every
+//! transition is a compare-and-set script: [`parties`], [`tickets`], [`proposals`]); match
+//! history and ratings in MySQL ([`results`], [`ratings`]).
 
+pub mod config;
+pub mod error;
+pub mod feed;
+pub mod handlers;
+pub mod keys;
 pub mod matcher;
+pub mod matching;
+pub mod notify;
+pub mod outcome;
+pub mod parties;
+pub mod proposals;
+pub mod queueing;
 pub mod ratings;
+pub mod ready;
 pub mod results;
+pub mod rules;
+pub mod tickets;
 
-use mmo_core::store::Migrations;
+use std::sync::Arc;
+
+use mmo_core::bus::Bus;
+use mmo_core::server::{Running, Server, StartError};
+use mmo_core::store::{Migrations, Store};
+use mmo_core::{RateLimit, Router, Stage};
+
+pub use config::{MatchmakingConfig, ModeRules, Modes};
+pub use error::MmError;
+pub use queueing::Enqueue;
+
+/// The service name: its stream, consumer groups and key space.
+pub const SERVICE: &str = "matchmaking";
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -14,4 +63,66 @@ mod embedded {
 /// This server's tables.
 pub fn migrations() -> Migrations {
     Migrations { owner: "matchmaking", runner: embedded::migrations::runner }
+}
+
+/// What the handlers, matchers and followers share; also the handle a game server uses to
+/// queue players itself ([`State::enqueue`]).
+#[derive(Debug)]
+pub struct State {
+    pub bus: Bus,
+    pub store: Store,
+    pub cfg: MatchmakingConfig,
+    pub rules: Arc<rules::LiveRules>,
+}
+
+impl State {
+    pub(crate) fn retention_ms(&self) -> u64 {
+        self.cfg.retention.as_millis() as u64
+    }
+
+    /// Queues players from the server side (no client request): the same checks as
+    /// QueueJoinReq. Returns the ticket id.
+    pub async fn enqueue(&self, req: &Enqueue) -> Result<u64, MmError> {
+        queueing::enqueue(self, req).await
+    }
+}
+
+/// The handle [`server`] leaves with the launcher (`Launched::handle::<Matchmaking>()`).
+pub type Matchmaking = Arc<State>;
+
+pub fn router() -> Router<State> {
+    use handlers::{party, queue};
+    let authed = |n, burst| Stage::Authenticated.rate_limit(RateLimit::per_second(n).burst(burst));
+    let social = authed(5, 10);
+    let queueing = authed(2, 5);
+    Router::new()
+        .route(social, party::handle_party_create)
+        .route(social, party::handle_party_invite)
+        .route(social, party::handle_party_respond)
+        .route(social, party::handle_party_leave)
+        .route(social, party::handle_party_kick)
+        .route(social, party::handle_party_promote)
+        .route(social, party::handle_party_get)
+        .route(queueing, queue::handle_queue_join)
+        .route(queueing, queue::handle_queue_leave)
+        .route(authed(5, 10), queue::handle_queue_status)
+        .route(authed(1, 5), queue::handle_latency_report)
+        .route(authed(5, 10), queue::handle_match_accept)
+}
+
+/// The matchmaking server with its settings (`[matchmaking]`); an invalid setting fails its
+/// start.
+pub fn server(cfg: MatchmakingConfig) -> Server {
+    Server::new(SERVICE, |l| async move {
+        cfg.validate().map_err(|e| StartError::Server { name: SERVICE, error: e.into() })?;
+        let rules = Arc::new(rules::LiveRules::new(cfg.modes.clone()));
+        let state = Arc::new(State { bus: l.bus.clone(), store: l.store()?, cfg, rules: rules.clone() });
+        rules::refresh(&state.bus, &rules).await?;
+        rules::watch(state.bus.clone(), rules, &l.shutdown);
+        matching::spawn(state.clone(), &l.shutdown);
+        feed::start(state.clone(), &l.shutdown).await?;
+        l.serve(router(), state.clone()).await?;
+        Ok(Running::Handle(Box::new(state)))
+    })
+    .with_migrations(migrations())
 }

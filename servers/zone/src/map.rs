@@ -145,6 +145,7 @@ pub enum MapError {
 pub const BUILTIN: &[(&str, &str)] = &[
     ("start.toml", include_str!("../maps/start.toml")),
     ("forest.toml", include_str!("../maps/forest.toml")),
+    ("arena.toml", include_str!("../maps/arena.toml")),
 ];
 
 /// The shipped maps, parsed and checked.

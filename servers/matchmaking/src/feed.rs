@@ -1,0 +1,67 @@
+//! What matchmaking learns from the game-event stream, through a consumer group of its own
+//! (at-least-once; every reaction is idempotent):
+//!
+//! - `logout` (the gateway: a session ended, past its resume window): the player's open ticket
+//!   is cancelled (in a ready check: a decline) and it leaves its party.
+//! - `match_closed` (the zone: a match instance closed): the match's result is recorded (see
+//!   [`crate::outcome`]).
+
+use std::sync::Arc;
+
+use mmo_core::Shutdown;
+use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
+use mmo_core::bus::{BusError, events};
+use mmo_proto::bus::GameEvent;
+use mmo_proto::{PartyEvent, TicketEndReason};
+
+use crate::error::MmError;
+use crate::{SERVICE, State, handlers, tickets};
+
+/// Starts reading the event stream.
+pub async fn start(st: Arc<State>, shutdown: &Shutdown) -> Result<(), BusError> {
+    let consumer = GroupConsumer::new(st.bus.clone(), st.bus.keys().events(), SERVICE);
+    consumer.ensure_group().await?;
+    let handler: EntryHandler = Arc::new(move |batch: mmo_proto::bus::Batch| {
+        let st = st.clone();
+        Box::pin(async move {
+            for env in &batch.envelopes {
+                if let Some(ev) = events::decode(env)
+                    && let Err(e) = on_event(&st, &ev).await
+                {
+                    tracing::warn!(error = %e, kind = ev.kind, id = ev.id, "game event not handled; retried");
+                    return Handled::Retry;
+                }
+            }
+            Handled::Ack
+        })
+    });
+    shutdown.spawn(consumer.run(handler, shutdown.token()));
+    Ok(())
+}
+
+async fn on_event(st: &State, ev: &GameEvent) -> Result<(), MmError> {
+    match ev.kind.as_str() {
+        "logout" if ev.player != 0 => session_ended(st, ev.player).await,
+        "match_closed" => crate::outcome::on_match_closed(st, ev).await,
+        _ => Ok(()),
+    }
+}
+
+/// A player's session ended: its ticket is cancelled and it leaves its party.
+pub async fn session_ended(st: &State, player: u64) -> Result<(), MmError> {
+    if let Some(row) = tickets::of_player(&st.bus, player).await? {
+        if row.state == mmo_proto::TicketState::Proposed {
+            // In a ready check: a decline by this player.
+            match crate::ready::decline(st, row.proposal, player).await {
+                Err(MmError::Refused(..)) | Ok(()) => {}
+                Err(e) => return Err(e),
+            }
+        } else {
+            crate::queueing::cancel(st, &row, TicketEndReason::Disconnected).await?;
+        }
+    }
+    match handlers::party::leave(st, player, PartyEvent::Disconnected).await {
+        Err(MmError::Refused(..)) | Ok(()) => Ok(()),
+        Err(e) => Err(e),
+    }
+}

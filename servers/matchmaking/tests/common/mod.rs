@@ -1,0 +1,208 @@
+//! The cluster matchmaking tests run against: real Redis and MariaDB, a gateway on port 0, the
+//! version, account and zone servers and one or more matchmaking instances, as in production.
+//! And a client that keeps the pushes it gets while waiting for answers.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mmo_core::bus::Bus;
+use mmo_core::server::{Launch, Running};
+use mmo_core::store::WriteBehindConfig;
+use mmo_core::{ListenerConfig, Router, Shutdown};
+use mmo_matchmaking::{Matchmaking, MatchmakingConfig, ModeRules, Modes};
+use mmo_proto::{DeviceCredential, ErrorCode, ErrorResp, LoginReq, LoginResp, login_req::Credential};
+use mmo_testkit::mysql::TestDb;
+use mmo_testkit::redis::TestRedis;
+use mmo_testkit::{TestClient, TestServer};
+use mmo_wire::{Flags, Frame, MsgType};
+
+/// How long any answer, push or condition may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Quick rules for tests: `duel` (1 v 1) and `team` (2 v 2, parties up to 2).
+pub fn test_config() -> MatchmakingConfig {
+    let base = ModeRules {
+        rating_window: 100.0,
+        widen_per_sec: 0.0,
+        ready_timeout: Duration::from_secs(2),
+        decline_penalty: Duration::from_secs(30),
+        ..ModeRules::default()
+    };
+    let duel = ModeRules { team_size: 1, teams: 2, ..base.clone() };
+    let team = ModeRules { team_size: 2, teams: 2, max_party: 2, ..base };
+    MatchmakingConfig {
+        pass_interval: Duration::from_millis(50),
+        lease_ttl: Duration::from_millis(600),
+        instance_timeout: Duration::from_secs(5),
+        modes: Modes([("duel".to_string(), duel), ("team".to_string(), team)].into_iter().collect()),
+        ..MatchmakingConfig::default()
+    }
+}
+
+pub struct Cluster {
+    pub gateway: TestServer,
+    pub bus: Bus,
+    pub db: TestDb,
+    pub redis: TestRedis,
+    pub shutdown: Shutdown,
+    pub mm: Matchmaking,
+}
+
+pub async fn cluster() -> Cluster {
+    cluster_with(test_config(), Duration::ZERO).await
+}
+
+/// A cluster with these matchmaking settings and this resume window.
+pub async fn cluster_with(cfg: MatchmakingConfig, resume_window: Duration) -> Cluster {
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let db = TestDb::new().await;
+    for m in [mmo_version::migrations(), mmo_account::migrations(), mmo_zone::migrations(), mmo_matchmaking::migrations()] {
+        db.store().migrate(&m).await.unwrap();
+    }
+    let bus = redis.bus("node-1", &shutdown).await;
+    tokio::spawn(mmo_core::bus::node::heartbeat_loop(bus.clone(), shutdown.token()));
+    mmo_version::run(&bus, db.store().clone(), ListenerConfig::default(), &shutdown).await.unwrap();
+    let account = mmo_account::AccountConfig { argon2_memory_kib: 1024, argon2_iterations: 1, ..Default::default() };
+    mmo_account::run(&bus, db.store().clone(), account, &shutdown).await.unwrap();
+    let zone = mmo_zone::ZoneServerConfig {
+        maps: vec!["start".into()],
+        start_map: "start".into(),
+        save_interval: Duration::from_millis(200),
+        lease_ttl: Duration::from_secs(1),
+        match_start_timeout: Duration::from_secs(5),
+        match_linger: Duration::from_millis(300),
+        ..mmo_zone::ZoneServerConfig::default()
+    };
+    let wb = WriteBehindConfig { interval: Duration::from_millis(200), ..WriteBehindConfig::default() };
+    mmo_zone::run(&bus, db.store().clone(), zone, wb, &shutdown).await.unwrap();
+    let mm = matchmaking(&bus, &db, cfg, &shutdown).await;
+    let listener = ListenerConfig { resume_window, ..ListenerConfig::default() };
+    let gateway = TestServer::start_gateway(listener, Router::<()>::new(), Arc::new(()), &bus).await;
+    Cluster { gateway, bus, db, redis, shutdown, mm }
+}
+
+/// A matchmaking instance on `bus`.
+pub async fn matchmaking(bus: &Bus, db: &TestDb, cfg: MatchmakingConfig, shutdown: &Shutdown) -> Matchmaking {
+    let launch = Launch::new(mmo_matchmaking::SERVICE, bus.clone(), Some(db.store().clone()), shutdown.clone());
+    match mmo_matchmaking::server(cfg).start(launch).await.unwrap() {
+        Running::Handle(h) => h.downcast_ref::<Matchmaking>().unwrap().clone(),
+        other => panic!("matchmaking started as {other:?}"),
+    }
+}
+
+impl Cluster {
+    /// A guest logged in (not in the world).
+    pub async fn guest(&self, device: &str) -> Client {
+        let mut c = self.gateway.client().await;
+        c.hello().await.unwrap();
+        let device_id = format!("device-{device}-0123456789");
+        let req = LoginReq { credential: Some(Credential::Device(DeviceCredential { device_id })) };
+        let resp: LoginResp = c.request(&req).await.unwrap();
+        let s = resp.session.unwrap();
+        Client { c, id: s.player_id, token: s.token, pushes: VecDeque::new() }
+    }
+
+    /// Sets a player's rating in a mode.
+    pub async fn set_rating(&self, player: u64, mode: &str, rating: f64) {
+        self.db
+            .store()
+            .exec_drop(
+                "INSERT INTO mm_ratings (player_id, mode, rating, deviation, volatility, games, wins, losses, draws, updated_ms) \
+                 VALUES (?, ?, ?, 350, 0.06, 0, 0, 0, 0, 0) ON DUPLICATE KEY UPDATE rating = VALUES(rating)",
+                (player, mode, rating),
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn events(&self) -> Vec<mmo_proto::bus::GameEvent> {
+        mmo_testkit::redis::events(&self.bus).await
+    }
+
+    pub async fn finish(self) {
+        self.shutdown.trigger();
+        self.gateway.shutdown.trigger();
+        self.shutdown.drain(Duration::from_secs(10)).await;
+        self.bus.close();
+        self.db.cleanup().await;
+        drop(self.redis);
+    }
+}
+
+/// A logged-in client that keeps the pushes it receives while waiting for an answer.
+pub struct Client {
+    pub c: TestClient,
+    pub id: u64,
+    pub token: String,
+    pub pushes: VecDeque<Frame>,
+}
+
+impl Client {
+    /// Sends `req`; its response, or the ErrorResp's code.
+    pub async fn ask<Req: MsgType, Resp: MsgType>(&mut self, req: &Req) -> Result<Resp, ErrorResp> {
+        let seq = self.c.send(req).await.unwrap();
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.c.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no answer to {} in time", Req::NAME))
+                .unwrap();
+            if frame.header.flags.contains(Flags::PUSH) {
+                self.pushes.push_back(frame);
+                continue;
+            }
+            if frame.header.seq != seq {
+                continue;
+            }
+            if frame.header.id == ErrorResp::ID {
+                return Err(frame.decode_body().unwrap());
+            }
+            assert_eq!(frame.header.id, Resp::ID, "answer to {}", Req::NAME);
+            return Ok(frame.decode_body().unwrap());
+        }
+    }
+
+    /// [`Client::ask`], expecting a response.
+    pub async fn ok<Req: MsgType, Resp: MsgType>(&mut self, req: &Req) -> Resp {
+        match self.ask(req).await {
+            Ok(r) => r,
+            Err(e) => panic!("{} refused: {:?} {}", Req::NAME, e.code(), e.detail),
+        }
+    }
+
+    /// [`Client::ask`], expecting a refusal with `code`.
+    pub async fn refused<Req: MsgType, Resp: MsgType + std::fmt::Debug>(&mut self, req: &Req, code: ErrorCode) -> ErrorResp {
+        match self.ask::<Req, Resp>(req).await {
+            Err(e) if e.code() == code => e,
+            other => panic!("{}: expected {code:?}, got {other:?}", Req::NAME),
+        }
+    }
+
+    /// The next push of type `M` (earlier pushes of other types are skipped).
+    pub async fn push<M: MsgType>(&mut self) -> M {
+        self.push_within(DEADLINE).await.unwrap_or_else(|| panic!("no {} in time", M::NAME))
+    }
+
+    /// The next push of type `M` within `limit`, if any. Pushes of other types stay queued
+    /// for later calls.
+    pub async fn push_within<M: MsgType>(&mut self, limit: Duration) -> Option<M> {
+        if let Some(i) = self.pushes.iter().position(|f| f.header.id == M::ID) {
+            let f = self.pushes.remove(i).unwrap();
+            return Some(f.decode_body().unwrap());
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, self.c.recv()).await {
+                Err(_) => return None,
+                Ok(f) => f.unwrap(),
+            };
+            if frame.header.id == M::ID {
+                return Some(frame.decode_body().unwrap());
+            }
+            self.pushes.push_back(frame);
+        }
+    }
+}

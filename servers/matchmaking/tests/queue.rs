@@ -1,0 +1,160 @@
+//! Queues through the gateway: matching, the ready check (accept, decline, timeout,
+//! disconnect), penalties and requeues, and the match instance players land in.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Client, cluster};
+use mmo_proto::{
+    EnterWorldReq, EnterWorldResp, ErrorCode, MatchAcceptReq, MatchAcceptResp, MatchProposalNtf, MatchStartNtf,
+    QueueJoinReq, QueueJoinResp, QueueLeaveReq, QueueLeaveResp, QueueStatusReq, QueueStatusResp, TicketEndReason,
+    TicketNtf, TicketState, ZoneEnterNtf,
+};
+
+fn join(mode: &str) -> QueueJoinReq {
+    QueueJoinReq { mode: mode.into(), ..Default::default() }
+}
+
+async fn in_world(c: &mut Client) {
+    let _: EnterWorldResp = c.ok(&EnterWorldReq {}).await;
+}
+
+async fn accept(c: &mut Client, proposal: u64) {
+    let _: MatchAcceptResp = c.ok(&MatchAcceptReq { proposal, accept: true }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_close_solo_players_are_matched_into_the_same_instance() {
+    let cl = cluster().await;
+    let mut a = cl.guest("solo-a").await;
+    let mut b = cl.guest("solo-b").await;
+    in_world(&mut a).await;
+    in_world(&mut b).await;
+    let ja: QueueJoinResp = a.ok(&join("duel")).await;
+    let t = ja.ticket.unwrap();
+    assert_eq!((t.state(), t.mode.as_str(), t.players.as_slice()), (TicketState::Searching, "duel", &[a.id][..]));
+    let _: QueueJoinResp = b.ok(&join("duel")).await;
+    let pa: MatchProposalNtf = a.push().await;
+    let pb: MatchProposalNtf = b.push().await;
+    assert_eq!(pa.proposal, pb.proposal);
+    assert_eq!((pa.players, pa.mode.as_str(), pa.region.as_str()), (2, "duel", "default"));
+    let status: QueueStatusResp = a.ok(&QueueStatusReq {}).await;
+    assert_eq!(status.ticket.unwrap().state(), TicketState::Proposed);
+    accept(&mut a, pa.proposal).await;
+    accept(&mut b, pb.proposal).await;
+    let sa: MatchStartNtf = a.push().await;
+    let sb: MatchStartNtf = b.push().await;
+    assert_eq!(sa.match_id, sb.match_id);
+    assert_eq!(sa.instance, sb.instance);
+    assert!(sa.instance.starts_with("arena."), "{}", sa.instance);
+    assert_eq!(sa.teams.len(), 2);
+    assert_ne!(sa.team, sb.team, "a 1 v 1 puts them on opposite teams");
+    assert_eq!(sa.teams[sa.team as usize].players, vec![a.id]);
+    // The zone moves both into the match instance.
+    let ea: ZoneEnterNtf = a.push().await;
+    let eb: ZoneEnterNtf = b.push().await;
+    assert_eq!((ea.map.as_str(), ea.match_id.as_str()), ("arena", sa.match_id.as_str()));
+    assert_eq!((ea.instance, eb.instance), (eb.instance, ea.instance));
+    assert_eq!(ea.instance.to_string(), sa.instance.trim_start_matches("arena."));
+    // The ticket is done: the player may queue again.
+    let status: QueueStatusResp = a.ok(&QueueStatusReq {}).await;
+    assert!(status.ticket.is_none(), "{status:?}");
+    let kinds: Vec<String> = cl.events().await.into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "queue_joined").count(), 2);
+    assert!(kinds.iter().any(|k| k == "match_started"), "{kinds:?}");
+    cl.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ticket_unknown_mode_and_leaving_are_answered() {
+    let cl = cluster().await;
+    let mut a = cl.guest("rules-a").await;
+    a.refused::<_, QueueJoinResp>(&join("nope"), ErrorCode::UnknownMode).await;
+    let _: QueueJoinResp = a.ok(&join("duel")).await;
+    a.refused::<_, QueueJoinResp>(&join("team"), ErrorCode::AlreadyQueued).await;
+    let status: QueueStatusResp = a.ok(&QueueStatusReq {}).await;
+    let t = status.ticket.unwrap();
+    assert_eq!((t.state(), t.position), (TicketState::Searching, 0));
+    let _: QueueLeaveResp = a.ok(&QueueLeaveReq {}).await;
+    a.refused::<_, QueueLeaveResp>(&QueueLeaveReq {}, ErrorCode::NotQueued).await;
+    let status: QueueStatusResp = a.ok(&QueueStatusReq {}).await;
+    assert!(status.ticket.is_none());
+    let _: QueueJoinResp = a.ok(&join("team")).await;
+    cl.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decline_penalises_the_decliner_and_requeues_the_acceptor_first_with_its_wait_kept() {
+    let cl = cluster().await;
+    let mut a = cl.guest("decl-a").await;
+    let mut b = cl.guest("decl-b").await;
+    let first: QueueJoinResp = a.ok(&join("duel")).await;
+    let a_ticket = first.ticket.unwrap().id;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _: QueueJoinResp = b.ok(&join("duel")).await;
+    let p: MatchProposalNtf = a.push().await;
+    let _: MatchProposalNtf = b.push().await;
+    accept(&mut a, p.proposal).await;
+    let _: MatchAcceptResp = b.ok(&MatchAcceptReq { proposal: p.proposal, accept: false }).await;
+    // The acceptor is back in the queue, with the time it had waited.
+    let back: TicketNtf = a.push().await;
+    assert_eq!(back.reason(), TicketEndReason::Requeued);
+    let t = back.ticket.unwrap();
+    assert_eq!((t.id, t.state()), (a_ticket, TicketState::Searching));
+    assert!(t.waited_ms >= 300, "wait kept: {}", t.waited_ms);
+    // The decliner is out, with the mode's penalty.
+    let out: TicketNtf = b.push().await;
+    assert_eq!((out.reason(), out.ticket.unwrap().state()), (TicketEndReason::Declined, TicketState::Cancelled));
+    assert_eq!(out.cooldown_ms, 30_000);
+    let e = b.refused::<_, QueueJoinResp>(&join("duel"), ErrorCode::QueueCooldown).await;
+    assert!(e.retry_after_ms > 29_000 && e.retry_after_ms <= 30_000, "{}", e.retry_after_ms);
+    // A newcomer is matched with the requeued acceptor, who is first in line.
+    let mut c = cl.guest("decl-c").await;
+    let _: QueueJoinResp = c.ok(&join("duel")).await;
+    let p2: MatchProposalNtf = a.push().await;
+    let p2c: MatchProposalNtf = c.push().await;
+    assert_eq!(p2.proposal, p2c.proposal);
+    cl.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_check_nobody_answers_times_out_as_a_decline_by_everyone_silent() {
+    let cl = cluster().await;
+    let mut a = cl.guest("late-a").await;
+    let mut b = cl.guest("late-b").await;
+    let _: QueueJoinResp = a.ok(&join("duel")).await;
+    let _: QueueJoinResp = b.ok(&join("duel")).await;
+    let p: MatchProposalNtf = a.push().await;
+    accept(&mut a, p.proposal).await;
+    // b never answers: after the 2 s deadline, b is penalised and a requeued.
+    let back: TicketNtf = a.push().await;
+    assert_eq!(back.reason(), TicketEndReason::Requeued);
+    let out: TicketNtf = b.push().await;
+    assert_eq!(out.reason(), TicketEndReason::Declined);
+    assert!(out.cooldown_ms > 0);
+    // Too late to accept now.
+    a.refused::<_, MatchAcceptResp>(&MatchAcceptReq { proposal: p.proposal, accept: true }, ErrorCode::ProposalNotFound)
+        .await;
+    cl.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_during_the_check_counts_as_a_decline() {
+    let cl = cluster().await;
+    let mut a = cl.guest("drop-a").await;
+    let mut b = cl.guest("drop-b").await;
+    let _: QueueJoinResp = a.ok(&join("duel")).await;
+    let _: QueueJoinResp = b.ok(&join("duel")).await;
+    let p: MatchProposalNtf = a.push().await;
+    accept(&mut a, p.proposal).await;
+    let b_id = b.id;
+    drop(b);
+    let back: TicketNtf = a.push().await;
+    assert_eq!(back.reason(), TicketEndReason::Requeued);
+    // b was penalised (no resume window in this cluster: its session ended at once).
+    let mut b = cl.guest("drop-b").await;
+    assert_eq!(b.id, b_id);
+    b.refused::<_, QueueJoinResp>(&join("duel"), ErrorCode::QueueCooldown).await;
+    cl.finish().await;
+}
