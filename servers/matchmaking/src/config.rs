@@ -175,7 +175,11 @@ impl ModeRules {
         Rules {
             team_size: self.team_size as usize,
             teams: self.teams as usize,
-            roles: self.roles.iter().map(|r| Role { name: r.name.clone(), per_team: r.per_team as usize }).collect(),
+            roles: self
+                .roles
+                .iter()
+                .map(|r| Role { name: r.name.clone(), per_team: r.per_team as usize })
+                .collect(),
             rating_window: self.rating_window,
             widen_per_sec: self.widen_per_sec,
             max_window: self.max_window,
@@ -198,7 +202,10 @@ impl ModeRules {
             return Err(format!("{} players per match; at most 100", self.team_size * self.teams));
         }
         if self.max_party > self.team_size {
-            return Err(format!("max_party {} is over team_size {} (a party is never split)", self.max_party, self.team_size));
+            return Err(format!(
+                "max_party {} is over team_size {} (a party is never split)",
+                self.max_party, self.team_size
+            ));
         }
         if self.map.is_empty() {
             return Err("map is empty".into());
@@ -207,7 +214,10 @@ impl ModeRules {
             return Err("rating_window, widen_per_sec and max_window must be finite and not negative".into());
         }
         if self.max_window < self.rating_window {
-            return Err(format!("max_window {} is under rating_window {}", self.max_window, self.rating_window));
+            return Err(format!(
+                "max_window {} is under rating_window {}",
+                self.max_window, self.rating_window
+            ));
         }
         if self.regions.is_empty() || self.regions.len() > 32 {
             return Err("regions: between 1 and 32".into());
@@ -225,7 +235,8 @@ impl ModeRules {
                 return Err(format!("roles' per_team add up to {sum}, not team_size {}", self.team_size));
             }
             let mut names = std::collections::HashSet::new();
-            if let Some(dup) = self.roles.iter().find(|r| r.name.is_empty() || !names.insert(r.name.as_str())) {
+            if let Some(dup) = self.roles.iter().find(|r| r.name.is_empty() || !names.insert(r.name.as_str()))
+            {
                 return Err(format!("role {:?} is empty or listed twice", dup.name));
             }
         }
@@ -246,7 +257,10 @@ impl Modes {
             return Err("no modes".into());
         }
         for (name, mode) in &self.0 {
-            if name.is_empty() || name.len() > 32 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            if name.is_empty()
+                || name.len() > 32
+                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
                 return Err(format!("mode name {name:?}: 1-32 of a-z, A-Z, 0-9, '_', '-'"));
             }
             mode.validate().map_err(|e| format!("mode {name:?}: {e}"))?;

@@ -15,6 +15,7 @@
 //! | QueueStatusReq   | Authenticated | [`handlers::queue::handle_queue_status`]  |
 //! | LatencyReportReq | Authenticated | [`handlers::queue::handle_latency_report`] |
 //! | MatchAcceptReq   | Authenticated | [`handlers::queue::handle_match_accept`]  |
+//! | MatchHistoryReq  | Authenticated | [`handlers::history::handle_match_history`] |
 //!
 //! Besides the routes, every instance runs the matchers ([`matching`]: one lease holder per
 //! queue), follows the game-event stream ([`feed`]: sessions that ended, matches that closed)
@@ -85,13 +86,21 @@ impl State {
     pub async fn enqueue(&self, req: &Enqueue) -> Result<u64, MmError> {
         queueing::enqueue(self, req).await
     }
+
+    /// A game server's result for a match it ran: one score per team, in the order of
+    /// `MatchStartNtf.teams`. Recorded once per match id (the zone's own `match_closed`
+    /// report, kills per team, counts only if it comes first). False if the match is unknown or
+    /// already has its result.
+    pub async fn report(&self, match_id: &str, scores: &[i64]) -> Result<bool, MmError> {
+        outcome::report(self, match_id, scores).await
+    }
 }
 
 /// The handle [`server`] leaves with the launcher (`Launched::handle::<Matchmaking>()`).
 pub type Matchmaking = Arc<State>;
 
 pub fn router() -> Router<State> {
-    use handlers::{party, queue};
+    use handlers::{history, party, queue};
     let authed = |n, burst| Stage::Authenticated.rate_limit(RateLimit::per_second(n).burst(burst));
     let social = authed(5, 10);
     let queueing = authed(2, 5);
@@ -108,6 +117,7 @@ pub fn router() -> Router<State> {
         .route(authed(5, 10), queue::handle_queue_status)
         .route(authed(1, 5), queue::handle_latency_report)
         .route(authed(5, 10), queue::handle_match_accept)
+        .route(authed(1, 5), history::handle_match_history)
 }
 
 /// The matchmaking server with its settings (`[matchmaking]`); an invalid setting fails its

@@ -91,7 +91,9 @@ pub fn pass(rules: &Rules, pool: &[Candidate]) -> Vec<Proposal> {
             continue;
         }
         let region = (0..rules.regions.len())
-            .filter(|&r| picked.iter().all(|&p| pool[p].latency_ms.get(r).is_some_and(|&l| l <= rules.max_latency_ms)))
+            .filter(|&r| {
+                picked.iter().all(|&p| pool[p].latency_ms.get(r).is_some_and(|&l| l <= rules.max_latency_ms))
+            })
             .min_by_key(|&r| picked.iter().map(|&p| pool[p].latency_ms[r]).max().unwrap_or(0));
         let Some(region) = region else { continue };
         let mut teams: Vec<Vec<(PlayerId, Option<usize>)>> = vec![Vec::new(); rules.teams];

@@ -153,10 +153,16 @@ async fn sweep(st: &State, name: &str, mode: &ModeRules) -> Result<(), BusError>
         let Some(row) = tickets::get(&st.bus, id).await? else {
             // A queue entry whose ticket is gone: drop it.
             let mut conn = st.bus.conn().await?;
-            st.bus.timed(redis::cmd("ZREM").arg(keys::queue(&st.bus, name)).arg(id).query_async::<()>(&mut *conn)).await?;
+            st.bus
+                .timed(
+                    redis::cmd("ZREM").arg(keys::queue(&st.bus, name)).arg(id).query_async::<()>(&mut *conn),
+                )
+                .await?;
             continue;
         };
-        if tickets::end(&st.bus, &row, &[TicketState::Searching], TicketState::Expired, st.retention_ms()).await? {
+        if tickets::end(&st.bus, &row, &[TicketState::Searching], TicketState::Expired, st.retention_ms())
+            .await?
+        {
             notify::ticket(st, &row, TicketState::Expired, TicketEndReason::Expired, 0, None).await;
             parties::forget_ticket(&st.bus, &row).await;
         }
@@ -165,9 +171,17 @@ async fn sweep(st: &State, name: &str, mode: &ModeRules) -> Result<(), BusError>
 }
 
 /// The queue's searching tickets as the matcher sees them.
-async fn load_pool(st: &State, name: &str, mode: &ModeRules, h: &mut Held) -> Result<Vec<Candidate>, BusError> {
+async fn load_pool(
+    st: &State,
+    name: &str,
+    mode: &ModeRules,
+    h: &mut Held,
+) -> Result<Vec<Candidate>, BusError> {
     let mut conn = st.bus.conn().await?;
-    let ids: Vec<u64> = st.bus.timed(redis::cmd("ZRANGE").arg(keys::queue(&st.bus, name)).arg(0).arg(-1).query_async(&mut *conn)).await?;
+    let ids: Vec<u64> = st
+        .bus
+        .timed(redis::cmd("ZRANGE").arg(keys::queue(&st.bus, name)).arg(0).arg(-1).query_async(&mut *conn))
+        .await?;
     let missing: Vec<u64> = ids.iter().copied().filter(|id| !h.bodies.contains_key(id)).collect();
     for chunk in missing.chunks(FETCH_CHUNK) {
         let mut pipe = redis::pipe();
@@ -184,7 +198,10 @@ async fn load_pool(st: &State, name: &str, mode: &ModeRules, h: &mut Held) -> Re
     let present: std::collections::HashSet<u64> = ids.iter().copied().collect();
     h.bodies.retain(|id, _| present.contains(id));
     let now = now_ms();
-    Ok(ids.iter().filter_map(|id| h.bodies.get(id).map(|(b, front)| candidate(*id, b, *front, mode, now))).collect())
+    Ok(ids
+        .iter()
+        .filter_map(|id| h.bodies.get(id).map(|(b, front)| candidate(*id, b, *front, mode, now)))
+        .collect())
 }
 
 /// A ticket as the matcher takes it: latencies per region of the mode (a ticket's is its worst
@@ -200,7 +217,12 @@ pub fn candidate(id: u64, b: &TicketBody, front: bool, mode: &ModeRules, now: u6
                     if m.latencies.is_empty() {
                         0
                     } else {
-                        m.latencies.iter().filter(|l| &l.region == region).map(|l| l.ms).min().unwrap_or(u32::MAX)
+                        m.latencies
+                            .iter()
+                            .filter(|l| &l.region == region)
+                            .map(|l| l.ms)
+                            .min()
+                            .unwrap_or(u32::MAX)
                     }
                 })
                 .max()

@@ -1,13 +1,128 @@
-//! A match's outcome: the zone's `match_closed` event (or a game server's own report) turned
-//! into a result against the match as it was started, and recorded once per match id.
+//! A match's outcome: the zone's `match_closed` event (the default: each team scores its
+//! players' kills) or a game server's own scores ([`report`]), turned into a result against the
+//! match as it was started (its teams and parties, kept in Redis for `match_ttl`) and recorded
+//! once per match id: a second delivery, or a second report, changes nothing.
 
+use std::collections::HashMap;
+
+use mmo_core::bus::events;
+use mmo_core::session::PlayerId;
 use mmo_proto::bus::GameEvent;
 
 use crate::State;
 use crate::error::MmError;
+use crate::proposals::{self, StartedMatch};
+use crate::results::{self, InvalidResult, MatchResult, Recorded, TeamResult};
 
-/// The zone closed a match instance. (Recording the result comes with the results module.)
-pub async fn on_match_closed(_st: &State, ev: &GameEvent) -> Result<(), MmError> {
-    tracing::debug!(attrs = ?ev.attrs, "match closed");
-    Ok(())
+/// The zone closed a match instance: each team's score is its players' kills.
+pub async fn on_match_closed(st: &State, ev: &GameEvent) -> Result<(), MmError> {
+    let Some(match_id) = ev.attrs.get("match_id").filter(|m| !m.is_empty()) else { return Ok(()) };
+    let kills: HashMap<u64, i64> = ev
+        .attrs
+        .get("kills")
+        .map(|k| {
+            k.split(',')
+                .filter_map(|pair| pair.split_once(':'))
+                .filter_map(|(p, n)| Some((p.parse().ok()?, n.parse().ok()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let duration_ms = ev.attrs.get("duration_ms").and_then(|d| d.parse().ok());
+    let Some(started) = proposals::started(&st.bus, match_id).await? else {
+        tracing::debug!(match_id, "closed match not started by matchmaking (or long ago); no result");
+        return Ok(());
+    };
+    let scores: Vec<i64> =
+        started.teams.iter().map(|t| t.iter().map(|p| kills.get(p).copied().unwrap_or(0)).sum()).collect();
+    record(st, &started, &scores, duration_ms).await.map(drop)
+}
+
+/// A game server's result for a match it ran: one score per team, in the order of
+/// `MatchStartNtf.teams` (higher is better; equal scores draw). Returns false if the match is
+/// unknown (never started here, or older than `match_ttl`) or already has its result.
+pub async fn report(st: &State, match_id: &str, scores: &[i64]) -> Result<bool, MmError> {
+    let Some(started) = proposals::started(&st.bus, match_id).await? else { return Ok(false) };
+    record(st, &started, scores, None).await
+}
+
+/// Ranks by score: a team's rank is the number of teams that scored more.
+fn ranks(scores: &[i64]) -> Vec<u32> {
+    scores.iter().map(|s| scores.iter().filter(|o| *o > s).count() as u32).collect()
+}
+
+async fn record(
+    st: &State,
+    m: &StartedMatch,
+    scores: &[i64],
+    duration_ms: Option<u64>,
+) -> Result<bool, MmError> {
+    if scores.len() != m.teams.len() {
+        tracing::error!(
+            match_id = m.match_id,
+            teams = m.teams.len(),
+            scores = scores.len(),
+            "result refused: one score per team"
+        );
+        return Ok(false);
+    }
+    let party: HashMap<u64, u64> = m.parties.iter().copied().collect();
+    let ranks = ranks(scores);
+    let teams = m
+        .teams
+        .iter()
+        .zip(scores)
+        .zip(&ranks)
+        .map(|((players, score), rank)| TeamResult {
+            rank: *rank,
+            score: *score,
+            players: players.iter().map(|p| (*p, party.get(p).copied().unwrap_or(0))).collect(),
+        })
+        .collect();
+    let now = mmo_core::clock::now_ms();
+    let result = MatchResult {
+        match_id: m.match_id.clone(),
+        mode: m.mode.clone(),
+        instance: m.instance.clone(),
+        started_ms: m.started_ms,
+        duration_ms: duration_ms.unwrap_or_else(|| now.saturating_sub(m.started_ms)),
+        teams,
+    };
+    match results::record(&st.store, &result).await {
+        Ok(Recorded::Written(changes)) => {
+            let ranks = ranks.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+            let changes = changes
+                .iter()
+                .map(|c| format!("{}:{:.1}", c.player, c.after.rating - c.before.rating))
+                .collect::<Vec<_>>()
+                .join(",");
+            events::emit(
+                &st.bus,
+                "match_result",
+                PlayerId(0),
+                &[
+                    ("match_id", &m.match_id),
+                    ("mode", &m.mode),
+                    ("ranks", &ranks),
+                    ("rating_changes", &changes),
+                ],
+            );
+            Ok(true)
+        }
+        Ok(Recorded::AlreadyRecorded) => Ok(false),
+        Err(e) => match InvalidResult::of(&e) {
+            Some(why) => {
+                tracing::error!(match_id = m.match_id, error = %why, "result refused");
+                Ok(false)
+            }
+            None => Err(e.into()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn equal_scores_share_a_rank() {
+        assert_eq!(super::ranks(&[3, 5, 3, 1]), vec![1, 0, 1, 3]);
+    }
 }

@@ -62,7 +62,14 @@ enum Written {
     InAnother,
 }
 
-async fn write(bus: &Bus, read: Option<&Read>, party: Option<&Party>, id: u64, joins: &[u64], leaves: &[u64]) -> Result<Written, BusError> {
+async fn write(
+    bus: &Bus,
+    read: Option<&Read>,
+    party: Option<&Party>,
+    id: u64,
+    joins: &[u64],
+    leaves: &[u64],
+) -> Result<Written, BusError> {
     let mut inv = CAS.prepare_invoke();
     inv.key(keys::party(bus, id));
     for p in joins.iter().chain(leaves) {
@@ -90,8 +97,9 @@ async fn write(bus: &Bus, read: Option<&Read>, party: Option<&Party>, id: u64, j
 /// Reads a party.
 pub async fn get(bus: &Bus, id: u64) -> Result<Option<Read>, BusError> {
     let mut conn = bus.conn().await?;
-    let (v, b): (Option<u64>, Option<Vec<u8>>) =
-        bus.timed(redis::cmd("HMGET").arg(keys::party(bus, id)).arg(&["v", "b"]).query_async(&mut *conn)).await?;
+    let (v, b): (Option<u64>, Option<Vec<u8>>) = bus
+        .timed(redis::cmd("HMGET").arg(keys::party(bus, id)).arg(&["v", "b"]).query_async(&mut *conn))
+        .await?;
     let (Some(version), Some(b)) = (v, b) else { return Ok(None) };
     Ok(Party::decode(b.as_slice()).ok().map(|party| Read { party, version }))
 }
@@ -99,7 +107,8 @@ pub async fn get(bus: &Bus, id: u64) -> Result<Option<Read>, BusError> {
 /// The party `player` is in.
 pub async fn of_player(bus: &Bus, player: u64) -> Result<Option<Read>, BusError> {
     let mut conn = bus.conn().await?;
-    let id: Option<u64> = bus.timed(redis::cmd("GET").arg(keys::player_party(bus, player)).query_async(&mut *conn)).await?;
+    let id: Option<u64> =
+        bus.timed(redis::cmd("GET").arg(keys::player_party(bus, player)).query_async(&mut *conn)).await?;
     drop(conn);
     let Some(id) = id else { return Ok(None) };
     Ok(get(bus, id).await?.filter(|r| r.party.members.iter().any(|m| m.player == player)))
@@ -111,7 +120,8 @@ pub async fn create(bus: &Bus, player: u64, now_ms: u64) -> Result<Party, MmErro
         return Err(MmError::refused(ErrorCode::AlreadyInParty));
     }
     let mut conn = bus.conn().await?;
-    let id: u64 = bus.timed(redis::cmd("INCR").arg(keys::counter(bus, "party")).query_async(&mut *conn)).await?;
+    let id: u64 =
+        bus.timed(redis::cmd("INCR").arg(keys::counter(bus, "party")).query_async(&mut *conn)).await?;
     drop(conn);
     let party = Party {
         id,

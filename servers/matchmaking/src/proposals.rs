@@ -44,7 +44,9 @@ pub async fn lease(bus: &Bus, mode: &str, mine: u64, ttl_ms: u64) -> Result<u64,
 /// Gives the lease up (on shutdown), if still ours.
 pub async fn release(bus: &Bus, mode: &str, mine: u64) -> Result<(), BusError> {
     static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
-        redis::Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1")
+        redis::Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1",
+        )
     });
     let mut conn = bus.conn().await?;
     let mut inv = RELEASE.prepare_invoke();
@@ -478,6 +480,7 @@ pub async fn assign(
 /// A started match's record (None: unknown, or older than `match_ttl`).
 pub async fn started(bus: &Bus, match_id: &str) -> Result<Option<StartedMatch>, BusError> {
     let mut conn = bus.conn().await?;
+    #[allow(clippy::type_complexity)]
     let (mode, teams, parties, instance, started, region): (
         Option<String>,
         Option<String>,
@@ -507,10 +510,27 @@ pub async fn started(bus: &Bus, match_id: &str) -> Result<Option<StartedMatch>, 
 
 /// Ids of `mode`'s proposals whose deadline passed (pending) or whose start is overdue (ready
 /// since before `ready_before`).
-pub async fn overdue(bus: &Bus, mode: &str, now_ms: u64, ready_before: u64) -> Result<(Vec<u64>, Vec<u64>), BusError> {
+pub async fn overdue(
+    bus: &Bus,
+    mode: &str,
+    now_ms: u64,
+    ready_before: u64,
+) -> Result<(Vec<u64>, Vec<u64>), BusError> {
     let mut conn = bus.conn().await?;
     let mut pipe = redis::pipe();
-    pipe.cmd("ZRANGEBYSCORE").arg(keys::deadlines(bus, mode)).arg("-inf").arg(now_ms).arg("LIMIT").arg(0).arg(1000);
-    pipe.cmd("ZRANGEBYSCORE").arg(keys::ready(bus, mode)).arg("-inf").arg(ready_before).arg("LIMIT").arg(0).arg(1000);
+    pipe.cmd("ZRANGEBYSCORE")
+        .arg(keys::deadlines(bus, mode))
+        .arg("-inf")
+        .arg(now_ms)
+        .arg("LIMIT")
+        .arg(0)
+        .arg(1000);
+    pipe.cmd("ZRANGEBYSCORE")
+        .arg(keys::ready(bus, mode))
+        .arg("-inf")
+        .arg(ready_before)
+        .arg("LIMIT")
+        .arg(0)
+        .arg(1000);
     bus.timed(pipe.query_async(&mut *conn)).await
 }

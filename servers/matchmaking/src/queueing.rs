@@ -46,7 +46,13 @@ pub fn ticket_rating(members: &[MemberBody]) -> f64 {
 }
 
 /// QueueJoinReq from `sender`: queues it, or its party if it leads one.
-pub async fn join(st: &State, sender: u64, mode: &str, latencies: Vec<RegionLatency>, roles: Vec<RoleChoice>) -> Result<TicketRow, MmError> {
+pub async fn join(
+    st: &State,
+    sender: u64,
+    mode: &str,
+    latencies: Vec<RegionLatency>,
+    roles: Vec<RoleChoice>,
+) -> Result<TicketRow, MmError> {
     check_latencies(&latencies)?;
     if !latencies.is_empty() {
         report_latency(&st.bus, sender, &latencies).await?;
@@ -85,7 +91,9 @@ pub async fn join(st: &State, sender: u64, mode: &str, latencies: Vec<RegionLate
             return Err(MmError::refused(ErrorCode::AlreadyQueued));
         }
     }
-    tickets::get(&st.bus, id).await?.ok_or_else(|| MmError::Bus(BusError::Conflict(format!("ticket {id} vanished"))))
+    tickets::get(&st.bus, id)
+        .await?
+        .ok_or_else(|| MmError::Bus(BusError::Conflict(format!("ticket {id} vanished"))))
 }
 
 /// Queues `req.players` as one ticket. Returns the ticket id.
@@ -102,12 +110,8 @@ pub async fn enqueue(st: &State, req: &Enqueue) -> Result<u64, MmError> {
         if roles.iter().any(|r| mode.role_bit(r).is_none()) || roles.len() > 16 {
             return Err(MmError::refused(ErrorCode::InvalidArgument));
         }
-        let latencies = req
-            .latencies
-            .get(p)
-            .or_else(|| reported.get(p))
-            .cloned()
-            .unwrap_or_else(|| req.fallback.clone());
+        let latencies =
+            req.latencies.get(p).or_else(|| reported.get(p)).cloned().unwrap_or_else(|| req.fallback.clone());
         if !reachable(&mode, &latencies) {
             return Err(MmError::refused(ErrorCode::NoRegion));
         }
@@ -137,11 +141,18 @@ pub async fn enqueue(st: &State, req: &Enqueue) -> Result<u64, MmError> {
         Ok(id) => {
             let players = req.players.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
             let ticket = id.to_string();
-            events::emit(&st.bus, "queue_joined", PlayerId(req.players[0]), &[("mode", &req.mode), ("ticket", &ticket), ("players", &players)]);
+            events::emit(
+                &st.bus,
+                "queue_joined",
+                PlayerId(req.players[0]),
+                &[("mode", &req.mode), ("ticket", &ticket), ("players", &players)],
+            );
             Ok(id)
         }
         Err(Refused::AlreadyQueued(_)) => Err(MmError::refused(ErrorCode::AlreadyQueued)),
-        Err(Refused::Cooldown(_, left)) => Err(MmError::Refused(ErrorCode::QueueCooldown, Some(Duration::from_millis(left.max(1))))),
+        Err(Refused::Cooldown(_, left)) => {
+            Err(MmError::Refused(ErrorCode::QueueCooldown, Some(Duration::from_millis(left.max(1)))))
+        }
     }
 }
 
@@ -156,7 +167,10 @@ fn check_latencies(l: &[RegionLatency]) -> Result<(), MmError> {
 /// player who reported nothing counts as close to every region.
 fn reachable(mode: &ModeRules, latencies: &[RegionLatency]) -> bool {
     latencies.is_empty()
-        || mode.regions.iter().any(|r| latencies.iter().any(|l| &l.region == r && l.ms <= mode.max_latency_ms))
+        || mode
+            .regions
+            .iter()
+            .any(|r| latencies.iter().any(|l| &l.region == r && l.ms <= mode.max_latency_ms))
 }
 
 /// LatencyReportReq: kept for the player's next ticket.
@@ -176,10 +190,14 @@ pub async fn report_latency(bus: &Bus, player: u64, latencies: &[RegionLatency])
     Ok(())
 }
 
-async fn reported_latencies(bus: &Bus, players: &[u64]) -> Result<HashMap<u64, Vec<RegionLatency>>, BusError> {
+async fn reported_latencies(
+    bus: &Bus,
+    players: &[u64],
+) -> Result<HashMap<u64, Vec<RegionLatency>>, BusError> {
     let keys: Vec<String> = players.iter().map(|p| keys::latency(bus, *p)).collect();
     let mut conn = bus.conn().await?;
-    let values: Vec<Option<Vec<u8>>> = bus.timed(redis::cmd("MGET").arg(&keys).query_async(&mut *conn)).await?;
+    let values: Vec<Option<Vec<u8>>> =
+        bus.timed(redis::cmd("MGET").arg(&keys).query_async(&mut *conn)).await?;
     Ok(players
         .iter()
         .zip(values)
@@ -192,11 +210,22 @@ async fn reported_latencies(bus: &Bus, players: &[u64]) -> Result<HashMap<u64, V
 
 /// QueueLeaveReq: cancels the player's open ticket (a proposed one counts as declining).
 pub async fn leave(st: &State, player: u64) -> Result<(), MmError> {
-    let Some(row) = tickets::of_player(&st.bus, player).await? else { return Err(MmError::refused(ErrorCode::NotQueued)) };
+    let Some(row) = tickets::of_player(&st.bus, player).await? else {
+        return Err(MmError::refused(ErrorCode::NotQueued));
+    };
     match row.state {
         TicketState::Searching => {
-            if tickets::end(&st.bus, &row, &[TicketState::Searching], TicketState::Cancelled, st.retention_ms()).await? {
-                notify::ticket(st, &row, TicketState::Cancelled, TicketEndReason::Left, 0, Some(player)).await;
+            if tickets::end(
+                &st.bus,
+                &row,
+                &[TicketState::Searching],
+                TicketState::Cancelled,
+                st.retention_ms(),
+            )
+            .await?
+            {
+                notify::ticket(st, &row, TicketState::Cancelled, TicketEndReason::Left, 0, Some(player))
+                    .await;
                 parties::forget_ticket(&st.bus, &row).await;
                 Ok(())
             } else {
@@ -214,7 +243,15 @@ pub async fn leave(st: &State, player: u64) -> Result<(), MmError> {
 pub async fn cancel(st: &State, row: &TicketRow, reason: TicketEndReason) -> Result<(), MmError> {
     match row.state {
         TicketState::Searching => {
-            if tickets::end(&st.bus, row, &[TicketState::Searching], TicketState::Cancelled, st.retention_ms()).await? {
+            if tickets::end(
+                &st.bus,
+                row,
+                &[TicketState::Searching],
+                TicketState::Cancelled,
+                st.retention_ms(),
+            )
+            .await?
+            {
                 notify::ticket(st, row, TicketState::Cancelled, reason, 0, None).await;
                 parties::forget_ticket(&st.bus, row).await;
             } else if let Some(now) = tickets::get(&st.bus, row.id).await?

@@ -22,7 +22,9 @@ pub async fn respond(st: &std::sync::Arc<State>, player: u64, id: u64, accept: b
     if !accept {
         return decline(st, id, player).await;
     }
-    let Some(p) = proposals::get(&st.bus, id).await? else { return Err(MmError::refused(ErrorCode::ProposalNotFound)) };
+    let Some(p) = proposals::get(&st.bus, id).await? else {
+        return Err(MmError::refused(ErrorCode::ProposalNotFound));
+    };
     match proposals::accept(&st.bus, &p, player, now_ms()).await? {
         Accepted::NotFound => Err(MmError::refused(ErrorCode::ProposalNotFound)),
         Accepted::Counted => Ok(()),
@@ -37,7 +39,9 @@ pub async fn respond(st: &std::sync::Arc<State>, player: u64, id: u64, accept: b
 
 /// `player` declines proposal `id` (or left the queue, or its session ended, during it).
 pub async fn decline(st: &State, id: u64, player: u64) -> Result<(), MmError> {
-    let Some(p) = proposals::get(&st.bus, id).await? else { return Err(MmError::refused(ErrorCode::ProposalNotFound)) };
+    let Some(p) = proposals::get(&st.bus, id).await? else {
+        return Err(MmError::refused(ErrorCode::ProposalNotFound));
+    };
     if p.state != "pending" || !p.players.contains(&player) {
         return Err(MmError::refused(ErrorCode::ProposalNotFound));
     }
@@ -101,13 +105,20 @@ async fn fail(st: &State, mut p: ProposalRow, why: Why) -> Result<(), MmError> {
                 None => return Err(MmError::refused(ErrorCode::ProposalNotFound)),
             }
         };
-        let requeued = if matches!(why, Why::NoServer) { TicketEndReason::NoServer } else { TicketEndReason::Requeued };
+        let requeued =
+            if matches!(why, Why::NoServer) { TicketEndReason::NoServer } else { TicketEndReason::Requeued };
         for r in &rows {
             if f.requeue.iter().any(|(id, _)| *id == r.id) {
                 notify::ticket(st, r, TicketState::Searching, requeued, 0, None).await;
             } else {
                 for (i, pl) in r.body.players().iter().enumerate() {
-                    let cd = f.penalise.iter().position(|x| x == pl).and_then(|k| cooldowns.get(k)).copied().unwrap_or(0);
+                    let cd = f
+                        .penalise
+                        .iter()
+                        .position(|x| x == pl)
+                        .and_then(|k| cooldowns.get(k))
+                        .copied()
+                        .unwrap_or(0);
                     let ntf = mmo_proto::TicketNtf {
                         ticket: notify::view(st, r, TicketState::Cancelled).await.ok(),
                         reason: TicketEndReason::Declined as i32,
@@ -126,7 +137,12 @@ async fn fail(st: &State, mut p: ProposalRow, why: Why) -> Result<(), MmError> {
         };
         let id = p.id.to_string();
         let penalised = f.penalise.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-        events::emit(&st.bus, "ready_check_failed", PlayerId(0), &[("proposal", &id), ("mode", &p.mode), ("reason", reason), ("penalised", &penalised)]);
+        events::emit(
+            &st.bus,
+            "ready_check_failed",
+            PlayerId(0),
+            &[("proposal", &id), ("mode", &p.mode), ("reason", reason), ("penalised", &penalised)],
+        );
         return Ok(());
     }
     Err(MmError::Bus(mmo_core::bus::BusError::Conflict(format!("proposal {} kept changing", p.id))))
@@ -160,7 +176,15 @@ async fn try_start(st: &State, id: u64) -> Result<(), MmError> {
     let Some(mode) = st.rules.mode(&p.mode) else { return fail(st, p, Why::NoServer).await };
     let match_id = format!("m{id}");
     let roster: Vec<PlayerId> = p.players.iter().map(|x| PlayerId(*x)).collect();
-    let instance = match mmo_zone::create_instance(&st.bus, &mode.map, &roster, &match_id, st.cfg.instance_timeout).await {
+    let instance = match mmo_zone::create_instance(
+        &st.bus,
+        &mode.map,
+        &roster,
+        &match_id,
+        st.cfg.instance_timeout,
+    )
+    .await
+    {
         Ok(i) => i,
         Err(e) => {
             tracing::warn!(error = %e, proposal = id, map = mode.map, "no match instance");
@@ -168,8 +192,11 @@ async fn try_start(st: &State, id: u64) -> Result<(), MmError> {
         }
     };
     let rows = ticket_rows(st, &p).await?;
-    let parties: Vec<(u64, u64)> =
-        rows.iter().filter(|r| r.body.party != 0).flat_map(|r| r.body.players().into_iter().map(|pl| (pl, r.body.party))).collect();
+    let parties: Vec<(u64, u64)> = rows
+        .iter()
+        .filter(|r| r.body.party != 0)
+        .flat_map(|r| r.body.players().into_iter().map(|pl| (pl, r.body.party)))
+        .collect();
     let now = now_ms();
     let started = StartedMatch {
         match_id: match_id.clone(),
@@ -205,6 +232,17 @@ async fn try_start(st: &State, id: u64) -> Result<(), MmError> {
         let _ = tickets::record_wait(&st.bus, &p.mode, mean).await;
     }
     let players = p.players.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-    events::emit(&st.bus, "match_started", PlayerId(0), &[("match_id", &match_id), ("mode", &p.mode), ("instance", &instance), ("region", &p.region), ("players", &players)]);
+    events::emit(
+        &st.bus,
+        "match_started",
+        PlayerId(0),
+        &[
+            ("match_id", &match_id),
+            ("mode", &p.mode),
+            ("instance", &instance),
+            ("region", &p.region),
+            ("players", &players),
+        ],
+    );
     Ok(())
 }

@@ -80,8 +80,9 @@ pub async fn publish(bus: &Bus, text: &str) -> Result<u64, RulesError> {
 /// longer parses (published by an older build) is logged and skipped.
 pub async fn refresh(bus: &Bus, live: &LiveRules) -> Result<bool, BusError> {
     let mut conn = bus.conn().await?;
-    let (v, text): (Option<u64>, Option<String>) =
-        bus.timed(redis::cmd("HMGET").arg(keys::rules(bus)).arg(&["v", "text"]).query_async(&mut *conn)).await?;
+    let (v, text): (Option<u64>, Option<String>) = bus
+        .timed(redis::cmd("HMGET").arg(keys::rules(bus)).arg(&["v", "text"]).query_async(&mut *conn))
+        .await?;
     let (Some(v), Some(text)) = (v, text) else { return Ok(false) };
     if v <= live.version() {
         return Ok(false);

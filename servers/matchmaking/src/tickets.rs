@@ -110,7 +110,8 @@ return {{1}}"
 pub async fn enqueue(bus: &Bus, body: &TicketBody) -> Result<Result<u64, Refused>, BusError> {
     let players = body.players();
     let mut conn = bus.conn().await?;
-    let id: u64 = bus.timed(redis::cmd("INCR").arg(keys::counter(bus, "ticket")).query_async(&mut *conn)).await?;
+    let id: u64 =
+        bus.timed(redis::cmd("INCR").arg(keys::counter(bus, "ticket")).query_async(&mut *conn)).await?;
     let mut inv = ENQUEUE.prepare_invoke();
     inv.key(keys::ticket(bus, id)).key(keys::queue(bus, &body.mode));
     for p in &players {
@@ -175,7 +176,15 @@ pub async fn end(
 /// Reads a ticket (None: unknown or gone).
 pub async fn get(bus: &Bus, id: u64) -> Result<Option<TicketRow>, BusError> {
     let mut conn = bus.conn().await?;
-    let (s, v, b, p, m, f): (Option<i32>, Option<u64>, Option<Vec<u8>>, Option<u64>, Option<String>, Option<u8>) = bus
+    #[allow(clippy::type_complexity)]
+    let (s, v, b, p, m, f): (
+        Option<i32>,
+        Option<u64>,
+        Option<Vec<u8>>,
+        Option<u64>,
+        Option<String>,
+        Option<u8>,
+    ) = bus
         .timed(
             redis::cmd("HMGET")
                 .arg(keys::ticket(bus, id))
@@ -199,23 +208,28 @@ pub async fn get(bus: &Bus, id: u64) -> Result<Option<TicketRow>, BusError> {
 /// The player's open ticket, if any.
 pub async fn of_player(bus: &Bus, player: u64) -> Result<Option<TicketRow>, BusError> {
     let mut conn = bus.conn().await?;
-    let id: Option<u64> = bus.timed(redis::cmd("GET").arg(keys::player_ticket(bus, player)).query_async(&mut *conn)).await?;
+    let id: Option<u64> =
+        bus.timed(redis::cmd("GET").arg(keys::player_ticket(bus, player)).query_async(&mut *conn)).await?;
     drop(conn);
     let Some(id) = id else { return Ok(None) };
-    Ok(get(bus, id).await?.filter(|t| matches!(t.state, TicketState::Searching | TicketState::Proposed | TicketState::Accepted)))
+    Ok(get(bus, id).await?.filter(|t| {
+        matches!(t.state, TicketState::Searching | TicketState::Proposed | TicketState::Accepted)
+    }))
 }
 
 /// A searching ticket's place in its queue (0: first).
 pub async fn position(bus: &Bus, mode: &str, id: u64) -> Result<Option<u32>, BusError> {
     let mut conn = bus.conn().await?;
-    let rank: Option<u32> = bus.timed(redis::cmd("ZRANK").arg(keys::queue(bus, mode)).arg(id).query_async(&mut *conn)).await?;
+    let rank: Option<u32> =
+        bus.timed(redis::cmd("ZRANK").arg(keys::queue(bus, mode)).arg(id).query_async(&mut *conn)).await?;
     Ok(rank)
 }
 
 /// The mode's moving average time to a match, ms (0: none yet).
 pub async fn eta(bus: &Bus, mode: &str) -> Result<u64, BusError> {
     let mut conn = bus.conn().await?;
-    let v: Option<f64> = bus.timed(redis::cmd("GET").arg(keys::eta(bus, mode)).query_async(&mut *conn)).await?;
+    let v: Option<f64> =
+        bus.timed(redis::cmd("GET").arg(keys::eta(bus, mode)).query_async(&mut *conn)).await?;
     Ok(v.unwrap_or(0.0) as u64)
 }
 

@@ -1,15 +1,17 @@
 //! Queues through the gateway: matching, the ready check (accept, decline, timeout,
 //! disconnect), penalties and requeues, and the match instance players land in.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
 mod common;
 
 use std::time::Duration;
 
 use common::{Client, cluster};
 use mmo_proto::{
-    EnterWorldReq, EnterWorldResp, ErrorCode, MatchAcceptReq, MatchAcceptResp, MatchProposalNtf, MatchStartNtf,
-    QueueJoinReq, QueueJoinResp, QueueLeaveReq, QueueLeaveResp, QueueStatusReq, QueueStatusResp, TicketEndReason,
-    TicketNtf, TicketState, ZoneEnterNtf,
+    EnterWorldReq, EnterWorldResp, ErrorCode, MatchAcceptReq, MatchAcceptResp, MatchProposalNtf,
+    MatchStartNtf, QueueJoinReq, QueueJoinResp, QueueLeaveReq, QueueLeaveResp, QueueStatusReq,
+    QueueStatusResp, TicketEndReason, TicketNtf, TicketState, ZoneEnterNtf,
 };
 
 fn join(mode: &str) -> QueueJoinReq {
@@ -33,7 +35,10 @@ async fn two_close_solo_players_are_matched_into_the_same_instance() {
     in_world(&mut b).await;
     let ja: QueueJoinResp = a.ok(&join("duel")).await;
     let t = ja.ticket.unwrap();
-    assert_eq!((t.state(), t.mode.as_str(), t.players.as_slice()), (TicketState::Searching, "duel", &[a.id][..]));
+    assert_eq!(
+        (t.state(), t.mode.as_str(), t.players.as_slice()),
+        (TicketState::Searching, "duel", &[a.id][..])
+    );
     let _: QueueJoinResp = b.ok(&join("duel")).await;
     let pa: MatchProposalNtf = a.push().await;
     let pb: MatchProposalNtf = b.push().await;
@@ -105,7 +110,10 @@ async fn a_decline_penalises_the_decliner_and_requeues_the_acceptor_first_with_i
     assert!(t.waited_ms >= 300, "wait kept: {}", t.waited_ms);
     // The decliner is out, with the mode's penalty.
     let out: TicketNtf = b.push().await;
-    assert_eq!((out.reason(), out.ticket.unwrap().state()), (TicketEndReason::Declined, TicketState::Cancelled));
+    assert_eq!(
+        (out.reason(), out.ticket.unwrap().state()),
+        (TicketEndReason::Declined, TicketState::Cancelled)
+    );
     assert_eq!(out.cooldown_ms, 30_000);
     let e = b.refused::<_, QueueJoinResp>(&join("duel"), ErrorCode::QueueCooldown).await;
     assert!(e.retry_after_ms > 29_000 && e.retry_after_ms <= 30_000, "{}", e.retry_after_ms);
@@ -134,8 +142,11 @@ async fn a_ready_check_nobody_answers_times_out_as_a_decline_by_everyone_silent(
     assert_eq!(out.reason(), TicketEndReason::Declined);
     assert!(out.cooldown_ms > 0);
     // Too late to accept now.
-    a.refused::<_, MatchAcceptResp>(&MatchAcceptReq { proposal: p.proposal, accept: true }, ErrorCode::ProposalNotFound)
-        .await;
+    a.refused::<_, MatchAcceptResp>(
+        &MatchAcceptReq { proposal: p.proposal, accept: true },
+        ErrorCode::ProposalNotFound,
+    )
+    .await;
     cl.finish().await;
 }
 

@@ -9,6 +9,7 @@ use mmo_core::config::{ConfigError, from_toml_file};
 use mmo_core::store::{MysqlConfig, WriteBehindConfig};
 use mmo_core::{ListenerConfig, MetricsConfig, ShutdownConfig};
 use mmo_gateway::GatewayConfig;
+use mmo_matchmaking::MatchmakingConfig;
 use mmo_zone::ZoneServerConfig;
 use serde::Deserialize;
 
@@ -20,6 +21,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub account: AccountConfig,
     pub zone: ZoneServerConfig,
+    pub matchmaking: MatchmakingConfig,
     pub bus: BusConfig,
     pub mysql: MysqlConfig,
     pub write_behind: WriteBehindConfig,
@@ -71,6 +73,7 @@ impl Config {
         cfg.listener.validate()?;
         cfg.account.validate()?;
         cfg.zone.validate().map_err(ConfigError::Invalid)?;
+        cfg.matchmaking.validate().map_err(ConfigError::Invalid)?;
         Ok(cfg)
     }
 }

@@ -27,6 +27,8 @@ pub enum Role {
     Account,
     /// Only a zone node (the world: map instances, match instances).
     Zone,
+    /// Only a matchmaking instance (parties, queues, ready checks, results).
+    Matchmaking,
     /// Apply every server's database migrations, then exit.
     Migrate,
 }
@@ -61,6 +63,9 @@ pub fn servers(role: Role, cfg: &Config) -> Vec<Server> {
     }
     if all || role == Role::Zone {
         list.push(mmo_zone::server(cfg.zone.clone(), cfg.write_behind.clone()));
+    }
+    if all || role == Role::Matchmaking {
+        list.push(mmo_matchmaking::server(cfg.matchmaking.clone()));
     }
     if all || role == Role::Gateway {
         list.push(mmo_gateway::server(cfg.listener.clone(), cfg.gateway.clone()));
@@ -112,6 +117,14 @@ async fn admin_connect(cfg: &Config) -> anyhow::Result<(Store, Bus, Shutdown)> {
     let shutdown = Shutdown::new();
     let bus = Bus::connect(cfg.bus.clone(), format!("{}-admin", cfg.node.id), &shutdown).await?;
     Ok((store, bus, shutdown))
+}
+
+/// `mmo admin matchmaking rules`: checks a rule file and publishes it to every matchmaking
+/// instance. Returns its version.
+pub async fn publish_rules(cfg: &Config, text: &str) -> anyhow::Result<u64> {
+    let shutdown = Shutdown::new();
+    let bus = Bus::connect(cfg.bus.clone(), format!("{}-admin", cfg.node.id), &shutdown).await?;
+    Ok(mmo_matchmaking::rules::publish(&bus, text).await?)
 }
 
 /// `mmo admin account ban`: bans an account (by username or player id) for `duration` (None:

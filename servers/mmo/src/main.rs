@@ -32,6 +32,8 @@ enum Command {
     Account,
     /// Only a zone node (the world: the maps of `[zone] maps`, and match instances).
     Zone,
+    /// Only a matchmaking instance (parties, queues, ready checks, results).
+    Matchmaking,
     /// Apply every server's database migrations, then exit.
     Migrate,
     /// Change what the running servers use, without restarting them.
@@ -52,6 +54,22 @@ enum Admin {
     Account {
         #[command(subcommand)]
         command: AccountAdmin,
+    },
+    /// Matchmaking: the queues' rules.
+    Matchmaking {
+        #[command(subcommand)]
+        command: MatchmakingAdmin,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MatchmakingAdmin {
+    /// Replace every queue's rules from a file (a table of modes, as under
+    /// `[matchmaking.modes]`); every matchmaking instance switches within a second. A file that
+    /// does not pass the checks is refused with the reason, and the running rules stay.
+    Rules {
+        /// The rule file (TOML).
+        file: PathBuf,
     },
 }
 
@@ -110,6 +128,7 @@ fn main() -> anyhow::Result<()> {
         Command::Version => Role::Version,
         Command::Account => Role::Account,
         Command::Zone => Role::Zone,
+        Command::Matchmaking => Role::Matchmaking,
         Command::Migrate => Role::Migrate,
         Command::Admin {
             command: Admin::Version { command: VersionAdmin::Publish { platform, latest, minimum, manifest } },
@@ -132,6 +151,13 @@ fn main() -> anyhow::Result<()> {
                 b.tokens_revoked,
                 if b.kicked { "disconnected" } else { "was offline" }
             );
+            return Ok(());
+        }
+        Command::Admin { command: Admin::Matchmaking { command: MatchmakingAdmin::Rules { file } } } => {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let version = runtime.block_on(mmo::publish_rules(&cfg, &text))?;
+            println!("published matchmaking rules version {version} from {}", file.display());
             return Ok(());
         }
         Command::Admin { command: Admin::Account { command: AccountAdmin::Unban { target } } } => {

@@ -21,6 +21,7 @@ fn routes() -> BTreeMap<u16, (&'static str, RouteSpec)> {
     add(mmo_version::router().specs());
     add(mmo_account::router().specs());
     add(mmo_zone::table().specs());
+    add(mmo_matchmaking::router().specs());
     add(mmo_diagnostics::router().specs());
     all
 }

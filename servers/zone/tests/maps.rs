@@ -22,7 +22,7 @@ fn every_shipped_map_parses_and_builds_a_world() {
         }
     }
     names.sort();
-    assert_eq!(names, ["forest", "start"]);
+    assert_eq!(names, ["arena", "forest", "start"]);
     // The compiled-in copies are the same files.
     assert_eq!(map::builtin().unwrap().len(), map::BUILTIN.len());
     assert_eq!(map::BUILTIN.len(), names.len());

@@ -7,8 +7,9 @@ use mmo_core::session::PlayerId;
 use mmo_core::{Ctx, HandlerError};
 use mmo_proto::{
     ErrorCode, Party, PartyCreateReq, PartyCreateResp, PartyEvent, PartyGetReq, PartyGetResp, PartyInvite,
-    PartyInviteNtf, PartyInviteReq, PartyInviteResp, PartyKickReq, PartyKickResp, PartyLeaveReq, PartyLeaveResp,
-    PartyMember, PartyNtf, PartyPromoteReq, PartyPromoteResp, PartyRespondReq, PartyRespondResp, TicketEndReason,
+    PartyInviteNtf, PartyInviteReq, PartyInviteResp, PartyKickReq, PartyKickResp, PartyLeaveReq,
+    PartyLeaveResp, PartyMember, PartyNtf, PartyPromoteReq, PartyPromoteResp, PartyRespondReq,
+    PartyRespondResp, TicketEndReason,
 };
 
 use super::me;
@@ -28,7 +29,14 @@ fn shown(p: &Party) -> Party {
 
 /// Tells the members of `party` (but `except`) what happened, and cancels the party's ticket
 /// if its membership or lead changed while queued.
-async fn changed(st: &State, before: &Party, after: Option<&Party>, event: PartyEvent, subject: u64, except: u64) {
+async fn changed(
+    st: &State,
+    before: &Party,
+    after: Option<&Party>,
+    event: PartyEvent,
+    subject: u64,
+    except: u64,
+) {
     if let Some(after) = after {
         let ntf = PartyNtf { party: Some(shown(after)), event: event as i32, player: subject };
         let to: Vec<u64> = after.members.iter().map(|m| m.player).filter(|p| *p != except).collect();
@@ -36,7 +44,11 @@ async fn changed(st: &State, before: &Party, after: Option<&Party>, event: Party
     }
     let roster_changed = matches!(
         event,
-        PartyEvent::Joined | PartyEvent::Left | PartyEvent::Kicked | PartyEvent::Promoted | PartyEvent::Disconnected
+        PartyEvent::Joined
+            | PartyEvent::Left
+            | PartyEvent::Kicked
+            | PartyEvent::Promoted
+            | PartyEvent::Disconnected
     );
     if roster_changed
         && before.ticket != 0
@@ -51,12 +63,18 @@ async fn my_party(st: &State, me: u64) -> Result<Party, MmError> {
     Ok(parties::of_player(&st.bus, me).await?.ok_or_else(|| refuse(ErrorCode::NotInParty))?.party)
 }
 
-pub async fn handle_party_create(ctx: Ctx<State>, _: PartyCreateReq) -> Result<PartyCreateResp, HandlerError> {
+pub async fn handle_party_create(
+    ctx: Ctx<State>,
+    _: PartyCreateReq,
+) -> Result<PartyCreateResp, HandlerError> {
     let party = parties::create(&ctx.state().bus, me(&ctx)?, now_ms()).await?;
     Ok(PartyCreateResp { party: Some(party) })
 }
 
-pub async fn handle_party_invite(ctx: Ctx<State>, req: PartyInviteReq) -> Result<PartyInviteResp, HandlerError> {
+pub async fn handle_party_invite(
+    ctx: Ctx<State>,
+    req: PartyInviteReq,
+) -> Result<PartyInviteResp, HandlerError> {
     let st = ctx.state();
     let me = me(&ctx)?;
     let target = req.player;
@@ -71,7 +89,9 @@ pub async fn handle_party_invite(ctx: Ctx<State>, req: PartyInviteReq) -> Result
     // the inviter is not told which.
     let blocks = mmo_account::friends::blocks(&st.store, &[PlayerId(target)]).await.map_err(MmError::from)?;
     let online = node::online_many(&st.bus, &[PlayerId(target)]).await.map_err(MmError::from)?;
-    if blocks.iter().any(|(a, b)| (a.0 == target && b.0 == me) || (a.0 == me && b.0 == target)) || online != [true] {
+    if blocks.iter().any(|(a, b)| (a.0 == target && b.0 == me) || (a.0 == me && b.0 == target))
+        || online != [true]
+    {
         return Err(HandlerError::Reject(ErrorCode::InviteRefused));
     }
     let now = now_ms();
@@ -98,7 +118,10 @@ pub async fn handle_party_invite(ctx: Ctx<State>, req: PartyInviteReq) -> Result
     Ok(PartyInviteResp { party: after.as_ref().map(shown) })
 }
 
-pub async fn handle_party_respond(ctx: Ctx<State>, req: PartyRespondReq) -> Result<PartyRespondResp, HandlerError> {
+pub async fn handle_party_respond(
+    ctx: Ctx<State>,
+    req: PartyRespondReq,
+) -> Result<PartyRespondResp, HandlerError> {
     let st = ctx.state();
     let me = me(&ctx)?;
     let now = now_ms();
@@ -120,7 +143,9 @@ pub async fn handle_party_respond(ctx: Ctx<State>, req: PartyRespondReq) -> Resu
         Ok((Some(p), vec![me], Vec::new()))
     };
     let (before, after) = match parties::update(&st.bus, req.party, &mut respond).await {
-        Err(MmError::Refused(ErrorCode::NotInParty, _)) => return Err(HandlerError::Reject(ErrorCode::InviteNotFound)),
+        Err(MmError::Refused(ErrorCode::NotInParty, _)) => {
+            return Err(HandlerError::Reject(ErrorCode::InviteNotFound));
+        }
         r => r?,
     };
     let event = if accept { PartyEvent::Joined } else { PartyEvent::Declined };
@@ -165,12 +190,20 @@ pub async fn handle_party_kick(ctx: Ctx<State>, req: PartyKickReq) -> Result<Par
         Ok((parties::without(p, target), Vec::new(), vec![target]))
     };
     let (before, after) = parties::update(&st.bus, party.id, &mut kick).await?;
-    notify::players(st, &[target], &PartyNtf { party: None, event: PartyEvent::Kicked as i32, player: target }).await;
+    notify::players(
+        st,
+        &[target],
+        &PartyNtf { party: None, event: PartyEvent::Kicked as i32, player: target },
+    )
+    .await;
     changed(st, &before, after.as_ref(), PartyEvent::Kicked, target, me).await;
     Ok(PartyKickResp { party: after.as_ref().map(shown) })
 }
 
-pub async fn handle_party_promote(ctx: Ctx<State>, req: PartyPromoteReq) -> Result<PartyPromoteResp, HandlerError> {
+pub async fn handle_party_promote(
+    ctx: Ctx<State>,
+    req: PartyPromoteReq,
+) -> Result<PartyPromoteResp, HandlerError> {
     let st = ctx.state();
     let me = me(&ctx)?;
     let target = req.player;

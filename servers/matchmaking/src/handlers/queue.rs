@@ -2,8 +2,8 @@
 
 use mmo_core::{Ctx, HandlerError};
 use mmo_proto::{
-    LatencyReportReq, LatencyReportResp, MatchAcceptReq, MatchAcceptResp, QueueJoinReq, QueueJoinResp, QueueLeaveReq,
-    QueueLeaveResp, QueueStatusReq, QueueStatusResp, TicketState,
+    LatencyReportReq, LatencyReportResp, MatchAcceptReq, MatchAcceptResp, QueueJoinReq, QueueJoinResp,
+    QueueLeaveReq, QueueLeaveResp, QueueStatusReq, QueueStatusResp, TicketState,
 };
 
 use super::me;
@@ -21,7 +21,10 @@ pub async fn handle_queue_leave(ctx: Ctx<State>, _: QueueLeaveReq) -> Result<Que
     Ok(QueueLeaveResp {})
 }
 
-pub async fn handle_queue_status(ctx: Ctx<State>, _: QueueStatusReq) -> Result<QueueStatusResp, HandlerError> {
+pub async fn handle_queue_status(
+    ctx: Ctx<State>,
+    _: QueueStatusReq,
+) -> Result<QueueStatusResp, HandlerError> {
     let st = ctx.state();
     let Some(row) = tickets::of_player(&st.bus, me(&ctx)?).await.map_err(HandlerError::internal)? else {
         return Ok(QueueStatusResp { ticket: None });
@@ -31,12 +34,18 @@ pub async fn handle_queue_status(ctx: Ctx<State>, _: QueueStatusReq) -> Result<Q
     Ok(QueueStatusResp { ticket: Some(ticket) })
 }
 
-pub async fn handle_latency_report(ctx: Ctx<State>, req: LatencyReportReq) -> Result<LatencyReportResp, HandlerError> {
+pub async fn handle_latency_report(
+    ctx: Ctx<State>,
+    req: LatencyReportReq,
+) -> Result<LatencyReportResp, HandlerError> {
     queueing::report_latency(&ctx.state().bus, me(&ctx)?, &req.latencies).await?;
     Ok(LatencyReportResp {})
 }
 
-pub async fn handle_match_accept(ctx: Ctx<State>, req: MatchAcceptReq) -> Result<MatchAcceptResp, HandlerError> {
+pub async fn handle_match_accept(
+    ctx: Ctx<State>,
+    req: MatchAcceptReq,
+) -> Result<MatchAcceptResp, HandlerError> {
     let st = ctx.state_arc();
     ready::respond(&st, me(&ctx)?, req.proposal, req.accept).await?;
     Ok(MatchAcceptResp {})

@@ -1,7 +1,7 @@
 //! The cluster matchmaking tests run against: real Redis and MariaDB, a gateway on port 0, the
 //! version, account and zone servers and one or more matchmaking instances, as in production.
 //! And a client that keeps the pushes it gets while waiting for answers.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -59,13 +59,19 @@ pub async fn cluster_with(cfg: MatchmakingConfig, resume_window: Duration) -> Cl
     let redis = TestRedis::new();
     let shutdown = Shutdown::new();
     let db = TestDb::new().await;
-    for m in [mmo_version::migrations(), mmo_account::migrations(), mmo_zone::migrations(), mmo_matchmaking::migrations()] {
+    for m in [
+        mmo_version::migrations(),
+        mmo_account::migrations(),
+        mmo_zone::migrations(),
+        mmo_matchmaking::migrations(),
+    ] {
         db.store().migrate(&m).await.unwrap();
     }
     let bus = redis.bus("node-1", &shutdown).await;
     tokio::spawn(mmo_core::bus::node::heartbeat_loop(bus.clone(), shutdown.token()));
     mmo_version::run(&bus, db.store().clone(), ListenerConfig::default(), &shutdown).await.unwrap();
-    let account = mmo_account::AccountConfig { argon2_memory_kib: 1024, argon2_iterations: 1, ..Default::default() };
+    let account =
+        mmo_account::AccountConfig { argon2_memory_kib: 1024, argon2_iterations: 1, ..Default::default() };
     mmo_account::run(&bus, db.store().clone(), account, &shutdown).await.unwrap();
     let zone = mmo_zone::ZoneServerConfig {
         maps: vec!["start".into()],
@@ -86,7 +92,8 @@ pub async fn cluster_with(cfg: MatchmakingConfig, resume_window: Duration) -> Cl
 
 /// A matchmaking instance on `bus`.
 pub async fn matchmaking(bus: &Bus, db: &TestDb, cfg: MatchmakingConfig, shutdown: &Shutdown) -> Matchmaking {
-    let launch = Launch::new(mmo_matchmaking::SERVICE, bus.clone(), Some(db.store().clone()), shutdown.clone());
+    let launch =
+        Launch::new(mmo_matchmaking::SERVICE, bus.clone(), Some(db.store().clone()), shutdown.clone());
     match mmo_matchmaking::server(cfg).start(launch).await.unwrap() {
         Running::Handle(h) => h.downcast_ref::<Matchmaking>().unwrap().clone(),
         other => panic!("matchmaking started as {other:?}"),
@@ -174,7 +181,11 @@ impl Client {
     }
 
     /// [`Client::ask`], expecting a refusal with `code`.
-    pub async fn refused<Req: MsgType, Resp: MsgType + std::fmt::Debug>(&mut self, req: &Req, code: ErrorCode) -> ErrorResp {
+    pub async fn refused<Req: MsgType, Resp: MsgType + std::fmt::Debug>(
+        &mut self,
+        req: &Req,
+        code: ErrorCode,
+    ) -> ErrorResp {
         match self.ask::<Req, Resp>(req).await {
             Err(e) if e.code() == code => e,
             other => panic!("{}: expected {code:?}, got {other:?}", Req::NAME),
