@@ -169,3 +169,34 @@ async fn a_dropped_connection_during_the_check_counts_as_a_decline() {
     b.refused::<_, QueueJoinResp>(&join("duel"), ErrorCode::QueueCooldown).await;
     cl.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_resumed_during_the_check_keeps_its_ticket() {
+    let mut cfg = common::test_config();
+    for m in cfg.modes.0.values_mut() {
+        m.ready_timeout = Duration::from_secs(6);
+    }
+    let cl = common::cluster_with(cfg, Duration::from_secs(10)).await;
+    let mut a = cl.guest("res-a").await;
+    let mut b = cl.guest("res-b").await;
+    let _: QueueJoinResp = a.ok(&join("duel")).await;
+    let _: QueueJoinResp = b.ok(&join("duel")).await;
+    let (token, b_id) = (b.token.clone(), b.id);
+    // b's connection drops; its session waits for a resume.
+    drop(b);
+    let p: MatchProposalNtf = a.push().await;
+    accept(&mut a, p.proposal).await;
+    let mut c = cl.client().await;
+    c.hello().await.unwrap();
+    // Received so far: LoginResp and QueueJoinResp; the proposal is replayed after the answer.
+    let _: mmo_proto::ResumeResp =
+        c.request_retrying(&mmo_proto::ResumeReq { token, received: 2 }, 10).await.unwrap();
+    let mut b = Client { c, id: b_id, token: String::new(), pushes: Default::default() };
+    let pb: MatchProposalNtf = b.push().await;
+    assert_eq!(pb.proposal, p.proposal);
+    accept(&mut b, pb.proposal).await;
+    let sa: MatchStartNtf = a.push().await;
+    let sb: MatchStartNtf = b.push().await;
+    assert_eq!(sa.match_id, sb.match_id);
+    cl.finish().await;
+}

@@ -4,18 +4,17 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mmo_core::bus::Bus;
 use mmo_core::server::{Launch, Running};
 use mmo_core::store::WriteBehindConfig;
-use mmo_core::{ListenerConfig, Router, Shutdown};
+use mmo_core::{ListenerConfig, Registry, Shutdown};
 use mmo_matchmaking::{Matchmaking, MatchmakingConfig, ModeRules, Modes};
 use mmo_proto::{DeviceCredential, ErrorCode, ErrorResp, LoginReq, LoginResp, login_req::Credential};
+use mmo_testkit::TestClient;
 use mmo_testkit::mysql::TestDb;
 use mmo_testkit::redis::TestRedis;
-use mmo_testkit::{TestClient, TestServer};
 use mmo_wire::{Flags, Frame, MsgType};
 
 /// How long any answer, push or condition may take before the test fails.
@@ -42,7 +41,7 @@ pub fn test_config() -> MatchmakingConfig {
 }
 
 pub struct Cluster {
-    pub gateway: TestServer,
+    pub addr: std::net::SocketAddr,
     pub bus: Bus,
     pub db: TestDb,
     pub redis: TestRedis,
@@ -85,9 +84,21 @@ pub async fn cluster_with(cfg: MatchmakingConfig, resume_window: Duration) -> Cl
     let wb = WriteBehindConfig { interval: Duration::from_millis(200), ..WriteBehindConfig::default() };
     mmo_zone::run(&bus, db.store().clone(), zone, wb, &shutdown).await.unwrap();
     let mm = matchmaking(&bus, &db, cfg, &shutdown).await;
-    let listener = ListenerConfig { resume_window, ..ListenerConfig::default() };
-    let gateway = TestServer::start_gateway(listener, Router::<()>::new(), Arc::new(()), &bus).await;
-    Cluster { gateway, bus, db, redis, shutdown, mm }
+    // The real gateway (its own routes: resume), on port 0.
+    let listener =
+        ListenerConfig { resume_window, listen: "127.0.0.1:0".parse().unwrap(), ..ListenerConfig::default() };
+    let gateway = mmo_gateway::bind(
+        listener,
+        mmo_gateway::GatewayConfig::default(),
+        Registry::new(),
+        shutdown.clone(),
+        Some(&bus),
+    )
+    .await
+    .unwrap();
+    let addr = gateway.local_addr().unwrap();
+    tokio::spawn(gateway.run());
+    Cluster { addr, bus, db, redis, shutdown, mm }
 }
 
 /// A matchmaking instance on `bus`.
@@ -101,9 +112,14 @@ pub async fn matchmaking(bus: &Bus, db: &TestDb, cfg: MatchmakingConfig, shutdow
 }
 
 impl Cluster {
+    /// A new connection to the gateway.
+    pub async fn client(&self) -> TestClient {
+        TestClient::connect(self.addr).await.unwrap()
+    }
+
     /// A guest logged in (not in the world).
     pub async fn guest(&self, device: &str) -> Client {
-        let mut c = self.gateway.client().await;
+        let mut c = self.client().await;
         c.hello().await.unwrap();
         let device_id = format!("device-{device}-0123456789");
         let req = LoginReq { credential: Some(Credential::Device(DeviceCredential { device_id })) };
@@ -131,7 +147,6 @@ impl Cluster {
 
     pub async fn finish(self) {
         self.shutdown.trigger();
-        self.gateway.shutdown.trigger();
         self.shutdown.drain(Duration::from_secs(10)).await;
         self.bus.close();
         self.db.cleanup().await;
