@@ -281,7 +281,8 @@ for i = 1, r do
   local s = redis.call('HGET', k, 's')
   if (s == '2' or s == '3') and redis.call('HGET', k, 'p') == ARGV[1] then
     redis.call('HINCRBY', k, 'v', 1)
-    redis.call('HSET', k, 's', 1, 'p', '', 'f', 1)
+    redis.call('HSET', k, 's', 1, 'f', 1)
+    redis.call('HDEL', k, 'p')
     redis.call('ZADD', KEYS[5], ARGV[a + r + i - 1], ARGV[a + i - 1])
   end
 end

@@ -200,3 +200,22 @@ async fn a_session_resumed_during_the_check_keeps_its_ticket() {
     assert_eq!(sa.match_id, sb.match_id);
     cl.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_pair_is_never_matched_together() {
+    let cl = cluster().await;
+    let mut a = cl.guest("blkq-a").await;
+    let mut b = cl.guest("blkq-b").await;
+    let _: mmo_proto::FriendBlockResp = a.ok(&mmo_proto::FriendBlockReq { player_id: b.id }).await;
+    let _: QueueJoinResp = a.ok(&join("duel")).await;
+    let _: QueueJoinResp = b.ok(&join("duel")).await;
+    // Alone together in the queue, the two are not matched.
+    assert!(a.push_within::<MatchProposalNtf>(Duration::from_millis(600)).await.is_none());
+    let mut c = cl.guest("blkq-c").await;
+    let _: QueueJoinResp = c.ok(&join("duel")).await;
+    let pa: MatchProposalNtf = a.push().await;
+    let pc: MatchProposalNtf = c.push().await;
+    assert_eq!(pa.proposal, pc.proposal, "a is matched with c, the one it did not block");
+    assert!(b.push_within::<MatchProposalNtf>(Duration::from_millis(200)).await.is_none());
+    cl.finish().await;
+}
