@@ -25,13 +25,17 @@
 #      window), entity updates delivered per second and their latency from the tick to the bot,
 #      next to what the same run compares them with: the updates the zone says it sent (the
 #      ratio is the share delivered) and the 50 ms tick period.
+#   7. matchmaking (BENCH.md S8): mm_ingest, tickets/s through the ticket script vs the naive
+#      WATCH/MULTI transaction, and through the whole server path (MySQL reads included); MM_TICKETS
+#      (default 20000), MM_TASKS (default 64), MM_REPEAT (default 3). The matching pass is the
+#      `matchmaking` criterion bench (one pass over 50k tickets, vs a naive O(n^2) pass).
 #
 # Usage: scripts/bench.sh [CRITERION_FILTER]   e.g. scripts/bench.sh decode/1000x32B
 # Environment: CONNS (default 10000, at most 19000), REPEAT (conn_memory repeats, default 1),
 # HOLD (seconds to hold the connections with heartbeats after measuring, then measure again;
 # default 0, use 12 or more so every connection has sent a PingReq: S1's steady state),
 # SKIP_CRITERION=1, SKIP_ZONE_TICK=1, SKIP_MEMORY=1, SKIP_BUS=1, SKIP_E2E=1, SKIP_LOGIN=1 or
-# SKIP_ZONE=1 to leave a part out;
+# SKIP_ZONE=1 or SKIP_MM=1 to leave a part out;
 # BUS_REPEAT (bus_bench repeats of its throughput steps, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -130,6 +134,12 @@ if [[ -z ${SKIP_BUS:-} ]]; then
   step "bus_bench: bus vs redis-benchmark XADD / raw XREADGROUP, latency at 50k/s (BENCH.md S6)"
   # Pins itself and redis-benchmark to core 1 and its latency consumer to core 0 (Redis unpinned).
   "$target/release/bus_bench" --repeat "${BUS_REPEAT:-3}" --json "$target/bus_bench.json"
+fi
+
+if [[ -z ${SKIP_MM:-} ]]; then
+  step "matchmaking: ticket ingest vs a naive WATCH/MULTI enqueue (BENCH.md S8)"
+  "$target/release/mm_ingest" --tickets "${MM_TICKETS:-20000}" --tasks "${MM_TASKS:-64}" \
+    --repeat "${MM_REPEAT:-3}" --parts --json "$target/mm_ingest.json"
 fi
 
 if [[ -z ${SKIP_E2E:-} ]]; then
