@@ -102,8 +102,14 @@ pub async fn enqueue(st: &State, req: &Enqueue) -> Result<u64, MmError> {
     if req.players.is_empty() || req.players.len() > mode.party_limit() as usize {
         return Err(MmError::refused(ErrorCode::PartyTooLarge));
     }
-    let reported = reported_latencies(&st.bus, &req.players).await?;
-    let ratings = ratings::get(&st.store, &req.mode, &req.players).await?;
+    // The three reads are independent: one round trip's wait, not three.
+    let ids: Vec<PlayerId> = req.players.iter().map(|p| PlayerId(*p)).collect();
+    let (reported, ratings, blocks) = tokio::join!(
+        reported_latencies(&st.bus, &req.players),
+        ratings::get(&st.store, &req.mode, &req.players),
+        mmo_account::friends::blocks(&st.store, &ids),
+    );
+    let (reported, ratings, blocks) = (reported?, ratings?, blocks?);
     let mut members = Vec::with_capacity(req.players.len());
     for p in &req.players {
         let roles = req.roles.get(p).cloned().unwrap_or_default();
@@ -118,8 +124,6 @@ pub async fn enqueue(st: &State, req: &Enqueue) -> Result<u64, MmError> {
         let r = ratings.get(p).copied().unwrap_or_default();
         members.push(MemberBody { player: *p, rating: r.rating, deviation: r.deviation, roles, latencies });
     }
-    let ids: Vec<PlayerId> = req.players.iter().map(|p| PlayerId(*p)).collect();
-    let blocks = mmo_account::friends::blocks(&st.store, &ids).await?;
     let ours: HashSet<u64> = req.players.iter().copied().collect();
     let mut blocked: Vec<u64> = blocks
         .iter()

@@ -16,11 +16,17 @@ pub struct MysqlConfig {
     /// variable `MMO_MYSQL_URL` overrides it (see [`MysqlConfig::apply_env`]). Default
     /// `mysql://root@127.0.0.1:3306/mmo`.
     pub url: String,
-    /// Idle connections the pool keeps open. Default 2.
+    /// Idle connections the pool keeps open however long they idle. Default 2.
     pub pool_min: usize,
     /// Connections open at once; callers beyond it wait up to `connect_timeout` for one to be
     /// returned. Default 32.
     pub pool_max: usize,
+    /// How long a connection beyond `pool_min` stays open once idle. Closing it at once (the
+    /// driver's default) means every burst of more than `pool_min` concurrent statements
+    /// connects, authenticates and prepares anew: measured, that capped a two-query request
+    /// path at ~0.9k requests/s. Default 60s.
+    #[serde(with = "humantime_serde")]
+    pub pool_idle_ttl: Duration,
     /// Time to get a connection, whether new or from the pool. Default 5s.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -53,6 +59,7 @@ impl Default for MysqlConfig {
             url: "mysql://root@127.0.0.1:3306/mmo".into(),
             pool_min: 2,
             pool_max: 32,
+            pool_idle_ttl: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
             query_timeout: Duration::from_secs(10),
             migrate_timeout: Duration::from_secs(300),

@@ -53,7 +53,10 @@ impl Store {
         // state (`SET @var`, `SET SESSION`, temporary tables, `GET_LOCK`) on a pooled
         // connection. Transactions always end in commit or rollback, and a connection cut off
         // by a deadline is killed, never reused.
-        let pool_opts = PoolOpts::new().with_constraints(constraints).with_reset_connection(false);
+        let pool_opts = PoolOpts::new()
+            .with_constraints(constraints)
+            .with_reset_connection(false)
+            .with_inactive_connection_ttl(cfg.pool_idle_ttl);
         let pool = Pool::new(OptsBuilder::from_opts(opts).pool_opts(pool_opts));
         let store = Store {
             pool,
