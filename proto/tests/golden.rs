@@ -142,3 +142,107 @@ fn positions_push() {
         "00 00 00 20 07 dc 03 00 00 00 00 08 07 10 80 d0 df b4 ab 33 1a 0e 08 81 80 40 15 00 00 20 41 1d 00 00 a0 41",
     );
 }
+
+#[test]
+fn queue_join_request() {
+    let req = QueueJoinReq {
+        mode: "duel".into(),
+        latencies: vec![RegionLatency { region: "eu".into(), ms: 40 }],
+        ..Default::default()
+    };
+    golden(
+        &req.to_frame_bytes(Seq(5), Flags::NONE),
+        "00 00 00 15 0c 1c 00 00 00 00 05 0a 04 64 75 65 6c 12 06 0a 02 65 75 10 28",
+    );
+}
+
+#[test]
+fn queue_join_response() {
+    let resp = QueueJoinResp {
+        ticket: Some(Ticket {
+            id: 42,
+            mode: "duel".into(),
+            state: TicketState::Searching as i32,
+            players: vec![7],
+            position: 2,
+            estimated_wait_ms: 12_000,
+            ..Default::default()
+        }),
+    };
+    golden(
+        &resp.to_frame_bytes(Seq(5), Flags::NONE),
+        "00 00 00 1b 0c 1d 00 00 00 00 05 0a 12 08 2a 12 04 64 75 65 6c 18 01 22 01 07 30 02 38 e0 5d",
+    );
+}
+
+#[test]
+fn queue_cooldown_error_response() {
+    let e = ErrorResp {
+        code: ErrorCode::QueueCooldown as i32,
+        request_msg_id: 3100,
+        retry_after_ms: 29_500,
+        ..Default::default()
+    };
+    golden(
+        &e.to_frame_bytes(Seq(7), Flags::NONE),
+        "00 00 00 11 00 05 00 00 00 00 07 08 c1 17 10 9c 18 20 bc e6 01",
+    );
+}
+
+#[test]
+fn match_proposal_push() {
+    let ntf = MatchProposalNtf {
+        proposal: 9,
+        mode: "duel".into(),
+        players: 2,
+        region: "eu".into(),
+        deadline_ms: 1_764_000_015_000,
+    };
+    golden(
+        &ntf.to_frame_bytes(Seq(4), Flags::PUSH),
+        "00 00 00 1c 0c 31 01 00 00 00 04 08 09 12 04 64 75 65 6c 18 02 22 02 65 75 28 98 c5 e0 b4 ab 33",
+    );
+}
+
+#[test]
+fn match_accept_request() {
+    let req = MatchAcceptReq { proposal: 9, accept: true };
+    golden(&req.to_frame_bytes(Seq(6), Flags::NONE), "00 00 00 0b 0c 24 00 00 00 00 06 08 09 10 01");
+}
+
+#[test]
+fn ticket_declined_push() {
+    let ntf = TicketNtf {
+        ticket: Some(Ticket {
+            id: 43,
+            mode: "duel".into(),
+            state: TicketState::Cancelled as i32,
+            players: vec![8],
+            waited_ms: 4200,
+            ..Default::default()
+        }),
+        reason: TicketEndReason::Declined as i32,
+        cooldown_ms: 30_000,
+    };
+    golden(
+        &ntf.to_frame_bytes(Seq(5), Flags::PUSH),
+        "00 00 00 1f 0c 30 01 00 00 00 05 0a 10 08 2b 12 04 64 75 65 6c 18 05 22 01 08 28 e8 20 10 02 18 b0 ea 01",
+    );
+}
+
+#[test]
+fn match_start_push() {
+    let ntf = MatchStartNtf {
+        match_id: "m9".into(),
+        mode: "duel".into(),
+        instance: "arena.3".into(),
+        region: "eu".into(),
+        teams: vec![MatchTeam { players: vec![7] }, MatchTeam { players: vec![8] }],
+        team: 0,
+    };
+    golden(
+        &ntf.to_frame_bytes(Seq(5), Flags::PUSH),
+        "00 00 00 28 0c 32 01 00 00 00 05 0a 02 6d 39 12 04 64 75 65 6c 1a 07 61 72 65 6e 61 2e 33 \
+         22 02 65 75 2a 03 0a 01 07 2a 03 0a 01 08",
+    );
+}
