@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use mmo_core::Shutdown;
 use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
-use mmo_core::bus::{BusError, events};
+use mmo_core::bus::{BusError, events, node};
+use mmo_core::session::PlayerId;
 use mmo_proto::bus::GameEvent;
 use mmo_proto::{PartyEvent, TicketEndReason};
 
@@ -41,7 +42,17 @@ pub async fn start(st: Arc<State>, shutdown: &Shutdown) -> Result<(), BusError> 
 
 async fn on_event(st: &State, ev: &GameEvent) -> Result<(), MmError> {
     match ev.kind.as_str() {
-        "logout" if ev.player != 0 => session_ended(st, ev.player).await,
+        "logout" if ev.player != 0 => {
+            // A login elsewhere ended this session: the player plays on in the newer one,
+            // which keeps its ticket and party.
+            let ended = ev.attrs.get("session").and_then(|s| s.parse::<u64>().ok());
+            if let Some(now) = node::presence(&st.bus, PlayerId(ev.player)).await?
+                && (now.node != ev.node || Some(now.session.0) != ended)
+            {
+                return Ok(());
+            }
+            session_ended(st, ev.player).await
+        }
         "match_closed" => crate::outcome::on_match_closed(st, ev).await,
         _ => Ok(()),
     }

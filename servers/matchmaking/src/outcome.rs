@@ -17,6 +17,11 @@ use crate::results::{self, InvalidResult, MatchResult, Recorded, TeamResult};
 /// The zone closed a match instance: each team's score is its players' kills.
 pub async fn on_match_closed(st: &State, ev: &GameEvent) -> Result<(), MmError> {
     let Some(match_id) = ev.attrs.get("match_id").filter(|m| !m.is_empty()) else { return Ok(()) };
+    if ev.attrs.get("players").is_none_or(|p| p.is_empty()) {
+        // Nobody came: no match was played, and nobody's rating moves.
+        tracing::info!(match_id, "match closed with no player entered; no result recorded");
+        return Ok(());
+    }
     let kills: HashMap<u64, i64> = ev
         .attrs
         .get("kills")

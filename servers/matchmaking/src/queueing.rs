@@ -265,13 +265,10 @@ pub async fn cancel(st: &State, row: &TicketRow, reason: TicketEndReason) -> Res
             }
             Ok(())
         }
-        TicketState::Proposed => {
-            let first = row.body.members.first().map_or(0, |m| m.player);
-            match ready::decline(st, row.proposal, first).await {
-                Err(MmError::Refused(..)) => Ok(()),
-                r => r,
-            }
-        }
+        TicketState::Proposed => match ready::withdraw(st, row.proposal, row.id, reason).await {
+            Err(MmError::Refused(..)) => Ok(()),
+            r => r,
+        },
         _ => Ok(()),
     }
 }

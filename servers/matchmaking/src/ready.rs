@@ -45,7 +45,25 @@ pub async fn decline(st: &State, id: u64, player: u64) -> Result<(), MmError> {
     if p.state != "pending" || !p.players.contains(&player) {
         return Err(MmError::refused(ErrorCode::ProposalNotFound));
     }
+    if p.deadline_ms < now_ms() {
+        // Too late to decline: the check timed out, and everyone silent declined with it.
+        timed_out(st, id).await?;
+        return Err(MmError::refused(ErrorCode::ProposalNotFound));
+    }
     fail(st, p, Why::Declined(player)).await
+}
+
+/// Takes a ticket out of a pending ready check for a reason that is not a decline (its party
+/// changed): it is cancelled with `reason`, nobody is penalised, the others go back to the
+/// queue first.
+pub async fn withdraw(st: &State, id: u64, ticket: u64, reason: TicketEndReason) -> Result<(), MmError> {
+    let Some(p) = proposals::get(&st.bus, id).await? else {
+        return Err(MmError::refused(ErrorCode::ProposalNotFound));
+    };
+    if p.state != "pending" || !p.tickets.contains(&ticket) {
+        return Err(MmError::refused(ErrorCode::ProposalNotFound));
+    }
+    fail(st, p, Why::Withdrawn(ticket, reason)).await
 }
 
 /// A pending proposal whose deadline passed: everyone who has not accepted declined.
@@ -62,6 +80,8 @@ pub async fn timed_out(st: &State, id: u64) -> Result<(), MmError> {
 
 enum Why {
     Declined(u64),
+    /// This ticket leaves for this reason; nobody is penalised.
+    Withdrawn(u64, TicketEndReason),
     TimedOut,
     /// No match instance could be started: everyone goes back, nobody is penalised.
     NoServer,
@@ -84,12 +104,15 @@ async fn fail(st: &State, mut p: ProposalRow, why: Why) -> Result<(), MmError> {
         let declined = |player: u64| match why {
             Why::Declined(d) => d == player,
             Why::TimedOut => !accepted.contains(&player),
-            Why::NoServer => false,
+            Why::NoServer | Why::Withdrawn(..) => false,
         };
+        let withdrawn = |ticket: u64| matches!(why, Why::Withdrawn(t, _) if t == ticket);
         let mut f = Failure { requeue: Vec::new(), cancel: Vec::new(), penalise: Vec::new() };
         for r in &rows {
             let players = r.body.players();
-            if players.iter().any(|pl| declined(*pl)) {
+            if withdrawn(r.id) {
+                f.cancel.push((r.id, players));
+            } else if players.iter().any(|pl| declined(*pl)) {
                 f.penalise.extend(players.iter().copied().filter(|pl| declined(*pl)));
                 f.cancel.push((r.id, players));
             } else {
@@ -111,7 +134,11 @@ async fn fail(st: &State, mut p: ProposalRow, why: Why) -> Result<(), MmError> {
             if f.requeue.iter().any(|(id, _)| *id == r.id) {
                 notify::ticket(st, r, TicketState::Searching, requeued, 0, None).await;
             } else {
-                for (i, pl) in r.body.players().iter().enumerate() {
+                let reason = match why {
+                    Why::Withdrawn(t, reason) if t == r.id => reason,
+                    _ => TicketEndReason::Declined,
+                };
+                for pl in r.body.players().iter() {
                     let cd = f
                         .penalise
                         .iter()
@@ -121,10 +148,9 @@ async fn fail(st: &State, mut p: ProposalRow, why: Why) -> Result<(), MmError> {
                         .unwrap_or(0);
                     let ntf = mmo_proto::TicketNtf {
                         ticket: notify::view(st, r, TicketState::Cancelled).await.ok(),
-                        reason: TicketEndReason::Declined as i32,
+                        reason: reason as i32,
                         cooldown_ms: cd,
                     };
-                    let _ = i;
                     notify::players(st, &[*pl], &ntf).await;
                 }
                 parties::forget_ticket(&st.bus, r).await;
@@ -132,6 +158,7 @@ async fn fail(st: &State, mut p: ProposalRow, why: Why) -> Result<(), MmError> {
         }
         let reason = match why {
             Why::Declined(_) => "declined",
+            Why::Withdrawn(..) => "withdrawn",
             Why::TimedOut => "timeout",
             Why::NoServer => "no_server",
         };

@@ -158,3 +158,47 @@ async fn a_members_ended_session_takes_it_out_of_the_party() {
     assert_eq!(n.party.unwrap().members.len(), 1);
     cl.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_change_during_the_ready_check_penalises_nobody_and_requeues_the_others() {
+    let cl = cluster().await;
+    let mut a = cl.guest("rc-a").await;
+    let mut b = cl.guest("rc-b").await;
+    let mut c = cl.guest("rc-c").await;
+    let mut d = cl.guest("rc-d").await;
+    party(&mut a, &mut [&mut b]).await;
+    let _: QueueJoinResp = a.ok(&join("team")).await;
+    let _: QueueJoinResp = c.ok(&join("team")).await;
+    let _: QueueJoinResp = d.ok(&join("team")).await;
+    let _: MatchProposalNtf = a.push().await;
+    let _: MatchProposalNtf = c.push().await;
+    // b leaves the party during the check.
+    let _: PartyLeaveResp = b.ok(&PartyLeaveReq {}).await;
+    let out: TicketNtf = a.push().await;
+    assert_eq!((out.reason(), out.cooldown_ms), (TicketEndReason::PartyChanged, 0));
+    let back: TicketNtf = c.push().await;
+    assert_eq!(back.reason(), TicketEndReason::Requeued);
+    // Nobody is penalised: both may queue again at once.
+    let _: QueueJoinResp = a.ok(&join("team")).await;
+    let _: QueueJoinResp = b.ok(&join("duel")).await;
+    cl.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_elsewhere_keeps_the_players_ticket_and_party() {
+    let cl = cluster().await;
+    let mut a = cl.guest("dup-a").await;
+    let mut b = cl.guest("dup-b").await;
+    party(&mut a, &mut [&mut b]).await;
+    let _: QueueJoinResp = a.ok(&join("team")).await;
+    // b logs in again on another connection: the old session ends with DUPLICATE_LOGIN.
+    let b2 = cl.guest("dup-b").await;
+    assert_eq!(b2.id, b.id);
+    assert_eq!(b.c.expect_disconnect().await.unwrap(), ErrorCode::DuplicateLogin);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s: QueueStatusResp = a.ok(&QueueStatusReq {}).await;
+    assert_eq!(s.ticket.unwrap().players.len(), 2, "the party's ticket is still open");
+    let p: PartyGetResp = a.ok(&PartyGetReq {}).await;
+    assert_eq!(p.party.unwrap().members.len(), 2);
+    cl.finish().await;
+}

@@ -287,7 +287,10 @@ fn session_ended(bus: &Bus, session: &Session) {
         None if session.is_detached() => "RESUME_WINDOW_EXPIRED",
         None => "DISCONNECTED",
     };
-    events::emit(bus, "logout", player, &[("reason", reason)]);
+    // With the session's id: a server reacting to it can tell this session from a newer one of
+    // the same player (a login elsewhere ends this one with DUPLICATE_LOGIN).
+    let id = session.id().to_string();
+    events::emit(bus, "logout", player, &[("reason", reason), ("session", &id)]);
     // Stateful servers holding something for this session (the zone instance with the player's
     // entity) are told on the stream they bound it to, after whatever the session sent them.
     let reason = session.closing_reason().map_or(0, |c| c.code() as u32);
