@@ -38,7 +38,7 @@
 //! above with it (and the parties and roles can still be split into teams), until the group
 //! has `team_size * teams` players. A full group becomes a [`Proposal`]; an anchor that cannot
 //! fill one takes nothing, and stays available to later anchors. An attempt examines at most
-//! `max(256, 32 * players per match)` neighbours, which bounds the work of anchors that cannot
+//! `max(128, 16 * players per match)` neighbours, which bounds the work of anchors that cannot
 //! match (the leftovers at the end of a pass).
 //!
 //! [`pass`] finds the neighbours in a rating-sorted array with skip links over the taken
@@ -61,6 +61,7 @@ pub use eligible::{Ineligible, ineligible};
 pub use naive::naive_pass;
 pub use why::{Blocker, Explanation, Misfit, Neighbour, Reason, explain};
 
+use eligible::Entry;
 use group::{Group, Step};
 
 pub type TicketId = u64;
@@ -148,7 +149,7 @@ impl Rules {
 
     /// How many neighbours one attempt examines at most.
     fn examine_limit(&self) -> usize {
-        (32 * self.players_per_match()).max(256)
+        (16 * self.players_per_match()).max(128)
     }
 }
 
@@ -157,8 +158,8 @@ impl Rules {
 pub fn pass(rules: &Rules, pool: &[Candidate]) -> Vec<Proposal> {
     let mut entries = eligible::entries(rules, pool);
     // Rating order, ties by id, so the neighbours of a ticket are next to it.
-    entries.sort_unstable_by(|a, b| a.rating_order(b, pool));
-    let order = eligible::service_order(&entries, pool);
+    entries.sort_unstable_by(Entry::rating_order);
+    let order = eligible::service_order(&entries);
     let mut taken = Skips::new(entries.len());
     let mut group = Group::new(rules, pool, &entries);
     let limit = rules.examine_limit();

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use super::teams::Arranger;
-use super::{Candidate, Rules};
+use super::{Candidate, Rules, TicketId};
 
 /// Why a ticket can never match under the rules, whatever else is queued.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,25 +93,33 @@ pub(super) fn region_mask(rules: &Rules, c: &Candidate) -> u64 {
     mask
 }
 
-/// An eligible ticket as a pass sees it: what the per-neighbour checks read, packed together.
+/// An eligible ticket as a pass sees it: what the sorts and the per-neighbour checks read,
+/// packed together, so a rejected neighbour costs no visit to its `Candidate`.
 #[derive(Clone, Debug)]
 pub(super) struct Entry {
     pub rating: f64,
     pub window: f64,
     pub regions: u64,
-    pub size: usize,
+    pub id: TicketId,
+    pub waited_ms: u64,
     /// Index into the pool.
     pub ticket: usize,
+    pub size: usize,
+    pub front: bool,
+    /// Whether the ticket's block list is non-empty.
+    pub blocks: bool,
+    /// A solo's `Member::roles`.
+    pub solo_roles: u32,
 }
 
 impl Entry {
     /// Rating order, ties by ticket id (then pool position, so the order is total even with
     /// duplicate ids).
-    pub fn rating_order(&self, other: &Entry, pool: &[Candidate]) -> Ordering {
+    pub fn rating_order(&self, other: &Entry) -> Ordering {
         self.rating
             .total_cmp(&other.rating)
-            .then(pool[self.ticket].id.cmp(&pool[other.ticket].id))
-            .then(self.ticket.cmp(&other.ticket))
+            .then_with(|| self.id.cmp(&other.id))
+            .then_with(|| self.ticket.cmp(&other.ticket))
     }
 }
 
@@ -136,8 +144,13 @@ pub(super) fn entries(rules: &Rules, pool: &[Candidate]) -> Vec<Entry> {
                 rating: c.rating,
                 window: rules.window(c.waited_ms),
                 regions,
-                size: c.members.len(),
+                id: c.id,
+                waited_ms: c.waited_ms,
                 ticket,
+                size: c.members.len(),
+                front: c.front,
+                blocks: !c.blocked.is_empty(),
+                solo_roles: c.members[0].roles,
             })
         })
         .collect()
@@ -145,16 +158,15 @@ pub(super) fn entries(rules: &Rules, pool: &[Candidate]) -> Vec<Entry> {
 
 /// Indices into `entries` in the order tickets are served: `front` first, then longest wait,
 /// then lowest id.
-pub(super) fn service_order(entries: &[Entry], pool: &[Candidate]) -> Vec<u32> {
+pub(super) fn service_order(entries: &[Entry]) -> Vec<u32> {
     let mut order: Vec<u32> = (0..entries.len() as u32).collect();
     order.sort_unstable_by(|&a, &b| {
-        let (ea, eb) = (&entries[a as usize], &entries[b as usize]);
-        let (ca, cb) = (&pool[ea.ticket], &pool[eb.ticket]);
-        cb.front
-            .cmp(&ca.front)
-            .then(cb.waited_ms.cmp(&ca.waited_ms))
-            .then(ca.id.cmp(&cb.id))
-            .then(ea.ticket.cmp(&eb.ticket))
+        let (a, b) = (&entries[a as usize], &entries[b as usize]);
+        b.front
+            .cmp(&a.front)
+            .then_with(|| b.waited_ms.cmp(&a.waited_ms))
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.ticket.cmp(&b.ticket))
     });
     order
 }

@@ -25,8 +25,6 @@ pub(super) struct Group<'p> {
     chosen: Vec<u32>,
     /// The same tickets.
     tickets: Vec<&'p Candidate>,
-    /// Every player of the group.
-    players: Vec<PlayerId>,
     /// Whether some ticket of the group has a block list.
     any_blocked: bool,
     size: usize,
@@ -47,7 +45,6 @@ impl<'p> Group<'p> {
             need: rules.players_per_match(),
             chosen: Vec::new(),
             tickets: Vec::new(),
-            players: Vec::new(),
             any_blocked: false,
             size: 0,
             lo: 0.0,
@@ -63,7 +60,7 @@ impl<'p> Group<'p> {
         let e = &self.entries[a];
         self.chosen.clear();
         self.tickets.clear();
-        self.players.clear();
+        self.arranger.forget();
         self.any_blocked = false;
         self.size = 0;
         (self.lo, self.hi, self.width, self.regions) = (e.rating, e.rating, e.window, e.regions);
@@ -79,17 +76,23 @@ impl<'p> Group<'p> {
     /// region, no blocks, and a split into teams (parties whole, roles filled) still possible.
     pub fn try_add(&mut self, i: usize) -> Step {
         let e = &self.entries[i];
-        let c = &self.pool[e.ticket];
-        if self.size + e.size > self.need
-            || !self.spread_allows(e)
-            || !self.shares_region(e)
-            || self.blocked_with(c).is_some()
-        {
+        if self.size + e.size > self.need || !self.spread_allows(e) || !self.shares_region(e) {
             return Step::Rejected;
         }
-        // Without roles a solo fits wherever there is room; parties and roles need a search.
-        if (e.size > 1 || self.arranger.has_roles()) && !self.fits_with(c) {
+        // The checks above read only the entry; these read the ticket itself.
+        let c = &self.pool[e.ticket];
+        if (e.blocks || self.any_blocked) && self.blocked_with(c).is_some() {
             return Step::Rejected;
+        }
+        // Without roles a solo fits wherever there is room; parties and roles need a search
+        // (a solo with roles usually just one augmenting path, see `Arranger::admits`).
+        if e.size > 1 || self.arranger.has_roles() {
+            self.tickets.push(c);
+            let fits = self.arranger.admits(&self.tickets, (e.size == 1).then_some(e.solo_roles));
+            self.tickets.pop();
+            if !fits {
+                return Step::Rejected;
+            }
         }
         (self.lo, self.hi) = (self.lo.min(e.rating), self.hi.max(e.rating));
         self.width = self.width.max(e.window);
@@ -103,8 +106,7 @@ impl<'p> Group<'p> {
         let c = &self.pool[e.ticket];
         self.chosen.push(i as u32);
         self.tickets.push(c);
-        self.players.extend(c.members.iter().map(|m| m.player));
-        self.any_blocked |= !c.blocked.is_empty();
+        self.any_blocked |= e.blocks;
         self.size += e.size;
     }
 
@@ -121,14 +123,13 @@ impl<'p> Group<'p> {
     /// A block between `c` and the group: the ticket whose list names the player, and the
     /// player.
     pub fn blocked_with(&self, c: &Candidate) -> Option<(TicketId, PlayerId)> {
-        if let Some(&p) = c.blocked.iter().find(|p| self.players.contains(p)) {
+        let in_group = |p: &PlayerId| self.tickets.iter().any(|t| t.members.iter().any(|m| m.player == *p));
+        if let Some(&p) = c.blocked.iter().find(|p| in_group(p)) {
             return Some((c.id, p));
         }
-        if self.any_blocked {
-            for t in &self.tickets {
-                if let Some(m) = c.members.iter().find(|m| t.blocked.contains(&m.player)) {
-                    return Some((t.id, m.player));
-                }
+        for t in self.tickets.iter().filter(|t| !t.blocked.is_empty()) {
+            if let Some(m) = c.members.iter().find(|m| t.blocked.contains(&m.player)) {
+                return Some((t.id, m.player));
             }
         }
         None

@@ -13,7 +13,7 @@ use super::{Candidate, Proposal, Rules};
 /// proposals, in fact), found by a full scan of the pool per anchor.
 pub fn naive_pass(rules: &Rules, pool: &[Candidate]) -> Vec<Proposal> {
     let entries = eligible::entries(rules, pool);
-    let order = eligible::service_order(&entries, pool);
+    let order = eligible::service_order(&entries);
     let mut taken = vec![false; entries.len()];
     let mut group = Group::new(rules, pool, &entries);
     let limit = rules.examine_limit();
@@ -31,7 +31,7 @@ pub fn naive_pass(rules: &Rules, pool: &[Candidate]) -> Vec<Proposal> {
             if i == a || taken[i] {
                 continue;
             }
-            let above = e.rating_order(anchor, pool) == Ordering::Greater;
+            let above = e.rating_order(anchor) == Ordering::Greater;
             let d = if above { e.rating - anchor.rating } else { anchor.rating - e.rating };
             if d <= anchor.window {
                 near.push((d, above, i));
@@ -40,8 +40,7 @@ pub fn naive_pass(rules: &Rules, pool: &[Candidate]) -> Vec<Proposal> {
         // Nearest first; at equal distance those below the anchor first; then nearest in
         // rating order (the indexed pass walks outwards from the anchor on each side).
         near.sort_by(|x, y| {
-            let side =
-                |e: &Entry, f: &Entry| if x.1 { e.rating_order(f, pool) } else { f.rating_order(e, pool) };
+            let side = |e: &Entry, f: &Entry| if x.1 { e.rating_order(f) } else { f.rating_order(e) };
             x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then_with(|| side(&entries[x.2], &entries[y.2]))
         });
         group.start(a);

@@ -37,6 +37,12 @@ pub(super) struct Arranger {
     caps: Vec<usize>,
     all_roles: u32,
     budget: u32,
+    /// How many tickets of the group the current matching (`players`, `slot_of`) seats, all of
+    /// them: lets `admits` add a solo with one augmenting path. 0: no such matching.
+    seated: usize,
+    /// Role masks of solos this group has already refused: a solo accepting no more than one
+    /// of them is refused without a search, since a group only gets harder to seat as it grows.
+    refused: Vec<u32>,
     /// Per ticket of the group: its team.
     team_of: Vec<usize>,
     /// Players per team.
@@ -62,6 +68,8 @@ impl Arranger {
             caps,
             all_roles,
             budget: 0,
+            seated: 0,
+            refused: Vec::new(),
             team_of: Vec::new(),
             load: Vec::new(),
             parties: Vec::new(),
@@ -79,6 +87,63 @@ impl Arranger {
         !self.caps.is_empty()
     }
 
+    /// `feasible` for a group that grew by its last ticket. A solo joining a group whose
+    /// matching is at hand takes one augmenting path: if there is one the matching grows; if
+    /// not, no seating works with the parties where they are, so the whole search (other
+    /// placements of the parties) is run, and only if the group has parties. A solo whose roles
+    /// a refused solo's already covered is refused outright.
+    pub fn admits(&mut self, group: &[&Candidate], solo_roles: Option<u32>) -> bool {
+        // A solo's roles come from the caller, so a solo is seated without reading its ticket.
+        let Some(roles) = solo_roles.filter(|_| self.has_roles()) else { return self.feasible(group) };
+        let roles = self.roles_of(roles);
+        if self.refuses(roles) {
+            return false;
+        }
+        let ok = self.admit_solo(group, roles);
+        if !ok {
+            self.refused.push(roles);
+        }
+        ok
+    }
+
+    fn admit_solo(&mut self, group: &[&Candidate], roles: u32) -> bool {
+        let n = group.len();
+        if self.seated + 1 == n {
+            self.players.push(Player { roles, team: None });
+            self.slot_of.push(NONE);
+            self.team_of.push(NONE);
+            self.seen.clear();
+            self.seen.resize(self.slot_load.len(), false);
+            if self.augment(self.players.len() - 1) {
+                self.seated = n;
+                return true;
+            }
+            self.players.pop();
+            self.slot_of.pop();
+            self.team_of.pop();
+            // Without parties the matching is the whole question: no path, no fit.
+            if self.parties.is_empty() {
+                return false;
+            }
+        }
+        self.feasible(group)
+    }
+
+    /// Whether a solo accepting `roles` is refused for what an earlier refusal showed.
+    fn refuses(&self, roles: u32) -> bool {
+        self.refused.iter().any(|&r| roles & !r == 0)
+    }
+
+    /// Drops the matching at hand: a new group starts.
+    pub fn forget(&mut self) {
+        self.seated = 0;
+        self.refused.clear();
+    }
+
+    fn roles_of(&self, mask: u32) -> u32 {
+        if mask == 0 { self.all_roles } else { mask & self.all_roles }
+    }
+
     /// Whether `group` (at most a match's players) can be placed into the teams with every
     /// party whole and, if the mode has roles, every player in a role it accepts without any
     /// role over its count. With the group complete this is "a valid split exists".
@@ -93,7 +158,10 @@ impl Arranger {
         self.parties.sort_by_key(|&i| std::cmp::Reverse(group[i].members.len()));
         // Solos fit anywhere there is room, so the parties are all there is to search.
         let players: usize = group.iter().map(|c| c.members.len()).sum();
-        players <= self.teams * self.team_size && self.place_parties(group, 0)
+        let ok = players <= self.teams * self.team_size && self.place_parties(group, 0);
+        // With roles, success leaves the matching of the whole group in place.
+        self.seated = if ok && self.has_roles() { group.len() } else { 0 };
+        ok
     }
 
     /// Places parties `k..` by backtracking; at the end, matches roles (if any).
@@ -125,6 +193,7 @@ impl Arranger {
     /// Matches players to role slots: every player of `group` (or only those of team `only`),
     /// party members and team `only`'s players held to their team. Leaves `slot_of` filled.
     fn match_roles(&mut self, group: &[&Candidate], only: Option<usize>) -> bool {
+        self.seated = 0;
         self.players.clear();
         for (i, c) in group.iter().enumerate() {
             if only.is_some_and(|t| self.team_of[i] != t) {
@@ -132,7 +201,7 @@ impl Arranger {
             }
             let team = if c.members.len() > 1 || only.is_some() { Some(self.team_of[i]) } else { None };
             for m in &c.members {
-                let roles = if m.roles == 0 { self.all_roles } else { m.roles & self.all_roles };
+                let roles = self.roles_of(m.roles);
                 self.players.push(Player { roles, team });
             }
         }
@@ -300,6 +369,16 @@ impl Arranger {
     /// Whether both teams can still fill their roles with tickets i and j swapped.
     fn roles_allow_swap(&mut self, group: &[&Candidate], i: usize, j: usize) -> bool {
         if self.caps.is_empty() {
+            return true;
+        }
+        // Tickets whose players accept the same roles trade places without changing anything
+        // a matching can see.
+        let same = group[i]
+            .members
+            .iter()
+            .zip(&group[j].members)
+            .all(|(x, y)| self.roles_of(x.roles) == self.roles_of(y.roles));
+        if same {
             return true;
         }
         let (a, b) = (self.team_of[i], self.team_of[j]);
