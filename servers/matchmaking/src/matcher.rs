@@ -173,32 +173,33 @@ pub fn pass(rules: &Rules, pool: &[Candidate]) -> Vec<Proposal> {
         group.start(a);
         let (mut left, mut right) = (taken.left_of(a), taken.right_of(a));
         let mut examined = 0;
-        let full = loop {
-            // The nearer of the next untaken neighbours below and above, within the window;
-            // on a tie the one below, which is the order `naive_pass` sorts by.
-            let below = left.map(|i| anchor.rating - entries[i].rating).filter(|d| *d <= anchor.window);
-            let above = right.map(|i| entries[i].rating - anchor.rating).filter(|d| *d <= anchor.window);
-            let go_left = match (below, above) {
-                (Some(b), Some(c)) => b <= c,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break false,
+        let full = group.is_full()
+            || loop {
+                // The nearer of the next untaken neighbours below and above, within the window;
+                // on a tie the one below, which is the order `naive_pass` sorts by.
+                let below = left.map(|i| anchor.rating - entries[i].rating).filter(|d| *d <= anchor.window);
+                let above = right.map(|i| entries[i].rating - anchor.rating).filter(|d| *d <= anchor.window);
+                let go_left = match (below, above) {
+                    (Some(b), Some(c)) => b <= c,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (None, None) => break false,
+                };
+                if examined == limit {
+                    break false;
+                }
+                examined += 1;
+                let next = if go_left { left } else { right };
+                let Some(next) = next else { break false };
+                if go_left {
+                    left = taken.left_of(next);
+                } else {
+                    right = taken.right_of(next);
+                }
+                if group.try_add(next) == Step::Full {
+                    break true;
+                }
             };
-            if examined == limit {
-                break false;
-            }
-            examined += 1;
-            let next = if go_left { left } else { right };
-            let Some(next) = next else { break false };
-            if go_left {
-                left = taken.left_of(next);
-            } else {
-                right = taken.right_of(next);
-            }
-            if group.try_add(next) == Step::Full {
-                break true;
-            }
-        };
         if full && let Some(proposal) = group.finish() {
             for &i in group.chosen() {
                 taken.take(i as usize);

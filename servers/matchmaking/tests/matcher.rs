@@ -241,6 +241,18 @@ fn parties_are_never_split_and_teams_are_balanced() {
 }
 
 #[test]
+fn a_full_party_in_a_co_op_mode_is_a_match_on_its_own() {
+    let r = rules(3, 1);
+    let pool = vec![party(1, &[1500.0; 3]), solo(2, 1500.0), party(3, &[1500.0; 2])];
+    let out = pass(&r, &pool);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[0].tickets, vec![1]);
+    assert_eq!(ids(&out[1]), HashSet::from([2, 3]));
+    check(&r, &pool, &out);
+    assert_eq!(out, naive_pass(&r, &pool));
+}
+
+#[test]
 fn a_party_larger_than_a_team_never_matches() {
     let r = rules(2, 2);
     let pool = vec![party(1, &[1500.0; 3]), solo(2, 1500.0)];
@@ -498,6 +510,20 @@ proptest! {
         let mut reversed = pool.clone();
         reversed.reverse();
         prop_assert_eq!(&fast, &pass(&r, &reversed));
+    }
+
+    #[test]
+    fn solos_that_all_fit_together_are_all_matched_but_the_remainder(
+        team_size in 1usize..=5,
+        teams in 1usize..=3,
+        offsets in prop::collection::vec(0.0f64..=1.0, 0..80),
+    ) {
+        let r = rules(team_size, teams);
+        let pool: Vec<Candidate> =
+            offsets.iter().zip(1..).map(|(x, id)| solo(id, 1500.0 + x * r.rating_window)).collect();
+        let out = pass(&r, &pool);
+        check(&r, &pool, &out);
+        prop_assert_eq!(out.len(), pool.len() / r.players_per_match());
     }
 
     #[test]

@@ -143,6 +143,12 @@ impl<'p> Group<'p> {
         ok
     }
 
+    /// Whether the group has all the players a match needs (an anchor can, alone: a full
+    /// party in a co-op mode).
+    pub fn is_full(&self) -> bool {
+        self.size == self.need
+    }
+
     /// Players the group holds.
     pub fn size(&self) -> usize {
         self.size

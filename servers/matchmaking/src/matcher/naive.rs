@@ -44,8 +44,8 @@ pub fn naive_pass(rules: &Rules, pool: &[Candidate]) -> Vec<Proposal> {
             x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then_with(|| side(&entries[x.2], &entries[y.2]))
         });
         group.start(a);
-        let mut full = false;
-        for &(_, _, i) in near.iter().take(limit) {
+        let mut full = group.is_full();
+        for &(_, _, i) in near.iter().take(if full { 0 } else { limit }) {
             if group.try_add(i) == Step::Full {
                 full = true;
                 break;
