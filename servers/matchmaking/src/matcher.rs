@@ -25,9 +25,10 @@
 //!   largest tickets first, each into the team with the lowest sum that has room, then swaps of
 //!   equal-sized tickets between teams while a swap narrows the gap between its two teams.
 //!
-//! A ticket that can never match whatever else is queued (a party larger than a team, a
-//! player who accepts no role, no acceptable region, a rating that is not a number) is left out
-//! of every pass; [`ineligible`] says why, so the queue can refuse it up front.
+//! A ticket that can never match whatever else is queued (a party larger than a team, a party
+//! whose players cannot fill one team's roles, no acceptable region, a rating that is not a
+//! number) is left out of every pass; [`ineligible`] says why, so the queue can refuse it up
+//! front.
 //!
 //! # The pass
 //!
@@ -39,7 +40,10 @@
 //! has `team_size * teams` players. A full group becomes a [`Proposal`]; an anchor that cannot
 //! fill one takes nothing, and stays available to later anchors. An attempt examines at most
 //! `max(128, 16 * players per match)` neighbours, which bounds the work of anchors that cannot
-//! match (the leftovers at the end of a pass).
+//! match (the leftovers at the end of a pass). Neighbours are chosen by rating alone: latency
+//! only decides who can join (a region shared with the group) and where the match is played.
+//! The team searches are bounded too (4,096 party placements); a group they cannot settle
+//! within that counts as one that does not fit.
 //!
 //! [`pass`] finds the neighbours in a rating-sorted array with skip links over the taken
 //! tickets, so an attempt costs about the number of tickets it examines. [`naive_pass`] scans
