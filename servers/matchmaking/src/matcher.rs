@@ -65,7 +65,6 @@ pub use eligible::{Ineligible, ineligible};
 pub use naive::naive_pass;
 pub use why::{Blocker, Explanation, Misfit, Neighbour, Reason, explain};
 
-use eligible::Entry;
 use group::{Group, Step};
 
 pub type TicketId = u64;
@@ -162,7 +161,7 @@ impl Rules {
 pub fn pass(rules: &Rules, pool: &[Candidate]) -> Vec<Proposal> {
     let mut entries = eligible::entries(rules, pool);
     // Rating order, ties by id, so the neighbours of a ticket are next to it.
-    entries.sort_unstable_by(Entry::rating_order);
+    eligible::sort_by_rating(&mut entries);
     let order = eligible::service_order(&entries);
     let mut taken = Skips::new(entries.len());
     let mut group = Group::new(rules, pool, &entries);

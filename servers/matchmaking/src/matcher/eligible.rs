@@ -1,6 +1,6 @@
 //! Which tickets can match at all, and the compact entry a pass works on for each of them.
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
 use std::fmt;
 
 use super::teams::Arranger;
@@ -156,17 +156,29 @@ pub(super) fn entries(rules: &Rules, pool: &[Candidate]) -> Vec<Entry> {
         .collect()
 }
 
+/// Sorts `entries` into rating order ([`Entry::rating_order`]). Sorting small keys and then
+/// moving each entry once is cheaper than sorting the entries themselves.
+pub(super) fn sort_by_rating(entries: &mut Vec<Entry>) {
+    // The integer whose order is `f64::total_cmp`'s.
+    let total = |x: f64| {
+        let bits = x.to_bits() as i64;
+        bits ^ (((bits >> 63) as u64) >> 1) as i64
+    };
+    let mut keys: Vec<(i64, TicketId, usize, u32)> =
+        entries.iter().enumerate().map(|(i, e)| (total(e.rating), e.id, e.ticket, i as u32)).collect();
+    keys.sort_unstable();
+    *entries = keys.iter().map(|k| entries[k.3 as usize].clone()).collect();
+}
+
 /// Indices into `entries` in the order tickets are served: `front` first, then longest wait,
 /// then lowest id.
 pub(super) fn service_order(entries: &[Entry]) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..entries.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| {
-        let (a, b) = (&entries[a as usize], &entries[b as usize]);
-        b.front
-            .cmp(&a.front)
-            .then_with(|| b.waited_ms.cmp(&a.waited_ms))
-            .then_with(|| a.id.cmp(&b.id))
-            .then_with(|| a.ticket.cmp(&b.ticket))
-    });
-    order
+    // The keys themselves are sorted, not indices into `entries`: the sort stays in cache.
+    let mut keys: Vec<(bool, Reverse<u64>, TicketId, usize, u32)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (!e.front, Reverse(e.waited_ms), e.id, e.ticket, i as u32))
+        .collect();
+    keys.sort_unstable();
+    keys.into_iter().map(|k| k.4).collect()
 }

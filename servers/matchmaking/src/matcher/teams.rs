@@ -54,7 +54,10 @@ pub(super) struct Arranger {
     slot_of: Vec<usize>,
     slot_load: Vec<usize>,
     seen: Vec<bool>,
+    /// Per team: the sum of its players' ratings.
     sums: Vec<f64>,
+    /// Per ticket of the group: the sum of its players' ratings.
+    ticket_sums: Vec<f64>,
     order: Vec<usize>,
 }
 
@@ -78,6 +81,7 @@ impl Arranger {
             slot_load: Vec::new(),
             seen: Vec::new(),
             sums: Vec::new(),
+            ticket_sums: Vec::new(),
             order: Vec::new(),
         }
     }
@@ -253,7 +257,8 @@ impl Arranger {
     /// Splits a complete group into balanced teams: `teams[t]` holds each player of team t with
     /// its role index. `None` only if no valid split is found within the search budget.
     pub fn arrange(&mut self, group: &[&Candidate]) -> Option<Vec<Team>> {
-        let sum = |c: &Candidate| c.members.iter().map(|m| m.rating).sum::<f64>();
+        self.ticket_sums.clear();
+        self.ticket_sums.extend(group.iter().map(|c| c.members.iter().map(|m| m.rating).sum::<f64>()));
         if !self.greedy(group) {
             // Greedy packing can fail where a valid split exists (sizes 3,3,2,2,2 into two
             // teams of six): take the search's split, and let the swaps balance it.
@@ -264,10 +269,10 @@ impl Arranger {
         }
         self.sums.clear();
         self.sums.resize(self.teams, 0.0);
-        for (i, c) in group.iter().enumerate() {
-            self.sums[self.team_of[i]] += sum(c);
+        for i in 0..group.len() {
+            self.sums[self.team_of[i]] += self.ticket_sums[i];
         }
-        self.balance(group, sum);
+        self.balance(group);
         // Roles within each team; the split guarantees every team can fill them.
         let mut teams = vec![Vec::with_capacity(self.team_size); self.teams];
         for (t, team) in teams.iter_mut().enumerate() {
@@ -290,12 +295,12 @@ impl Arranger {
     /// that has room. False if some ticket finds no room, or the split leaves a team unable to
     /// fill its roles.
     fn greedy(&mut self, group: &[&Candidate]) -> bool {
-        let sum = |c: &Candidate| c.members.iter().map(|m| m.rating).sum::<f64>();
         self.order.clear();
         self.order.extend(0..group.len());
+        let sums = &self.ticket_sums;
         self.order.sort_by(|&a, &b| {
             let (ca, cb) = (group[a], group[b]);
-            cb.members.len().cmp(&ca.members.len()).then(sum(cb).total_cmp(&sum(ca))).then(a.cmp(&b))
+            cb.members.len().cmp(&ca.members.len()).then(sums[b].total_cmp(&sums[a])).then(a.cmp(&b))
         });
         self.team_of.clear();
         self.team_of.resize(group.len(), NONE);
@@ -312,7 +317,7 @@ impl Arranger {
             let Some(t) = best else { return false };
             self.team_of[i] = t;
             self.load[t] += size;
-            self.sums[t] += sum(group[i]);
+            self.sums[t] += self.ticket_sums[i];
         }
         self.caps.is_empty() || (0..self.teams).all(|t| self.match_roles(group, Some(t)))
     }
@@ -337,7 +342,7 @@ impl Arranger {
 
     /// Swaps equal-sized tickets between two teams while one narrows the gap between their
     /// rating sums (which also lowers the spread of all the sums), best swap first.
-    fn balance(&mut self, group: &[&Candidate], sum: impl Fn(&Candidate) -> f64) {
+    fn balance(&mut self, group: &[&Candidate]) {
         for _ in 0..MAX_SWAPS {
             let mut best: Option<(usize, usize, f64)> = None;
             for i in 0..group.len() {
@@ -347,7 +352,7 @@ impl Arranger {
                         continue;
                     }
                     let gap = self.sums[a] - self.sums[b];
-                    let d = sum(group[i]) - sum(group[j]);
+                    let d = self.ticket_sums[i] - self.ticket_sums[j];
                     let gain = gap.abs() - (gap - 2.0 * d).abs();
                     if gain > EPSILON
                         && best.is_none_or(|(_, _, g)| gain > g)
@@ -359,7 +364,7 @@ impl Arranger {
             }
             let Some((i, j, _)) = best else { return };
             let (a, b) = (self.team_of[i], self.team_of[j]);
-            let d = sum(group[i]) - sum(group[j]);
+            let d = self.ticket_sums[i] - self.ticket_sums[j];
             self.sums[a] -= d;
             self.sums[b] += d;
             self.team_of.swap(i, j);
