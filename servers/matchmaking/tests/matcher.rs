@@ -459,7 +459,8 @@ fn arb_pool() -> impl Strategy<Value = Vec<Candidate>> {
         prop::bool::weighted(0.1),
         prop::collection::vec(prop_oneof![3 => 10u32..100, 1 => 100u32..200, 1 => Just(u32::MAX)], 4),
         prop::collection::vec((0u64..60, 0u64..4), 0..2),
-        prop::collection::vec(0u32..4, 4),
+        // Over two roles: 0 any, 1-3 one or both, 4-7 also a role the mode does not have.
+        prop::collection::vec(0u32..8, 4),
         prop::collection::vec(-100.0f64..100.0, 4),
     );
     prop::collection::vec(ticket, 0..60).prop_map(|tickets| {

@@ -128,15 +128,22 @@ pub(super) fn entries(rules: &Rules, pool: &[Candidate]) -> Vec<Entry> {
     if rules_problem(rules).is_some() {
         return Vec::new();
     }
-    // The roles check is the only costly one; share one arranger's scratch space.
+    // The roles check is the only costly one: a solo only needs to accept one of the mode's
+    // roles; a party takes a search, in one arranger's scratch space.
     let mut arranger = Arranger::new(rules);
+    let modes_roles = if rules.roles.len() >= 32 { u32::MAX } else { (1u32 << rules.roles.len()) - 1 };
+    let fills_roles = |c: &Candidate, arranger: &mut Arranger| match c.members.as_slice() {
+        _ if rules.roles.is_empty() => true,
+        [solo] => solo.roles == 0 || solo.roles & modes_roles != 0,
+        _ => arranger.feasible(std::slice::from_ref(&c)),
+    };
     pool.iter()
         .enumerate()
         .filter(|(_, c)| {
             !c.members.is_empty()
                 && c.rating.is_finite()
                 && c.members.len() <= rules.team_size
-                && (rules.roles.is_empty() || arranger.feasible(std::slice::from_ref(c)))
+                && fills_roles(c, &mut arranger)
         })
         .filter_map(|(ticket, c)| {
             let regions = region_mask(rules, c);

@@ -53,6 +53,9 @@ pub(super) struct Arranger {
     /// Per player: the slot (team * roles + role) it holds.
     slot_of: Vec<usize>,
     slot_load: Vec<usize>,
+    /// `slot_of` and `slot_load` before a party's tentative seating.
+    saved_slot_of: Vec<usize>,
+    saved_slot_load: Vec<usize>,
     seen: Vec<bool>,
     /// Per team: the sum of its players' ratings.
     sums: Vec<f64>,
@@ -79,6 +82,8 @@ impl Arranger {
             players: Vec::new(),
             slot_of: Vec::new(),
             slot_load: Vec::new(),
+            saved_slot_of: Vec::new(),
+            saved_slot_load: Vec::new(),
             seen: Vec::new(),
             sums: Vec::new(),
             ticket_sums: Vec::new(),
@@ -91,14 +96,20 @@ impl Arranger {
         !self.caps.is_empty()
     }
 
-    /// `feasible` for a group that grew by its last ticket. A solo joining a group whose
-    /// matching is at hand takes one augmenting path: if there is one the matching grows; if
-    /// not, no seating works with the parties where they are, so the whole search (other
-    /// placements of the parties) is run, and only if the group has parties. A solo whose roles
-    /// a refused solo's already covered is refused outright.
+    /// `feasible` for a group that grew by its last ticket, usually without the whole search.
+    /// A solo joining a group whose matching is at hand takes one augmenting path: if there is
+    /// one the matching grows; if not, no seating works with the parties where they are, so the
+    /// whole search (other placements of the parties) runs, and only if there are two parties
+    /// or more. A first party is seated the same way (`admit_first_party`). A solo whose roles a
+    /// refused solo's already covered is refused outright.
     pub fn admits(&mut self, group: &[&Candidate], solo_roles: Option<u32>) -> bool {
         // A solo's roles come from the caller, so a solo is seated without reading its ticket.
-        let Some(roles) = solo_roles.filter(|_| self.has_roles()) else { return self.feasible(group) };
+        let Some(roles) = solo_roles.filter(|_| self.has_roles()) else {
+            if self.has_roles() && self.seated + 1 == group.len() && self.parties.is_empty() {
+                return self.admit_first_party(group);
+            }
+            return self.feasible(group);
+        };
         let roles = self.roles_of(roles);
         if self.refuses(roles) {
             return false;
@@ -125,12 +136,40 @@ impl Arranger {
             self.players.pop();
             self.slot_of.pop();
             self.team_of.pop();
-            // Without parties the matching is the whole question: no path, no fit.
-            if self.parties.is_empty() {
+            // With at most one party, every placement of it is the same up to naming the teams
+            // (solos sit anywhere): no path, no fit.
+            if self.parties.len() <= 1 {
                 return false;
             }
         }
         self.feasible(group)
+    }
+
+    /// A party joining a group of solos whose matching is at hand. The teams are alike (the
+    /// solos may sit in any), so seating the party's players in the first team, each by an
+    /// augmenting path, settles it either way.
+    fn admit_first_party(&mut self, group: &[&Candidate]) -> bool {
+        let Some(c) = group.last() else { return true };
+        let before = self.players.len();
+        self.saved_slot_of.clone_from(&self.slot_of);
+        self.saved_slot_load.clone_from(&self.slot_load);
+        for m in &c.members {
+            let roles = self.roles_of(m.roles);
+            self.players.push(Player { roles, team: Some(0) });
+            self.slot_of.push(NONE);
+            self.seen.clear();
+            self.seen.resize(self.slot_load.len(), false);
+            if !self.augment(self.players.len() - 1) {
+                self.players.truncate(before);
+                std::mem::swap(&mut self.slot_of, &mut self.saved_slot_of);
+                std::mem::swap(&mut self.slot_load, &mut self.saved_slot_load);
+                return false;
+            }
+        }
+        self.team_of.push(0);
+        self.parties.push(group.len() - 1);
+        self.seated = group.len();
+        true
     }
 
     /// Whether a solo accepting `roles` is refused for what an earlier refusal showed.
@@ -408,4 +447,111 @@ pub(super) fn best_region(group: &[&Candidate], mask: u64) -> usize {
         }
     }
     best.1
+}
+
+#[cfg(test)]
+impl Arranger {
+    /// Whether the matching at hand, if any, seats every player of `group` in a role it accepts
+    /// with no slot over its count and each party in one team.
+    fn seating_holds(&self, group: &[&Candidate]) -> bool {
+        if self.seated != group.len() {
+            return true;
+        }
+        let roles = self.caps.len();
+        let mut load = vec![0; self.slot_load.len()];
+        let mut p = 0;
+        for c in group {
+            let mut team = None;
+            for m in &c.members {
+                let Some(&slot) = self.slot_of.get(p).filter(|&&s| s != NONE) else { return false };
+                let (t, r) = (slot / roles, slot % roles);
+                if self.roles_of(m.roles) & (1 << r) == 0
+                    || (c.members.len() > 1 && team.is_some_and(|x| x != t))
+                {
+                    return false;
+                }
+                team = Some(t);
+                load[slot] += 1;
+                p += 1;
+            }
+        }
+        p == self.players.len()
+            && p == self.slot_of.len()
+            && load == self.slot_load
+            && load.iter().enumerate().all(|(s, &l)| l <= self.caps[s % roles])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::Arranger;
+    use crate::matcher::{Candidate, Member, Role, Rules};
+
+    fn rules(team_size: usize, teams: usize, roles: &[usize]) -> Rules {
+        Rules {
+            team_size,
+            teams,
+            roles: roles.iter().map(|&per_team| Role { name: String::new(), per_team }).collect(),
+            rating_window: 0.0,
+            widen_per_sec: 0.0,
+            max_window: 0.0,
+            regions: vec!["r".into()],
+            max_latency_ms: 0,
+        }
+    }
+
+    fn ticket(id: u64, masks: &[u32]) -> Candidate {
+        Candidate {
+            id,
+            members: masks
+                .iter()
+                .zip(0..)
+                .map(|(&roles, k)| Member { player: id * 10 + k, rating: 0.0, roles })
+                .collect(),
+            rating: 0.0,
+            waited_ms: 0,
+            front: false,
+            latency_ms: vec![0],
+            blocked: Vec::new(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// The shortcuts of `admits` (one augmenting path, the first party, refused masks) give
+        /// the answer of the whole search, as a group grows ticket by ticket.
+        #[test]
+        fn admits_agrees_with_the_whole_search(
+            shape in prop_oneof![Just((3usize, 2usize, vec![1usize, 2])), Just((5, 2, vec![1, 1, 3])), Just((4, 3, vec![2, 2]))],
+            tickets in prop::collection::vec(prop::collection::vec(0u32..8, 1..=3), 1..24),
+        ) {
+            let (team_size, teams, caps) = shape;
+            let r = rules(team_size, teams, &caps);
+            let all: Vec<Candidate> = tickets.iter().zip(0..).map(|(m, id)| ticket(id, m)).collect();
+            let mut arranger = Arranger::new(&r);
+            let mut group: Vec<&Candidate> = vec![&all[0]];
+            let mut size = all[0].members.len();
+            prop_assume!(Arranger::new(&r).feasible(&group));
+            arranger.forget();
+            for c in &all[1..] {
+                if size + c.members.len() > team_size * teams {
+                    continue;
+                }
+                group.push(c);
+                let solo = (c.members.len() == 1).then(|| c.members[0].roles);
+                let quick = arranger.admits(&group, solo);
+                let whole = Arranger::new(&r).feasible(&group);
+                prop_assert_eq!(quick, whole, "group {:?}", group.iter().map(|c| &c.members).collect::<Vec<_>>());
+                prop_assert!(arranger.seating_holds(&group));
+                if quick {
+                    size += c.members.len();
+                } else {
+                    group.pop();
+                }
+            }
+        }
+    }
 }
