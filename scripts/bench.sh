@@ -2,8 +2,9 @@
 # Runs the benchmarks of benches/ and prints each figure next to its same-run baseline, as a ratio
 # (the machines are shared and noisy, so absolute numbers drift; ratios hold better):
 #
-#   1. criterion: codec (decode/encode vs memcpy) and dispatch (router vs direct handler and vs
-#      decode+encode alone); zone_tick (one zone tick at 10k and 50k entities: movement, AOI and
+#   1. criterion: codec (decode/encode vs memcpy), dispatch (router vs direct handler and vs
+#      decode+encode alone) and matchmaking (one matching pass over 50k tickets, and pass vs a
+#      naive O(n^2) pass at 5k; BENCH.md S8); zone_tick (one zone tick at 10k and 50k entities: movement, AOI and
 #      encoding, vs a naive all-pairs-in-cell tick on an identical world; BENCH.md S3), with the
 #      tick's p50/p99 from timed ticks after criterion's means;
 #   2. conn_memory: user memory per idle connection, gateway vs a raw tokio server (BENCH.md S1);
@@ -109,8 +110,8 @@ cargo build --release -p mmo -p mmo-benches
 if [[ -z ${SKIP_CRITERION:-} ]]; then
   step "criterion: codec, dispatch"
   # Compile first, unpinned, so only the measurement runs on the pinned core.
-  cargo bench -p mmo-benches --bench codec --bench dispatch --no-run
-  "${pin[@]}" cargo bench -p mmo-benches --bench codec --bench dispatch -- \
+  cargo bench -p mmo-benches --bench codec --bench dispatch --bench matchmaking --no-run
+  "${pin[@]}" cargo bench -p mmo-benches --bench codec --bench dispatch --bench matchmaking -- \
     --warm-up-time 1 --measurement-time 3 "$@"
 fi
 

@@ -239,6 +239,7 @@ fn match_start_push() {
         region: "eu".into(),
         teams: vec![MatchTeam { players: vec![7] }, MatchTeam { players: vec![8] }],
         team: 0,
+        role: String::new(),
     };
     golden(
         &ntf.to_frame_bytes(Seq(5), Flags::PUSH),

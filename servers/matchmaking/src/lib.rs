@@ -87,6 +87,13 @@ impl State {
         queueing::enqueue(self, req).await
     }
 
+    /// Why a searching ticket is not matched (for operators: `mmo admin matchmaking why`): the
+    /// nearest candidates in its queue and, for each, the rule that keeps them apart. None: no
+    /// such ticket searching.
+    pub async fn explain(&self, ticket: u64) -> Result<Option<matcher::Explanation>, MmError> {
+        Ok(matching::explain(self, ticket).await?)
+    }
+
     /// A game server's result for a match it ran: one score per team, in the order of
     /// `MatchStartNtf.teams`. Recorded once per match id (the zone's own `match_closed`
     /// report, kills per team, counts only if it comes first). False if the match is unknown or

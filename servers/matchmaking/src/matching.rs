@@ -91,6 +91,12 @@ async fn round(st: &State, name: &str, mode: &ModeRules, h: &mut Held) -> Result
             players: players.clone(),
             region: mode.regions.get(m.region).cloned().unwrap_or_default(),
             teams: m.teams.iter().map(|t| t.iter().map(|(p, _)| *p).collect()).collect(),
+            roles: m
+                .teams
+                .iter()
+                .flatten()
+                .filter_map(|(p, r)| Some((*p, mode.roles.get((*r)?)?.name.clone())))
+                .collect(),
             deadline_ms,
         };
         for t in &m.tickets {
@@ -168,6 +174,16 @@ async fn sweep(st: &State, name: &str, mode: &ModeRules) -> Result<(), BusError>
         }
     }
     Ok(())
+}
+
+/// Why a searching ticket is not matched: its nearest candidates in its queue and the rule
+/// that keeps each apart, from a fresh read of the queue (None: no such searching ticket).
+pub async fn explain(st: &State, ticket: u64) -> Result<Option<matcher::Explanation>, BusError> {
+    let Some(row) = tickets::get(&st.bus, ticket).await? else { return Ok(None) };
+    let Some(mode) = st.rules.mode(&row.body.mode) else { return Ok(None) };
+    let mut fresh = Held::default();
+    let pool = load_pool(st, &row.body.mode, &mode, &mut fresh).await?;
+    Ok(matcher::explain(&mode.matcher_rules(), &pool, ticket))
 }
 
 /// The queue's searching tickets as the matcher sees them.

@@ -64,6 +64,8 @@ pub struct NewProposal {
     pub region: String,
     /// `teams[t]` = the players of team `t` (JSON, as stored).
     pub teams: Vec<Vec<u64>>,
+    /// Each player's role, in modes with roles.
+    pub roles: Vec<(u64, String)>,
     pub deadline_ms: u64,
 }
 
@@ -78,7 +80,8 @@ pub enum CommitRefused {
 
 static COMMIT: LazyLock<redis::Script> = LazyLock::new(|| {
     // KEYS: lease, queue, proposal, deadlines, then the tickets.
-    // ARGV: token, proposal id, deadline, mode, tickets csv, players csv, region, teams json.
+    // ARGV: token, proposal id, deadline, mode, tickets csv, players csv, region, teams json,
+    // roles json.
     redis::Script::new(
         "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 for i = 5, #KEYS do
@@ -90,7 +93,7 @@ for i = 5, #KEYS do
 end
 for id in string.gmatch(ARGV[5], '[^,]+') do redis.call('ZREM', KEYS[2], id) end
 redis.call('HSET', KEYS[3], 's', 'pending', 'v', 0, 'mode', ARGV[4], 't', ARGV[5], 'pl', ARGV[6],
-  'd', ARGV[3], 'r', ARGV[7], 'teams', ARGV[8])
+  'd', ARGV[3], 'r', ARGV[7], 'teams', ARGV[8], 'roles', ARGV[9])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
 return 1",
     )
@@ -133,7 +136,8 @@ pub async fn commit(bus: &Bus, token: u64, p: &NewProposal) -> Result<Result<(),
         .arg(csv(&p.tickets))
         .arg(csv(&p.players))
         .arg(&p.region)
-        .arg(teams);
+        .arg(teams)
+        .arg(serde_json::to_string(&p.roles).unwrap_or_default());
     let mut conn = bus.conn().await?;
     let r: i64 = bus.timed(inv.invoke_async(&mut *conn)).await?;
     Ok(match r {
@@ -156,16 +160,19 @@ pub struct ProposalRow {
     pub deadline_ms: u64,
     pub region: String,
     pub teams: Vec<Vec<u64>>,
+    pub roles: Vec<(u64, String)>,
     pub accepted: Vec<u64>,
 }
 
 pub async fn get(bus: &Bus, id: u64) -> Result<Option<ProposalRow>, BusError> {
     let mut conn = bus.conn().await?;
     let mut pipe = redis::pipe();
-    pipe.cmd("HMGET").arg(keys::proposal(bus, id)).arg(&["s", "v", "mode", "t", "pl", "d", "r", "teams"]);
+    pipe.cmd("HMGET")
+        .arg(keys::proposal(bus, id))
+        .arg(&["s", "v", "mode", "t", "pl", "d", "r", "teams", "roles"]);
     pipe.cmd("SMEMBERS").arg(keys::accepted(bus, id));
     #[allow(clippy::type_complexity)]
-    let ((s, v, mode, t, pl, d, r, teams), accepted): (
+    let ((s, v, mode, t, pl, d, r, teams, roles), accepted): (
         (
             Option<String>,
             Option<u64>,
@@ -173,6 +180,7 @@ pub async fn get(bus: &Bus, id: u64) -> Result<Option<ProposalRow>, BusError> {
             Option<String>,
             Option<String>,
             Option<u64>,
+            Option<String>,
             Option<String>,
             Option<String>,
         ),
@@ -189,6 +197,7 @@ pub async fn get(bus: &Bus, id: u64) -> Result<Option<ProposalRow>, BusError> {
         deadline_ms: d.unwrap_or(0),
         region: r.unwrap_or_default(),
         teams: teams.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
+        roles: roles.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
         accepted,
     }))
 }

@@ -102,6 +102,13 @@ pub async fn enqueue(st: &State, req: &Enqueue) -> Result<u64, MmError> {
     if req.players.is_empty() || req.players.len() > mode.party_limit() as usize {
         return Err(MmError::refused(ErrorCode::PartyTooLarge));
     }
+    // Role choices name players of this ticket and roles of this mode.
+    let bad_choice = |(player, roles): (&u64, &Vec<String>)| {
+        !req.players.contains(player) || roles.len() > 16 || roles.iter().any(|r| mode.role_bit(r).is_none())
+    };
+    if req.roles.iter().any(bad_choice) {
+        return Err(MmError::refused(ErrorCode::InvalidArgument));
+    }
     // The three reads are independent: one round trip's wait, not three.
     let ids: Vec<PlayerId> = req.players.iter().map(|p| PlayerId(*p)).collect();
     let (reported, ratings, blocks) = tokio::join!(
@@ -113,9 +120,6 @@ pub async fn enqueue(st: &State, req: &Enqueue) -> Result<u64, MmError> {
     let mut members = Vec::with_capacity(req.players.len());
     for p in &req.players {
         let roles = req.roles.get(p).cloned().unwrap_or_default();
-        if roles.iter().any(|r| mode.role_bit(r).is_none()) || roles.len() > 16 {
-            return Err(MmError::refused(ErrorCode::InvalidArgument));
-        }
         let latencies =
             req.latencies.get(p).or_else(|| reported.get(p)).cloned().unwrap_or_else(|| req.fallback.clone());
         if !reachable(&mode, &latencies) {

@@ -240,15 +240,19 @@ async fn try_start(st: &State, id: u64) -> Result<(), MmError> {
     }
     let teams: Vec<MatchTeam> = p.teams.iter().map(|t| MatchTeam { players: t.clone() }).collect();
     for (i, team) in p.teams.iter().enumerate() {
-        let ntf = MatchStartNtf {
-            match_id: match_id.clone(),
-            mode: p.mode.clone(),
-            instance: instance.clone(),
-            region: p.region.clone(),
-            teams: teams.clone(),
-            team: i as u32,
-        };
-        notify::players(st, team, &ntf).await;
+        for player in team {
+            let role = p.roles.iter().find(|(x, _)| x == player).map(|(_, r)| r.clone()).unwrap_or_default();
+            let ntf = MatchStartNtf {
+                match_id: match_id.clone(),
+                mode: p.mode.clone(),
+                instance: instance.clone(),
+                region: p.region.clone(),
+                teams: teams.clone(),
+                team: i as u32,
+                role,
+            };
+            notify::players(st, &[*player], &ntf).await;
+        }
     }
     for r in &rows {
         parties::forget_ticket(&st.bus, r).await;

@@ -202,6 +202,7 @@ async fn a_dead_matchers_queue_moves_within_the_lease_time_and_its_late_commit_i
         players: vec![3],
         region: "default".into(),
         teams: vec![vec![3]],
+        roles: Vec::new(),
         deadline_ms: now_ms() + 10_000,
     };
     assert_eq!(proposals::commit(&bus, dead, &late).await.unwrap(), Err(CommitRefused::Fenced));

@@ -219,3 +219,60 @@ async fn a_blocked_pair_is_never_matched_together() {
     assert!(b.push_within::<MatchProposalNtf>(Duration::from_millis(200)).await.is_none());
     cl.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_asking_why_a_ticket_is_not_matched_gets_the_rule() {
+    let cl = cluster().await;
+    let mut a = cl.guest("why-a").await;
+    let mut b = cl.guest("why-b").await;
+    let mut c = cl.guest("why-c").await;
+    cl.set_rating(b.id, "duel", 2500.0).await;
+    let _: mmo_proto::FriendBlockResp = a.ok(&mmo_proto::FriendBlockReq { player_id: c.id }).await;
+    let ta: QueueJoinResp = a.ok(&join("duel")).await;
+    let _: QueueJoinResp = b.ok(&join("duel")).await;
+    let _: QueueJoinResp = c.ok(&join("duel")).await;
+    let ticket = ta.ticket.unwrap().id;
+    // b is 1000 away (the window does not widen in these rules), c is blocked.
+    let why = cl.mm.explain(ticket).await.unwrap().expect("a is searching").to_string();
+    assert!(why.contains("rating window"), "{why}");
+    assert!(why.contains("blocked"), "{why}");
+    assert!(why.contains(&b.id.to_string()) || why.contains("1000"), "{why}");
+    assert!(cl.mm.explain(999_999).await.unwrap().is_none());
+    cl.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mode_with_roles_fills_each_team_and_tells_each_player_its_role() {
+    let mut cfg = common::test_config();
+    let roles = vec![
+        mmo_matchmaking::config::RoleRule { name: "tank".into(), per_team: 1 },
+        mmo_matchmaking::config::RoleRule { name: "healer".into(), per_team: 1 },
+    ];
+    let mode = mmo_matchmaking::ModeRules { team_size: 2, teams: 2, roles, ..cfg.modes.0["duel"].clone() };
+    cfg.modes.0.insert("roles".into(), mode);
+    let cl = common::cluster_with(cfg, Duration::ZERO).await;
+    let mut players = Vec::new();
+    for (i, role) in ["tank", "tank", "healer", "healer"].iter().enumerate() {
+        let mut c = cl.guest(&format!("role-{i}")).await;
+        let choice = mmo_proto::RoleChoice { player: c.id, roles: vec![role.to_string()] };
+        let req = QueueJoinReq { mode: "roles".into(), roles: vec![choice], ..Default::default() };
+        let _: QueueJoinResp = c.ok(&req).await;
+        players.push((c, role.to_string()));
+    }
+    let mut e = cl.guest("role-bad").await;
+    let choice = |player, role: &str| mmo_proto::RoleChoice { player, roles: vec![role.into()] };
+    for wrong in [choice(e.id, "mage"), choice(players[0].0.id, "tank")] {
+        let bad = QueueJoinReq { mode: "roles".into(), roles: vec![wrong], ..Default::default() };
+        e.refused::<_, QueueJoinResp>(&bad, ErrorCode::InvalidArgument).await;
+    }
+    for (c, _) in players.iter_mut() {
+        let p: MatchProposalNtf = c.push().await;
+        accept(c, p.proposal).await;
+    }
+    for (c, role) in players.iter_mut() {
+        let s: MatchStartNtf = c.push().await;
+        assert_eq!(&s.role, role, "player {} plays what it chose", c.id);
+        assert_eq!(s.teams.len(), 2);
+    }
+    cl.finish().await;
+}

@@ -127,6 +127,19 @@ pub async fn publish_rules(cfg: &Config, text: &str) -> anyhow::Result<u64> {
     Ok(mmo_matchmaking::rules::publish(&bus, text).await?)
 }
 
+/// `mmo admin matchmaking why`: why a searching ticket is not matched, as text (its nearest
+/// candidates and the rule that keeps each apart).
+pub async fn why_not_matched(cfg: &Config, ticket: u64) -> anyhow::Result<String> {
+    let (store, bus, _shutdown) = admin_connect(cfg).await?;
+    let rules = std::sync::Arc::new(mmo_matchmaking::rules::LiveRules::new(cfg.matchmaking.modes.clone()));
+    mmo_matchmaking::rules::refresh(&bus, &rules).await?;
+    let state = mmo_matchmaking::State { bus, store, cfg: cfg.matchmaking.clone(), rules };
+    Ok(match state.explain(ticket).await? {
+        Some(why) => why.to_string(),
+        None => format!("ticket {ticket} is not searching (unknown, matched, cancelled or expired)"),
+    })
+}
+
 /// `mmo admin account ban`: bans an account (by username or player id) for `duration` (None:
 /// permanently), revokes its tokens and disconnects it if online.
 pub async fn ban_account(

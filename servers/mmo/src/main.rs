@@ -71,6 +71,12 @@ enum MatchmakingAdmin {
         /// The rule file (TOML).
         file: PathBuf,
     },
+    /// Why a searching ticket is not matched: its nearest candidates in its queue and, for
+    /// each, the rule that keeps them apart (rating window, region, block, party size, roles).
+    Why {
+        /// The ticket id (QueueJoinResp.ticket.id).
+        ticket: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -158,6 +164,10 @@ fn main() -> anyhow::Result<()> {
                 std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let version = runtime.block_on(mmo::publish_rules(&cfg, &text))?;
             println!("published matchmaking rules version {version} from {}", file.display());
+            return Ok(());
+        }
+        Command::Admin { command: Admin::Matchmaking { command: MatchmakingAdmin::Why { ticket } } } => {
+            println!("{}", runtime.block_on(mmo::why_not_matched(&cfg, ticket))?);
             return Ok(());
         }
         Command::Admin { command: Admin::Account { command: AccountAdmin::Unban { target } } } => {
