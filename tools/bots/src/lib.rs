@@ -8,8 +8,8 @@
 //! - `conn.rs`: a bot's framed connection (frames out and in, a request and its answer).
 //! - `session.rs`: the steps from a TCP connect to where a scenario starts (Hello, log in, enter
 //!   the world).
-//! - `scenario/`: one file per scenario (`ping`, `echo`, `login`, `zone`), and the table that
-//!   names them.
+//! - `scenario/`: one file per scenario (`ping`, `echo`, `login`, `zone`, `match`), and the
+//!   table that names them.
 //! - `login.rs`: who each bot is (device ids, usernames) when it logs in.
 //! - `tally.rs`: what each bot counts; `report/`: the merged figures, the verdict and the text.
 //! - `metrics.rs`: the zone server's own figures, read from its metrics page.
@@ -29,8 +29,8 @@ use std::time::Duration;
 use anyhow::ensure;
 
 pub use login::LoginMethod;
-pub use report::{Latency, LoginReport, Report, ServerRss, ZoneReport};
-pub use scenario::Scenario;
+pub use report::{Latency, LoginReport, MatchChecks, MatchReport, Report, ServerRss, ZoneReport};
+pub use scenario::{MatchSettings, Scenario};
 pub use swarm::{DRAIN, HoldOutcome, RampUp, Swarm, rss_bytes};
 pub use tally::{Errors, Tally};
 
@@ -71,23 +71,24 @@ pub struct Options {
     /// New connections per second during ramp-up (not in `login` and `zone`: see --login-rate).
     #[arg(long, default_value_t = 2000)]
     pub connect_rate: u32,
-    /// `login`, `zone`: how the bots log in.
+    /// `login`, `zone`, `match`: how the bots log in.
     #[arg(long, value_enum, default_value_t = LoginMethod::Device)]
     pub login: LoginMethod,
-    /// `login`, `zone`: names the bots' accounts (device ids `mmo-bots-<tag>-<index>` with the
-    /// index in 6 digits, usernames `b<tag>-<index>`), so a rerun with the same tag reuses them
-    /// (in `zone`, with the positions they were saved at). "random" draws a new tag.
+    /// `login`, `zone`, `match`: names the bots' accounts (device ids `mmo-bots-<tag>-<index>`
+    /// with the index in 6 digits, usernames `b<tag>-<index>`), so a rerun with the same tag
+    /// reuses them (in `zone`, with the positions they were saved at; in `match`, with their
+    /// ratings and decline penalties). "random" draws a new tag.
     #[arg(long, value_name = "TAG", default_value = login::DEFAULT_RUN_TAG)]
     pub run_tag: String,
-    /// `login`, `zone`: logins started per second, each on a fixed slot (connect, Hello, login;
-    /// in `zone`, then enter the world). Default 500. Password logins from one address are
-    /// limited by the account server (max_failed_logins_per_address counts logins in progress
-    /// too): prefer --login-concurrency under that limit for them.
+    /// `login`, `zone`, `match`: logins started per second, each on a fixed slot (connect,
+    /// Hello, login; in `zone` and `match`, then enter the world). Default 500. Password logins
+    /// from one address are limited by the account server (max_failed_logins_per_address counts
+    /// logins in progress too): prefer --login-concurrency under that limit for them.
     #[arg(long, value_name = "PER_S", conflicts_with = "login_concurrency")]
     pub login_rate: Option<f64>,
-    /// `login`, `zone`: no schedule; at most this many bots between connecting and logged in (in
-    /// `zone`, placed in the world) at once, each starting as soon as another is done (closed
-    /// loop: the most logins/s the server can give).
+    /// `login`, `zone`, `match`: no schedule; at most this many bots between connecting and
+    /// logged in (in `zone` and `match`, placed in the world) at once, each starting as soon as
+    /// another is done (closed loop: the most logins/s the server can give).
     #[arg(long, value_name = "N")]
     pub login_concurrency: Option<usize>,
     /// `zone`: MoveReqs per second and bot, on a fixed schedule (open loop) with a random phase
@@ -101,6 +102,29 @@ pub struct Options {
     /// with the most players).
     #[arg(long, value_name = "URL")]
     pub metrics_url: Option<String>,
+    /// `match`: the queue the bots join (a mode of the server's `[matchmaking.modes]`). Default
+    /// "team".
+    #[arg(long, value_name = "MODE")]
+    pub match_mode: Option<String>,
+    /// `match`: the fraction of bots that play in parties, 0 to 1; the others queue solo. A
+    /// party's leader creates it, invites the others and queues it. Default 0.5.
+    #[arg(long, value_name = "FRACTION")]
+    pub party_share: Option<f64>,
+    /// `match`: the largest party, its leader included; parties take the sizes from this down to
+    /// 2 in turn. At most the mode's `max_party`. Default 3 in `team` (its `max_party` in
+    /// config.example.toml), else 1 (no parties).
+    #[arg(long, value_name = "N")]
+    pub party_size: Option<u32>,
+    /// `match`: the fraction of ready checks (MatchProposalNtf) each bot declines, 0 to 1: every
+    /// 1/fraction-th, from a point of its own. The server penalises a decliner with a cooldown
+    /// (QUEUE_COOLDOWN on its next QueueJoinReq), which it waits out if the window lasts that
+    /// long. Default 0.1.
+    #[arg(long, value_name = "FRACTION")]
+    pub decline_rate: Option<f64>,
+    /// `match`: seconds a bot stays in its match instance before LeaveInstanceReq (then it
+    /// queues again). Default 2.
+    #[arg(long, value_name = "SECS")]
+    pub match_secs: Option<f64>,
     /// Process id of the server (on this machine): its resident memory (VmRSS) is read before the
     /// first connection and once every bot has settled, for the memory per session.
     #[arg(long, value_name = "PID")]
@@ -131,6 +155,11 @@ impl Default for Options {
             login_concurrency: None,
             move_hz: None,
             metrics_url: None,
+            match_mode: None,
+            party_share: None,
+            party_size: None,
+            decline_rate: None,
+            match_secs: None,
             server_pid: None,
             rss_settle: Duration::from_secs(2),
             hold: false,
@@ -154,13 +183,24 @@ impl Options {
         if !self.scenario.logs_in() {
             ensure!(
                 self.login_rate.is_none() && self.login_concurrency.is_none(),
-                "--login-rate and --login-concurrency are for the login and zone scenarios"
+                "--login-rate and --login-concurrency are for the login, zone and match scenarios"
             );
         }
         if self.scenario != Scenario::Zone {
             ensure!(
                 self.move_hz.is_none() && self.metrics_url.is_none(),
                 "--move-hz and --metrics-url are for the zone scenario"
+            );
+        }
+        if self.scenario != Scenario::Match {
+            ensure!(
+                self.match_mode.is_none()
+                    && self.party_share.is_none()
+                    && self.party_size.is_none()
+                    && self.decline_rate.is_none()
+                    && self.match_secs.is_none(),
+                "--match-mode, --party-share, --party-size, --decline-rate and --match-secs are for the \
+                 match scenario"
             );
         }
         if self.scenario.logs_in() {
@@ -189,6 +229,12 @@ impl Options {
     /// `zone`: MoveReqs per second and bot.
     pub fn move_hz(&self) -> f64 {
         self.move_hz.unwrap_or(scenario::DEFAULT_MOVE_HZ)
+    }
+
+    /// `match`: the queue, the parties, the declines and the length of a match, defaults filled
+    /// in.
+    pub fn match_settings(&self) -> MatchSettings {
+        MatchSettings::new(self)
     }
 
     /// How logins are started (`None` in scenarios that do not log in).

@@ -1,7 +1,9 @@
 //! `mmo-bots`: the command line of the bot swarm. Parses options, runs the swarm on a
 //! multi-threaded runtime, prints the summary (and writes it as JSON), and exits 1 on errors or loss
 //! (in `login`, also on a failed login or a session lost before the end; in `zone`, also on a bot
-//! that could not enter the world, a rejected MoveReq, or no updates at all).
+//! that could not enter the world, a rejected MoveReq, or no updates at all; in `match`, also on
+//! a bot that could not queue, no match started, a failed step, or a ticket matched twice or a
+//! player in two matches at once).
 //!
 //! ```text
 //! mmo-bots --bots 1000 --duration 20s                        # ping: the gateway's round trip
@@ -10,6 +12,7 @@
 //! mmo-bots --scenario login --login password --login-concurrency 16 --bots 500
 //! mmo-bots --scenario zone --bots 2000 --move-hz 10 --duration 30s \
 //!     --metrics-url http://127.0.0.1:9100/metrics           # walk; updates, latency, tick
+//! mmo-bots --scenario match --bots 100 --duration 20s --run-tag random   # queue, accept, play
 //! ```
 
 use anyhow::Context;
@@ -34,7 +37,9 @@ const ACCOUNT_ATTEMPTS_PER_ADDRESS: usize = 20;
 /// sessions held; with --server-pid, the server's memory per session), `zone` (log in, enter the
 /// world, random-walk with MoveReqs at --move-hz: entity updates delivered per second, frames and
 /// bytes per second, update latency from the server's tick; with --metrics-url, the server's tick
-/// p50/p99).
+/// p50/p99), `match` (log in, enter the world, form parties, queue for --match-mode, answer the
+/// ready checks, declining --decline-rate of them, play --match-secs, requeue: time to match
+/// p50/p99, matches/s, declines, and checks that no ticket was matched twice).
 #[derive(Debug, Parser)]
 #[command(name = "mmo-bots", version, about)]
 struct Cli {
@@ -132,6 +137,18 @@ async fn main() -> anyhow::Result<ExitCode> {
     });
 
     let schedule = match (opts.interval(), opts.total_rate()) {
+        _ if opts.scenario == Scenario::Match => {
+            let m = opts.match_settings();
+            format!(
+                "mode {}, parties of up to {} for {:.0}% of the bots, {:.0}% of checks declined, {} s \
+                 matches,",
+                m.mode,
+                m.party_size,
+                m.party_share * 100.0,
+                m.decline_rate * 100.0,
+                m.match_secs
+            )
+        }
         (Some(interval), Some(rate)) => format!("every {interval:?} per bot ({rate:.0}/s in all)"),
         _ if opts.scenario == Scenario::Login => "heartbeats at the server's interval".to_owned(),
         _ => "closed loop".to_owned(),
@@ -392,6 +409,69 @@ mod tests {
         assert!(parse(&["--scenario", "zone", "--login-concurrency", "0"]).is_err());
         assert!(parse(&["--scenario", "zone", "--run-tag", "no spaces"]).is_err());
         assert!(parse(&["--scenario", "zone", "--move-hz", "30", "--login-rate", "1000"]).is_ok());
+    }
+
+    #[test]
+    fn match_queues_a_mode_with_parties_and_declines() {
+        let cli = Cli::parse_from(["mmo-bots", "--scenario", "match"]);
+        assert!(cli.opts.validate().is_ok());
+        let m = cli.opts.match_settings();
+        assert_eq!((m.mode.as_str(), m.party_share, m.party_size), ("team", 0.5, 3));
+        assert_eq!((m.decline_rate, m.match_secs), (0.1, 2.0));
+        // No schedule of measured requests; logins paced as in login.
+        assert_eq!((cli.opts.interval(), cli.opts.total_rate()), (None, None));
+        assert_eq!(cli.opts.login_pacing(), Some(LoginPacing::Rate(500.0)));
+
+        let cli = Cli::parse_from([
+            "mmo-bots",
+            "--scenario",
+            "match",
+            "--match-mode",
+            "duel",
+            "--party-share",
+            "0",
+            "--decline-rate",
+            "0.25",
+            "--match-secs",
+            "0.5",
+            "--login-concurrency",
+            "32",
+        ]);
+        assert!(cli.opts.validate().is_ok());
+        let m = cli.opts.match_settings();
+        // Duel takes no parties by default.
+        assert_eq!((m.mode.as_str(), m.party_share, m.party_size), ("duel", 0.0, 1));
+        assert_eq!((m.decline_rate, m.match_secs), (0.25, 0.5));
+    }
+
+    #[test]
+    fn match_options_that_make_no_sense_are_refused() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["mmo-bots"], args].concat())
+                .map_err(|e| e.to_string())
+                .and_then(|cli| cli.opts.validate().map_err(|e| e.to_string()))
+        };
+        for (option, value) in [
+            ("--party-share", "1.5"),
+            ("--party-share", "-0.1"),
+            ("--decline-rate", "NaN"),
+            ("--decline-rate", "2"),
+            ("--party-size", "0"),
+            ("--match-secs", "-1"),
+            ("--match-secs", "inf"),
+            ("--match-mode", " "),
+        ] {
+            assert!(parse(&["--scenario", "match", option, value]).is_err(), "{option} {value}");
+        }
+        assert!(parse(&["--scenario", "match", "--party-size", "fast"]).is_err());
+        // Match's options on other scenarios, and others' on match.
+        for option in ["--match-mode", "--party-share", "--party-size", "--decline-rate", "--match-secs"] {
+            assert!(parse(&["--scenario", "zone", option, "1"]).is_err(), "{option}");
+        }
+        assert!(parse(&["--scenario", "match", "--ping-interval", "1s"]).is_err());
+        assert!(parse(&["--scenario", "match", "--move-hz", "10"]).is_err());
+        assert!(parse(&["--scenario", "match", "--rate", "10"]).is_err());
+        assert!(parse(&["--scenario", "match", "--decline-rate", "1", "--party-share", "1"]).is_ok());
     }
 
     #[test]

@@ -79,31 +79,31 @@ pub(crate) async fn connect(addr: SocketAddr, errors: &mut Errors) -> Option<(Co
 }
 
 /// Logs in as bot `index` the way `opts` says and counts the login (attempted, its latency, and
-/// registered or failed and why) in `tally`. Returns whether the bot has a session.
+/// registered or failed and why) in `tally`. Returns the session's player id, if it has one.
 pub(crate) async fn log_in(
     conn: &mut Conn,
     opts: &Options,
     index: usize,
     seq: &mut u32,
     tally: &mut Tally,
-) -> bool {
+) -> Option<u64> {
     tally.login_attempted = 1;
     let began = Instant::now();
     match timeout(LOGIN_TIMEOUT, login_exchange(conn, opts.login, &opts.run_tag, index, seq)).await {
-        Ok(Ok(registered)) => {
+        Ok(Ok((player, registered))) => {
             tally.record_login_latency(began.elapsed());
             tally.login_ok = 1;
             tally.registered = u64::from(registered);
-            true
+            Some(player)
         }
         Ok(Err(fail)) => {
             tracing::debug!(error = %fail, "login failed");
             tally.login_failed.record(fail.login_kind(), &fail);
-            false
+            None
         }
         Err(_) => {
             tally.login_failed.record("timeout", format_args!("no session within {LOGIN_TIMEOUT:?}"));
-            false
+            None
         }
     }
 }
@@ -154,15 +154,15 @@ async fn enter_exchange(conn: &mut Conn, seq: &mut u32, retries: &mut u64) -> Re
     }
 }
 
-/// Logs in as bot `index` (the caller bounds the wait). Returns whether the account was
-/// registered just now.
+/// Logs in as bot `index` (the caller bounds the wait). Returns the player id, and whether the
+/// account was registered just now.
 async fn login_exchange(
     conn: &mut Conn,
     method: LoginMethod,
     tag: &str,
     index: usize,
     seq: &mut u32,
-) -> Result<bool, Fail> {
+) -> Result<(u64, bool), Fail> {
     let mut next_seq = || {
         *seq += 1;
         Seq(*seq)
@@ -183,8 +183,8 @@ async fn login_exchange(
             match conn.call(register.to_frame_bytes(s, Flags::NONE), s).await {
                 Ok(frame) => {
                     let resp = expect::<RegisterResp>(&frame)?;
-                    check_session(resp.session.as_ref(), RegisterResp::NAME)?;
-                    return Ok(true);
+                    let player = check_session(resp.session.as_ref(), RegisterResp::NAME)?;
+                    return Ok((player, true));
                 }
                 // A rerun: the account is ours from an earlier run.
                 Err(Fail::Rejected(e)) if e.code == ErrorCode::NameTaken as i32 => {}
@@ -197,14 +197,14 @@ async fn login_exchange(
     let s = next_seq();
     let frame = conn.call(login.to_frame_bytes(s, Flags::NONE), s).await?;
     let resp = expect::<LoginResp>(&frame)?;
-    check_session(resp.session.as_ref(), LoginResp::NAME)?;
-    Ok(false)
+    let player = check_session(resp.session.as_ref(), LoginResp::NAME)?;
+    Ok((player, false))
 }
 
-/// A session worth the name: a player and a token.
-fn check_session(session: Option<&AuthSession>, answer: &'static str) -> Result<(), Fail> {
+/// A session worth the name: a player and a token. Returns the player id.
+fn check_session(session: Option<&AuthSession>, answer: &'static str) -> Result<u64, Fail> {
     match session {
-        Some(s) if s.player_id != 0 && !s.token.is_empty() => Ok(()),
+        Some(s) if s.player_id != 0 && !s.token.is_empty() => Ok(s.player_id),
         _ => Err(Fail::NoSession(answer)),
     }
 }

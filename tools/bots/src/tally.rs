@@ -1,11 +1,12 @@
-//! Each bot's tally of what it saw (answers, latencies, errors, zone updates) and how tallies
-//! of many bots merge into one.
+//! Each bot's tally of what it saw (answers, latencies, errors, zone updates, matchmaking) and
+//! how tallies of many bots merge into one.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use tokio::time::Instant;
 
 /// Significant figures of the latency histograms. Two (1% resolution) rather than the usual three,
 /// because every bot owns a histogram: at two figures one covering loopback latencies takes ~5 KB
@@ -90,8 +91,11 @@ pub struct Tally {
     pub login_latency_us: Option<Histogram<u64>>,
     /// Bots whose connection was still open when the window (and its drain) ended.
     pub held: u64,
-    /// `zone`: entering the world, move rejections and what the zone pushed.
+    /// `zone`: entering the world, move rejections and what the zone pushed. `match`: entering
+    /// the world.
     pub zone: ZoneTally,
+    /// `match`: queues, ready checks, matches, and what the checks run on.
+    pub matches: MatchTally,
 }
 
 impl Default for Tally {
@@ -119,6 +123,7 @@ impl Tally {
             login_latency_us: None,
             held: 0,
             zone: ZoneTally::default(),
+            matches: MatchTally::default(),
         }
     }
 
@@ -152,6 +157,7 @@ impl Tally {
         self.login_failed.merge(other.login_failed);
         self.held += other.held;
         self.zone.merge(other.zone);
+        self.matches.merge(other.matches);
         // Both histograms resize themselves, so adding cannot run out of range; if it ever did,
         // the counts above are still right and only the percentiles would be missing samples.
         if let Err(e) = self.latency_us.add(&other.latency_us) {
@@ -260,6 +266,181 @@ impl ZoneTally {
         self.leaves += other.leaves;
         self.stops += other.stops;
         merge_optional(&mut self.update_latency_us, other.update_latency_us, "update latency");
+    }
+}
+
+/// One bot's `match` counts; merged, the swarm's. Everything is counted inside the window only.
+/// Ticket figures (joins, time to match, ticket notices) are counted by the bot that queued the
+/// ticket (a solo bot or a party's leader); the ready check and the match by every player.
+#[derive(Debug, Default)]
+pub struct MatchTally {
+    /// Bots that queue tickets: solo bots and party leaders.
+    pub queuers: u64,
+    /// Queuers that never got a ticket in the window, by the last refusal of their QueueJoinReq
+    /// (`QUEUE_COOLDOWN`: a penalty lasting beyond the window) or by why they never asked.
+    pub never_queued: Errors,
+    /// Tickets opened: QueueJoinResps.
+    pub tickets: u64,
+    /// QueueJoinReqs refused QUEUE_COOLDOWN (a decline penalty, the bot's own or a member's).
+    pub cooldowns: u64,
+    /// Parties formed: created, and joined by every member invited.
+    pub parties: u64,
+    /// Players in the parties formed, leaders included.
+    pub party_players: u64,
+    /// Ready checks: MatchProposalNtfs received, and how each was answered.
+    pub proposals: u64,
+    pub accepted: u64,
+    pub declined: u64,
+    /// MatchAcceptReqs answered PROPOSAL_NOT_FOUND: the check had failed already (another
+    /// player declined first, or time ran out).
+    pub proposals_gone: u64,
+    /// TicketNtf REQUEUED: the ticket went back to the queue after another player declined.
+    pub requeued: u64,
+    /// Other TicketNtfs by reason (`DECLINED`, `NO_SERVER`, `EXPIRED`, ...).
+    pub ticket_notices: BTreeMap<String, u64>,
+    /// MatchStartNtfs received: one per player and match.
+    pub starts: u64,
+    /// Matches a bot was placed in and left with LeaveInstanceReq.
+    pub played: u64,
+    /// Per ticket, from its QueueJoinResp to the MatchStartNtf, in µs (a requeued ticket keeps
+    /// counting across its failed checks).
+    pub time_to_match_us: Option<Histogram<u64>>,
+    /// From MatchStartNtf to placed in the match's instance (its ZoneEnterNtf, or an
+    /// EnterWorldResp there), in µs.
+    pub enter_match_us: Option<Histogram<u64>>,
+    /// Steps that went wrong, by kind (`join.UNAVAILABLE`, `party.incomplete`,
+    /// `match.not_placed`, ...).
+    pub failed: Errors,
+    /// What the swarm-wide checks run on.
+    pub ledger: Ledger,
+}
+
+impl MatchTally {
+    pub fn record_time_to_match(&mut self, wait: Duration) {
+        record(self.time_to_match_us.get_or_insert_with(new_histogram), wait);
+    }
+
+    pub fn record_enter_match(&mut self, latency: Duration) {
+        record(self.enter_match_us.get_or_insert_with(new_histogram), latency);
+    }
+
+    pub fn merge(&mut self, other: MatchTally) {
+        self.queuers += other.queuers;
+        self.never_queued.merge(other.never_queued);
+        self.tickets += other.tickets;
+        self.cooldowns += other.cooldowns;
+        self.parties += other.parties;
+        self.party_players += other.party_players;
+        self.proposals += other.proposals;
+        self.accepted += other.accepted;
+        self.declined += other.declined;
+        self.proposals_gone += other.proposals_gone;
+        self.requeued += other.requeued;
+        for (reason, n) in other.ticket_notices {
+            *self.ticket_notices.entry(reason).or_default() += n;
+        }
+        self.starts += other.starts;
+        self.played += other.played;
+        merge_optional(&mut self.time_to_match_us, other.time_to_match_us, "time to match");
+        merge_optional(&mut self.enter_match_us, other.enter_match_us, "enter match");
+        self.failed.merge(other.failed);
+        self.ledger.merge(other.ledger);
+    }
+}
+
+/// What the bots saw of tickets and matches, for the checks that need the whole swarm's view: no
+/// ticket matched twice, no player in two matches at once, every player of a match told the
+/// same teams.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// A ticket and a match it was started in, one per MatchStartNtf its queuer received (a
+    /// start that came with no ticket open counts against the last ticket).
+    pub tickets: Vec<(u64, String)>,
+    /// One player's stay in one match.
+    pub stays: Vec<Stay>,
+    /// Each match's teams (player ids) as the first of its players was told.
+    pub rosters: BTreeMap<String, Roster>,
+    /// Matches whose players were told different teams, or whose MatchStartNtf did not list its
+    /// receiver in its own team: the first few descriptions.
+    pub disagreements: Vec<String>,
+    /// How many such MatchStartNtfs in all.
+    pub disagreeing: u64,
+}
+
+/// Disagreements described at most; the count goes on.
+const MAX_DESCRIBED: usize = 10;
+
+/// A match's teams and when its first player was told of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Roster {
+    pub teams: Vec<Vec<u64>>,
+    pub told: Instant,
+}
+
+/// One player's stay in one match: from its MatchStartNtf to its LeaveInstanceResp (or to when it
+/// gave up on being placed, or the window's end). `until` is `None` for a stay that another
+/// MatchStartNtf cut short: the player was never let out of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stay {
+    pub player: u64,
+    pub match_id: String,
+    pub from: Instant,
+    pub until: Option<Instant>,
+}
+
+impl Ledger {
+    /// A MatchStartNtf as `player` received it at `at`, with `teams`, saying the player is in
+    /// team `team`.
+    pub fn told(&mut self, player: u64, match_id: &str, teams: Vec<Vec<u64>>, team: u32, at: Instant) {
+        let listed = teams.get(team as usize).is_some_and(|t| t.contains(&player));
+        if !listed {
+            self.disagree(format!(
+                "match {match_id}: player {player} told it is in team {team} of {teams:?}"
+            ));
+        }
+        let mut all: Vec<u64> = teams.iter().flatten().copied().collect();
+        all.sort_unstable();
+        if all.windows(2).any(|w| w[0] == w[1]) {
+            self.disagree(format!("match {match_id}: a player listed twice in {teams:?}"));
+        }
+        let roster = Roster { teams, told: at };
+        self.add_roster(match_id.to_owned(), roster);
+    }
+
+    fn add_roster(&mut self, match_id: String, roster: Roster) {
+        match self.rosters.get_mut(&match_id) {
+            None => {
+                self.rosters.insert(match_id, roster);
+            }
+            Some(known) => {
+                known.told = known.told.min(roster.told);
+                if known.teams != roster.teams {
+                    let why = format!("match {match_id}: teams {:?} and {:?}", known.teams, roster.teams);
+                    self.disagree(why);
+                }
+            }
+        }
+    }
+
+    fn disagree(&mut self, why: String) {
+        self.disagreeing += 1;
+        if self.disagreements.len() < MAX_DESCRIBED {
+            self.disagreements.push(why);
+        }
+    }
+
+    pub fn merge(&mut self, other: Ledger) {
+        self.tickets.extend(other.tickets);
+        self.stays.extend(other.stays);
+        for (match_id, roster) in other.rosters {
+            self.add_roster(match_id, roster);
+        }
+        self.disagreeing += other.disagreeing;
+        for why in other.disagreements {
+            if self.disagreements.len() < MAX_DESCRIBED {
+                self.disagreements.push(why);
+            }
+        }
     }
 }
 

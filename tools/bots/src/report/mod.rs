@@ -1,10 +1,11 @@
 //! What the swarm measured: the report made of the bots' merged tallies (`tally.rs`), printed for
-//! people and serialised as JSON. The `login` and `zone` scenarios add an object of their own
-//! ([`LoginReport`], [`ZoneReport`]) to the figures every scenario has.
+//! people and serialised as JSON. The `login`, `zone` and `match` scenarios add an object of
+//! their own ([`LoginReport`], [`ZoneReport`], [`MatchReport`]) to the figures every scenario has.
 //!
 //! This file holds the report's figures (serialised as JSON) and the verdict; `text.rs` the
-//! report as text.
+//! report as text; `checks.rs` the `match` scenario's checks over what all its bots saw.
 
+mod checks;
 mod text;
 
 use std::collections::BTreeMap;
@@ -16,8 +17,10 @@ use serde::Serialize;
 use crate::LoginPacing;
 use crate::login::LoginMethod;
 use crate::metrics::ServerZone;
-use crate::scenario::Scenario;
-use crate::tally::{FrameCount, Tally, ZoneTally};
+use crate::scenario::{MatchSettings, Scenario};
+use crate::tally::{FrameCount, MatchTally, Tally, ZoneTally};
+
+pub use checks::MatchChecks;
 
 /// Latency percentiles in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -74,6 +77,8 @@ pub(crate) struct RunFacts {
     pub login: Option<LoginFacts>,
     /// `zone` only.
     pub zone: Option<ZoneFacts>,
+    /// `match` only.
+    pub matches: Option<MatchSettings>,
     pub server_rss: Option<ServerRss>,
 }
 
@@ -257,6 +262,144 @@ impl ZoneReport {
     }
 }
 
+/// The `match` scenario's figures (the `match` object of the JSON report).
+#[derive(Clone, Debug, Serialize)]
+pub struct MatchReport {
+    /// The queue joined (`--match-mode`).
+    pub mode: String,
+    /// The fraction of bots meant to play in parties, and the largest party.
+    pub party_share: f64,
+    pub party_size: u32,
+    /// The fraction of ready checks a bot declines.
+    pub decline_rate: f64,
+    /// Seconds a bot stays in its match instance.
+    pub match_secs: f64,
+    /// Bots placed in the world (they queue from there), and those that could not be.
+    pub entered: u64,
+    pub enter_failed: u64,
+    pub enter_failed_by_kind: BTreeMap<String, u64>,
+    /// Parties formed with every member, and their players (leaders included).
+    pub parties: u64,
+    pub party_players: u64,
+    /// Bots that queue tickets (solo bots and party leaders).
+    pub queuers: u64,
+    /// Queuers that never got a ticket in the window, by the last refusal (or why they never
+    /// asked).
+    pub never_queued: u64,
+    pub never_queued_by_kind: BTreeMap<String, u64>,
+    pub never_queued_examples: BTreeMap<String, String>,
+    /// Tickets opened (QueueJoinResps).
+    pub tickets: u64,
+    /// QueueJoinReqs refused QUEUE_COOLDOWN: a decline penalty being waited out.
+    pub cooldowns: u64,
+    /// Ready checks received by the players (MatchProposalNtf), and how they answered.
+    pub proposals: u64,
+    pub accepted: u64,
+    pub declined: u64,
+    /// Answers that came too late: the check had already failed (PROPOSAL_NOT_FOUND).
+    pub proposals_gone: u64,
+    /// Tickets put back in the queue after another player declined (TicketNtf REQUEUED).
+    pub requeued: u64,
+    /// Other TicketNtfs to queuers, by reason (`DECLINED`, `NO_SERVER`, `EXPIRED`, ...).
+    pub ticket_notices: BTreeMap<String, u64>,
+    /// Distinct matches started in the window (by match id), and per second of the window.
+    pub matches: u64,
+    pub matches_per_s: f64,
+    /// MatchStartNtfs received (one per player and match).
+    pub starts: u64,
+    /// Matches a bot was placed in and left with LeaveInstanceReq.
+    pub played: u64,
+    /// Per ticket, from QueueJoinResp to MatchStartNtf (across failed ready checks).
+    pub time_to_match_ms: Latency,
+    /// Tickets behind `time_to_match_ms`.
+    pub time_to_match_samples: u64,
+    /// From MatchStartNtf to placed in the match's instance.
+    pub enter_match_ms: Latency,
+    /// Steps that went wrong (a refused or unanswered request, a party not formed, a match
+    /// never entered), by kind.
+    pub failed: u64,
+    pub failed_by_kind: BTreeMap<String, u64>,
+    pub failed_examples: BTreeMap<String, String>,
+    /// No ticket matched twice, no player in two matches at once, rosters that agree.
+    pub checks: MatchChecks,
+}
+
+impl MatchReport {
+    fn new(settings: MatchSettings, m: &MatchTally, z: &ZoneTally, duration_s: f64) -> MatchReport {
+        let latency = |h: Option<&Histogram<u64>>| h.map(Latency::from_histogram).unwrap_or_default();
+        let matches = m.ledger.rosters.len() as u64;
+        MatchReport {
+            mode: settings.mode,
+            party_share: settings.party_share,
+            party_size: settings.party_size,
+            decline_rate: settings.decline_rate,
+            match_secs: settings.match_secs,
+            entered: z.entered,
+            enter_failed: z.enter_failed.total(),
+            enter_failed_by_kind: z.enter_failed.by_kind.clone(),
+            parties: m.parties,
+            party_players: m.party_players,
+            queuers: m.queuers,
+            never_queued: m.never_queued.total(),
+            never_queued_by_kind: m.never_queued.by_kind.clone(),
+            never_queued_examples: m.never_queued.examples.clone(),
+            tickets: m.tickets,
+            cooldowns: m.cooldowns,
+            proposals: m.proposals,
+            accepted: m.accepted,
+            declined: m.declined,
+            proposals_gone: m.proposals_gone,
+            requeued: m.requeued,
+            ticket_notices: m.ticket_notices.clone(),
+            matches,
+            matches_per_s: per_s(matches, duration_s),
+            starts: m.starts,
+            played: m.played,
+            time_to_match_ms: latency(m.time_to_match_us.as_ref()),
+            time_to_match_samples: m.time_to_match_us.as_ref().map_or(0, Histogram::len),
+            enter_match_ms: latency(m.enter_match_us.as_ref()),
+            failed: m.failed.total(),
+            failed_by_kind: m.failed.by_kind.clone(),
+            failed_examples: m.failed.examples.clone(),
+            checks: MatchChecks::run(&m.ledger),
+        }
+    }
+
+    /// Why the run failed, as far as matchmaking goes.
+    fn failures(&self, why: &mut Vec<String>) {
+        let kinds = |by: &BTreeMap<String, u64>| {
+            by.iter().map(|(k, n)| format!("{k} x{n}")).collect::<Vec<_>>().join(", ")
+        };
+        if self.enter_failed > 0 {
+            why.push(format!(
+                "{} of {} bots could not enter the world ({})",
+                self.enter_failed,
+                self.entered + self.enter_failed,
+                kinds(&self.enter_failed_by_kind)
+            ));
+        }
+        if self.never_queued > 0 {
+            let mut line = format!(
+                "{} of {} queuers could not queue ({})",
+                self.never_queued,
+                self.queuers,
+                kinds(&self.never_queued_by_kind)
+            );
+            if self.never_queued_by_kind.contains_key("QUEUE_COOLDOWN") {
+                line.push_str("; penalties from an earlier run with this --run-tag? try --run-tag random");
+            }
+            why.push(line);
+        }
+        if self.entered > 0 && self.matches == 0 {
+            why.push(format!("no match started ({} tickets, {} ready checks)", self.tickets, self.proposals));
+        }
+        if self.failed > 0 {
+            why.push(format!("{} matchmaking steps failed ({})", self.failed, kinds(&self.failed_by_kind)));
+        }
+        self.checks.failures(why);
+    }
+}
+
 fn per_s(n: u64, duration_s: f64) -> f64 {
     if duration_s > 0.0 { n as f64 / duration_s } else { 0.0 }
 }
@@ -324,6 +467,10 @@ pub struct Report {
     /// The `zone` scenario's figures (`null` in other scenarios). Its measured requests (`sent`)
     /// are one-way MoveReqs, so `answered`, `throughput_per_s` and `latency_ms` stay 0.
     pub zone: Option<ZoneReport>,
+    /// The `match` scenario's figures (`null` in other scenarios). Its bots follow a script, not
+    /// a schedule: `sent`, `answered`, `lost`, `throughput_per_s` and `latency_ms` stay 0.
+    #[serde(rename = "match")]
+    pub matches: Option<MatchReport>,
     /// With `--server-pid`: the server's memory growth per session, in bytes (`null` without).
     pub server_rss_per_session_bytes: Option<f64>,
     /// With `--server-pid`: the readings behind it (`null` without).
@@ -360,6 +507,7 @@ impl Report {
             }
         });
         let zone = facts.zone.map(|z| ZoneReport::new(z, tally.sent, &tally.zone, duration_s));
+        let matches = facts.matches.map(|m| MatchReport::new(m, &tally.matches, &tally.zone, duration_s));
         Report {
             scenario: facts.scenario,
             bots: facts.bots,
@@ -390,6 +538,7 @@ impl Report {
             interrupted: facts.interrupted,
             login,
             zone,
+            matches,
             server_rss_per_session_bytes: facts.server_rss.and_then(|r| r.per_session_bytes),
             server_rss: facts.server_rss,
         }
@@ -397,7 +546,8 @@ impl Report {
 
     /// Why the run counts as failed; empty when it passed (no errors, nothing lost; in `login`,
     /// no failed login and no session lost; in `zone`, besides, every bot entered the world, no
-    /// MoveReq was rejected and updates came back).
+    /// MoveReq was rejected and updates came back; in `match`, every bot entered the world,
+    /// every queuer queued, a match started, no step failed and the checks held).
     pub fn failures(&self) -> Vec<String> {
         let mut why = Vec::new();
         if let Some(l) = &self.login {
@@ -434,6 +584,9 @@ impl Report {
                 // Every walking bot sees at least itself move.
                 why.push(format!("{} moves sent but no entity update came back", z.moves_sent));
             }
+        }
+        if let Some(m) = &self.matches {
+            m.failures(&mut why);
         }
         if self.errors > 0 {
             let kinds: Vec<String> =

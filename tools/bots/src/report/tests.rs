@@ -15,6 +15,7 @@ fn facts() -> RunFacts {
         interrupted: false,
         login: None,
         zone: None,
+        matches: None,
         server_rss: None,
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{LoginReport, Report, ZoneReport};
+use super::{Latency, LoginReport, MatchReport, Report, ZoneReport};
 use crate::scenario::Scenario;
 
 impl fmt::Display for Report {
@@ -36,6 +36,9 @@ impl fmt::Display for Report {
         if let Some(zone) = &self.zone {
             // MoveReqs are one-way: nothing is answered, lost or timed by the request.
             write!(f, "{zone}")?;
+        } else if let Some(matches) = &self.matches {
+            // A script, not a schedule: no measured requests.
+            write!(f, "{matches}")?;
         } else {
             writeln!(f, "sent         {}", self.sent)?;
             writeln!(f, "answered     {}", self.answered)?;
@@ -47,7 +50,7 @@ impl fmt::Display for Report {
             let example = self.error_examples.get(kind).map_or("", String::as_str);
             writeln!(f, "  {kind:<32} {n:>8}  e.g. {example}")?;
         }
-        if self.zone.is_none() {
+        if self.zone.is_none() && self.matches.is_none() {
             writeln!(f, "throughput   {:.1} answered/s", self.throughput_per_s)?;
             writeln!(
                 f,
@@ -177,5 +180,81 @@ impl fmt::Display for ZoneReport {
             }
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for MatchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |l: &Latency| {
+            format!(
+                "p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}  (mean {:.1})",
+                l.p50, l.p90, l.p99, l.max, l.mean
+            )
+        };
+        let list = |by: &std::collections::BTreeMap<String, u64>| {
+            by.iter().map(|(k, n)| format!("{k} x{n}")).collect::<Vec<_>>().join(", ")
+        };
+        writeln!(
+            f,
+            "match        mode {}, parties of up to {} for {:.0}% of the bots, {:.0}% of checks declined, \
+             {} s per match",
+            self.mode,
+            self.party_size,
+            self.party_share * 100.0,
+            self.decline_rate * 100.0,
+            self.match_secs
+        )?;
+        writeln!(f, "enter        {} ok, {} failed", self.entered, self.enter_failed)?;
+        for (kind, n) in &self.enter_failed_by_kind {
+            writeln!(f, "  {kind:<32} {n:>8}")?;
+        }
+        writeln!(f, "parties      {} formed ({} players)", self.parties, self.party_players)?;
+        writeln!(
+            f,
+            "queue        {} queuers, {} never queued; {} tickets, {} refused QUEUE_COOLDOWN",
+            self.queuers, self.never_queued, self.tickets, self.cooldowns
+        )?;
+        for (kind, n) in &self.never_queued_by_kind {
+            let example = self.never_queued_examples.get(kind).map_or("", String::as_str);
+            writeln!(f, "  {kind:<32} {n:>8}  e.g. {example}")?;
+        }
+        writeln!(
+            f,
+            "ready checks {} received: {} accepted, {} declined, {} answered too late; {} tickets requeued",
+            self.proposals, self.accepted, self.declined, self.proposals_gone, self.requeued
+        )?;
+        if !self.ticket_notices.is_empty() {
+            writeln!(f, "tickets out  {}", list(&self.ticket_notices))?;
+        }
+        writeln!(
+            f,
+            "matches      {} started ({:.2}/s), {} player starts, {} played to the end",
+            self.matches, self.matches_per_s, self.starts, self.played
+        )?;
+        writeln!(f, "to match ms  {}  ({} tickets)", ms(&self.time_to_match_ms), self.time_to_match_samples)?;
+        writeln!(f, "placed ms    {}  (MatchStartNtf to in the instance)", ms(&self.enter_match_ms))?;
+        writeln!(f, "failed       {}", self.failed)?;
+        for (kind, n) in &self.failed_by_kind {
+            let example = self.failed_examples.get(kind).map_or("", String::as_str);
+            writeln!(f, "  {kind:<32} {n:>8}  e.g. {example}")?;
+        }
+        let c = &self.checks;
+        if c.passed() {
+            writeln!(
+                f,
+                "checks       ok: no ticket matched twice, no player in two matches at once, rosters agree"
+            )
+        } else {
+            writeln!(
+                f,
+                "checks       FAILED: {} tickets matched twice, {} players in two matches at once, {} \
+                 rosters disagreeing",
+                c.tickets_matched_twice, c.players_in_two_matches, c.rosters_disagreeing
+            )?;
+            for why in &c.examples {
+                writeln!(f, "  {why}")?;
+            }
+            Ok(())
+        }
     }
 }

@@ -14,30 +14,46 @@
 //! logged-in sessions (`login.rs`); `zone` enters the world, walks with one-way MoveReqs and
 //! measures what the zone pushes back (`zone.rs`).
 //!
+//! A scenario whose bots act on what the server tells them rather than on a schedule has a
+//! `Script` instead of a `Traffic`: for the window the bot hands its connection to the script,
+//! one per run, which also holds what its bots share (who plays with whom). `match` is one
+//! (`match.rs`): parties and solos queue, answer the ready check, play a short match, requeue.
+//!
 //! Adding a scenario is adding a file here with a unit struct implementing `Workload` (and a
-//! `Traffic` for its bots, unless it measures heartbeats), then its variant of [`Scenario`]
-//! (whose doc comment is its `--help` text) and its line in `Scenario::workload`. Options of
-//! its own are fields of [`Options`], refused for the other scenarios in [`Options::validate`].
+//! `Traffic` for its bots, unless it measures heartbeats, or a `Script`), then its variant of
+//! [`Scenario`] (whose doc comment is its `--help` text) and its line in `Scenario::workload`.
+//! Options of its own are fields of [`Options`], refused for the other scenarios in
+//! [`Options::validate`].
 
 mod echo;
 mod login;
+mod r#match;
 mod ping;
 mod zone;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use mmo_proto::{ErrorResp, PingResp, ZoneEnterNtf};
 use mmo_wire::{Frame, MsgId, MsgType, Seq};
 use serde::Serialize;
+use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::Options;
-use crate::conn::msg_name;
+use crate::conn::{Conn, msg_name};
+use crate::swarm::Window;
 use crate::tally::{Errors, Tally};
 
 pub use echo::{DEFAULT_ECHO_RATE_PER_BOT, ECHO_LIMIT_PER_S, MAX_PAYLOAD};
+pub use r#match::{
+    DEFAULT_DECLINE_RATE, DEFAULT_MATCH_MODE, DEFAULT_MATCH_SECS, DEFAULT_PARTY_SHARE, MatchSettings,
+    TEAM_PARTY_SIZE,
+};
 pub use ping::DEFAULT_PING_INTERVAL;
 pub(crate) use ping::Heartbeat;
 pub use zone::{DEFAULT_MOVE_HZ, MOVE_KEEPALIVE, MOVE_LIMIT_PER_S};
@@ -65,6 +81,14 @@ pub enum Scenario {
     /// (`server_time_ms`) to receipt; with --metrics-url, the server's tick p50/p99. Needs the
     /// zone server (`mmo all`).
     Zone,
+    /// Hello, log in, EnterWorldReq, then matchmaking until the window ends: some bots form
+    /// parties (--party-share, --party-size), each party's leader or solo bot queues for
+    /// --match-mode, every bot answers its ready checks (declining --decline-rate of them, then
+    /// waiting out the penalty), plays --match-secs in the match instance, leaves it and queues
+    /// again. Measures time to match (QueueJoinResp to MatchStartNtf), matches/s, declines and
+    /// requeues, and checks that no ticket was matched twice and no player was in two matches at
+    /// once. Needs the matchmaking server (`mmo all`).
+    Match,
 }
 
 impl Scenario {
@@ -75,6 +99,7 @@ impl Scenario {
             Scenario::Echo => &echo::Echo,
             Scenario::Login => &login::Login,
             Scenario::Zone => &zone::Zone,
+            Scenario::Match => &r#match::Match,
         }
     }
 
@@ -145,8 +170,44 @@ pub(crate) trait Workload: Sync {
     }
 
     /// The traffic of one bot that has reached [`Workload::stage`]; `placed` is where the zone put
-    /// it, at [`Stage::InWorld`].
+    /// it, at [`Stage::InWorld`]. With a [`Script`], only the heartbeats before and after the
+    /// window.
     fn traffic(&self, opts: &Options, placed: Option<&ZoneEnterNtf>) -> Box<dyn Traffic>;
+
+    /// The run's script, for a scenario whose bots follow one through the window instead of a
+    /// schedule of measured requests (`None`: they follow the schedule).
+    fn script(&self, _opts: &Options) -> Option<Box<dyn Script>> {
+        None
+    }
+}
+
+/// What a scripted scenario's bots do in the window, and what they share: one per run.
+pub(crate) trait Script: Send + Sync {
+    /// Bot `index` has reached the scenario's stage as `player`, or could not (`None`). Called
+    /// for every bot before the window opens.
+    fn seat(&self, index: usize, player: Option<u64>);
+
+    /// One bot's part: heartbeats until the window opens, the script through it, then (bounded
+    /// by the window's drain) whatever leaves the server tidy. Returns whether the connection is
+    /// still usable.
+    fn play<'a>(&'a self, bot: Scripted<'a>) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+}
+
+/// A bot handed to its scenario's [`Script`] for the window.
+pub(crate) struct Scripted<'a> {
+    pub index: usize,
+    pub player: u64,
+    /// Where the zone placed the bot, at [`Stage::InWorld`].
+    pub placed: Option<&'a ZoneEnterNtf>,
+    pub conn: &'a mut Conn,
+    /// The last seq used.
+    pub seq: &'a mut u32,
+    /// The server's heartbeat interval: the most a bot may stay silent.
+    pub heartbeat: Duration,
+    /// Cancelled to interrupt the run.
+    pub stop: &'a CancellationToken,
+    pub window: &'a mut watch::Receiver<Option<Window>>,
+    pub tally: &'a mut Tally,
 }
 
 /// One bot's side of a scenario: its measured requests, and what it makes of what comes back.

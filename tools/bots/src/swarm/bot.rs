@@ -22,7 +22,8 @@
 //! and closes.
 //!
 //! What the measured request is, and what the bot makes of answers and pushes, is its scenario's
-//! `Traffic` (`scenario/`).
+//! `Traffic` (`scenario/`). A scripted scenario (`match`) replaces the measurement: the bot hands
+//! its connection to the scenario's `Script` for the window, then holds as any other.
 
 use std::collections::VecDeque;
 use std::io;
@@ -38,7 +39,7 @@ use tokio::time::{Instant, sleep_until};
 use super::{DRAIN, Shared, Window};
 use crate::Options;
 use crate::conn::{self, Conn, Fail, HELLO_SEQ, code_name};
-use crate::scenario::{self, Heartbeat, Stage, Traffic};
+use crate::scenario::{self, Heartbeat, Scripted, Stage, Traffic};
 use crate::session;
 use crate::tally::Tally;
 
@@ -62,14 +63,36 @@ pub(crate) async fn run(
         () = shared.stop.cancelled() => None,
         c = start(&shared, index, connect_at, &mut tally) => c,
     };
+    if let Some(script) = &shared.script {
+        // Before settling: the window opens once every bot has settled, and a script reads the
+        // seats then.
+        script.seat(index, opened.as_ref().map(|o| o.player));
+    }
     shared.progress.settle(tally.connected > 0, tally.login_ok > 0, opened.is_some());
     let Some(opened) = opened else {
         // The tally says why. A failed send means the swarm is gone and nobody is listening.
         let _ = results.send(tally).await;
         return;
     };
+    let (player, placed) = (opened.player, opened.placed.clone());
     let mut bot = Bot::new(opened, &shared.opts);
-    let alive = bot.measure(&shared, &mut window, &mut tally).await;
+    let alive = match &shared.script {
+        Some(script) => {
+            let scripted = Scripted {
+                index,
+                player,
+                placed: placed.as_ref(),
+                conn: &mut bot.conn,
+                seq: &mut bot.seq,
+                heartbeat: bot.heartbeat,
+                stop: &shared.stop,
+                window: &mut window,
+                tally: &mut tally,
+            };
+            script.play(scripted).await
+        }
+        None => bot.measure(&shared, &mut window, &mut tally).await,
+    };
     if alive {
         tally.held = 1;
     }
@@ -87,6 +110,8 @@ struct Opened {
     hello: HelloResp,
     /// The last seq used.
     seq: u32,
+    /// At [`Stage::LoggedIn`] and beyond: the session's player id (else 0).
+    player: u64,
     /// At [`Stage::InWorld`]: where the zone placed the bot.
     placed: Option<ZoneEnterNtf>,
 }
@@ -107,14 +132,15 @@ async fn start(shared: &Shared, index: usize, connect_at: Instant, tally: &mut T
     shared.progress.heartbeat_ms.store(hello.heartbeat_interval_ms, Ordering::Relaxed);
     let mut seq = HELLO_SEQ;
     let stage = opts.scenario.stage();
-    if stage >= Stage::LoggedIn && !session::log_in(&mut conn, opts, index, &mut seq, tally).await {
-        return None;
-    }
+    let player = match stage {
+        Stage::Connected => 0,
+        Stage::LoggedIn | Stage::InWorld => session::log_in(&mut conn, opts, index, &mut seq, tally).await?,
+    };
     let placed = match stage {
         Stage::InWorld => Some(session::enter_world(&mut conn, &mut seq, &mut tally.zone).await?),
         Stage::Connected | Stage::LoggedIn => None,
     };
-    Some(Opened { conn, hello, seq, placed })
+    Some(Opened { conn, hello, seq, player, placed })
 }
 
 /// A request waiting for its answer.
@@ -151,7 +177,7 @@ struct Bot {
 impl Bot {
     /// A bot on the connection `start` opened.
     fn new(opened: Opened, opts: &Options) -> Bot {
-        let Opened { conn, hello, seq, placed } = opened;
+        let Opened { conn, hello, seq, placed, .. } = opened;
         let heartbeat = match hello.heartbeat_interval_ms {
             0 => NO_HEARTBEAT,
             ms => Duration::from_millis(ms.into()),

@@ -13,7 +13,8 @@
 //!    all bots at once: each sends its scenario's request on a fixed schedule and records the
 //!    latency from each scheduled send time (or, with `closed_loop`, sends the next request when
 //!    the last is answered). A window shared by all bots means the throughput is that of the
-//!    whole swarm, not of a swarm still half connecting.
+//!    whole swarm, not of a swarm still half connecting. In a scripted scenario (`match`) the
+//!    bots follow the scenario's script through the window instead of a schedule.
 //! 3. **Drain.** After the window, each bot waits up to [`DRAIN`] for its last answers; what is
 //!    still unanswered then is lost (one-way requests, as in `zone`, have nothing to wait for).
 //!    Each bot reports its tally; the tallies are merged.
@@ -41,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{self, MetricsUrl, ServerZone, ZoneCounters};
 use crate::report::{self, Report, ServerRss};
-use crate::scenario::{Scenario, Stage};
+use crate::scenario::{Scenario, Script, Stage};
 use crate::tally::{Errors, Tally};
 use crate::{LoginPacing, Options, login};
 
@@ -70,6 +71,8 @@ pub(crate) struct Shared {
     pub progress: Progress,
     /// With `login_concurrency`: a permit per bot between connecting and logged in.
     pub login_slots: Option<Semaphore>,
+    /// A scripted scenario's script (`match`), which its bots follow through the window.
+    pub script: Option<Box<dyn Script>>,
 }
 
 /// Counters the swarm reads while bots run.
@@ -222,6 +225,7 @@ impl Swarm {
             progress: Progress::new(opts.bots),
             stop: CancellationToken::new(),
             login_slots,
+            script: opts.scenario.workload().script(&opts),
             opts,
         });
         let opts = &shared.opts;
@@ -400,7 +404,9 @@ impl Swarm {
         };
         // With no interval asked for (`login` without --ping-interval), the bots went at the
         // server's heartbeat interval, unless in closed loop.
-        let interval = opts.interval().or(heartbeat.filter(|_| !opts.closed_loop));
+        // A script's bots send no measured requests at all.
+        let scripted = self.shared.script.is_some();
+        let interval = opts.interval().or(heartbeat.filter(|_| !opts.closed_loop && !scripted));
         let facts = report::RunFacts {
             scenario: opts.scenario,
             bots: opts.bots,
@@ -418,6 +424,7 @@ impl Swarm {
             }),
             zone: (opts.scenario == Scenario::Zone)
                 .then(|| report::ZoneFacts { move_hz: opts.move_hz(), server }),
+            matches: (opts.scenario == Scenario::Match).then(|| opts.match_settings()),
             server_rss: self.server_rss(),
         };
         Report::new(facts, total)
