@@ -218,6 +218,14 @@ async fn reported_latencies(
 
 /// QueueLeaveReq: cancels the player's open ticket (a proposed one counts as declining).
 pub async fn leave(st: &State, player: u64) -> Result<(), MmError> {
+    leave_within(st, player, 4).await
+}
+
+/// [`leave`], reading the ticket again at most `tries` times when it moved on meanwhile.
+async fn leave_within(st: &State, player: u64, tries: u32) -> Result<(), MmError> {
+    if tries == 0 {
+        return Err(MmError::Bus(BusError::Conflict(format!("player {player}'s ticket kept changing"))));
+    }
     let Some(row) = tickets::of_player(&st.bus, player).await? else {
         return Err(MmError::refused(ErrorCode::NotQueued));
     };
@@ -238,10 +246,17 @@ pub async fn leave(st: &State, player: u64) -> Result<(), MmError> {
                 Ok(())
             } else {
                 // It moved on meanwhile (a proposal): try again on what it is now.
-                Box::pin(leave(st, player)).await
+                Box::pin(leave_within(st, player, tries - 1)).await
             }
         }
-        TicketState::Proposed => ready::decline(st, row.proposal, player).await,
+        TicketState::Proposed => match ready::decline(st, row.proposal, player).await {
+            // The check ended meanwhile (failed, timed out, or started): act on the ticket as
+            // it is now.
+            Err(MmError::Refused(ErrorCode::ProposalNotFound, _)) => {
+                Box::pin(leave_within(st, player, tries - 1)).await
+            }
+            r => r,
+        },
         _ => Err(MmError::refused(ErrorCode::NotQueued)),
     }
 }

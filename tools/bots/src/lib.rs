@@ -22,6 +22,7 @@ pub mod scenario;
 mod session;
 mod swarm;
 pub mod tally;
+mod window;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -31,8 +32,9 @@ use anyhow::ensure;
 pub use login::LoginMethod;
 pub use report::{Latency, LoginReport, MatchChecks, MatchReport, Report, ServerRss, ZoneReport};
 pub use scenario::{MatchSettings, Scenario};
-pub use swarm::{DRAIN, HoldOutcome, RampUp, Swarm, rss_bytes};
+pub use swarm::{HoldOutcome, RampUp, Swarm, rss_bytes};
 pub use tally::{Errors, Tally};
+pub use window::DRAIN;
 
 /// What the swarm does. The doc comments are the `--help` text; [`Options::default`] and the
 /// CLI's defaults agree (a test in the binary checks it).

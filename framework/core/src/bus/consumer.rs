@@ -85,6 +85,9 @@ pub struct GroupConsumer {
     /// Ids of the entries being handled, or handled and not yet acknowledged, by this node's
     /// consumers of this stream and group ([`Bus`] keeps one set for them all).
     in_flight: InFlight,
+    /// The connection the blocking reads use: this consumer's own, not the pool's (see
+    /// [`Bus::dedicated`]); opened on the first read, dropped after any error or timeout.
+    reader: Arc<tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>>,
 }
 
 /// Ids of stream entries being handled.
@@ -103,6 +106,7 @@ impl GroupConsumer {
             slots: None,
             done: Arc::default(),
             in_flight,
+            reader: Arc::default(),
         }
     }
 
@@ -313,7 +317,11 @@ impl GroupConsumer {
 
     async fn ack_and_read(&self, to_ack: &[String], count: usize) -> Result<Vec<Entry>, BusError> {
         let cfg = self.bus.config();
-        let mut conn = self.bus.conn().await?;
+        let mut reader = self.reader.lock().await;
+        let conn = match &mut *reader {
+            Some(conn) => conn,
+            slot => slot.insert(self.bus.dedicated().await?),
+        };
         let mut pipe = redis::pipe();
         if !to_ack.is_empty() {
             pipe.cmd("XACK").arg(&*self.stream).arg(&self.group).arg(to_ack).ignore();
@@ -330,11 +338,15 @@ impl GroupConsumer {
             .arg(&*self.stream)
             .arg(">");
         let limit = cfg.block + cfg.command_timeout;
-        let (reply,): (Value,) = match tokio::time::timeout(limit, pipe.query_async(&mut *conn)).await {
-            Ok(r) => r?,
-            Err(_) => return Err(BusError::Timeout(limit)),
+        let result = match tokio::time::timeout(limit, pipe.query_async::<(Value,)>(conn)).await {
+            Ok(Ok((reply,))) => return Ok(read_reply(reply)),
+            Ok(Err(e)) => Err(BusError::from(e)),
+            Err(_) => Err(BusError::Timeout(limit)),
         };
-        Ok(read_reply(reply))
+        // Whatever went wrong, the next read starts on a fresh connection (a timed-out one may
+        // still deliver the late reply).
+        *reader = None;
+        result
     }
 
     /// Handles entries in order; returns the ids to acknowledge. Their ids are in `in_flight`

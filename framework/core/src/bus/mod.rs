@@ -171,6 +171,8 @@ pub struct Bus(Arc<Inner>);
 
 struct Inner {
     pool: mobc::Pool<RedisConnectionManager>,
+    /// For connections of their own (blocking reads), outside the pool.
+    client: redis::Client,
     keys: Keys,
     node: String,
     cfg: BusConfig,
@@ -211,12 +213,13 @@ impl Bus {
             // once a second, not on every checkout (that would double every round trip).
             .test_on_check_out(true)
             .health_check_interval(Some(Duration::from_secs(1)))
-            .build(RedisConnectionManager::new(client));
+            .build(RedisConnectionManager::new(client.clone()));
         let node = node.into();
         let keys = Keys::new(&cfg.prefix);
         let producer = Producer::new(cfg.max_pending);
         let bus = Bus(Arc::new(Inner {
             pool,
+            client,
             keys,
             node,
             cfg,
@@ -298,6 +301,14 @@ impl Bus {
     /// Waits at most `command_timeout` for one.
     pub async fn conn(&self) -> Result<Conn, BusError> {
         self.timed(self.0.pool.get()).await
+    }
+
+    /// A connection of its own, outside the pool, for a blocking read (`XREADGROUP BLOCK`): a
+    /// pooled connection held through every block would take one of `pool_max` from everyone
+    /// else for as long as its reader lives, and a node with many readers (a zone node with
+    /// many match instances) would starve its own requests.
+    pub async fn dedicated(&self) -> Result<redis::aio::MultiplexedConnection, BusError> {
+        self.timed(self.0.client.get_multiplexed_async_connection()).await
     }
 
     /// Runs a Redis command (or a pool checkout) under the configured deadline.

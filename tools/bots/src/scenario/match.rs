@@ -49,8 +49,8 @@ use tokio::time::{Instant, sleep_until};
 use super::{Heartbeat, Script, Scripted, Stage, Traffic, Workload};
 use crate::Options;
 use crate::conn::{self, Fail, code_name};
-use crate::swarm::{DRAIN, Window};
 use crate::tally::Stay;
+use crate::window::{DRAIN, Window};
 
 /// The queue joined without `--match-mode`.
 pub const DEFAULT_MATCH_MODE: &str = "team";

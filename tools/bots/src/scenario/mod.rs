@@ -46,8 +46,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Options;
 use crate::conn::{Conn, msg_name};
-use crate::swarm::Window;
 use crate::tally::{Errors, Tally};
+use crate::window::Window;
 
 pub use echo::{DEFAULT_ECHO_RATE_PER_BOT, ECHO_LIMIT_PER_S, MAX_PAYLOAD};
 pub use r#match::{

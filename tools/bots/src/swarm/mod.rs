@@ -44,24 +44,12 @@ use crate::metrics::{self, MetricsUrl, ServerZone, ZoneCounters};
 use crate::report::{self, Report, ServerRss};
 use crate::scenario::{Scenario, Script, Stage};
 use crate::tally::{Errors, Tally};
+use crate::window::{DRAIN, Window};
 use crate::{LoginPacing, Options, login};
-
-/// After the window closes, how long answers to measured requests are still awaited before the
-/// rest count as lost.
-pub const DRAIN: Duration = Duration::from_secs(2);
 
 /// Tallies queued from bots to the merge: bounded, and the merge is quick, so bots finishing
 /// together wait a moment instead of the queue holding every histogram at once.
 const RESULTS_QUEUE: usize = 1024;
-
-/// The measurement window, the same for every bot.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Window {
-    pub start: Instant,
-    pub end: Instant,
-    /// After this, measured requests still unanswered are lost.
-    pub drain_until: Instant,
-}
 
 /// What the bots share with each other and the swarm.
 pub(crate) struct Shared {
