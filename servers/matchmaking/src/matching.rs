@@ -81,11 +81,15 @@ async fn round(st: &State, name: &str, mode: &ModeRules, h: &mut Held) -> Result
     }
     let rules = mode.matcher_rules();
     let found = matcher::pass(&rules, &pool);
+    if found.is_empty() {
+        return Ok(());
+    }
     let deadline_ms = now_ms() + mode.ready_timeout.as_millis() as u64;
-    for m in found {
+    let first_id = proposals::reserve_ids(&st.bus, found.len() as u64).await?;
+    for (id, m) in (first_id..).zip(found) {
         let players: Vec<u64> = m.teams.iter().flatten().map(|(p, _)| *p).collect();
         let p = NewProposal {
-            id: proposals::next_id(&st.bus).await?,
+            id,
             mode: name.to_string(),
             tickets: m.tickets.clone(),
             players: players.clone(),

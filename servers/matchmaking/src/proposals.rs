@@ -112,10 +112,18 @@ fn parse_csv(s: &str) -> Vec<u64> {
     s.split(',').filter_map(|x| x.parse().ok()).collect()
 }
 
+/// Reserves `n` proposal ids (one round trip for a whole pass); returns the first.
+pub async fn reserve_ids(bus: &Bus, n: u64) -> Result<u64, BusError> {
+    let mut conn = bus.conn().await?;
+    let last: u64 = bus
+        .timed(redis::cmd("INCRBY").arg(keys::counter(bus, "proposal")).arg(n.max(1)).query_async(&mut *conn))
+        .await?;
+    Ok(last + 1 - n.max(1))
+}
+
 /// A new proposal id.
 pub async fn next_id(bus: &Bus) -> Result<u64, BusError> {
-    let mut conn = bus.conn().await?;
-    bus.timed(redis::cmd("INCR").arg(keys::counter(bus, "proposal")).query_async(&mut *conn)).await
+    reserve_ids(bus, 1).await
 }
 
 /// Commits a proposal under the lease `token`: every ticket SEARCHING -> PROPOSED, or nothing.
@@ -415,7 +423,7 @@ pub async fn claim_start(bus: &Bus, id: u64, now_ms: u64, stale_ms: u64) -> Resu
 static ASSIGN: LazyLock<redis::Script> = LazyLock::new(|| {
     // KEYS: proposal, ready, started match, then the tickets, then the player keys.
     // ARGV: id, match id, instance, retention, match ttl, n tickets, mode, teams json, parties
-    // json, now, region.
+    // json, now, region, tickets (`,1,2,`).
     redis::Script::new(
         "if redis.call('HGET', KEYS[1], 's') ~= 'ready' then return 0 end
 redis.call('HSET', KEYS[1], 's', 'started', 'm', ARGV[2])
@@ -431,7 +439,7 @@ for i = 4, 3 + n do
 end
 for i = 4 + n, #KEYS do
   local t = redis.call('GET', KEYS[i])
-  if t and string.find(',' .. ARGV[12] .. ',', ',' .. t .. ',', 1, true) then redis.call('DEL', KEYS[i]) end
+  if t and string.find(ARGV[12], ',' .. t .. ',', 1, true) then redis.call('DEL', KEYS[i]) end
 end
 redis.call('HSET', KEYS[3], 'mode', ARGV[7], 'teams', ARGV[8], 'parties', ARGV[9], 'instance', ARGV[3],
   'started', ARGV[10], 'region', ARGV[11])
@@ -481,7 +489,7 @@ pub async fn assign(
         .arg(serde_json::to_string(&m.parties).unwrap_or_default())
         .arg(m.started_ms)
         .arg(&m.region)
-        .arg(p.tickets.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","));
+        .arg(csv(&p.tickets));
     let mut conn = bus.conn().await?;
     let r: i64 = bus.timed(inv.invoke_async(&mut *conn)).await?;
     Ok(r == 1)

@@ -63,11 +63,9 @@ impl TicketBody {
 pub struct TicketRow {
     pub id: u64,
     pub state: TicketState,
-    pub version: u64,
     pub body: TicketBody,
+    /// The ready check it is in (PROPOSED, ACCEPTED); 0 otherwise.
     pub proposal: u64,
-    pub match_id: String,
-    pub front: bool,
 }
 
 /// Why an enqueue was refused.
@@ -176,32 +174,16 @@ pub async fn end(
 /// Reads a ticket (None: unknown or gone).
 pub async fn get(bus: &Bus, id: u64) -> Result<Option<TicketRow>, BusError> {
     let mut conn = bus.conn().await?;
-    #[allow(clippy::type_complexity)]
-    let (s, v, b, p, m, f): (
-        Option<i32>,
-        Option<u64>,
-        Option<Vec<u8>>,
-        Option<u64>,
-        Option<String>,
-        Option<u8>,
-    ) = bus
-        .timed(
-            redis::cmd("HMGET")
-                .arg(keys::ticket(bus, id))
-                .arg(&["s", "v", "b", "p", "m", "f"])
-                .query_async(&mut *conn),
-        )
+    let (s, b, p): (Option<i32>, Option<Vec<u8>>, Option<u64>) = bus
+        .timed(redis::cmd("HMGET").arg(keys::ticket(bus, id)).arg(&["s", "b", "p"]).query_async(&mut *conn))
         .await?;
     let (Some(s), Some(b)) = (s, b) else { return Ok(None) };
     let Ok(body) = TicketBody::decode(b.as_slice()) else { return Ok(None) };
     Ok(Some(TicketRow {
         id,
         state: TicketState::try_from(s).unwrap_or(TicketState::Unspecified),
-        version: v.unwrap_or(0),
         body,
         proposal: p.unwrap_or(0),
-        match_id: m.unwrap_or_default(),
-        front: f == Some(1),
     }))
 }
 
