@@ -240,6 +240,7 @@ fn match_start_push() {
         teams: vec![MatchTeam { players: vec![7] }, MatchTeam { players: vec![8] }],
         team: 0,
         role: String::new(),
+        backfill: false,
     };
     golden(
         &ntf.to_frame_bytes(Seq(5), Flags::PUSH),

@@ -55,6 +55,7 @@ fn body(player: u64) -> TicketBody {
         created_ms: mmo_core::clock::now_ms(),
         blocked: Vec::new(),
         rating: 1500.0,
+        backfill: None,
     }
 }
 

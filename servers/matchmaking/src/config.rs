@@ -76,10 +76,10 @@ impl MatchmakingConfig {
 pub struct Modes(pub BTreeMap<String, ModeRules>);
 
 impl Default for Modes {
-    /// Two modes on the built-in `arena` map: `duel` (1 v 1) and `team` (3 v 3).
+    /// Two modes on the built-in `arena` map: `duel` (1 v 1) and `team` (3 v 3, backfilled).
     fn default() -> Self {
         let duel = ModeRules { team_size: 1, teams: 2, ..ModeRules::default() };
-        let team = ModeRules { team_size: 3, teams: 2, max_party: 3, ..ModeRules::default() };
+        let team = ModeRules { team_size: 3, teams: 2, max_party: 3, backfill: true, ..ModeRules::default() };
         Modes([("duel".to_string(), duel), ("team".to_string(), team)].into_iter().collect())
     }
 }
@@ -127,6 +127,10 @@ pub struct ModeRules {
     /// A ticket searching longer than this expires. Default 10m.
     #[serde(with = "humantime_serde")]
     pub max_wait: Duration,
+    /// Whether a player who leaves a running match of this mode is replaced: its place becomes
+    /// a backfill ticket in this queue, filled by a searching solo player who joins the match
+    /// in progress. Default false (true for the built-in `team` mode).
+    pub backfill: bool,
 }
 
 impl Default for ModeRules {
@@ -147,6 +151,7 @@ impl Default for ModeRules {
             max_penalty: Duration::from_secs(600),
             penalty_memory: Duration::from_secs(3600),
             max_wait: Duration::from_secs(600),
+            backfill: false,
         }
     }
 }

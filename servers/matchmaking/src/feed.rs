@@ -4,7 +4,9 @@
 //! - `logout` (the gateway: a session ended, past its resume window): the player's open ticket
 //!   is cancelled (in a ready check: a decline) and it leaves its party.
 //! - `match_closed` (the zone: a match instance closed): the match's result is recorded (see
-//!   [`crate::outcome`]).
+//!   [`crate::outcome`]) and its open backfill places are cancelled.
+//! - `match_left` (the zone: a player left a match that goes on): in a mode with `backfill`,
+//!   its place becomes a backfill ticket (see [`crate::backfill`]).
 
 use std::sync::Arc;
 
@@ -53,7 +55,13 @@ async fn on_event(st: &State, ev: &GameEvent) -> Result<(), MmError> {
             }
             session_ended(st, ev.player).await
         }
-        "match_closed" => crate::outcome::on_match_closed(st, ev).await,
+        "match_closed" => {
+            if let Some(m) = ev.attrs.get("match_id").filter(|m| !m.is_empty()) {
+                crate::backfill::close(st, m).await?;
+            }
+            crate::outcome::on_match_closed(st, ev).await
+        }
+        "match_left" if ev.player != 0 => crate::backfill::on_match_left(st, ev).await,
         _ => Ok(()),
     }
 }

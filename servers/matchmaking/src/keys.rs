@@ -81,3 +81,11 @@ pub fn party(bus: &Bus, id: u64) -> String {
 pub fn player_party(bus: &Bus, player: u64) -> String {
     k(bus, &format!("pp:{player}"))
 }
+/// A match's open backfill tickets (cancelled when it closes).
+pub fn backfills(bus: &Bus, match_id: &str) -> String {
+    k(bus, &format!("bf:{match_id}"))
+}
+/// Set once a leaver's place in a match was opened (the event may come twice).
+pub fn backfill_seen(bus: &Bus, match_id: &str, leaver: u64) -> String {
+    k(bus, &format!("bfs:{match_id}:{leaver}"))
+}

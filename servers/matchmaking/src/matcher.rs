@@ -51,10 +51,14 @@
 //! it examines the same tickets in the same order it returns the same proposals. The output
 //! depends only on the pool's contents, not its order, as long as ticket ids are unique.
 //!
+//! [`backfill::fill`] fills the places players left in running matches (backfill tickets)
+//! from the same pool, before the pass, by the same rules against the players still there.
+//!
 //! [`explain`] answers "why is this ticket not matched": the ticket's window and regions, the
 //! nearest tickets by rating with the rule that keeps each apart from it, and the overall
 //! reason (see [`Explanation`]).
 
+pub mod backfill;
 mod eligible;
 mod group;
 mod naive;

@@ -6,7 +6,7 @@
 //! The pool of a queue is its sorted set of searching tickets; ticket bodies never change, so
 //! the holder keeps those it has read and fetches only new ones each pass.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use mmo_core::Shutdown;
@@ -19,7 +19,7 @@ use crate::config::ModeRules;
 use crate::matcher::{self, Candidate, Member};
 use crate::proposals::{self, CommitRefused, NewProposal};
 use crate::tickets::{self, TicketBody};
-use crate::{State, keys, notify, parties, ready};
+use crate::{State, backfill, keys, notify, parties, ready};
 
 /// Tickets fetched per round trip when the pool grows.
 const FETCH_CHUNK: usize = 1000;
@@ -75,17 +75,22 @@ async fn round(st: &State, name: &str, mode: &ModeRules, h: &mut Held) -> Result
         return Ok(());
     }
     sweep(st, name, mode).await?;
-    let pool = load_pool(st, name, mode, h).await?;
-    if pool.len() < 2 && mode.players() > 1 {
-        return Ok(());
-    }
+    let mut pool = load_pool(st, name, mode, h).await?;
     let rules = mode.matcher_rules();
-    let found = matcher::pass(&rules, &pool);
-    if found.is_empty() {
+    let openings = backfill::openings(st, &pool, &h.bodies, mode, now_ms()).await?;
+    let fills =
+        if openings.is_empty() { Vec::new() } else { matcher::backfill::fill(&rules, &openings, &pool) };
+    if !fills.is_empty() {
+        let filled: HashSet<u64> = fills.iter().map(|f| f.ticket).collect();
+        pool.retain(|c| !filled.contains(&c.id));
+    }
+    let found = if pool.len() < 2 && mode.players() > 1 { Vec::new() } else { matcher::pass(&rules, &pool) };
+    if found.is_empty() && fills.is_empty() {
         return Ok(());
     }
     let deadline_ms = now_ms() + mode.ready_timeout.as_millis() as u64;
-    let first_id = proposals::reserve_ids(&st.bus, found.len() as u64).await?;
+    let first_id = proposals::reserve_ids(&st.bus, (found.len() + fills.len()) as u64).await?;
+    let found = backfill_proposals(&fills, &h.bodies, mode, found);
     for (id, m) in (first_id..).zip(found) {
         let players: Vec<u64> = m.teams.iter().flatten().map(|(p, _)| *p).collect();
         let p = NewProposal {
@@ -127,6 +132,30 @@ async fn round(st: &State, name: &str, mode: &ModeRules, h: &mut Held) -> Result
         }
     }
     Ok(())
+}
+
+/// Each fill as a match proposal: the backfill ticket first, then the newcomer's, whose
+/// player is the one team of the proposal (it joins the place's team) with the leaver's role,
+/// in the match's region; followed by the pass's own proposals.
+fn backfill_proposals(
+    fills: &[matcher::backfill::Fill],
+    bodies: &HashMap<u64, (TicketBody, bool)>,
+    mode: &ModeRules,
+    found: Vec<matcher::Proposal>,
+) -> Vec<matcher::Proposal> {
+    let mut out: Vec<matcher::Proposal> = fills
+        .iter()
+        .filter_map(|f| {
+            let place = bodies.get(&f.opening)?.0.backfill.as_ref()?;
+            let (newcomer, _) = bodies.get(&f.ticket)?;
+            let region = mode.regions.iter().position(|r| *r == place.region)?;
+            let role = mode.roles.iter().position(|r| r.name == place.role);
+            let team = newcomer.members.iter().map(|m| (m.player, role)).collect();
+            Some(matcher::Proposal { tickets: vec![f.opening, f.ticket], teams: vec![team], region })
+        })
+        .collect();
+    out.extend(found);
+    out
 }
 
 /// Ready checks past their deadline fail; starts whose starter died are taken over; tickets

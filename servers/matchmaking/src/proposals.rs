@@ -423,7 +423,7 @@ pub async fn claim_start(bus: &Bus, id: u64, now_ms: u64, stale_ms: u64) -> Resu
 static ASSIGN: LazyLock<redis::Script> = LazyLock::new(|| {
     // KEYS: proposal, ready, started match, then the tickets, then the player keys.
     // ARGV: id, match id, instance, retention, match ttl, n tickets, mode, teams json, parties
-    // json, now, region, tickets (`,1,2,`).
+    // json, now, region, tickets (`,1,2,`), roles json.
     redis::Script::new(
         "if redis.call('HGET', KEYS[1], 's') ~= 'ready' then return 0 end
 redis.call('HSET', KEYS[1], 's', 'started', 'm', ARGV[2])
@@ -442,7 +442,7 @@ for i = 4 + n, #KEYS do
   if t and string.find(ARGV[12], ',' .. t .. ',', 1, true) then redis.call('DEL', KEYS[i]) end
 end
 redis.call('HSET', KEYS[3], 'mode', ARGV[7], 'teams', ARGV[8], 'parties', ARGV[9], 'instance', ARGV[3],
-  'started', ARGV[10], 'region', ARGV[11])
+  'started', ARGV[10], 'region', ARGV[11], 'roles', ARGV[13])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 return 1",
     )
@@ -458,7 +458,11 @@ pub struct StartedMatch {
     pub teams: Vec<Vec<u64>>,
     /// Each player's party (players not listed were solo).
     pub parties: Vec<(u64, u64)>,
+    /// Each player's role, in modes with roles.
+    pub roles: Vec<(u64, String)>,
     pub started_ms: u64,
+    /// `teams` as stored (what a backfill compares before it changes them); empty when new.
+    pub teams_json: String,
 }
 
 /// A ready proposal's tickets ACCEPTED -> ASSIGNED to the match; the match kept for its result.
@@ -489,7 +493,8 @@ pub async fn assign(
         .arg(serde_json::to_string(&m.parties).unwrap_or_default())
         .arg(m.started_ms)
         .arg(&m.region)
-        .arg(csv(&p.tickets));
+        .arg(csv(&p.tickets))
+        .arg(serde_json::to_string(&m.roles).unwrap_or_default());
     let mut conn = bus.conn().await?;
     let r: i64 = bus.timed(inv.invoke_async(&mut *conn)).await?;
     Ok(r == 1)
@@ -499,22 +504,24 @@ pub async fn assign(
 pub async fn started(bus: &Bus, match_id: &str) -> Result<Option<StartedMatch>, BusError> {
     let mut conn = bus.conn().await?;
     #[allow(clippy::type_complexity)]
-    let (mode, teams, parties, instance, started, region): (
+    let (mode, teams, parties, instance, started, region, roles): (
         Option<String>,
         Option<String>,
         Option<String>,
         Option<String>,
         Option<u64>,
         Option<String>,
+        Option<String>,
     ) = bus
         .timed(
             redis::cmd("HMGET")
                 .arg(keys::started(bus, match_id))
-                .arg(&["mode", "teams", "parties", "instance", "started", "region"])
+                .arg(&["mode", "teams", "parties", "instance", "started", "region", "roles"])
                 .query_async(&mut *conn),
         )
         .await?;
     let Some(mode) = mode else { return Ok(None) };
+    let teams_json = teams.clone().unwrap_or_default();
     Ok(Some(StartedMatch {
         match_id: match_id.to_string(),
         mode,
@@ -522,8 +529,85 @@ pub async fn started(bus: &Bus, match_id: &str) -> Result<Option<StartedMatch>, 
         region: region.unwrap_or_default(),
         teams: teams.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
         parties: parties.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
+        roles: roles.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
         started_ms: started.unwrap_or(0),
+        teams_json,
     }))
+}
+
+static ASSIGN_BACKFILL: LazyLock<redis::Script> = LazyLock::new(|| {
+    // KEYS: proposal, ready, started match, then the tickets, then the player keys.
+    // ARGV: id, match id, retention, n tickets, teams json as read, new teams json, new roles
+    // json, tickets (`,1,2,`).
+    redis::Script::new(
+        "if redis.call('HGET', KEYS[1], 's') ~= 'ready' then return 0 end
+if redis.call('HGET', KEYS[3], 'teams') ~= ARGV[5] then return -1 end
+redis.call('HSET', KEYS[1], 's', 'started', 'm', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+local n = tonumber(ARGV[4])
+for i = 4, 3 + n do
+  if redis.call('HGET', KEYS[i], 's') == '3' then
+    redis.call('HINCRBY', KEYS[i], 'v', 1)
+    redis.call('HSET', KEYS[i], 's', 4, 'm', ARGV[2])
+    redis.call('PEXPIRE', KEYS[i], ARGV[3])
+  end
+end
+for i = 4 + n, #KEYS do
+  local t = redis.call('GET', KEYS[i])
+  if t and string.find(ARGV[8], ',' .. t .. ',', 1, true) then redis.call('DEL', KEYS[i]) end
+end
+redis.call('HSET', KEYS[3], 'teams', ARGV[6], 'roles', ARGV[7])
+return 1",
+    )
+});
+
+/// A ready backfill proposal's tickets ACCEPTED -> ASSIGNED to the running match `place`, its
+/// players added to their team (and given their role) in the started match's record, a
+/// compare-and-set on the teams as read so two backfills of one match keep each other's
+/// players. Returns the match as it is now; None if the proposal was not ready any more or
+/// the match's record is gone (past `match_ttl`).
+pub async fn assign_backfill(
+    bus: &Bus,
+    p: &ProposalRow,
+    place: &crate::tickets::BackfillBody,
+    retention_ms: u64,
+) -> Result<Option<StartedMatch>, BusError> {
+    for _ in 0..8 {
+        let Some(mut m) = started(bus, &place.match_id).await? else { return Ok(None) };
+        let Some(team) = m.teams.get_mut(place.team as usize) else { return Ok(None) };
+        team.extend(p.players.iter().copied().filter(|pl| !team.contains(pl)).collect::<Vec<_>>());
+        for (pl, role) in &p.roles {
+            m.roles.retain(|(x, _)| x != pl);
+            m.roles.push((*pl, role.clone()));
+        }
+        let mut inv = ASSIGN_BACKFILL.prepare_invoke();
+        inv.key(keys::proposal(bus, p.id))
+            .key(keys::ready(bus, &p.mode))
+            .key(keys::started(bus, &m.match_id));
+        for t in &p.tickets {
+            inv.key(keys::ticket(bus, *t));
+        }
+        for player in &p.players {
+            inv.key(keys::player_ticket(bus, *player));
+        }
+        inv.arg(p.id)
+            .arg(&m.match_id)
+            .arg(retention_ms)
+            .arg(p.tickets.len())
+            .arg(&m.teams_json)
+            .arg(serde_json::to_string(&m.teams).unwrap_or_default())
+            .arg(serde_json::to_string(&m.roles).unwrap_or_default())
+            .arg(csv(&p.tickets));
+        let mut conn = bus.conn().await?;
+        let r: i64 = bus.timed(inv.invoke_async(&mut *conn)).await?;
+        match r {
+            1 => return Ok(Some(m)),
+            0 => return Ok(None),
+            _ => continue,
+        }
+    }
+    Err(BusError::Conflict(format!("match {} kept changing", place.match_id)))
 }
 
 /// Ids of `mode`'s proposals whose deadline passed (pending) or whose start is overdue (ready

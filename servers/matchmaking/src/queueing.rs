@@ -91,9 +91,14 @@ pub async fn join(
             return Err(MmError::refused(ErrorCode::AlreadyQueued));
         }
     }
-    tickets::get(&st.bus, id)
+    let row = tickets::get(&st.bus, id)
         .await?
-        .ok_or_else(|| MmError::Bus(BusError::Conflict(format!("ticket {id} vanished"))))
+        .ok_or_else(|| MmError::Bus(BusError::Conflict(format!("ticket {id} vanished"))))?;
+    if party_id != 0 {
+        // The members did not ask: they learn that their party is searching, and for what.
+        notify::ticket(st, &row, TicketState::Searching, TicketEndReason::Queued, 0, Some(sender)).await;
+    }
+    Ok(row)
 }
 
 /// Queues `req.players` as one ticket. Returns the ticket id.
@@ -144,6 +149,7 @@ pub async fn enqueue(st: &State, req: &Enqueue) -> Result<u64, MmError> {
         party: req.party,
         created_ms: now_ms(),
         blocked,
+        backfill: None,
     };
     match tickets::enqueue(&st.bus, &body).await? {
         Ok(id) => {

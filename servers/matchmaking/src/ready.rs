@@ -1,6 +1,7 @@
 //! The ready check and the start of a match: accepts, declines, timeouts, the failure that
 //! requeues the acceptors first and penalises the decliners, and the start that asks the zone
-//! for a match instance and tells the players where to go.
+//! for a match instance (or, for a backfill, adds the newcomers to the running one) and tells
+//! the players where to go.
 
 use std::collections::HashSet;
 
@@ -11,7 +12,7 @@ use mmo_proto::{ErrorCode, MatchStartNtf, MatchTeam, TicketEndReason, TicketStat
 
 use crate::error::MmError;
 use crate::proposals::{self, Accepted, Failure, Penalty, ProposalRow, StartedMatch};
-use crate::tickets::{self, TicketRow};
+use crate::tickets::{self, BackfillBody, TicketRow};
 use crate::{State, notify, parties};
 
 /// Reads of a proposal before giving up on a failure racing with accepts.
@@ -85,10 +86,13 @@ enum Why {
     TimedOut,
     /// No match instance could be started: everyone goes back, nobody is penalised.
     NoServer,
+    /// A backfill's match closed before its newcomers joined: the place (this backfill
+    /// ticket) is cancelled, everyone else goes back, nobody is penalised.
+    MatchOver(u64),
 }
 
 async fn fail(st: &State, mut p: ProposalRow, why: Why) -> Result<(), MmError> {
-    let expected = if matches!(why, Why::NoServer) { "ready" } else { "pending" };
+    let expected = if matches!(why, Why::NoServer | Why::MatchOver(_)) { "ready" } else { "pending" };
     let Some(mode) = st.rules.mode(&p.mode) else { return Ok(()) };
     let penalty = Penalty {
         base_ms: mode.decline_penalty.as_millis() as u64,
@@ -104,9 +108,9 @@ async fn fail(st: &State, mut p: ProposalRow, why: Why) -> Result<(), MmError> {
         let declined = |player: u64| match why {
             Why::Declined(d) => d == player,
             Why::TimedOut => !accepted.contains(&player),
-            Why::NoServer | Why::Withdrawn(..) => false,
+            Why::NoServer | Why::Withdrawn(..) | Why::MatchOver(_) => false,
         };
-        let withdrawn = |ticket: u64| matches!(why, Why::Withdrawn(t, _) if t == ticket);
+        let withdrawn = |ticket: u64| matches!(why, Why::Withdrawn(t, _) | Why::MatchOver(t) if t == ticket);
         let mut f = Failure { requeue: Vec::new(), cancel: Vec::new(), penalise: Vec::new() };
         for r in &rows {
             let players = r.body.players();
@@ -128,8 +132,11 @@ async fn fail(st: &State, mut p: ProposalRow, why: Why) -> Result<(), MmError> {
                 None => return Err(MmError::refused(ErrorCode::ProposalNotFound)),
             }
         };
-        let requeued =
-            if matches!(why, Why::NoServer) { TicketEndReason::NoServer } else { TicketEndReason::Requeued };
+        let requeued = if matches!(why, Why::NoServer | Why::MatchOver(_)) {
+            TicketEndReason::NoServer
+        } else {
+            TicketEndReason::Requeued
+        };
         for r in &rows {
             if f.requeue.iter().any(|(id, _)| *id == r.id) {
                 notify::ticket(st, r, TicketState::Searching, requeued, 0, None).await;
@@ -161,6 +168,7 @@ async fn fail(st: &State, mut p: ProposalRow, why: Why) -> Result<(), MmError> {
             Why::Withdrawn(..) => "withdrawn",
             Why::TimedOut => "timeout",
             Why::NoServer => "no_server",
+            Why::MatchOver(_) => "match_over",
         };
         let id = p.id.to_string();
         let penalised = f.penalise.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
@@ -201,6 +209,10 @@ async fn try_start(st: &State, id: u64) -> Result<(), MmError> {
     }
     let Some(p) = proposals::get(&st.bus, id).await? else { return Ok(()) };
     let Some(mode) = st.rules.mode(&p.mode) else { return fail(st, p, Why::NoServer).await };
+    let rows = ticket_rows(st, &p).await?;
+    if let Some(place) = rows.iter().find_map(|r| r.body.backfill.clone()) {
+        return start_backfill(st, p, rows, place).await;
+    }
     let match_id = format!("m{id}");
     let roster: Vec<PlayerId> = p.players.iter().map(|x| PlayerId(*x)).collect();
     let instance = match mmo_zone::create_instance(
@@ -218,7 +230,6 @@ async fn try_start(st: &State, id: u64) -> Result<(), MmError> {
             return fail(st, p, Why::NoServer).await;
         }
     };
-    let rows = ticket_rows(st, &p).await?;
     let parties: Vec<(u64, u64)> = rows
         .iter()
         .filter(|r| r.body.party != 0)
@@ -232,7 +243,9 @@ async fn try_start(st: &State, id: u64) -> Result<(), MmError> {
         region: p.region.clone(),
         teams: p.teams.clone(),
         parties,
+        roles: p.roles.clone(),
         started_ms: now,
+        teams_json: String::new(),
     };
     let retention = st.retention_ms();
     if !proposals::assign(&st.bus, &p, &started, retention, st.cfg.match_ttl.as_millis() as u64).await? {
@@ -250,6 +263,7 @@ async fn try_start(st: &State, id: u64) -> Result<(), MmError> {
                 teams: teams.clone(),
                 team: i as u32,
                 role,
+                backfill: false,
             };
             notify::players(st, &[*player], &ntf).await;
         }
@@ -274,6 +288,58 @@ async fn try_start(st: &State, id: u64) -> Result<(), MmError> {
             ("region", &p.region),
             ("players", &players),
         ],
+    );
+    Ok(())
+}
+
+/// Starts a ready backfill proposal: the newcomers join the running match.
+async fn start_backfill(
+    st: &State,
+    p: ProposalRow,
+    rows: Vec<TicketRow>,
+    place: BackfillBody,
+) -> Result<(), MmError> {
+    let Some(bf_ticket) = rows.iter().find(|r| r.body.backfill.is_some()).map(|r| r.id) else {
+        return Ok(());
+    };
+    let newcomers: Vec<PlayerId> = p.players.iter().map(|x| PlayerId(*x)).collect();
+    let timeout = st.cfg.instance_timeout;
+    match mmo_zone::add_to_match(&st.bus, &place.instance, &place.match_id, &newcomers, timeout).await {
+        Ok(()) => {}
+        Err(mmo_zone::CreateError::Closed) => return fail(st, p, Why::MatchOver(bf_ticket)).await,
+        Err(e) => {
+            tracing::warn!(error = %e, proposal = p.id, match_id = place.match_id, "backfill not added");
+            return fail(st, p, Why::NoServer).await;
+        }
+    }
+    let role_of = |player: u64| p.roles.iter().find(|(x, _)| *x == player).map(|(_, r)| r.clone());
+    let Some(started) = proposals::assign_backfill(&st.bus, &p, &place, st.retention_ms()).await? else {
+        return Ok(());
+    };
+    let teams: Vec<MatchTeam> = started.teams.iter().map(|t| MatchTeam { players: t.clone() }).collect();
+    for player in &p.players {
+        let ntf = MatchStartNtf {
+            match_id: place.match_id.clone(),
+            mode: p.mode.clone(),
+            instance: place.instance.clone(),
+            region: place.region.clone(),
+            teams: teams.clone(),
+            team: place.team,
+            role: role_of(*player).unwrap_or_default(),
+            backfill: true,
+        };
+        notify::players(st, &[*player], &ntf).await;
+    }
+    for r in &rows {
+        parties::forget_ticket(&st.bus, r).await;
+    }
+    let players = p.players.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let team = place.team.to_string();
+    events::emit(
+        &st.bus,
+        "match_backfilled",
+        PlayerId(0),
+        &[("match_id", &place.match_id), ("mode", &p.mode), ("team", &team), ("players", &players)],
     );
     Ok(())
 }

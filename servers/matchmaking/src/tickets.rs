@@ -35,6 +35,30 @@ pub struct TicketBody {
     /// The ticket's matching rating (see [`crate::queueing::ticket_rating`]).
     #[prost(double, tag = "6")]
     pub rating: f64,
+    /// A backfill ticket (no members): the place in a running match it holds.
+    #[prost(message, optional, tag = "7")]
+    pub backfill: Option<BackfillBody>,
+}
+
+/// The place a backfill ticket holds: a player left team `team` of a running match.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BackfillBody {
+    #[prost(string, tag = "1")]
+    pub match_id: String,
+    #[prost(string, tag = "2")]
+    pub instance: String,
+    #[prost(uint32, tag = "3")]
+    pub team: u32,
+    #[prost(string, tag = "4")]
+    pub region: String,
+    /// The players in the match when the place opened, the leaver excluded.
+    #[prost(uint64, repeated, tag = "5")]
+    pub roster: Vec<u64>,
+    /// The leaver, whose role (if any) the newcomer takes.
+    #[prost(uint64, tag = "6")]
+    pub leaver: u64,
+    #[prost(string, tag = "7")]
+    pub role: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

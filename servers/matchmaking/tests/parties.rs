@@ -13,7 +13,7 @@ use mmo_proto::{
     MatchStartNtf, Party, PartyCreateReq, PartyCreateResp, PartyEvent, PartyGetReq, PartyGetResp,
     PartyInviteNtf, PartyInviteReq, PartyInviteResp, PartyKickReq, PartyKickResp, PartyLeaveReq,
     PartyLeaveResp, PartyNtf, PartyPromoteReq, PartyPromoteResp, PartyRespondReq, PartyRespondResp,
-    QueueJoinReq, QueueJoinResp, QueueStatusReq, QueueStatusResp, TicketEndReason, TicketNtf,
+    QueueJoinReq, QueueJoinResp, QueueStatusReq, QueueStatusResp, TicketEndReason, TicketNtf, TicketState,
 };
 
 fn join(mode: &str) -> QueueJoinReq {
@@ -107,9 +107,13 @@ async fn a_queued_party_is_never_split_and_only_its_leader_queues_it() {
     let mut ab = vec![a.id, b.id];
     ab.sort();
     assert_eq!(players, ab, "the party's ticket holds both");
-    // The member sees the party's ticket as its own.
+    // The member is told, and sees the party's ticket as its own.
+    let told: TicketNtf = b.push().await;
+    assert_eq!(told.reason(), TicketEndReason::Queued);
+    let queued = told.ticket.unwrap();
+    assert_eq!((queued.state(), queued.players.len()), (TicketState::Searching, 2));
     let s: QueueStatusResp = b.ok(&QueueStatusReq {}).await;
-    assert_eq!(s.ticket.unwrap().players.len(), 2);
+    assert_eq!(s.ticket.unwrap().id, queued.id);
     let _: QueueJoinResp = c.ok(&join("team")).await;
     let _: QueueJoinResp = d.ok(&join("team")).await;
     for cl in [&mut a, &mut b, &mut c, &mut d] {

@@ -134,6 +134,23 @@ pub async fn open_matches(bus: &Bus) -> Result<Vec<(String, MatchSpec)>, BusErro
         .collect())
 }
 
+/// A key a command's sender waits on (see [`acked`]): unique per command.
+pub fn ack_key(bus: &Bus, what: &str) -> String {
+    bus.keys().owned("zone", &format!("ack:{what}"))
+}
+
+/// Sets an acknowledgement key for a minute.
+pub async fn ack(bus: &Bus, key: &str) -> Result<(), BusError> {
+    let mut conn = bus.conn().await?;
+    bus.timed(redis::cmd("SET").arg(key).arg(1).arg("PX").arg(60_000).query_async::<()>(&mut *conn)).await
+}
+
+/// Whether an acknowledgement key is set.
+pub async fn acked(bus: &Bus, key: &str) -> Result<bool, BusError> {
+    let mut conn = bus.conn().await?;
+    bus.timed(redis::cmd("EXISTS").arg(key).query_async(&mut *conn)).await
+}
+
 /// Removes a closed match instance from the list.
 pub async fn close_match(bus: &Bus, instance: &str) -> Result<(), BusError> {
     let mut conn = bus.conn().await?;

@@ -100,7 +100,7 @@ pub use geom::Vec2;
 pub use ids::{EntityId, PlayerId};
 pub use input::{Intent, MoveInput};
 pub use map::{MapDef, MapError};
-pub use matches::{CreateError, create_instance};
+pub use matches::{CreateError, add_to_match, create_instance};
 pub use mmo_proto::EnterReason;
 pub use node::{StartError, ZoneNode};
 pub use server_config::ZoneServerConfig;

@@ -300,6 +300,8 @@ pub struct MatchTally {
     pub ticket_notices: BTreeMap<String, u64>,
     /// MatchStartNtfs received: one per player and match.
     pub starts: u64,
+    /// Of those, backfills: the player joined a match in progress, in a leaver's place.
+    pub backfills: u64,
     /// Matches a bot was placed in and left with LeaveInstanceReq.
     pub played: u64,
     /// Per ticket, from its QueueJoinResp to the MatchStartNtf, in µs (a requeued ticket keeps
@@ -340,6 +342,7 @@ impl MatchTally {
             *self.ticket_notices.entry(reason).or_default() += n;
         }
         self.starts += other.starts;
+        self.backfills += other.backfills;
         self.played += other.played;
         merge_optional(&mut self.time_to_match_us, other.time_to_match_us, "time to match");
         merge_optional(&mut self.enter_match_us, other.enter_match_us, "enter match");
@@ -373,8 +376,12 @@ const MAX_DESCRIBED: usize = 10;
 /// A match's teams and when its first player was told of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Roster {
+    /// The teams its start told (empty while only backfilled players' notices are known).
     pub teams: Vec<Vec<u64>>,
     pub told: Instant,
+    /// Teams told to backfilled players, not yet compared with `teams`: each must hold every
+    /// player of `teams` in the same team (teams only grow).
+    pub backfills: Vec<Vec<Vec<u64>>>,
 }
 
 /// One player's stay in one match: from its MatchStartNtf to its LeaveInstanceResp (or to when it
@@ -390,8 +397,16 @@ pub struct Stay {
 
 impl Ledger {
     /// A MatchStartNtf as `player` received it at `at`, with `teams`, saying the player is in
-    /// team `team`.
-    pub fn told(&mut self, player: u64, match_id: &str, teams: Vec<Vec<u64>>, team: u32, at: Instant) {
+    /// team `team`; `backfill`: it joins the match in progress, whose teams have grown.
+    pub fn told(
+        &mut self,
+        player: u64,
+        match_id: &str,
+        teams: Vec<Vec<u64>>,
+        team: u32,
+        backfill: bool,
+        at: Instant,
+    ) {
         let listed = teams.get(team as usize).is_some_and(|t| t.contains(&player));
         if !listed {
             self.disagree(format!(
@@ -403,22 +418,39 @@ impl Ledger {
         if all.windows(2).any(|w| w[0] == w[1]) {
             self.disagree(format!("match {match_id}: a player listed twice in {teams:?}"));
         }
-        let roster = Roster { teams, told: at };
+        let roster = if backfill {
+            Roster { teams: Vec::new(), told: at, backfills: vec![teams] }
+        } else {
+            Roster { teams, told: at, backfills: Vec::new() }
+        };
         self.add_roster(match_id.to_owned(), roster);
     }
 
     fn add_roster(&mut self, match_id: String, roster: Roster) {
-        match self.rosters.get_mut(&match_id) {
-            None => {
-                self.rosters.insert(match_id, roster);
-            }
-            Some(known) => {
-                known.told = known.told.min(roster.told);
-                if known.teams != roster.teams {
-                    let why = format!("match {match_id}: teams {:?} and {:?}", known.teams, roster.teams);
-                    self.disagree(why);
+        let known = self.rosters.entry(match_id.clone()).or_insert_with(|| Roster {
+            teams: Vec::new(),
+            told: roster.told,
+            backfills: Vec::new(),
+        });
+        known.told = known.told.min(roster.told);
+        let mut whys = Vec::new();
+        if known.teams.is_empty() {
+            known.teams = roster.teams;
+        } else if !roster.teams.is_empty() && known.teams != roster.teams {
+            whys.push(format!("match {match_id}: teams {:?} and {:?}", known.teams, roster.teams));
+        }
+        known.backfills.extend(roster.backfills);
+        if !known.teams.is_empty() {
+            for grown in std::mem::take(&mut known.backfills) {
+                let kept = grown.len() == known.teams.len()
+                    && known.teams.iter().zip(&grown).all(|(t, g)| t.iter().all(|p| g.contains(p)));
+                if !kept {
+                    whys.push(format!("match {match_id}: teams {:?} backfilled as {grown:?}", known.teams));
                 }
             }
+        }
+        for why in whys {
+            self.disagree(why);
         }
     }
 

@@ -132,5 +132,6 @@ impl Instance {
         save.map = self.key.to_string();
         let back = if h.clear_back { Back::Clear } else { Back::Keep };
         self.release(save, h.claim, back);
+        self.left_match(player);
     }
 }

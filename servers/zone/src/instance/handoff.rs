@@ -86,6 +86,7 @@ impl Instance {
                 };
                 let env = cmd.envelope(player.0);
                 self.send(&directory::stream(&self.sh.bus, &to), env);
+                self.left_match(player);
             }
             Ok(false) => {
                 counter!(m::HANDOFFS, "result" => "failed").increment(1);

@@ -88,6 +88,9 @@ impl Instance {
                 let back = Back::Set(Place { map: self.key.to_string(), position: Some(at) });
                 self.start_handoff(player, to_instance, None, EnterReason::Match, back);
             }
+            Some(zone_command::Command::AddPlayers(AddPlayersCmd { match_id, players, ack })) => {
+                self.add_players(&match_id, players.into_iter().map(PlayerId).collect(), ack);
+            }
             _ => tracing::debug!(instance = %self.key, "zone command ignored"),
         }
     }

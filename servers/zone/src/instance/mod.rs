@@ -26,7 +26,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::commands::{EnterCmd, HandOffCmd, PullCmd, Seat as SeatMsg, ZoneCommand, zone_command};
+use crate::commands::{
+    AddPlayersCmd, EnterCmd, HandOffCmd, PullCmd, Seat as SeatMsg, ZoneCommand, zone_command,
+};
 use bytes::Bytes;
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use mmo_core::bus::{Bus, events, node, reply};

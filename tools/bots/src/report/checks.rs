@@ -142,9 +142,9 @@ mod tests {
         let at = |ms| t0 + Duration::from_millis(ms);
         // Players 1 and 2 play m1 then m2, one after the other; the tickets are all different.
         let mut clean = Ledger::default();
-        clean.told(1, "m1", vec![vec![1], vec![2]], 0, at(0));
-        clean.told(2, "m1", vec![vec![1], vec![2]], 1, at(1));
-        clean.told(1, "m2", vec![vec![2], vec![1]], 1, at(3000));
+        clean.told(1, "m1", vec![vec![1], vec![2]], 0, false, at(0));
+        clean.told(2, "m1", vec![vec![1], vec![2]], 1, false, at(1));
+        clean.told(1, "m2", vec![vec![2], vec![1]], 1, false, at(3000));
         clean.tickets.extend([(10, "m1".to_owned()), (11, "m1".to_owned()), (12, "m2".to_owned())]);
         clean.stays.extend([
             stay(1, "m1", 0, Some(2000), t0),
@@ -173,14 +173,14 @@ mod tests {
 
         // Player 2 is on m2's roster while still in m1, and was never told of m2.
         let mut claimed = Ledger::default();
-        claimed.told(1, "m2", vec![vec![1], vec![2]], 0, at(1000));
+        claimed.told(1, "m2", vec![vec![1], vec![2]], 0, false, at(1000));
         claimed.stays.extend([stay(2, "m1", 0, Some(2000), t0), stay(1, "m2", 1000, Some(3000), t0)]);
         let checks = MatchChecks::run(&claimed);
         assert_eq!(checks.players_in_two_matches, 1, "{checks:?}");
         assert!(checks.examples[0].contains("player 2"), "{checks:?}");
         // Had m2 started after player 2 left m1, it would merely have missed the start.
         let mut later = Ledger::default();
-        later.told(1, "m2", vec![vec![1], vec![2]], 0, at(2500));
+        later.told(1, "m2", vec![vec![1], vec![2]], 0, false, at(2500));
         later.stays.extend([stay(2, "m1", 0, Some(2000), t0), stay(1, "m2", 2500, Some(3000), t0)]);
         assert!(MatchChecks::run(&later).passed());
     }
@@ -189,20 +189,37 @@ mod tests {
     fn rosters_must_agree_and_list_their_receiver_once() {
         let t0 = Instant::now();
         let mut a = Ledger::default();
-        a.told(1, "m1", vec![vec![1], vec![2]], 0, t0);
+        a.told(1, "m1", vec![vec![1], vec![2]], 0, false, t0);
         let mut b = Ledger::default();
-        b.told(2, "m1", vec![vec![1], vec![3]], 1, t0);
+        b.told(2, "m1", vec![vec![1], vec![3]], 1, false, t0);
         a.merge(b);
         // Player 2 is not in team 1 of what it was told, and the teams differ from player 1's.
         assert_eq!(MatchChecks::run(&a).rosters_disagreeing, 2);
 
         let mut twice = Ledger::default();
-        twice.told(1, "m1", vec![vec![1, 2], vec![2]], 0, t0);
+        twice.told(1, "m1", vec![vec![1, 2], vec![2]], 0, false, t0);
         let checks = MatchChecks::run(&twice);
         assert_eq!(checks.rosters_disagreeing, 1);
         assert!(checks.examples[0].contains("listed twice"), "{checks:?}");
         let mut why = Vec::new();
         checks.failures(&mut why);
         assert!(why[0].starts_with("matchmaking checks failed"), "{why:?}");
+    }
+
+    #[test]
+    fn a_backfill_may_only_grow_the_teams() {
+        let t0 = Instant::now();
+        // The newcomer's notice first (another bot's ledger), then the start's: teams grew.
+        let mut grown = Ledger::default();
+        grown.told(3, "m1", vec![vec![1, 3], vec![2]], 0, true, t0);
+        let mut start = Ledger::default();
+        start.told(1, "m1", vec![vec![1], vec![2]], 0, false, t0);
+        grown.merge(start);
+        assert_eq!(MatchChecks::run(&grown).rosters_disagreeing, 0);
+        // A backfill that drops a player of the start disagrees, in either order.
+        let mut dropped = Ledger::default();
+        dropped.told(1, "m1", vec![vec![1], vec![2]], 0, false, t0);
+        dropped.told(3, "m1", vec![vec![3], vec![2]], 0, true, t0);
+        assert_eq!(MatchChecks::run(&dropped).rosters_disagreeing, 1);
     }
 }

@@ -307,6 +307,8 @@ pub struct MatchReport {
     pub matches_per_s: f64,
     /// MatchStartNtfs received (one per player and match).
     pub starts: u64,
+    /// Of those, backfills (a match in progress, in a leaver's place).
+    pub backfills: u64,
     /// Matches a bot was placed in and left with LeaveInstanceReq.
     pub played: u64,
     /// Per ticket, from QueueJoinResp to MatchStartNtf (across failed ready checks).
@@ -354,6 +356,7 @@ impl MatchReport {
             matches,
             matches_per_s: per_s(matches, duration_s),
             starts: m.starts,
+            backfills: m.backfills,
             played: m.played,
             time_to_match_ms: latency(m.time_to_match_us.as_ref()),
             time_to_match_samples: m.time_to_match_us.as_ref().map_or(0, Histogram::len),

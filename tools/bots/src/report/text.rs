@@ -228,8 +228,8 @@ impl fmt::Display for MatchReport {
         }
         writeln!(
             f,
-            "matches      {} started ({:.2}/s), {} player starts, {} played to the end",
-            self.matches, self.matches_per_s, self.starts, self.played
+            "matches      {} started ({:.2}/s), {} player starts ({} backfills), {} played to the end",
+            self.matches, self.matches_per_s, self.starts, self.backfills, self.played
         )?;
         writeln!(f, "to match ms  {}  ({} tickets)", ms(&self.time_to_match_ms), self.time_to_match_samples)?;
         writeln!(f, "placed ms    {}  (MatchStartNtf to in the instance)", ms(&self.enter_match_ms))?;

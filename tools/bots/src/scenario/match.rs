@@ -1217,8 +1217,9 @@ impl Player<'_> {
         let player = self.bot.player;
         let m = &mut self.bot.tally.matches;
         m.starts += 1;
+        m.backfills += u64::from(s.backfill);
         let teams = s.teams.into_iter().map(|t| t.players).collect();
-        m.ledger.told(player, &s.match_id, teams, s.team, now);
+        m.ledger.told(player, &s.match_id, teams, s.team, s.backfill, now);
         if self.role.queues() {
             let ticket = match self.ticket.take() {
                 Some(t) => {
