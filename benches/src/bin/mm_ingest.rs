@@ -10,8 +10,12 @@
 //!   WATCH the players' keys, read them and the cooldowns, then MULTI/EXEC the writes (retrying
 //!   when EXEC is aborted), on a connection of its own per task.
 //! - `server`: the whole server-side path, `State::enqueue` (the mode's rules, the players'
-//!   ratings and blocks read from MySQL, then the script), as a game server queueing players
-//!   itself or a QueueJoinReq handler does.
+//!   latencies, ratings and blocks, then the script), as a game server queueing players itself
+//!   or a QueueJoinReq handler does. Every player is new, so every join misses the Redis cache
+//!   of ratings and blocks and reads MySQL (coalesced with the joins running at the same time,
+//!   see `mmo_matchmaking::reads`): the cold case.
+//! - `server requeueing`: the same players leave (untimed) and queue again through the same
+//!   path, their ratings and blocks now cached: a player requeueing after a match.
 //!
 //! Each runs `--tasks` concurrent tasks over `--tickets` solo tickets of distinct players, and
 //! reports tickets/s; `--repeat` times, medians reported.
@@ -39,7 +43,8 @@ struct Args {
     /// Runs of each; medians reported.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
-    /// Also time the server path's two MySQL reads alone (ratings, blocks), to see where it goes.
+    /// Also time the server path's two MySQL reads alone, uncached and one query per ticket
+    /// (ratings, blocks), to see what the cache and the coalescing save.
     #[arg(long)]
     parts: bool,
     /// Write the figures here as JSON too.
@@ -154,9 +159,10 @@ async fn main() -> anyhow::Result<()> {
         store: db.store().clone(),
         rules: Arc::new(LiveRules::new(mm.modes.clone())),
         cfg: mm,
+        reads: Default::default(),
     });
     let (n, tasks) = (args.tickets, args.tasks);
-    let (mut script, mut naive_r, mut server) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut script, mut naive_r, mut server, mut warm) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..args.repeat as u64 {
         // Distinct players per run and per variant: every enqueue is accepted.
         let base = run * 10 * n;
@@ -192,12 +198,34 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?,
         );
+        // The same players leave (untimed) and queue again: their ratings and blocks are now
+        // cached, as for a player requeueing after a match.
+        let st = state.clone();
+        drive(n, tasks, base + 1 + 6 * n, move |p| {
+            let st = st.clone();
+            async move { mmo_matchmaking::queueing::leave(&st, p).await.map_err(|e| anyhow::anyhow!("{e}")) }
+        })
+        .await?;
+        let st = state.clone();
+        warm.push(
+            drive(n, tasks, base + 1 + 6 * n, move |p| {
+                let st = st.clone();
+                async move {
+                    st.enqueue(&Enqueue { mode: "duel".into(), players: vec![p], ..Default::default() })
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    Ok(())
+                }
+            })
+            .await?,
+        );
         println!(
-            "run {}: script {:.0}/s, naive WATCH/MULTI {:.0}/s, server path (MySQL ratings and blocks + script) {:.0}/s",
+            "run {}: script {:.0}/s, naive WATCH/MULTI {:.0}/s, server path (new players: ratings and blocks from MySQL + script) {:.0}/s, server path requeueing (cached) {:.0}/s",
             run + 1,
             script.last().unwrap_or(&0.0),
             naive_r.last().unwrap_or(&0.0),
-            server.last().unwrap_or(&0.0)
+            server.last().unwrap_or(&0.0),
+            warm.last().unwrap_or(&0.0)
         );
     }
     if args.parts {
@@ -221,17 +249,18 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         println!("parts: ratings read {r:.0}/s, blocks read {b:.0}/s");
     }
-    let (s, nv, sv) = (median(script), median(naive_r), median(server));
+    let (s, nv, sv, wv) = (median(script), median(naive_r), median(server), median(warm));
     println!(
-        "mm_ingest (median of {}, {n} tickets, {tasks} tasks): script {s:.0} tickets/s [{:.2}x naive], naive {nv:.0}/s, server path {sv:.0}/s [{:.2}x naive] (S8 target >= 10k/s)",
+        "mm_ingest (median of {}, {n} tickets, {tasks} tasks): script {s:.0} tickets/s [{:.2}x naive], naive {nv:.0}/s, server path {sv:.0}/s [{:.2}x naive], server path requeueing {wv:.0}/s [{:.2}x naive] (S8 target >= 10k/s)",
         args.repeat,
         s / nv,
-        sv / nv
+        sv / nv,
+        wv / nv
     );
     if let Some(path) = args.json {
         std::fs::write(
             path,
-            json!({"script": s, "naive": nv, "server": sv, "tickets": n, "tasks": tasks}).to_string(),
+            json!({"script": s, "naive": nv, "server": sv, "server_requeue": wv, "tickets": n, "tasks": tasks}).to_string(),
         )?;
     }
     // Clean up: every key under the prefix, and the database.

@@ -6,6 +6,7 @@
 //! exist. Each change returns what the caller answers and, when the other player's view
 //! changed, the [`Friend`] to push to them once the transaction has committed.
 
+use mmo_core::bus::Bus;
 use mmo_core::session::PlayerId;
 use mmo_core::store::{Store, StoreError};
 use mmo_proto::{ErrorCode, Friend, FriendState};
@@ -13,6 +14,8 @@ use mysql_async::Transaction;
 use mysql_async::prelude::Queryable;
 
 use crate::accounts::now_ms;
+use crate::block_cache;
+use crate::error::AccountError;
 
 /// The limits, from the config.
 #[derive(Clone, Copy, Debug)]
@@ -206,14 +209,17 @@ pub async fn remove(store: &Store, me: PlayerId, them: PlayerId) -> Result<Chang
 }
 
 /// Blocks `them`, ending any friendship or request between us (they are told it ended, not
-/// that they are blocked).
+/// that they are blocked). Once committed, the cached blocks of both are forgotten
+/// ([`block_cache::forget`]), even when nothing changed: a retry after a failed invalidation
+/// repairs it.
 pub async fn block(
     store: &Store,
+    bus: &Bus,
     me: PlayerId,
     them: PlayerId,
     limits: Limits,
-) -> Result<Change, StoreError> {
-    change(store, me, them, move |tx| {
+) -> Result<Change, AccountError> {
+    let change = change(store, me, them, move |tx| {
         Box::pin(async move {
             if relation(tx, me, them).await? == Some(FriendState::Blocked) {
                 return Ok(Ok(Changed::default()));
@@ -233,12 +239,14 @@ pub async fn block(
             Ok(Ok(changed))
         })
     })
-    .await
+    .await?;
+    block_cache::forget(bus, &[me.0, them.0]).await?;
+    Ok(change)
 }
 
-/// Lifts my block of `them` (if any).
-pub async fn unblock(store: &Store, me: PlayerId, them: PlayerId) -> Result<Change, StoreError> {
-    change(store, me, them, move |tx| {
+/// Lifts my block of `them` (if any); then forgets both players' cached blocks, as [`block`].
+pub async fn unblock(store: &Store, bus: &Bus, me: PlayerId, them: PlayerId) -> Result<Change, AccountError> {
+    let change = change(store, me, them, move |tx| {
         Box::pin(async move {
             tx.exec_drop(
                 "DELETE FROM friends WHERE player_id = ? AND other_id = ? AND state = ?",
@@ -248,7 +256,9 @@ pub async fn unblock(store: &Store, me: PlayerId, them: PlayerId) -> Result<Chan
             Ok(Ok(Changed::default()))
         })
     })
-    .await
+    .await?;
+    block_cache::forget(bus, &[me.0, them.0]).await?;
+    Ok(change)
 }
 
 /// Everyone `me` has a relation with: (their id, display name, state), friends first.
@@ -272,9 +282,9 @@ pub async fn list(store: &Store, me: PlayerId) -> Result<Vec<Friend>, StoreError
         .collect())
 }
 
-/// Every block that involves one of `players`, either way, as (blocker, blocked): for servers
-/// that must keep blocked pairs apart (matchmaking, party invites). At most `players.len()`
-/// times the block limit rows.
+/// Every block that involves one of `players`, either way, as (blocker, blocked), from MySQL:
+/// for servers that must keep blocked pairs apart (matchmaking, party invites), which read it
+/// through [`block_cache`]. At most `players.len()` times the block limit rows.
 pub async fn blocks(store: &Store, players: &[PlayerId]) -> Result<Vec<(PlayerId, PlayerId)>, StoreError> {
     if players.is_empty() {
         return Ok(Vec::new());
@@ -288,4 +298,43 @@ pub async fn blocks(store: &Store, players: &[PlayerId]) -> Result<Vec<(PlayerId
     let params: Vec<mysql_async::Value> = players.iter().chain(players).map(|p| p.0.into()).collect();
     let rows: Vec<(u64, u64)> = store.exec(&sql, params).await?;
     Ok(rows.into_iter().map(|(a, b)| (PlayerId(a), PlayerId(b))).collect())
+}
+
+/// [`blocks`] through [`block_cache`]: one Redis round trip when every player is
+/// cached, else MySQL for the missed ones and a fill. For callers that read blocks alone (a
+/// party invite); matchmaking's queue join reads them in its own pipeline with the same parts.
+pub async fn blocks_cached(
+    bus: &Bus,
+    store: &Store,
+    players: &[PlayerId],
+) -> Result<Vec<(PlayerId, PlayerId)>, AccountError> {
+    if players.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<u64> = players.iter().map(|p| p.0).collect();
+    let keys: Vec<String> = ids.iter().map(|p| block_cache::key(bus, *p)).collect();
+    let values: Vec<Option<String>> = {
+        let mut conn = bus.conn().await?;
+        bus.timed(redis::cmd("MGET").arg(&keys).query_async(&mut *conn)).await?
+    };
+    let mut cached = block_cache::Cached::from_replies(&ids, values);
+    if !cached.missed.is_empty() {
+        let missed: Vec<PlayerId> = cached.missed.iter().map(|p| PlayerId(*p)).collect();
+        let rows = blocks(store, &missed).await.map_err(AccountError::from)?;
+        let fresh = block_cache::entries(&cached.missed, &rows);
+        let mut pipe = redis::pipe();
+        for cmd in block_cache::fill_commands(bus, &fresh) {
+            pipe.add_command(cmd).ignore();
+        }
+        // Only a cache: a failed fill costs a later MySQL read.
+        let filled = async {
+            let mut conn = bus.conn().await?;
+            bus.timed(pipe.query_async::<()>(&mut *conn)).await
+        };
+        if let Err(e) = filled.await {
+            tracing::debug!(error = %e, "blocks cache fill failed");
+        }
+        cached.hits.extend(fresh);
+    }
+    Ok(block_cache::union(cached.hits.values()))
 }

@@ -15,9 +15,9 @@
 //! | FriendListReq    | Authenticated | [`handlers::friend_list`]        |
 //!
 //! Accounts, profiles and friend relations live in MySQL (`accounts`, `profiles`, `friends`);
-//! session tokens and wrong-password counters in Redis. A successful register or login binds
-//! the session to the player and moves it to `Authenticated`; the gateway then claims the
-//! player's presence (one session per account). Operators ban and unban with [`ban`] and
+//! session tokens, wrong-password counters and a cache of blocks ([`block_cache`]) in Redis. A
+//! successful register or login binds the session to the player and moves it to
+//! `Authenticated`; the gateway then claims the player's presence (one session per account). Operators ban and unban with [`ban`] and
 //! [`unban`].
 //!
 //! Passwords are hashed with argon2id ([`password`]) at OWASP's recommended cost by default
@@ -31,6 +31,7 @@ pub mod accounts;
 pub mod admin;
 pub mod attempts;
 mod auth;
+pub mod block_cache;
 pub mod config;
 pub mod error;
 pub mod friends;

@@ -61,6 +61,10 @@ pub fn lease(bus: &Bus, mode: &str) -> String {
 pub fn fence(bus: &Bus, mode: &str) -> String {
     k(bus, &format!("fence:{mode}"))
 }
+/// A player's cached rating in a mode (see [`crate::reads`]).
+pub fn rating(bus: &Bus, mode: &str, player: u64) -> String {
+    k(bus, &format!("rt:{mode}:{player}"))
+}
 /// A player's last reported latencies.
 pub fn latency(bus: &Bus, player: u64) -> String {
     k(bus, &format!("lat:{player}"))

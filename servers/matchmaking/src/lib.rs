@@ -23,9 +23,11 @@
 //!
 //! Parties, tickets and ready checks live in Redis (any instance serves any of them; every
 //! transition is a compare-and-set script: [`parties`], [`tickets`], [`proposals`]); match
-//! history and ratings in MySQL ([`results`], [`ratings`]).
+//! history and ratings in MySQL ([`results`], [`ratings`]), with the ratings and blocks a queue
+//! join reads cached in Redis ([`reads`]).
 
 pub mod backfill;
+pub mod coalesce;
 pub mod config;
 pub mod error;
 pub mod feed;
@@ -39,6 +41,7 @@ pub mod parties;
 pub mod proposals;
 pub mod queueing;
 pub mod ratings;
+pub mod reads;
 pub mod ready;
 pub mod results;
 pub mod rules;
@@ -75,6 +78,8 @@ pub struct State {
     pub store: Store,
     pub cfg: MatchmakingConfig,
     pub rules: Arc<rules::LiveRules>,
+    /// The MySQL reads queue joins share ([`reads`]).
+    pub reads: reads::Reads,
 }
 
 impl State {
@@ -134,7 +139,13 @@ pub fn server(cfg: MatchmakingConfig) -> Server {
     Server::new(SERVICE, |l| async move {
         cfg.validate().map_err(|e| StartError::Server { name: SERVICE, error: e.into() })?;
         let rules = Arc::new(rules::LiveRules::new(cfg.modes.clone()));
-        let state = Arc::new(State { bus: l.bus.clone(), store: l.store()?, cfg, rules: rules.clone() });
+        let state = Arc::new(State {
+            bus: l.bus.clone(),
+            store: l.store()?,
+            cfg,
+            rules: rules.clone(),
+            reads: Default::default(),
+        });
         rules::refresh(&state.bus, &rules).await?;
         rules::watch(state.bus.clone(), rules, &l.shutdown);
         matching::spawn(state.clone(), &l.shutdown);

@@ -9,10 +9,10 @@ use mmo_core::bus::events;
 use mmo_core::session::PlayerId;
 use mmo_proto::bus::GameEvent;
 
-use crate::State;
 use crate::error::MmError;
 use crate::proposals::{self, StartedMatch};
 use crate::results::{self, InvalidResult, MatchResult, Recorded, TeamResult};
+use crate::{State, ratings, reads};
 
 /// The zone closed a match instance: each team's score is its players' kills.
 pub async fn on_match_closed(st: &State, ev: &GameEvent) -> Result<(), MmError> {
@@ -94,6 +94,11 @@ async fn record(
     };
     match results::record(&st.store, &result).await {
         Ok(Recorded::Written(changes)) => {
+            // The next join must see the new ratings: until the cache has them, the result is
+            // not done (an error here has the result delivered again, and the repeat below
+            // writes them through).
+            let fresh = changes.iter().map(|c| (c.player, (c.after, c.games))).collect();
+            reads::remember(&st.bus, &m.mode, &fresh).await?;
             let ranks = ranks.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
             let changes = changes
                 .iter()
@@ -113,7 +118,16 @@ async fn record(
             );
             Ok(true)
         }
-        Ok(Recorded::AlreadyRecorded) => Ok(false),
+        Ok(Recorded::AlreadyRecorded) => {
+            // Delivered again, maybe because writing the first delivery's ratings through
+            // failed: write the players' ratings through from MySQL (an entry only ever gives
+            // way to more games, so this cannot undo a newer one).
+            let players: Vec<u64> =
+                result.teams.iter().flat_map(|t| t.players.iter().map(|(p, _)| *p)).collect();
+            let now = ratings::get_versioned(&st.store, &m.mode, &players).await?;
+            reads::remember(&st.bus, &m.mode, &now).await?;
+            Ok(false)
+        }
         Err(e) => match InvalidResult::of(&e) {
             Some(why) => {
                 tracing::error!(match_id = m.match_id, error = %why, "result refused");

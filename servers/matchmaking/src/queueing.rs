@@ -14,7 +14,7 @@ use prost::Message as _;
 use crate::config::ModeRules;
 use crate::error::MmError;
 use crate::tickets::{self, MemberBody, Refused, TicketBody, TicketRow};
-use crate::{State, keys, notify, parties, ratings, ready};
+use crate::{State, keys, notify, parties, reads, ready};
 
 /// How long a player's reported latencies are kept.
 pub const LATENCY_TTL: Duration = Duration::from_secs(600);
@@ -114,14 +114,9 @@ pub async fn enqueue(st: &State, req: &Enqueue) -> Result<u64, MmError> {
     if req.roles.iter().any(bad_choice) {
         return Err(MmError::refused(ErrorCode::InvalidArgument));
     }
-    // The three reads are independent: one round trip's wait, not three.
-    let ids: Vec<PlayerId> = req.players.iter().map(|p| PlayerId(*p)).collect();
-    let (reported, ratings, blocks) = tokio::join!(
-        reported_latencies(&st.bus, &req.players),
-        ratings::get(&st.store, &req.mode, &req.players),
-        mmo_account::friends::blocks(&st.store, &ids),
-    );
-    let (reported, ratings, blocks) = (reported?, ratings?, blocks?);
+    // Latencies, ratings and blocks in one Redis round trip; MySQL only for what Redis misses.
+    let (read, fill) = reads::read(st, &req.mode, &req.players).await?;
+    let reads::Joined { ticket, latencies: reported, ratings, blocks } = read;
     let mut members = Vec::with_capacity(req.players.len());
     for p in &req.players {
         let roles = req.roles.get(p).cloned().unwrap_or_default();
@@ -151,7 +146,9 @@ pub async fn enqueue(st: &State, req: &Enqueue) -> Result<u64, MmError> {
         blocked,
         backfill: None,
     };
-    match tickets::enqueue(&st.bus, &body).await? {
+    // What MySQL answered goes back to Redis in the ticket's round trip (a refused join's
+    // reads are still good).
+    match tickets::enqueue_as(&st.bus, ticket, &body, fill.commands(&st.bus)).await? {
         Ok(id) => {
             let players = req.players.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
             let ticket = id.to_string();
@@ -202,24 +199,6 @@ pub async fn report_latency(bus: &Bus, player: u64, latencies: &[RegionLatency])
     )
     .await?;
     Ok(())
-}
-
-async fn reported_latencies(
-    bus: &Bus,
-    players: &[u64],
-) -> Result<HashMap<u64, Vec<RegionLatency>>, BusError> {
-    let keys: Vec<String> = players.iter().map(|p| keys::latency(bus, *p)).collect();
-    let mut conn = bus.conn().await?;
-    let values: Vec<Option<Vec<u8>>> =
-        bus.timed(redis::cmd("MGET").arg(&keys).query_async(&mut *conn)).await?;
-    Ok(players
-        .iter()
-        .zip(values)
-        .filter_map(|(p, v)| {
-            let r = mmo_proto::LatencyReportReq::decode(v?.as_slice()).ok()?;
-            Some((*p, r.latencies))
-        })
-        .collect())
 }
 
 /// QueueLeaveReq: cancels the player's open ticket (a proposed one counts as declining).

@@ -74,21 +74,31 @@ pub struct TeamOutcome {
 
 /// Players' current ratings in `mode`; a player with no row gets [`Rating::default`].
 pub async fn get(store: &Store, mode: &str, players: &[u64]) -> Result<HashMap<u64, Rating>, StoreError> {
-    let mut out: HashMap<u64, Rating> = players.iter().map(|&p| (p, Rating::default())).collect();
+    Ok(get_versioned(store, mode, players).await?.into_iter().map(|(p, (r, _))| (p, r)).collect())
+}
+
+/// [`get`] with each player's games in the mode (0 with no row): the version of a rating that
+/// [`crate::reads`] caches.
+pub async fn get_versioned(
+    store: &Store,
+    mode: &str,
+    players: &[u64],
+) -> Result<HashMap<u64, (Rating, u64)>, StoreError> {
+    let mut out: HashMap<u64, (Rating, u64)> = players.iter().map(|&p| (p, (Rating::default(), 0))).collect();
     if players.is_empty() {
         return Ok(out);
     }
     let sql = format!(
-        "SELECT player_id, rating, deviation, volatility FROM mm_ratings \
+        "SELECT player_id, rating, deviation, volatility, games FROM mm_ratings \
          WHERE mode = ? AND player_id IN ({})",
         placeholders(players.len())
     );
     let mut params: Vec<mysql_async::Value> = Vec::with_capacity(players.len() + 1);
     params.push(mode.into());
     params.extend(players.iter().map(|&p| p.into()));
-    let rows: Vec<(u64, f64, f64, f64)> = store.exec(&sql, params).await?;
-    for (player, rating, deviation, volatility) in rows {
-        out.insert(player, Rating { rating, deviation, volatility });
+    let rows: Vec<(u64, f64, f64, f64, u64)> = store.exec(&sql, params).await?;
+    for (player, rating, deviation, volatility, games) in rows {
+        out.insert(player, (Rating { rating, deviation, volatility }, games));
     }
     Ok(out)
 }

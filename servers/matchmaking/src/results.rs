@@ -82,6 +82,9 @@ pub struct RatingChange {
     pub player: u64,
     pub before: Rating,
     pub after: Rating,
+    /// The player's games in the mode, this one included: the version of `after` (see
+    /// [`crate::reads`]).
+    pub games: u64,
 }
 
 /// Why a [`MatchResult`] cannot be recorded. [`record`] returns it inside a [`StoreError`]
@@ -227,16 +230,17 @@ async fn write(tx: &mut Tx, r: &MatchResult) -> Result<Recorded, mysql_async::Er
 
     // Their current ratings (a locking read sees the latest committed rows).
     let sql = format!(
-        "SELECT player_id, rating, deviation, volatility FROM mm_ratings \
+        "SELECT player_id, rating, deviation, volatility, games FROM mm_ratings \
          WHERE mode = ? AND player_id IN ({}) ORDER BY player_id FOR UPDATE",
         placeholders(players.len())
     );
     let mut params: Vec<Value> = vec![r.mode.as_str().into()];
     params.extend(players.iter().map(|&p| Value::from(p)));
-    let rows: Vec<(u64, f64, f64, f64)> = tx.exec(sql.as_str(), params).await?;
+    let rows: Vec<(u64, f64, f64, f64, u64)> = tx.exec(sql.as_str(), params).await?;
+    let games: HashMap<u64, u64> = rows.iter().map(|r| (r.0, r.4)).collect();
     let current: HashMap<u64, Rating> = rows
         .into_iter()
-        .map(|(p, rating, deviation, volatility)| (p, Rating { rating, deviation, volatility }))
+        .map(|(p, rating, deviation, volatility, _)| (p, Rating { rating, deviation, volatility }))
         .collect();
 
     let outcomes: Vec<TeamOutcome> = r
@@ -253,7 +257,12 @@ async fn write(tx: &mut Tx, r: &MatchResult) -> Result<Recorded, mysql_async::Er
         .collect();
     let changes: Vec<RatingChange> = ratings::rate(&outcomes)
         .into_iter()
-        .map(|(player, before, after)| RatingChange { player, before, after })
+        .map(|(player, before, after)| RatingChange {
+            player,
+            before,
+            after,
+            games: games.get(&player).copied().unwrap_or(0) + 1,
+        })
         .collect();
 
     // `rate` answers in the order of the teams and their players: walk them alongside.

@@ -220,6 +220,36 @@ async fn a_blocked_pair_is_never_matched_together() {
     cl.finish().await;
 }
 
+/// The blocks a join reads are cached in Redis: a block or unblock made after a first join
+/// must reach the next one (the account server forgets the cached blocks on every change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_changed_after_a_join_is_seen_by_the_next_join() {
+    let cl = cluster().await;
+    let mut a = cl.guest("blkc-a").await;
+    let b = cl.guest("blkc-b").await;
+    let blocked = |cl: &common::Cluster, who: u64| {
+        let bus = cl.bus.clone();
+        async move {
+            let row = mmo_matchmaking::tickets::of_player(&bus, who).await.unwrap().expect("a ticket");
+            row.body.blocked
+        }
+    };
+    // The first join caches "no blocks" for a.
+    let _: QueueJoinResp = a.ok(&join("duel")).await;
+    assert_eq!(blocked(&cl, a.id).await, Vec::<u64>::new());
+    let _: QueueLeaveResp = a.ok(&QueueLeaveReq {}).await;
+
+    let _: mmo_proto::FriendBlockResp = a.ok(&mmo_proto::FriendBlockReq { player_id: b.id }).await;
+    let _: QueueJoinResp = a.ok(&join("duel")).await;
+    assert_eq!(blocked(&cl, a.id).await, vec![b.id], "the block made after the first join");
+    let _: QueueLeaveResp = a.ok(&QueueLeaveReq {}).await;
+
+    let _: mmo_proto::FriendUnblockResp = a.ok(&mmo_proto::FriendUnblockReq { player_id: b.id }).await;
+    let _: QueueJoinResp = a.ok(&join("duel")).await;
+    assert_eq!(blocked(&cl, a.id).await, Vec::<u64>::new(), "the block lifted after the second join");
+    cl.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_asking_why_a_ticket_is_not_matched_gets_the_rule() {
     let cl = cluster().await;

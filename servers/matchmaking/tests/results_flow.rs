@@ -97,6 +97,28 @@ async fn a_game_servers_report_decides_the_winner_and_moves_ratings() {
     cl.finish().await;
 }
 
+/// The ratings a join reads are cached in Redis (the first joins cached the new players'
+/// 1500): a result's new ratings must reach the next join (written through when recorded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rating_changed_by_a_result_is_seen_by_the_next_join() {
+    let cl = cluster().await;
+    let mut a = cl.guest("rtc-a").await;
+    let mut b = cl.guest("rtc-b").await;
+    let start = matched(&mut a, &mut b).await;
+    let mut scores = vec![0, 0];
+    scores[start.team as usize] = 3;
+    assert!(cl.mm.report(&start.match_id, &scores).await.unwrap());
+    let now = mmo_matchmaking::ratings::get(cl.db.store(), "duel", &[a.id, b.id]).await.unwrap();
+    assert!(now[&a.id].rating > 1500.0 && now[&b.id].rating < 1500.0, "{now:?}");
+    for c in [&mut a, &mut b] {
+        let _: QueueJoinResp = c.ok(&join("duel")).await;
+        let row = mmo_matchmaking::tickets::of_player(&cl.bus, c.id).await.unwrap().expect("a ticket");
+        let m = &row.body.members[0];
+        assert_eq!((m.rating, m.deviation), (now[&c.id].rating, now[&c.id].deviation), "player {}", c.id);
+    }
+    cl.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn far_ratings_are_matched_only_once_the_window_has_widened() {
     let mut cfg = test_config();

@@ -133,7 +133,8 @@ pub async fn why_not_matched(cfg: &Config, ticket: u64) -> anyhow::Result<String
     let (store, bus, _shutdown) = admin_connect(cfg).await?;
     let rules = std::sync::Arc::new(mmo_matchmaking::rules::LiveRules::new(cfg.matchmaking.modes.clone()));
     mmo_matchmaking::rules::refresh(&bus, &rules).await?;
-    let state = mmo_matchmaking::State { bus, store, cfg: cfg.matchmaking.clone(), rules };
+    let state =
+        mmo_matchmaking::State { bus, store, cfg: cfg.matchmaking.clone(), rules, reads: Default::default() };
     Ok(match state.explain(ticket).await? {
         Some(why) => why.to_string(),
         None => format!("ticket {ticket} is not searching (unknown, matched, cancelled or expired)"),

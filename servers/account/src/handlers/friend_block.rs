@@ -13,7 +13,7 @@ pub async fn handle_friend_block(
     req: FriendBlockReq,
 ) -> Result<FriendBlockResp, HandlerError> {
     let st = ctx.state();
-    let change = friends::block(&st.store, me(&ctx)?, target(req.player_id)?, st.friend_limits())
+    let change = friends::block(&st.store, &st.bus, me(&ctx)?, target(req.player_id)?, st.friend_limits())
         .await
         .or_internal()?;
     settle(&ctx, change).await?;

@@ -11,8 +11,9 @@ pub async fn handle_friend_unblock(
     ctx: Ctx<State>,
     req: FriendUnblockReq,
 ) -> Result<FriendUnblockResp, HandlerError> {
+    let st = ctx.state();
     let change =
-        friends::unblock(&ctx.state().store, me(&ctx)?, target(req.player_id)?).await.or_internal()?;
+        friends::unblock(&st.store, &st.bus, me(&ctx)?, target(req.player_id)?).await.or_internal()?;
     settle(&ctx, change).await?;
     Ok(FriendUnblockResp {})
 }

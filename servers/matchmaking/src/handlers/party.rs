@@ -87,7 +87,9 @@ pub async fn handle_party_invite(
     }
     // A block either way, or an invitee who is not online: the invite is not delivered, and
     // the inviter is not told which.
-    let blocks = mmo_account::friends::blocks(&st.store, &[PlayerId(target)]).await.map_err(MmError::from)?;
+    let blocks = mmo_account::friends::blocks_cached(&st.bus, &st.store, &[PlayerId(target)])
+        .await
+        .map_err(HandlerError::from)?;
     let online = node::online_many(&st.bus, &[PlayerId(target)]).await.map_err(MmError::from)?;
     if blocks.iter().any(|(a, b)| (a.0 == target && b.0 == me) || (a.0 == me && b.0 == target))
         || online != [true]

@@ -139,6 +139,10 @@ impl Cluster {
             )
             .await
             .unwrap();
+        // Written behind matchmaking's back, as an operator would: the cached rating goes too.
+        let mut conn = self.bus.conn().await.unwrap();
+        let key = mmo_matchmaking::keys::rating(&self.bus, mode, player);
+        redis::cmd("DEL").arg(key).query_async::<()>(&mut *conn).await.unwrap();
     }
 
     pub async fn events(&self) -> Vec<mmo_proto::bus::GameEvent> {
