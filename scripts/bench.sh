@@ -27,7 +27,9 @@
 #      next to what the same run compares them with: the updates the zone says it sent (the
 #      ratio is the share delivered) and the 50 ms tick period.
 #   7. matchmaking (BENCH.md S8): mm_ingest, tickets/s through the ticket script vs the naive
-#      WATCH/MULTI transaction, and through the whole server path (MySQL reads included); MM_TICKETS
+#      WATCH/MULTI transaction, and through the whole server path: new players (every rating and
+#      block read misses the Redis cache and goes to MySQL) and the same players requeueing
+#      (cached); MM_TICKETS
 #      (default 20000), MM_TASKS (default 64), MM_REPEAT (default 3). The matching pass is the
 #      `matchmaking` criterion bench (one pass over 50k tickets, vs a naive O(n^2) pass).
 #
