@@ -130,10 +130,26 @@ return {{1}}"
 
 /// Creates a SEARCHING ticket unless a player has an open one or a cooldown. Returns its id.
 pub async fn enqueue(bus: &Bus, body: &TicketBody) -> Result<Result<u64, Refused>, BusError> {
-    let players = body.players();
     let mut conn = bus.conn().await?;
-    let id: u64 =
-        bus.timed(redis::cmd("INCR").arg(keys::counter(bus, "ticket")).query_async(&mut *conn)).await?;
+    let id: u64 = bus.timed(next_id(bus).query_async(&mut *conn)).await?;
+    drop(conn);
+    enqueue_as(bus, id, body, Vec::new()).await
+}
+
+/// Takes a ticket id: a queue join sends it with its reads, saving a round trip.
+pub fn next_id(bus: &Bus) -> redis::Cmd {
+    redis::cmd("INCR").arg(keys::counter(bus, "ticket")).clone()
+}
+
+/// [`enqueue`] with an id taken by [`next_id`]; `then`, commands that must not fail and need
+/// no answer (a queue join's cache fills), go in the same round trip.
+pub async fn enqueue_as(
+    bus: &Bus,
+    id: u64,
+    body: &TicketBody,
+    then: Vec<redis::Cmd>,
+) -> Result<Result<u64, Refused>, BusError> {
+    let players = body.players();
     let mut inv = ENQUEUE.prepare_invoke();
     inv.key(keys::ticket(bus, id)).key(keys::queue(bus, &body.mode));
     for p in &players {
@@ -148,7 +164,37 @@ pub async fn enqueue(bus: &Bus, body: &TicketBody) -> Result<Result<u64, Refused
         .arg(body.created_ms)
         .arg(players.len())
         .arg(keys::ticket(bus, 0).trim_end_matches('0'));
-    let r: Vec<i64> = bus.timed(inv.invoke_async(&mut *conn)).await?;
+    let mut conn = bus.conn().await?;
+    let r: Vec<i64> = if then.is_empty() {
+        bus.timed(inv.invoke_async(&mut *conn)).await?
+    } else {
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(&inv);
+        for cmd in then {
+            pipe.add_command(cmd).ignore();
+        }
+        match bus.timed(pipe.query_async::<(Vec<i64>,)>(&mut *conn)).await {
+            Ok((r,)) => r,
+            // The script is not loaded (Redis restarted, or this process's first ticket): the
+            // enqueue did not run. Load it and run it as a lone script (the commands after it
+            // in the pipeline ran regardless).
+            Err(BusError::Redis(e)) if e.kind() == redis::ErrorKind::NoScriptError => {
+                bus.timed(inv.invoke_async(&mut *conn)).await?
+            }
+            // A cache fill after the script failed, or the answer was lost: whether the ticket
+            // exists decides, so a join never reports a failure for a ticket it opened.
+            Err(e) => {
+                let state: Option<i64> = bus
+                    .timed(redis::cmd("HGET").arg(keys::ticket(bus, id)).arg("s").query_async(&mut *conn))
+                    .await?;
+                if state.is_none() {
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, ticket = id, "ticket opened; its cache fills failed");
+                vec![1]
+            }
+        }
+    };
     Ok(match r.as_slice() {
         [1] => Ok(id),
         [-1, i] => Err(Refused::AlreadyQueued(players[(*i - 1) as usize])),
