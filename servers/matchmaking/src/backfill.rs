@@ -74,14 +74,7 @@ pub async fn on_match_left(st: &State, ev: &GameEvent) -> Result<(), MmError> {
     } else {
         rated.values().map(|r| r.rating).sum::<f64>() / rated.len() as f64
     };
-    let mut blocked: Vec<u64> = blocks
-        .iter()
-        .flat_map(|(a, b)| [(a.0, b.0), (b.0, a.0)])
-        .filter(|(me, other)| roster.contains(me) && !roster.contains(other))
-        .map(|(_, other)| other)
-        .collect();
-    blocked.sort_unstable();
-    blocked.dedup();
+    let blocked = crate::queueing::blocked_by(&blocks, &roster.iter().copied().collect());
     let role = started.roles.iter().find(|(p, _)| *p == leaver).map(|(_, r)| r.clone()).unwrap_or_default();
     let body = TicketBody {
         mode: started.mode.clone(),

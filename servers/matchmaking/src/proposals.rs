@@ -420,32 +420,37 @@ pub async fn claim_start(bus: &Bus, id: u64, now_ms: u64, stale_ms: u64) -> Resu
     Ok(r == 1)
 }
 
-static ASSIGN: LazyLock<redis::Script> = LazyLock::new(|| {
-    // KEYS: proposal, ready, started match, then the tickets, then the player keys.
-    // ARGV: id, match id, instance, retention, match ttl, n tickets, mode, teams json, parties
-    // json, now, region, tickets (`,1,2,`), roles json.
-    redis::Script::new(
-        "if redis.call('HGET', KEYS[1], 's') ~= 'ready' then return 0 end
-redis.call('HSET', KEYS[1], 's', 'started', 'm', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+/// What both assigns do once the proposal is ready (Lua; the caller's locals `mid` match id,
+/// `keep` retention ms, `n` tickets, `csv` the tickets as `,1,2,`): the proposal started, its
+/// tickets ACCEPTED -> ASSIGNED, their players' pointers dropped.
+const MARK_STARTED: &str = "redis.call('HSET', KEYS[1], 's', 'started', 'm', mid)
+redis.call('PEXPIRE', KEYS[1], keep)
 redis.call('ZREM', KEYS[2], ARGV[1])
-local n = tonumber(ARGV[6])
 for i = 4, 3 + n do
   if redis.call('HGET', KEYS[i], 's') == '3' then
     redis.call('HINCRBY', KEYS[i], 'v', 1)
-    redis.call('HSET', KEYS[i], 's', 4, 'm', ARGV[2])
-    redis.call('PEXPIRE', KEYS[i], ARGV[4])
+    redis.call('HSET', KEYS[i], 's', 4, 'm', mid)
+    redis.call('PEXPIRE', KEYS[i], keep)
   end
 end
 for i = 4 + n, #KEYS do
   local t = redis.call('GET', KEYS[i])
-  if t and string.find(ARGV[12], ',' .. t .. ',', 1, true) then redis.call('DEL', KEYS[i]) end
+  if t and string.find(csv, ',' .. t .. ',', 1, true) then redis.call('DEL', KEYS[i]) end
 end
-redis.call('HSET', KEYS[3], 'mode', ARGV[7], 'teams', ARGV[8], 'parties', ARGV[9], 'instance', ARGV[3],
+";
+
+static ASSIGN: LazyLock<redis::Script> = LazyLock::new(|| {
+    // KEYS: proposal, ready, started match, then the tickets, then the player keys.
+    // ARGV: id, match id, instance, retention, match ttl, n tickets, mode, teams json, parties
+    // json, now, region, tickets (`,1,2,`), roles json.
+    redis::Script::new(&format!(
+        "if redis.call('HGET', KEYS[1], 's') ~= 'ready' then return 0 end
+local mid, keep, n, csv = ARGV[2], ARGV[4], tonumber(ARGV[6]), ARGV[12]
+{MARK_STARTED}redis.call('HSET', KEYS[3], 'mode', ARGV[7], 'teams', ARGV[8], 'parties', ARGV[9], 'instance', ARGV[3],
   'started', ARGV[10], 'region', ARGV[11], 'roles', ARGV[13])
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
-return 1",
-    )
+return 1"
+    ))
 });
 
 /// A started match, as kept for its result.
@@ -539,27 +544,13 @@ static ASSIGN_BACKFILL: LazyLock<redis::Script> = LazyLock::new(|| {
     // KEYS: proposal, ready, started match, then the tickets, then the player keys.
     // ARGV: id, match id, retention, n tickets, teams json as read, new teams json, new roles
     // json, tickets (`,1,2,`).
-    redis::Script::new(
+    redis::Script::new(&format!(
         "if redis.call('HGET', KEYS[1], 's') ~= 'ready' then return 0 end
 if redis.call('HGET', KEYS[3], 'teams') ~= ARGV[5] then return -1 end
-redis.call('HSET', KEYS[1], 's', 'started', 'm', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('ZREM', KEYS[2], ARGV[1])
-local n = tonumber(ARGV[4])
-for i = 4, 3 + n do
-  if redis.call('HGET', KEYS[i], 's') == '3' then
-    redis.call('HINCRBY', KEYS[i], 'v', 1)
-    redis.call('HSET', KEYS[i], 's', 4, 'm', ARGV[2])
-    redis.call('PEXPIRE', KEYS[i], ARGV[3])
-  end
-end
-for i = 4 + n, #KEYS do
-  local t = redis.call('GET', KEYS[i])
-  if t and string.find(ARGV[8], ',' .. t .. ',', 1, true) then redis.call('DEL', KEYS[i]) end
-end
-redis.call('HSET', KEYS[3], 'teams', ARGV[6], 'roles', ARGV[7])
-return 1",
-    )
+local mid, keep, n, csv = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[8]
+{MARK_STARTED}redis.call('HSET', KEYS[3], 'teams', ARGV[6], 'roles', ARGV[7])
+return 1"
+    ))
 });
 
 /// A ready backfill proposal's tickets ACCEPTED -> ASSIGNED to the running match `place`, its

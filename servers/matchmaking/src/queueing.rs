@@ -129,14 +129,7 @@ pub async fn enqueue(st: &State, req: &Enqueue) -> Result<u64, MmError> {
         members.push(MemberBody { player: *p, rating: r.rating, deviation: r.deviation, roles, latencies });
     }
     let ours: HashSet<u64> = req.players.iter().copied().collect();
-    let mut blocked: Vec<u64> = blocks
-        .iter()
-        .flat_map(|(a, b)| [(a.0, b.0), (b.0, a.0)])
-        .filter(|(me, other)| ours.contains(me) && !ours.contains(other))
-        .map(|(_, other)| other)
-        .collect();
-    blocked.sort_unstable();
-    blocked.dedup();
+    let blocked = blocked_by(&blocks, &ours);
     let body = TicketBody {
         mode: req.mode.clone(),
         rating: ticket_rating(&members),
@@ -165,6 +158,20 @@ pub async fn enqueue(st: &State, req: &Enqueue) -> Result<u64, MmError> {
             Err(MmError::Refused(ErrorCode::QueueCooldown, Some(Duration::from_millis(left.max(1)))))
         }
     }
+}
+
+/// The players outside `ours` that any of `ours` blocked or was blocked by, given the block
+/// pairs (blocker, blocked) that involve them; sorted, once each.
+pub(crate) fn blocked_by(blocks: &[(PlayerId, PlayerId)], ours: &HashSet<u64>) -> Vec<u64> {
+    let mut blocked: Vec<u64> = blocks
+        .iter()
+        .flat_map(|(a, b)| [(a.0, b.0), (b.0, a.0)])
+        .filter(|(me, other)| ours.contains(me) && !ours.contains(other))
+        .map(|(_, other)| other)
+        .collect();
+    blocked.sort_unstable();
+    blocked.dedup();
+    blocked
 }
 
 fn check_latencies(l: &[RegionLatency]) -> Result<(), MmError> {
