@@ -125,10 +125,16 @@ impl Cluster {
         self.guest_on(0, device).await
     }
 
-    /// Resumes `old`'s session on a new connection to its gateway.
-    pub async fn resume(&self, old: Client) -> (Client, ResumeResp) {
+    /// Drops `old`'s connection (its session waits for a resume); what it needs to resume.
+    pub fn disconnect(old: Client) -> Detached {
         let Client { c, id, token, received, gw, .. } = old;
         drop(c);
+        Detached { id, token, received, gw }
+    }
+
+    /// Resumes a dropped session on a new connection to its gateway.
+    pub async fn resume(&self, d: Detached) -> (Client, ResumeResp) {
+        let Detached { id, token, received, gw } = d;
         let mut c = TestClient::connect(self.gateways[gw]).await.unwrap();
         c.hello().await.unwrap();
         let resp: ResumeResp =
@@ -179,6 +185,14 @@ pub fn world() -> Option<ChannelRef> {
 
 pub fn channel(kind: ChannelKind, name: &str) -> Option<ChannelRef> {
     Some(ChannelRef { kind: kind as i32, name: name.into() })
+}
+
+/// A client whose connection dropped: what it needs to resume.
+pub struct Detached {
+    pub id: u64,
+    pub token: String,
+    pub received: u64,
+    pub gw: usize,
 }
 
 /// A logged-in client that keeps the pushes it receives while waiting for an answer.
