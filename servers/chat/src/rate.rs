@@ -72,8 +72,8 @@ pub async fn check(bus: &Bus, cfg: &ChatConfig, player: u64) -> Result<(), ChatE
     let wait = Some(Duration::from_millis(left));
     match state {
         0 => Ok(()),
-        1 => Err(ChatError::Refused(ErrorCode::ChatMuted, format!("muted for {left} ms"), wait)),
-        _ => Err(ChatError::Refused(ErrorCode::ChatSlowMode, "slow mode".into(), wait)),
+        1 => Err(ChatError::Refused(ErrorCode::ChatMuted, String::new(), wait)),
+        _ => Err(ChatError::Refused(ErrorCode::ChatSlowMode, String::new(), wait)),
     }
 }
 
