@@ -11,21 +11,42 @@ use prost::Message as _;
 use crate::error::ChatError;
 use crate::keys;
 
-/// Appends `msg` to `ch`'s history, keeping the last `cap`.
-pub async fn append(bus: &Bus, ch: &str, msg: &ChatMessage, cap: u32) -> Result<(), ChatError> {
+/// Commits `msg` (its id not yet set) to channel `ch` in one round trip: takes the next message
+/// id, appends it to the history (keeping the last `cap`; the id in field `i`, so ids and the
+/// stream's order agree), moves the sender's read marker to it, and reads the members to
+/// deliver it to. Returns the id and the members.
+pub async fn commit(
+    bus: &Bus,
+    ch: &str,
+    msg: &ChatMessage,
+    cap: u32,
+) -> Result<(u64, Vec<(u64, String)>), ChatError> {
+    const SCRIPT: &str = r"
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], '*', 'i', id, 'm', ARGV[2])
+local cur = tonumber(redis.call('HGET', KEYS[3], ARGV[3]) or '0')
+if id > cur then redis.call('HSET', KEYS[3], ARGV[3], id) end
+return {id, redis.call('HGETALL', KEYS[4])}";
     let mut conn = bus.conn().await?;
-    bus.timed(
-        redis::cmd("XADD")
-            .arg(keys::history(bus, ch))
-            .arg("MAXLEN")
-            .arg(cap)
-            .arg("*")
-            .arg("m")
-            .arg(msg.encode_to_vec())
-            .query_async::<()>(&mut *conn),
-    )
-    .await?;
-    Ok(())
+    Ok(bus
+        .timed(
+            redis::Script::new(SCRIPT)
+                .key(keys::next_message(bus))
+                .key(keys::history(bus, ch))
+                .key(keys::read(bus, msg.sender))
+                .key(keys::members(bus, ch))
+                .arg(cap)
+                .arg(msg.encode_to_vec())
+                .arg(ch)
+                .invoke_async(&mut *conn),
+        )
+        .await?)
+}
+
+/// A fresh message id (whispers; channel messages take theirs in [`commit`]).
+pub async fn next_id(bus: &Bus) -> Result<u64, ChatError> {
+    let mut conn = bus.conn().await?;
+    Ok(bus.timed(redis::cmd("INCR").arg(keys::next_message(bus)).query_async(&mut *conn)).await?)
 }
 
 type Entries = Vec<(String, HashMap<String, Vec<u8>>)>;
@@ -46,7 +67,11 @@ async fn entries(bus: &Bus, ch: &str, n: u32) -> Result<Vec<(String, ChatMessage
         .await?;
     Ok(raw
         .into_iter()
-        .filter_map(|(id, f)| Some((id, ChatMessage::decode(f.get("m")?.as_slice()).ok()?)))
+        .filter_map(|(sid, f)| {
+            let mut m = ChatMessage::decode(f.get("m")?.as_slice()).ok()?;
+            m.id = std::str::from_utf8(f.get("i")?).ok()?.parse().ok()?;
+            Some((sid, m))
+        })
         .collect())
 }
 

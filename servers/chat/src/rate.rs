@@ -14,9 +14,11 @@ use crate::config::ChatConfig;
 use crate::error::ChatError;
 use crate::keys;
 
-/// KEYS: sends, mute, slow, gap. ARGV: now, rate_per_sec, mute_messages, mute_window_ms,
-/// mute_ms, slow_ms, gap_ms. Returns {0, 0} allowed, {1, ms} muted, {2, ms} slow mode.
+/// KEYS: sends, mute, slow, gap, and a channel's members hash or "". ARGV: now, rate_per_sec,
+/// mute_messages, mute_window_ms, mute_ms, slow_ms, gap_ms, player. Returns {0, 0} allowed,
+/// {1, ms} muted, {2, ms} slow mode, {3, 0} not a member of the channel (not counted).
 const SCRIPT: &str = r"
+if KEYS[5] ~= '' and redis.call('HEXISTS', KEYS[5], ARGV[8]) == 0 then return {3, 0} end
 local muted = redis.call('PTTL', KEYS[2])
 if muted > 0 then return {1, muted} end
 local now = tonumber(ARGV[1])
@@ -49,8 +51,9 @@ fn ms(d: Duration) -> u64 {
 }
 
 /// Counts one message of `player`; refuses it when muted or in slow mode (`CHAT_MUTED` or
-/// `CHAT_SLOW_MODE`, with the time left as the retry delay).
-pub async fn check(bus: &Bus, cfg: &ChatConfig, player: u64) -> Result<(), ChatError> {
+/// `CHAT_SLOW_MODE`, with the time left as the retry delay), or, for a message to channel
+/// `ch`, when it is not a member (`CHAT_CHANNEL_NOT_FOUND`). One round trip.
+pub async fn check(bus: &Bus, cfg: &ChatConfig, player: u64, ch: Option<&str>) -> Result<(), ChatError> {
     let mut conn = bus.conn().await?;
     let (state, left): (u8, u64) = bus
         .timed(
@@ -59,6 +62,7 @@ pub async fn check(bus: &Bus, cfg: &ChatConfig, player: u64) -> Result<(), ChatE
                 .key(keys::mute(bus, player))
                 .key(keys::slow(bus, player))
                 .key(keys::slow_gap(bus, player))
+                .key(ch.map_or_else(String::new, |ch| keys::members(bus, ch)))
                 .arg(now_ms())
                 .arg(cfg.rate_per_sec)
                 .arg(cfg.mute_messages)
@@ -66,12 +70,14 @@ pub async fn check(bus: &Bus, cfg: &ChatConfig, player: u64) -> Result<(), ChatE
                 .arg(ms(cfg.mute_duration))
                 .arg(ms(cfg.slow_mode_duration))
                 .arg(ms(cfg.slow_mode_interval))
+                .arg(player)
                 .invoke_async(&mut *conn),
         )
         .await?;
     let wait = Some(Duration::from_millis(left));
     match state {
         0 => Ok(()),
+        3 => Err(ChatError::refused(ErrorCode::ChatChannelNotFound)),
         1 => Err(ChatError::Refused(ErrorCode::ChatMuted, String::new(), wait)),
         _ => Err(ChatError::Refused(ErrorCode::ChatSlowMode, String::new(), wait)),
     }

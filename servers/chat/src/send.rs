@@ -11,20 +11,21 @@ use crate::filter::{Candidate, Verdict};
 use crate::store::Row;
 use crate::{State, channels, deliver, history, keys, rate, text};
 
-/// Checks a text and makes it what will be delivered: rules, rate limit, word list, classifier.
+/// Checks and prepares a text: rules, then (one round trip) membership of `ch` if any and the
+/// rate limit, then the word list and the classifier.
 async fn prepare(
     st: &State,
     sender: u64,
-    channel: &str,
+    ch: Option<&str>,
     recipient: u64,
     raw: &[u8],
 ) -> Result<String, ChatError> {
     let checked = text::check(raw, st.cfg.max_message_chars)
         .map_err(|e| ChatError::Refused(e.code(), e.detail(), None))?;
-    rate::check(&st.bus, &st.cfg, sender).await?;
+    rate::check(&st.bus, &st.cfg, sender, ch).await?;
     let masked = st.words.current().mask(checked);
     let Some(classifier) = &st.classifier else { return Ok(masked) };
-    let candidate = Candidate { sender, channel, recipient, text: &masked };
+    let candidate = Candidate { sender, channel: ch.unwrap_or(""), recipient, text: &masked };
     match classifier.classify(&candidate).await {
         Verdict::Allow => Ok(masked),
         Verdict::Replace(t) => Ok(t),
@@ -34,37 +35,28 @@ async fn prepare(
     }
 }
 
-/// A new message from `sender` with a fresh id.
-async fn stamp(st: &State, sender: u64, text: String) -> Result<ChatMessage, ChatError> {
-    let id: u64 = {
-        let mut conn = st.bus.conn().await?;
-        st.bus.timed(redis::cmd("INCR").arg(keys::next_message(&st.bus)).query_async(&mut *conn)).await?
-    };
+/// A message from `sender`, its id not yet set.
+async fn draft(st: &State, sender: u64, text: String) -> Result<ChatMessage, ChatError> {
     let sender_name = st.people.name(&st.store, sender).await?;
-    Ok(ChatMessage { id, sender, sender_name, text, sent_ms: now_ms() })
+    Ok(ChatMessage { id: 0, sender, sender_name, text, sent_ms: now_ms() })
 }
 
-/// `sender` says `raw` in channel `ch`; every other member gets a ChatMessageNtf.
+/// `sender` says `raw` in channel `ch`; every other member gets a ChatMessageNtf. Two Redis
+/// round trips: the checks ([`rate::check`]), then the commit ([`history::commit`]).
 pub async fn to_channel(st: &State, sender: u64, ch: &str, raw: &[u8]) -> Result<ChatMessage, ChatError> {
-    // The text first: a refusal for the text costs no Redis round trip.
-    text::check(raw, st.cfg.max_message_chars).map_err(|e| ChatError::Refused(e.code(), e.detail(), None))?;
-    if !channels::is_member(&st.bus, ch, sender).await? {
-        return Err(ChatError::refused(ErrorCode::ChatChannelNotFound));
-    }
-    let text = prepare(st, sender, ch, 0, raw).await?;
-    let msg = stamp(st, sender, text).await?;
-    history::append(&st.bus, ch, &msg, st.cfg.history_len).await?;
+    let text = prepare(st, sender, Some(ch), 0, raw).await?;
+    let mut msg = draft(st, sender, text).await?;
+    let (id, members) = history::commit(&st.bus, ch, &msg, st.cfg.history_len).await?;
+    msg.id = id;
     st.writer.push(Row {
-        id: msg.id,
+        id,
         channel: ch.to_string(),
         sender,
         recipient: 0,
         text: msg.text.clone(),
         sent_ms: msg.sent_ms,
     });
-    history::mark_read(&st.bus, sender, ch, msg.id).await?;
     let blockers = st.people.blockers(&st.store, sender).await?;
-    let members = channels::members(&st.bus, ch).await?;
     let ntf = ChatMessageNtf { channel: Some(keys::channel_ref(ch)), message: Some(msg.clone()) };
     deliver::fan_out(&st.bus, &st.people, &members, |p| p == sender || blockers.contains(&p), &ntf).await?;
     Ok(msg)
@@ -74,8 +66,9 @@ pub async fn to_channel(st: &State, sender: u64, ch: &str, raw: &[u8]) -> Result
 /// Returns the message and whether it was pushed now. A recipient who blocked the sender gets
 /// nothing, and the sender cannot tell (the answer is what it would have been).
 pub async fn whisper(st: &State, sender: u64, to: u64, raw: &[u8]) -> Result<(ChatMessage, bool), ChatError> {
-    let text = prepare(st, sender, "", to, raw).await?;
-    let msg = stamp(st, sender, text).await?;
+    let text = prepare(st, sender, None, to, raw).await?;
+    let mut msg = draft(st, sender, text).await?;
+    msg.id = history::next_id(&st.bus).await?;
     st.writer.push(Row {
         id: msg.id,
         channel: String::new(),
