@@ -25,6 +25,7 @@
 //! transition is a compare-and-set script: [`parties`], [`tickets`], [`proposals`]); match
 //! history and ratings in MySQL ([`results`], [`ratings`]).
 
+pub mod chat;
 pub mod config;
 pub mod error;
 pub mod feed;
