@@ -93,11 +93,12 @@ pub async fn remove(bus: &Bus, ch: &str, id: u64, cap: u32) -> Result<bool, Chat
     Ok(n > 0)
 }
 
-/// Sets `player`'s read marker in `ch` to `id` (never moving it back).
+/// Sets `player`'s read marker in `ch` to `id` (never moving it back; a first marker may be 0:
+/// the channel then counts in [`unread`] from its first message).
 pub async fn mark_read(bus: &Bus, player: u64, ch: &str, id: u64) -> Result<(), ChatError> {
     const SCRIPT: &str = r"
-local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur or tonumber(ARGV[2]) > tonumber(cur) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return 0";
     let mut conn = bus.conn().await?;
     bus.timed(

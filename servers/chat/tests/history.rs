@@ -80,3 +80,29 @@ async fn unread_counts_are_there_right_after_a_reconnect() {
     assert_eq!(unread_in(&u, "news"), 1);
     cl.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_counts_are_there_after_a_new_login() {
+    let cl = cluster_with(relaxed(), Duration::ZERO).await;
+    let mut a = cl.guest_on(0, "l-a").await;
+    let mut b = cl.guest_on(1, "l-b").await;
+    let _: ChannelCreateResp = a.ok(&ChannelCreateReq { name: "club".into(), password: String::new() }).await;
+    let _: ChannelJoinResp = b.ok(&ChannelJoinReq { name: "club".into(), password: String::new() }).await;
+    let b_id = b.id;
+    drop(b); // no resume window: the session ends, and with it b's memberships
+    cl.until(|| async { !mmo_chat::channels::is_member(&cl.bus, "c:club", b_id).await.unwrap() }).await;
+    for text in ["one", "two", "three"] {
+        a.say(channel(ChannelKind::Custom, "club"), text).await;
+    }
+    // Logged in again: the channel it read before shows what it missed.
+    let mut b = cl.guest_on(1, "l-b").await;
+    let u: UnreadResp = b.ok(&UnreadReq {}).await;
+    assert_eq!(unread_in(&u, "club"), 3);
+    // Joining again brings them, and they count as read.
+    let joined: ChannelJoinResp =
+        b.ok(&ChannelJoinReq { name: "club".into(), password: String::new() }).await;
+    assert_eq!(joined.history.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["one", "two", "three"]);
+    let u: UnreadResp = b.ok(&UnreadReq {}).await;
+    assert_eq!(unread_in(&u, "club"), 0);
+    cl.finish().await;
+}

@@ -148,3 +148,42 @@ async fn reports_and_moderators_leave_a_trace() {
     a.say(world(), "sorry").await;
     cl.finish().await;
 }
+
+/// A classifier that refuses texts holding "forbidden" and rewrites "rude" to "nice".
+struct Strict;
+
+impl mmo_chat::Classifier for Strict {
+    fn classify<'a>(
+        &'a self,
+        msg: &'a mmo_chat::Candidate<'a>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = mmo_chat::Verdict> + Send + 'a>> {
+        Box::pin(async move {
+            if msg.text.contains("forbidden") {
+                mmo_chat::Verdict::Refuse
+            } else if msg.text.contains("rude") {
+                mmo_chat::Verdict::Replace(msg.text.replace("rude", "nice"))
+            } else {
+                mmo_chat::Verdict::Allow
+            }
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_classifier_refuses_or_rewrites_messages() {
+    let cl =
+        common::cluster_classified(test_config(), Duration::ZERO, Some(std::sync::Arc::new(Strict))).await;
+    let mut a = cl.guest("cls-a").await;
+    let mut b = cl.guest("cls-b").await;
+    a.refused::<_, ChatSendResp>(&send(b"a forbidden thing"), ErrorCode::ChatRefused).await;
+    a.refused::<_, WhisperResp>(
+        &WhisperReq { to_player: b.id, to_name: String::new(), text: b"forbidden whisper".to_vec().into() },
+        ErrorCode::ChatRefused,
+    )
+    .await;
+    let m = a.say(world(), "a rude word").await;
+    assert_eq!(m.text, "a nice word");
+    let got: ChatMessageNtf = b.push().await;
+    assert_eq!(got.message.unwrap().text, "a nice word");
+    cl.finish().await;
+}

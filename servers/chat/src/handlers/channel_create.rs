@@ -6,7 +6,7 @@ use mmo_proto::{ChannelCreateReq, ChannelCreateResp, ErrorCode};
 use super::{custom_key, customs_of, here, info, me};
 use crate::channels::{self, Custom};
 use crate::error::ChatError;
-use crate::{State, keys, passwords};
+use crate::{State, history, keys, passwords};
 
 pub async fn handle_channel_create(
     ctx: Ctx<State>,
@@ -44,5 +44,6 @@ pub async fn handle_channel_create(
     )
     .await?;
     channels::add(&st.bus, &ch, player, &at).await?;
+    history::mark_read(&st.bus, player, &ch, 0).await?;
     Ok(ChannelCreateResp { channel: Some(info(st, &ch).await?) })
 }

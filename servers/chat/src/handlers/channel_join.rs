@@ -31,8 +31,6 @@ pub async fn handle_channel_join(
     let at = here(st, player).await?;
     channels::add(&st.bus, &ch, player, &at).await?;
     let history = history::last(&st.bus, &ch, st.cfg.history_len).await?;
-    if let Some(last) = history.last() {
-        history::mark_read(&st.bus, player, &ch, last.id).await?;
-    }
+    history::mark_read(&st.bus, player, &ch, history.last().map_or(0, |m| m.id)).await?;
     Ok(ChannelJoinResp { channel: Some(info(st, &ch).await?), history })
 }

@@ -56,6 +56,15 @@ pub async fn cluster() -> Cluster {
 
 /// A cluster with these chat settings and this resume window.
 pub async fn cluster_with(cfg: ChatConfig, resume_window: Duration) -> Cluster {
+    cluster_classified(cfg, resume_window, None).await
+}
+
+/// A cluster whose chat server calls `classifier` on every message.
+pub async fn cluster_classified(
+    cfg: ChatConfig,
+    resume_window: Duration,
+    classifier: Option<std::sync::Arc<dyn mmo_chat::Classifier>>,
+) -> Cluster {
     let redis = TestRedis::new();
     let shutdown = Shutdown::new();
     let db = TestDb::new().await;
@@ -68,7 +77,7 @@ pub async fn cluster_with(cfg: ChatConfig, resume_window: Duration) -> Cluster {
     let account =
         mmo_account::AccountConfig { argon2_memory_kib: 1024, argon2_iterations: 1, ..Default::default() };
     mmo_account::run(&bus, db.store().clone(), account, &shutdown).await.unwrap();
-    let chat = chat(&bus, &db, cfg, &shutdown).await;
+    let chat = chat(&bus, &db, cfg, classifier, &shutdown).await;
     let mut gateways = Vec::new();
     for node in ["gw-1", "gw-2"] {
         let gw_bus = redis.bus(node, &shutdown).await;
@@ -93,9 +102,15 @@ pub async fn cluster_with(cfg: ChatConfig, resume_window: Duration) -> Cluster {
 }
 
 /// A chat instance on `bus`.
-pub async fn chat(bus: &Bus, db: &TestDb, cfg: ChatConfig, shutdown: &Shutdown) -> Chat {
+pub async fn chat(
+    bus: &Bus,
+    db: &TestDb,
+    cfg: ChatConfig,
+    classifier: Option<std::sync::Arc<dyn mmo_chat::Classifier>>,
+    shutdown: &Shutdown,
+) -> Chat {
     let launch = Launch::new(mmo_chat::SERVICE, bus.clone(), Some(db.store().clone()), shutdown.clone());
-    match mmo_chat::server(cfg).start(launch).await.unwrap() {
+    match mmo_chat::server_with(cfg, classifier).start(launch).await.unwrap() {
         Running::Handle(h) => h.downcast_ref::<Chat>().unwrap().clone(),
         other => panic!("chat started as {other:?}"),
     }
