@@ -179,3 +179,30 @@ async fn an_ended_session_leaves_its_channels() {
     assert!(mmo_chat::channels::is_member(&bus, "c:room", a.id).await.unwrap());
     cl.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_chat_instances_share_the_work_and_deliver_each_message_once() {
+    let cl = cluster().await;
+    let bus2 = cl.redis.bus("node-2", &cl.shutdown).await;
+    tokio::spawn(mmo_core::bus::node::heartbeat_loop(bus2.clone(), cl.shutdown.token()));
+    let _second = common::chat(&bus2, &cl.db, common::test_config(), None, &cl.shutdown).await;
+    let mut a = cl.guest_on(0, "two-a").await;
+    let mut b = cl.guest_on(1, "two-b").await;
+    let _: ChannelCreateResp =
+        a.ok(&ChannelCreateReq { name: "shared".into(), password: String::new() }).await;
+    let _: ChannelJoinResp = b.ok(&ChannelJoinReq { name: "shared".into(), password: String::new() }).await;
+    // Slower than the rate limit, so nothing is refused; either instance may take each one.
+    let mut sent = Vec::new();
+    for i in 0..8 {
+        sent.push(a.say(channel(ChannelKind::Custom, "shared"), &format!("n{i}")).await.id);
+        tokio::time::sleep(Duration::from_millis(210)).await;
+    }
+    let mut got: Vec<u64> = Vec::new();
+    while got.len() < sent.len() {
+        let n: ChatMessageNtf = b.push().await;
+        got.push(n.message.unwrap().id);
+    }
+    assert_eq!(got, sent, "each message once, in order");
+    assert!(b.pushes_within::<ChatMessageNtf>(QUIET).await.is_empty(), "no duplicate");
+    cl.finish().await;
+}

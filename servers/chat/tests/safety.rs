@@ -187,3 +187,35 @@ async fn a_classifier_refuses_or_rewrites_messages() {
     assert_eq!(got.message.unwrap().text, "a nice word");
     cl.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_past_their_retention_are_deleted_and_a_moderator_kick_is_audited() {
+    let cl = cluster().await;
+    let mut a = cl.guest("ret-a").await;
+    let mut b = cl.guest("ret-b").await;
+    let st = &cl.chat;
+    let m = a.say(world(), "recent").await;
+    st.store
+        .exec_drop(
+            "INSERT INTO chat_messages (id, channel, sender, recipient, text, sent_ms) VALUES (?, 'w', ?, 0, 'ancient', 1000)",
+            (m.id + 1_000_000, a.id),
+        )
+        .await
+        .unwrap();
+    cl.until(|| async { mmo_chat::store::lookup(&st.store, &[m.id]).await.unwrap().len() == 1 }).await;
+    let deleted = mmo_chat::store::cleanup(&st.store, Duration::from_secs(3600)).await.unwrap();
+    assert_eq!(deleted, 1, "only the message older than the retention");
+    assert_eq!(mmo_chat::store::lookup(&st.store, &[m.id, m.id + 1_000_000]).await.unwrap().len(), 1);
+    // A moderator's kick from a custom channel: the member is told, and the audit says who.
+    let _: mmo_proto::ChannelCreateResp =
+        a.ok(&mmo_proto::ChannelCreateReq { name: "modded".into(), password: String::new() }).await;
+    let _: mmo_proto::ChannelJoinResp =
+        b.ok(&mmo_proto::ChannelJoinReq { name: "modded".into(), password: String::new() }).await;
+    assert!(mmo_chat::admin::kick(&st.store, &st.bus, "mod-2", "modded", b.id, "spam").await.unwrap());
+    let n: mmo_proto::ChannelNtf = b.push().await;
+    assert_eq!(n.event(), mmo_proto::ChannelEvent::Kicked);
+    let audit: Vec<(String, String, u64, String)> =
+        st.store.exec("SELECT moderator, action, player, channel FROM chat_audit", ()).await.unwrap();
+    assert_eq!(audit, [("mod-2".into(), "kick".into(), b.id, "c:modded".into())]);
+    cl.finish().await;
+}
