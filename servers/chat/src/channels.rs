@@ -42,19 +42,29 @@ pub async fn add(bus: &Bus, ch: &str, player: u64, at: &str) -> Result<(), ChatE
     Ok(())
 }
 
-/// Takes `player` out of `ch`; whether it was in it.
+/// Takes `player` out of `ch`; whether it was in it. A custom channel whose last member
+/// leaves ends: its settings and history go, and its name is free again.
 pub async fn remove(bus: &Bus, ch: &str, player: u64) -> Result<bool, ChatError> {
+    const SCRIPT: &str = r"
+local n = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+if string.sub(ARGV[2], 1, 2) == 'c:' and redis.call('HLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[3], KEYS[4])
+  redis.call('SREM', KEYS[5], ARGV[2])
+end
+return n";
     let mut conn = bus.conn().await?;
-    let (removed, _): (u32, u32) = bus
+    let removed: u32 = bus
         .timed(
-            redis::pipe()
-                .cmd("HDEL")
-                .arg(keys::members(bus, ch))
+            redis::Script::new(SCRIPT)
+                .key(keys::members(bus, ch))
+                .key(keys::player_channels(bus, player))
+                .key(keys::meta(bus, ch))
+                .key(keys::history(bus, ch))
+                .key(keys::customs(bus))
                 .arg(player)
-                .cmd("SREM")
-                .arg(keys::player_channels(bus, player))
                 .arg(ch)
-                .query_async(&mut *conn),
+                .invoke_async(&mut *conn),
         )
         .await?;
     Ok(removed > 0)
@@ -91,7 +101,7 @@ pub async fn of_player(bus: &Bus, player: u64) -> Result<Vec<String>, ChatError>
 }
 
 /// Drops every membership of `player` held by the session `at` (not those a newer session of
-/// the same player holds). Returns how many.
+/// the same player holds); custom channels left empty end, as in [`remove`]. Returns how many.
 pub async fn drop_session(bus: &Bus, player: u64, at: &str) -> Result<u32, ChatError> {
     const SCRIPT: &str = r"
 local n = 0
@@ -100,6 +110,10 @@ for _, ch in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if redis.call('HGET', m, ARGV[2]) == ARGV[3] then
     redis.call('HDEL', m, ARGV[2])
     redis.call('SREM', KEYS[1], ch)
+    if string.sub(ch, 1, 2) == 'c:' and redis.call('HLEN', m) == 0 then
+      redis.call('DEL', ARGV[4] .. ch, ARGV[5] .. ch)
+      redis.call('SREM', KEYS[2], ch)
+    end
     n = n + 1
   end
 end
@@ -109,9 +123,12 @@ return n";
         .timed(
             redis::Script::new(SCRIPT)
                 .key(keys::player_channels(bus, player))
+                .key(keys::customs(bus))
                 .arg(keys::members_prefix(bus))
                 .arg(player)
                 .arg(at)
+                .arg(keys::meta_prefix(bus))
+                .arg(keys::history_prefix(bus))
                 .invoke_async(&mut *conn),
         )
         .await?)

@@ -53,6 +53,13 @@ pub fn members(bus: &Bus, ch: &str) -> String {
 pub fn members_prefix(bus: &Bus) -> String {
     k(bus, "m:")
 }
+/// The prefixes of every meta and history key (for scripts that build them from channel keys).
+pub fn meta_prefix(bus: &Bus) -> String {
+    k(bus, "meta:")
+}
+pub fn history_prefix(bus: &Bus) -> String {
+    k(bus, "h:")
+}
 /// Hash of a custom channel: `name` (as created), `owner`, `pw` (argon2 PHC, or absent).
 pub fn meta(bus: &Bus, ch: &str) -> String {
     k(bus, &format!("meta:{ch}"))

@@ -160,6 +160,17 @@ async fn a_custom_channel_keeps_its_password_and_its_owner_kicks() {
     .await;
     let m = a.say(channel(ChannelKind::Custom, "secret"), "alone").await;
     reached(m.id, &mut [], &mut [&mut b]).await;
+    // The last member leaves: the channel ends, its name is free again (without a password).
+    let _: mmo_proto::ChannelLeaveResp =
+        a.ok(&mmo_proto::ChannelLeaveReq { channel: channel(ChannelKind::Custom, "secret") }).await;
+    b.refused::<_, ChannelJoinResp>(&join("hunter22"), ErrorCode::ChatChannelNotFound).await;
+    let list: ChannelListResp = b.ok(&ChannelListReq {}).await;
+    assert!(list.custom.is_empty(), "{:?}", list.custom);
+    let created: ChannelCreateResp =
+        b.ok(&ChannelCreateReq { name: "secret".into(), password: String::new() }).await;
+    assert!(!created.channel.unwrap().has_password);
+    let joined: ChannelJoinResp = a.ok(&join("")).await;
+    assert!(joined.history.is_empty(), "the old history went with the old channel");
     cl.finish().await;
 }
 
@@ -177,6 +188,12 @@ async fn an_ended_session_leaves_its_channels() {
     assert!(!mmo_chat::channels::is_member(&bus, "c:room", bid).await.unwrap());
     assert!(!mmo_chat::channels::is_member(&bus, "w", bid).await.unwrap());
     assert!(mmo_chat::channels::is_member(&bus, "c:room", a.id).await.unwrap());
+    // The owner's session ends too: the channel, now empty, ends with it.
+    let aid = a.id;
+    drop(a);
+    cl.until(|| async { mmo_chat::channels::custom(&bus, "c:room").await.unwrap().is_none() }).await;
+    assert!(mmo_chat::channels::custom_names(&bus, 10).await.unwrap().is_empty());
+    assert!(!mmo_chat::channels::is_member(&bus, "c:room", aid).await.unwrap());
     cl.finish().await;
 }
 
