@@ -2,7 +2,8 @@
 //! (at-least-once; every reaction is idempotent):
 //!
 //! - `login` and `register` (the account server, with the session's id): once the gateway has
-//!   claimed the new session's presence, the player joins the world channel and gets the
+//!   claimed the new session's presence, the player joins the world channel (read up to its
+//!   newest message) and gets the
 //!   whispers kept for it while offline (`WhisperNtf` with `offline` set), oldest first.
 //! - `logout` (the gateway: a session ended, past its resume window): the memberships that
 //!   session held are dropped (not those of a newer session of the same player).
@@ -80,6 +81,9 @@ async fn logged_in(st: &State, ev: &GameEvent) -> Result<(), ChatError> {
         }
         tokio::time::sleep(LOGIN_POLL).await;
     };
+    // The world's history is not sent to a new session: what came before the login is not
+    // unread. (Marked before the join: once a session is a member, its marker is set.)
+    history::mark_read(&st.bus, ev.player, "w", history::latest(&st.bus, "w").await?).await?;
     channels::add(&st.bus, "w", ev.player, &at).await?;
     for msg in history::take_whispers(&st.bus, ev.player).await? {
         deliver::push_at(&st.bus, &at, &WhisperNtf { message: Some(msg), offline: true })?;

@@ -98,6 +98,17 @@ async fn unread_counts_are_there_after_a_new_login() {
     let mut b = cl.guest_on(1, "l-b").await;
     let u: UnreadResp = b.ok(&UnreadReq {}).await;
     assert_eq!(unread_in(&u, "club"), 3);
+    // The world channel counts from the login on.
+    let world = |u: &UnreadResp| {
+        u.channels
+            .iter()
+            .find(|c| c.channel.as_ref().unwrap().kind() == ChannelKind::World)
+            .map_or(0, |c| c.count)
+    };
+    assert_eq!(world(&u), 0, "{u:?}");
+    a.say(common::world(), "after the login").await;
+    let u: UnreadResp = b.ok(&UnreadReq {}).await;
+    assert_eq!(world(&u), 1, "{u:?}");
     // Joining again brings them, and they count as read.
     let joined: ChannelJoinResp =
         b.ok(&ChannelJoinReq { name: "club".into(), password: String::new() }).await;

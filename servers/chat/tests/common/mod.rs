@@ -126,10 +126,16 @@ impl Cluster {
         let resp: LoginResp = c.request(&req).await.unwrap();
         let s = resp.session.unwrap();
         let client = Client { c, id: s.player_id, token: s.token, pushes: VecDeque::new(), received: 1, gw };
+        // This session (not an earlier one of the same player) joined the world channel.
         let world = mmo_chat::keys::members(&self.bus, "w");
         self.until(|| async {
+            let Some(at) = mmo_chat::channels::where_is(&self.bus, client.id).await.unwrap() else {
+                return false;
+            };
             let mut conn = self.bus.conn().await.unwrap();
-            redis::cmd("HEXISTS").arg(&world).arg(client.id).query_async::<bool>(&mut *conn).await.unwrap()
+            let held: Option<String> =
+                redis::cmd("HGET").arg(&world).arg(client.id).query_async(&mut *conn).await.unwrap();
+            held == Some(at)
         })
         .await;
         client
