@@ -62,7 +62,7 @@ async fn a_flood_slows_then_mutes_and_the_mute_ends() {
         .map(|f| (f.header.id == ErrorResp::ID).then(|| f.decode_body::<ErrorResp>().unwrap().code()))
         .collect();
     // Five within the rate, the sixth starts slow mode (and passes), then slow mode, then the
-    // eleventh in one second mutes.
+    // eleventh within the mute window mutes.
     assert_eq!(codes[..6], [None; 6]);
     assert!(codes[6..10].iter().all(|c| *c == Some(ErrorCode::ChatSlowMode)), "{codes:?}");
     assert_eq!(codes[10], Some(ErrorCode::ChatMuted));

@@ -24,14 +24,15 @@ use mmo_wire::{Flags, Frame, MsgType};
 /// How long any answer, push or condition may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
-/// Short escalation times, so a test waits them out in well under a second.
+/// Short escalation times, so a test waits them out in well under a second; a wide mute window
+/// and slow-mode interval, so a loaded machine sending a flood slowly still sees it as one.
 pub fn test_config() -> ChatConfig {
     ChatConfig {
         rate_per_sec: 5,
-        slow_mode_interval: Duration::from_millis(100),
+        slow_mode_interval: Duration::from_secs(2),
         slow_mode_duration: Duration::from_millis(300),
         mute_messages: 11,
-        mute_window: Duration::from_secs(1),
+        mute_window: Duration::from_secs(3),
         mute_duration: Duration::from_millis(800),
         block_cache: Duration::ZERO,
         history_len: 5,
