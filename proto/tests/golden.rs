@@ -248,3 +248,58 @@ fn match_start_push() {
          22 02 65 75 2a 03 0a 01 07 2a 03 0a 01 08",
     );
 }
+
+fn lobby() -> Option<ChannelRef> {
+    Some(ChannelRef { kind: ChannelKind::Custom as i32, name: "lobby".into() })
+}
+
+#[test]
+fn chat_send_request() {
+    let req = ChatSendReq { channel: lobby(), text: "hi".into() };
+    golden(
+        &req.to_frame_bytes(Seq(9), Flags::NONE),
+        "00 00 00 16 0f aa 00 00 00 00 09 0a 09 08 05 12 05 6c 6f 62 62 79 12 02 68 69",
+    );
+}
+
+#[test]
+fn chat_message_push() {
+    let ntf = ChatMessageNtf {
+        channel: lobby(),
+        message: Some(ChatMessage {
+            id: 42,
+            sender: 7,
+            sender_name: "Ann".into(),
+            text: "hi".into(),
+            sent_ms: 1_764_000_000_000,
+        }),
+    };
+    golden(
+        &ntf.to_frame_bytes(Seq(3), Flags::PUSH),
+        "00 00 00 28 10 04 01 00 00 00 03 0a 09 08 05 12 05 6c 6f 62 62 79 \
+         12 14 08 2a 10 07 1a 03 41 6e 6e 22 02 68 69 28 80 d0 df b4 ab 33",
+    );
+}
+
+#[test]
+fn whisper_request() {
+    let req = WhisperReq { to_name: "Bob".into(), to_player: 0, text: "hello".into() };
+    golden(
+        &req.to_frame_bytes(Seq(4), Flags::NONE),
+        "00 00 00 13 0f ac 00 00 00 00 04 0a 03 42 6f 62 1a 05 68 65 6c 6c 6f",
+    );
+}
+
+#[test]
+fn chat_muted_error() {
+    let e = ErrorResp {
+        code: ErrorCode::ChatMuted as i32,
+        request_msg_id: 4010,
+        retry_after_ms: 9500,
+        ..Default::default()
+    };
+    golden(
+        &e.to_frame_bytes(Seq(10), Flags::NONE),
+        "00 00 00 10 00 05 00 00 00 00 0a 08 a8 1f 10 aa 1f 20 9c 4a",
+    );
+}

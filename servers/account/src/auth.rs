@@ -13,7 +13,7 @@ use crate::error::OrInternal as _;
 use crate::{LOGINS, State, admin};
 
 /// Binds the session to `player` and moves it to `Authenticated`, with a fresh token. Emits
-/// `kind` (`login` or `register`) with `method`. The gateway, on seeing the binding, claims the
+/// `kind` (`login` or `register`) with `method` and `session`. The gateway, on seeing the binding, claims the
 /// player's presence and closes any older session of the same player.
 pub(crate) async fn open_session(
     ctx: &Ctx<State>,
@@ -30,7 +30,10 @@ pub(crate) async fn open_session(
     let issued = tokens::issue(&st.bus, player, st.cfg.token_ttl).await.or_internal()?;
     ctx.session().set_player(player);
     ctx.session().set_stage(Stage::Authenticated);
-    events::emit(&st.bus, kind, player, &[("method", method)]);
+    // With the session's id: a server reacting to the login (chat) finds the session once the
+    // gateway has claimed the player's presence for it.
+    let session = ctx.session().id().0.to_string();
+    events::emit(&st.bus, kind, player, &[("method", method), ("session", &session)]);
     let label = if kind == "register" { kind } else { method };
     metrics::counter!(LOGINS, "method" => label.to_string(), "outcome" => "ok").increment(1);
     Ok(AuthSession {

@@ -27,6 +27,7 @@
 //! join reads cached in Redis ([`reads`]).
 
 pub mod backfill;
+pub mod chat;
 pub mod coalesce;
 pub mod config;
 pub mod error;

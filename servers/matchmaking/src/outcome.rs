@@ -19,6 +19,9 @@ pub async fn on_match_closed(st: &State, ev: &GameEvent) -> Result<(), MmError> 
     let Some(match_id) = ev.attrs.get("match_id").filter(|m| !m.is_empty()) else { return Ok(()) };
     if ev.attrs.get("players").is_none_or(|p| p.is_empty()) {
         // Nobody came: no match was played, and nobody's rating moves.
+        if let Some(started) = proposals::started(&st.bus, match_id).await? {
+            crate::chat::match_closed(&st.bus, match_id, started.teams.len()).await;
+        }
         tracing::info!(match_id, "match closed with no player entered; no result recorded");
         return Ok(());
     }
@@ -37,6 +40,7 @@ pub async fn on_match_closed(st: &State, ev: &GameEvent) -> Result<(), MmError> 
         tracing::debug!(match_id, "closed match not started by matchmaking (or long ago); no result");
         return Ok(());
     };
+    crate::chat::match_closed(&st.bus, match_id, started.teams.len()).await;
     let scores: Vec<i64> =
         started.teams.iter().map(|t| t.iter().map(|p| kills.get(p).copied().unwrap_or(0)).sum()).collect();
     record(st, &started, &scores, duration_ms).await.map(drop)

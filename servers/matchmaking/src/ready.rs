@@ -251,6 +251,7 @@ async fn try_start(st: &State, id: u64) -> Result<(), MmError> {
     if !proposals::assign(&st.bus, &p, &started, retention, st.cfg.match_ttl.as_millis() as u64).await? {
         return Ok(());
     }
+    crate::chat::match_started(&st.bus, &match_id, &p.teams).await;
     let teams: Vec<MatchTeam> = p.teams.iter().map(|t| MatchTeam { players: t.clone() }).collect();
     for (i, team) in p.teams.iter().enumerate() {
         for player in team {
@@ -316,6 +317,7 @@ async fn start_backfill(
     let Some(started) = proposals::assign_backfill(&st.bus, &p, &place, st.retention_ms()).await? else {
         return Ok(());
     };
+    crate::chat::match_joined(&st.bus, &place.match_id, place.team, &p.players).await;
     let teams: Vec<MatchTeam> = started.teams.iter().map(|t| MatchTeam { players: t.clone() }).collect();
     for player in &p.players {
         let ntf = MatchStartNtf {

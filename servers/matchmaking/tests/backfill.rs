@@ -87,6 +87,10 @@ async fn a_searching_player_takes_the_leavers_place_and_the_result_counts_it() {
     assert!(s.teams[s.team as usize].players.contains(&c.id), "{s:?}");
     let e: EnterWorldResp = c.ok(&EnterWorldReq {}).await;
     assert_eq!(e.zone.unwrap().match_id, start.match_id, "c plays in the running match");
+    // And it is in its team's chat channel.
+    let team_ch = format!("m:{}.{}", start.match_id, start.team);
+    let members = mmo_chat::channels::members(&cl.bus, &team_ch).await.unwrap();
+    assert!(members.iter().any(|(p, _)| *p == c.id), "{members:?}");
     assert_eq!(opened(&cl).await, 1, "one place for one leaver");
 
     // The match ends: its result has the newcomer on the leaver's team.

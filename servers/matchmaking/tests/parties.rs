@@ -206,3 +206,30 @@ async fn a_login_elsewhere_keeps_the_players_ticket_and_party() {
     assert_eq!(p.party.unwrap().members.len(), 2);
     cl.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_has_a_chat_channel_of_its_members() {
+    let cl = cluster().await;
+    let mut a = cl.guest("pc-a").await;
+    let mut b = cl.guest("pc-b").await;
+    let p = party(&mut a, &mut [&mut b]).await;
+    let ch = format!("p:{}", p.id);
+    let members = |bus: mmo_core::bus::Bus, ch: String| async move {
+        let mut m: Vec<u64> =
+            mmo_chat::channels::members(&bus, &ch).await.unwrap().into_iter().map(|(p, _)| p).collect();
+        m.sort();
+        m
+    };
+    let mut both = vec![a.id, b.id];
+    both.sort();
+    assert_eq!(members(cl.bus.clone(), ch.clone()).await, both);
+    let added: mmo_proto::ChannelNtf = b.push().await;
+    assert_eq!(added.event(), mmo_proto::ChannelEvent::Added);
+    let _: PartyLeaveResp = b.ok(&PartyLeaveReq {}).await;
+    assert_eq!(members(cl.bus.clone(), ch.clone()).await, [a.id]);
+    let removed: mmo_proto::ChannelNtf = b.push().await;
+    assert_eq!(removed.event(), mmo_proto::ChannelEvent::Removed);
+    let _: PartyLeaveResp = a.ok(&PartyLeaveReq {}).await;
+    assert!(members(cl.bus.clone(), ch).await.is_empty(), "the party ended, and its channel");
+    cl.finish().await;
+}

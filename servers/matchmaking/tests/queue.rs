@@ -56,6 +56,10 @@ async fn two_close_solo_players_are_matched_into_the_same_instance() {
     assert_eq!(sa.teams.len(), 2);
     assert_ne!(sa.team, sb.team, "a 1 v 1 puts them on opposite teams");
     assert_eq!(sa.teams[sa.team as usize].players, vec![a.id]);
+    // Each team has a chat channel of its players.
+    let team_ch = format!("m:{}.{}", sa.match_id, sa.team);
+    let members = mmo_chat::channels::members(&cl.bus, &team_ch).await.unwrap();
+    assert_eq!(members.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [a.id]);
     // The zone moves both into the match instance.
     let ea: ZoneEnterNtf = a.push().await;
     let eb: ZoneEnterNtf = b.push().await;

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use mmo_account::AccountConfig;
+use mmo_chat::ChatConfig;
 use mmo_core::bus::BusConfig;
 use mmo_core::config::{ConfigError, from_toml_file};
 use mmo_core::store::{MysqlConfig, WriteBehindConfig};
@@ -22,6 +23,7 @@ pub struct Config {
     pub account: AccountConfig,
     pub zone: ZoneServerConfig,
     pub matchmaking: MatchmakingConfig,
+    pub chat: ChatConfig,
     pub bus: BusConfig,
     pub mysql: MysqlConfig,
     pub write_behind: WriteBehindConfig,
@@ -74,6 +76,7 @@ impl Config {
         cfg.account.validate()?;
         cfg.zone.validate().map_err(ConfigError::Invalid)?;
         cfg.matchmaking.validate().map_err(ConfigError::Invalid)?;
+        cfg.chat.validate().map_err(ConfigError::Invalid)?;
         Ok(cfg)
     }
 }

@@ -29,6 +29,8 @@ pub enum Role {
     Zone,
     /// Only a matchmaking instance (parties, queues, ready checks, results).
     Matchmaking,
+    /// Only a chat instance (channels, whispers, history, moderation).
+    Chat,
     /// Apply every server's database migrations, then exit.
     Migrate,
 }
@@ -66,6 +68,9 @@ pub fn servers(role: Role, cfg: &Config) -> Vec<Server> {
     }
     if all || role == Role::Matchmaking {
         list.push(mmo_matchmaking::server(cfg.matchmaking.clone()));
+    }
+    if all || role == Role::Chat {
+        list.push(mmo_chat::server(cfg.chat.clone()));
     }
     if all || role == Role::Gateway {
         list.push(mmo_gateway::server(cfg.listener.clone(), cfg.gateway.clone()));
@@ -139,6 +144,53 @@ pub async fn why_not_matched(cfg: &Config, ticket: u64) -> anyhow::Result<String
         Some(why) => why.to_string(),
         None => format!("ticket {ticket} is not searching (unknown, matched, cancelled or expired)"),
     })
+}
+
+/// What `mmo admin chat` does.
+#[derive(Clone, Debug)]
+pub enum ChatAction {
+    /// Mute a player for a while.
+    Mute { player: String, duration: std::time::Duration, reason: String },
+    /// Lift a mute.
+    Unmute { player: String },
+    /// Kick a player from a custom channel.
+    Kick { channel: String, player: String, reason: String },
+    /// Delete a message.
+    Delete { message: u64, reason: String },
+}
+
+/// `mmo admin chat ...`: a moderator's action, audited in `chat_audit` under `moderator`.
+/// Returns what happened, as text.
+pub async fn chat_admin(cfg: &Config, moderator: &str, action: ChatAction) -> anyhow::Result<String> {
+    let (store, bus, _shutdown) = admin_connect(cfg).await?;
+    let out = match action {
+        ChatAction::Mute { player: p, duration, reason } => {
+            let id = mmo_account::resolve(&store, &p).await?;
+            mmo_chat::admin::mute(&store, &bus, moderator, id.0, duration, &reason).await?;
+            format!("player {id} muted for {}", humantime::format_duration(duration))
+        }
+        ChatAction::Unmute { player: p } => {
+            let id = mmo_account::resolve(&store, &p).await?;
+            let was = mmo_chat::admin::unmute(&store, &bus, moderator, id.0).await?;
+            format!("player {id} {}", if was { "unmuted" } else { "was not muted" })
+        }
+        ChatAction::Kick { channel, player: p, reason } => {
+            let id = mmo_account::resolve(&store, &p).await?;
+            let was = mmo_chat::admin::kick(&store, &bus, moderator, &channel, id.0, &reason).await?;
+            format!("player {id} {} {channel}", if was { "kicked from" } else { "was not in" })
+        }
+        ChatAction::Delete { message, reason } => {
+            let history = cfg.chat.history_len;
+            let found = mmo_chat::admin::delete(&store, &bus, moderator, message, &reason, history).await?;
+            format!(
+                "message {message} {}",
+                if found { "deleted" } else { "not found (recorded in the audit anyway)" }
+            )
+        }
+    };
+    // Notices to players are envelopes: make sure they are written before the process exits.
+    bus.flush(cfg.bus.command_timeout).await;
+    Ok(out)
 }
 
 /// `mmo admin account ban`: bans an account (by username or player id) for `duration` (None:

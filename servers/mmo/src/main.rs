@@ -34,6 +34,8 @@ enum Command {
     Zone,
     /// Only a matchmaking instance (parties, queues, ready checks, results).
     Matchmaking,
+    /// Only a chat instance (channels, whispers, history, moderation).
+    Chat,
     /// Apply every server's database migrations, then exit.
     Migrate,
     /// Change what the running servers use, without restarting them.
@@ -59,6 +61,51 @@ enum Admin {
     Matchmaking {
         #[command(subcommand)]
         command: MatchmakingAdmin,
+    },
+    /// Chat moderation: mute, unmute, kick from a channel, delete a message. Each action is
+    /// written to the `chat_audit` table with the moderator's name.
+    Chat {
+        /// Who acts, as recorded in the audit trail.
+        #[arg(long, default_value = "admin")]
+        moderator: String,
+        #[command(subcommand)]
+        command: ChatAdmin,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ChatAdmin {
+    /// Mute a player: its messages get CHAT_MUTED with the time left.
+    Mute {
+        /// Username (any case) or player id.
+        player: String,
+        /// How long, e.g. "10m".
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Lift a mute.
+    Unmute {
+        /// Username (any case) or player id.
+        player: String,
+    },
+    /// Kick a player from a custom channel (it gets ChannelNtf KICKED).
+    Kick {
+        /// The custom channel's name.
+        channel: String,
+        /// Username (any case) or player id.
+        player: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Delete a message: out of its channel's history and marked deleted in MySQL; its
+    /// channel's members get ChannelNtf MESSAGE_DELETED.
+    Delete {
+        /// The message id (ChatMessage.id).
+        message: u64,
+        #[arg(long, default_value = "")]
+        reason: String,
     },
 }
 
@@ -135,6 +182,7 @@ fn main() -> anyhow::Result<()> {
         Command::Account => Role::Account,
         Command::Zone => Role::Zone,
         Command::Matchmaking => Role::Matchmaking,
+        Command::Chat => Role::Chat,
         Command::Migrate => Role::Migrate,
         Command::Admin {
             command: Admin::Version { command: VersionAdmin::Publish { platform, latest, minimum, manifest } },
@@ -168,6 +216,20 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Admin { command: Admin::Matchmaking { command: MatchmakingAdmin::Why { ticket } } } => {
             println!("{}", runtime.block_on(mmo::why_not_matched(&cfg, ticket))?);
+            return Ok(());
+        }
+        Command::Admin { command: Admin::Chat { moderator, command } } => {
+            let action = match command {
+                ChatAdmin::Mute { player, duration, reason } => {
+                    mmo::ChatAction::Mute { player, duration, reason }
+                }
+                ChatAdmin::Unmute { player } => mmo::ChatAction::Unmute { player },
+                ChatAdmin::Kick { channel, player, reason } => {
+                    mmo::ChatAction::Kick { channel, player, reason }
+                }
+                ChatAdmin::Delete { message, reason } => mmo::ChatAction::Delete { message, reason },
+            };
+            println!("{}", runtime.block_on(mmo::chat_admin(&cfg, &moderator, action))?);
             return Ok(());
         }
         Command::Admin { command: Admin::Account { command: AccountAdmin::Unban { target } } } => {

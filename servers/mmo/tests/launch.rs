@@ -36,7 +36,10 @@ async fn a_game_server_launches_with_the_built_in_ones() {
     redis.track(&launched.bus);
 
     let names: Vec<&str> = launched.running.iter().map(|(name, _)| *name).collect();
-    assert_eq!(names, ["diagnostics", "version", "account", "zone", "matchmaking", "greeter", "gateway"]);
+    assert_eq!(
+        names,
+        ["diagnostics", "version", "account", "zone", "matchmaking", "chat", "greeter", "gateway"]
+    );
     let mut client = TestClient::connect(launched.listening().unwrap()).await.unwrap();
     client.hello().await.unwrap();
     let resp: GreetResp = client.request(&GreetReq { name: "Ada".into() }).await.unwrap();

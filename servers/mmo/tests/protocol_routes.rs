@@ -22,6 +22,7 @@ fn routes() -> BTreeMap<u16, (&'static str, RouteSpec)> {
     add(mmo_account::router().specs());
     add(mmo_zone::table().specs());
     add(mmo_matchmaking::router().specs());
+    add(mmo_chat::router().specs());
     add(mmo_diagnostics::router().specs());
     all
 }

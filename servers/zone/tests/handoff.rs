@@ -43,6 +43,17 @@ async fn a_portal_hands_the_player_to_another_node_with_its_state_and_one_owner(
     assert_eq!(row.map, "meadow");
     assert!(row.owner.starts_with(&format!("{meadow_node}/")), "owned by the meadow now: {}", row.owner);
     watcher.until("the traveller left the field", |w| !w.players.values().any(|pl| *pl == id)).await;
+    // Its zone chat channel followed it: the meadow's now, not the field's.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let meadow = mmo_chat::channels::is_member(&cl.bus, "z:meadow", id).await.unwrap();
+        let field = mmo_chat::channels::is_member(&cl.bus, "z:field", id).await.unwrap();
+        if meadow && !field {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "zone chat channel: meadow {meadow}, field {field}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // The meadow runs the player now: it walks there, and attacks are answered there.
     p.walk(0.0, 1.0).await;

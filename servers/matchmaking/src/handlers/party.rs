@@ -37,6 +37,7 @@ async fn changed(
     subject: u64,
     except: u64,
 ) {
+    crate::chat::party(&st.bus, Some(before), after).await;
     if let Some(after) = after {
         let ntf = PartyNtf { party: Some(shown(after)), event: event as i32, player: subject };
         let to: Vec<u64> = after.members.iter().map(|m| m.player).filter(|p| *p != except).collect();
@@ -68,6 +69,7 @@ pub async fn handle_party_create(
     _: PartyCreateReq,
 ) -> Result<PartyCreateResp, HandlerError> {
     let party = parties::create(&ctx.state().bus, me(&ctx)?, now_ms()).await?;
+    crate::chat::party(&ctx.state().bus, None, Some(&party)).await;
     Ok(PartyCreateResp { party: Some(party) })
 }
 

@@ -84,6 +84,7 @@ impl Instance {
                 };
                 self.held.insert(player, held);
                 self.recovering.remove(&player);
+                self.zone_chat(player, true);
                 counter!(m::ENTERS, "reason" => reason_name(reason)).increment(1);
                 self.announce(&p.seat, player, seq, reason);
             }
@@ -129,9 +130,26 @@ impl Instance {
     pub(super) fn leave(&mut self, player: PlayerId) {
         let Some(h) = self.held.remove(&player) else { return };
         let Some(mut save) = self.world.remove_player(player) else { return };
+        self.zone_chat(player, false);
         save.map = self.key.to_string();
         let back = if h.clear_back { Back::Clear } else { Back::Keep };
         self.release(save, h.claim, back);
         self.left_match(player);
+    }
+
+    /// Puts the player in this instance's chat channel, or takes it out (off the tick: spawned
+    /// on the node's I/O runtime). A failure only costs the zone channel's messages.
+    pub(super) fn zone_chat(&self, player: PlayerId, join: bool) {
+        let (bus, key) = (self.sh.bus.clone(), self.key.clone());
+        self.sh.io.spawn(async move {
+            let done = if join {
+                mmo_chat::channels::join_zone(&bus, &key, player).await
+            } else {
+                mmo_chat::channels::leave_zone(&bus, &key, player).await
+            };
+            if let Err(e) = done {
+                tracing::warn!(error = %e, player = player.0, instance = %key, "zone chat channel not updated");
+            }
+        });
     }
 }

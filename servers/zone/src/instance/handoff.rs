@@ -77,6 +77,7 @@ impl Instance {
         match ok {
             Ok(true) => {
                 counter!(m::HANDOFFS, "result" => "ok").increment(1);
+                self.zone_chat(player, false);
                 let cmd = ZoneCommand {
                     command: Some(zone_command::Command::HandOff(HandOffCmd {
                         seat: Some(held.seat.to_msg(player)),
@@ -90,6 +91,7 @@ impl Instance {
             }
             Ok(false) => {
                 counter!(m::HANDOFFS, "result" => "failed").increment(1);
+                self.zone_chat(player, false);
                 tracing::warn!(player = player.0, instance = %self.key, "hand-off: the player was no longer ours");
             }
             Err(e) => {

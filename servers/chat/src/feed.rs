@@ -1,0 +1,100 @@
+//! What chat learns from the game-event stream, through a consumer group of its own
+//! (at-least-once; every reaction is idempotent):
+//!
+//! - `login` and `register` (the account server, with the session's id): once the gateway has
+//!   claimed the new session's presence, the player joins the world channel (read up to its
+//!   newest message) and gets the
+//!   whispers kept for it while offline (`WhisperNtf` with `offline` set), oldest first.
+//! - `logout` (the gateway: a session ended, past its resume window): the memberships that
+//!   session held are dropped (not those of a newer session of the same player).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mmo_core::Shutdown;
+use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
+use mmo_core::bus::{BusError, events, node};
+use mmo_core::session::PlayerId;
+use mmo_proto::WhisperNtf;
+use mmo_proto::bus::GameEvent;
+use tokio::sync::Semaphore;
+
+use crate::error::ChatError;
+use crate::{SERVICE, State, channels, deliver, history};
+
+/// Logins waited on at once; beyond this the feed waits for one to finish.
+const LOGINS_IN_FLIGHT: usize = 1024;
+/// How often a login's presence is looked for.
+const LOGIN_POLL: Duration = Duration::from_millis(20);
+
+/// Starts reading the event stream.
+pub async fn start(st: Arc<State>, shutdown: &Shutdown) -> Result<(), BusError> {
+    let consumer = GroupConsumer::new(st.bus.clone(), st.bus.keys().events(), SERVICE);
+    consumer.ensure_group().await?;
+    let logins = Arc::new(Semaphore::new(LOGINS_IN_FLIGHT));
+    let handler: EntryHandler = Arc::new(move |batch: mmo_proto::bus::Batch| {
+        let (st, logins) = (st.clone(), logins.clone());
+        Box::pin(async move {
+            for env in &batch.envelopes {
+                let Some(ev) = events::decode(env) else { continue };
+                match ev.kind.as_str() {
+                    "login" | "register" if ev.player != 0 => {
+                        // Waiting for the presence must not hold the feed up: a task per login.
+                        let Ok(permit) = logins.clone().acquire_owned().await else { continue };
+                        let st = st.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = logged_in(&st, &ev).await {
+                                tracing::warn!(error = %e, player = ev.player, "chat login not handled");
+                            }
+                            drop(permit);
+                        });
+                    }
+                    "logout" if ev.player != 0 => {
+                        if let Err(e) = logged_out(&st, &ev).await {
+                            tracing::warn!(error = %e, id = ev.id, "logout not handled by chat; retried");
+                            return Handled::Retry;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Handled::Ack
+        })
+    });
+    shutdown.spawn(consumer.run(handler, shutdown.token()));
+    Ok(())
+}
+
+/// A login: waits (up to `login_wait`) for the gateway to claim the session's presence, then
+/// joins the world channel and delivers the kept whispers.
+async fn logged_in(st: &State, ev: &GameEvent) -> Result<(), ChatError> {
+    let session = ev.attrs.get("session").and_then(|s| s.parse::<u64>().ok());
+    let deadline = tokio::time::Instant::now() + st.cfg.login_wait;
+    let at = loop {
+        if let Some(p) = node::presence(&st.bus, PlayerId(ev.player)).await?
+            && session.is_none_or(|s| s == p.session.0)
+        {
+            break format!("{} {}", p.node, p.session.0);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(()); // never claimed (the client left at once), or replaced meanwhile
+        }
+        tokio::time::sleep(LOGIN_POLL).await;
+    };
+    // The world's history is not sent to a new session: what came before the login is not
+    // unread. (Marked before the join: once a session is a member, its marker is set.)
+    history::mark_read(&st.bus, ev.player, "w", history::latest(&st.bus, "w").await?).await?;
+    channels::add(&st.bus, "w", ev.player, &at).await?;
+    for msg in history::take_whispers(&st.bus, ev.player).await? {
+        deliver::push_at(&st.bus, &at, &WhisperNtf { message: Some(msg), offline: true })?;
+    }
+    Ok(())
+}
+
+/// A session ended: the memberships it held go.
+async fn logged_out(st: &State, ev: &GameEvent) -> Result<(), ChatError> {
+    let Some(session) = ev.attrs.get("session") else { return Ok(()) };
+    let at = format!("{} {session}", ev.node);
+    channels::drop_session(&st.bus, ev.player, &at).await?;
+    Ok(())
+}
