@@ -32,13 +32,21 @@
 #      (cached); MM_TICKETS
 #      (default 20000), MM_TASKS (default 64), MM_REPEAT (default 3). The matching pass is the
 #      `matchmaking` criterion bench (one pass over 50k tickets, vs a naive O(n^2) pass).
+#   8. chat (BENCH.md S5): chat_fanout, in one process: the account and chat servers and two
+#      gateways on one bus (a fresh key prefix and database, both deleted after), members logged
+#      in half on each gateway and joined to one custom channel, senders among them sending
+#      ChatSendReq on a fixed schedule; vs redis PUBLISH to as many subscriber connections at the
+#      same rate and size. Deliveries/s, p50/p99 from the schedule, lost and duplicated, and the
+#      ratio chat/PUBLISH, per channel size: CHAT_MEMBERS (default 100,1000), CHAT_RATE
+#      (messages/s per size, default 500,60), CHAT_SECS (window, default 4). Servers and clients
+#      share the process, so nothing is pinned.
 #
 # Usage: scripts/bench.sh [CRITERION_FILTER]   e.g. scripts/bench.sh decode/1000x32B
 # Environment: CONNS (default 10000, at most 19000), REPEAT (conn_memory repeats, default 1),
 # HOLD (seconds to hold the connections with heartbeats after measuring, then measure again;
 # default 0, use 12 or more so every connection has sent a PingReq: S1's steady state),
 # SKIP_CRITERION=1, SKIP_ZONE_TICK=1, SKIP_MEMORY=1, SKIP_BUS=1, SKIP_E2E=1, SKIP_LOGIN=1 or
-# SKIP_ZONE=1 or SKIP_MM=1 to leave a part out;
+# SKIP_ZONE=1, SKIP_MM=1 or SKIP_CHAT=1 to leave a part out;
 # BUS_REPEAT (bus_bench repeats of its throughput steps, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -143,6 +151,14 @@ if [[ -z ${SKIP_MM:-} ]]; then
   step "matchmaking: ticket ingest vs a naive WATCH/MULTI enqueue (BENCH.md S8)"
   "$target/release/mm_ingest" --tickets "${MM_TICKETS:-20000}" --tasks "${MM_TASKS:-64}" \
     --repeat "${MM_REPEAT:-3}" --parts --json "$target/mm_ingest.json"
+fi
+
+if [[ -z ${SKIP_CHAT:-} ]]; then
+  step "chat fan-out: channels of ${CHAT_MEMBERS:-100,1000} members across two gateways vs redis PUBLISH (BENCH.md S5)"
+  # Each side holds one fd per member or subscriber (and the servers the other end).
+  ulimit -n "$(ulimit -Hn)"
+  "$target/release/chat_fanout" --members "${CHAT_MEMBERS:-100,1000}" --rate "${CHAT_RATE:-500,60}" \
+    --duration "${CHAT_SECS:-4}s" --json "$target/chat_fanout.json"
 fi
 
 if [[ -z ${SKIP_E2E:-} ]]; then
@@ -353,6 +369,17 @@ if os.path.exists(bus) and os.path.getmtime(bus) >= since:
         verdict = {True: " met", False: " NOT met"}.get(r.get("met"), "")
         print(f"  {r['scenario']:<52} {fig(r, 'ours'):>10}  vs {r['baseline_name']} {fig(r, 'baseline')}"
               f"  [{ratio}; target {r['target']}{verdict}]")
+
+chat = os.path.join(target, "chat_fanout.json")
+if os.path.exists(chat) and os.path.getmtime(chat) >= since:
+    with open(chat) as f:
+        c = json.load(f)
+    print(f"chat fan-out ({c['duration_s']:g}s window; chat rate limit raised to {c['chat_rate_per_sec']}/s per player)")
+    for r in c["rows"]:
+        ch, pb = r["chat"], r["publish"]
+        print(f"  {r['members']:>5} members: chat {ch['deliveries_per_s']:>9,.0f}/s p50 {ch['p50_ms']:.2f} p99 {ch['p99_ms']:.2f} ms "
+              f"(lost {ch['lost']}, dup {ch['duplicated']}) | PUBLISH {pb['deliveries_per_s']:>9,.0f}/s p50 {pb['p50_ms']:.2f} "
+              f"p99 {pb['p99_ms']:.2f} ms | ratio {r['ratio']:.2f}x [S5 target >= 0.5x, p99 <= 20 ms: {r['verdict']}]")
 
 runs = []
 for name, label in (("device", "guest (device) logins"), ("password-register", "password registrations"),

@@ -8,7 +8,7 @@
 //! - `conn.rs`: a bot's framed connection (frames out and in, a request and its answer).
 //! - `session.rs`: the steps from a TCP connect to where a scenario starts (Hello, log in, enter
 //!   the world).
-//! - `scenario/`: one file per scenario (`ping`, `echo`, `login`, `zone`, `match`), and the
+//! - `scenario/`: one file per scenario (`ping`, `echo`, `login`, `zone`, `match`, `chat`), and the
 //!   table that names them.
 //! - `login.rs`: who each bot is (device ids, usernames) when it logs in.
 //! - `tally.rs`: what each bot counts; `report/`: the merged figures, the verdict and the text.
@@ -30,8 +30,8 @@ use std::time::Duration;
 use anyhow::ensure;
 
 pub use login::LoginMethod;
-pub use report::{Latency, LoginReport, MatchChecks, MatchReport, Report, ServerRss, ZoneReport};
-pub use scenario::{MatchSettings, Scenario};
+pub use report::{ChatReport, Latency, LoginReport, MatchChecks, MatchReport, Report, ServerRss, ZoneReport};
+pub use scenario::{ChatSettings, MatchSettings, Scenario};
 pub use swarm::{HoldOutcome, RampUp, Swarm, rss_bytes};
 pub use tally::{Errors, Tally};
 pub use window::DRAIN;
@@ -73,22 +73,22 @@ pub struct Options {
     /// New connections per second during ramp-up (not in `login` and `zone`: see --login-rate).
     #[arg(long, default_value_t = 2000)]
     pub connect_rate: u32,
-    /// `login`, `zone`, `match`: how the bots log in.
+    /// `login`, `zone`, `match`, `chat`: how the bots log in.
     #[arg(long, value_enum, default_value_t = LoginMethod::Device)]
     pub login: LoginMethod,
-    /// `login`, `zone`, `match`: names the bots' accounts (device ids `mmo-bots-<tag>-<index>`
+    /// `login`, `zone`, `match`, `chat`: names the bots' accounts (device ids `mmo-bots-<tag>-<index>`
     /// with the index in 6 digits, usernames `b<tag>-<index>`), so a rerun with the same tag
     /// reuses them (in `zone`, with the positions they were saved at; in `match`, with their
     /// ratings and decline penalties). "random" draws a new tag.
     #[arg(long, value_name = "TAG", default_value = login::DEFAULT_RUN_TAG)]
     pub run_tag: String,
-    /// `login`, `zone`, `match`: logins started per second, each on a fixed slot (connect,
+    /// `login`, `zone`, `match`, `chat`: logins started per second, each on a fixed slot (connect,
     /// Hello, login; in `zone` and `match`, then enter the world). Default 500. Password logins
     /// from one address are limited by the account server (max_failed_logins_per_address counts
     /// logins in progress too): prefer --login-concurrency under that limit for them.
     #[arg(long, value_name = "PER_S", conflicts_with = "login_concurrency")]
     pub login_rate: Option<f64>,
-    /// `login`, `zone`, `match`: no schedule; at most this many bots between connecting and
+    /// `login`, `zone`, `match`, `chat`: no schedule; at most this many bots between connecting and
     /// logged in (in `zone` and `match`, placed in the world) at once, each starting as soon as
     /// another is done (closed loop: the most logins/s the server can give).
     #[arg(long, value_name = "N")]
@@ -127,6 +127,16 @@ pub struct Options {
     /// queues again). Default 2.
     #[arg(long, value_name = "SECS")]
     pub match_secs: Option<f64>,
+    /// `chat`: the channel the bots join and talk in: a custom channel's name (1-32 of a-z, A-Z,
+    /// 0-9, '_', '-'; the first bot to find it missing creates it) or "world" (joined at login).
+    /// Default "mmo-bots".
+    #[arg(long, value_name = "NAME")]
+    pub chat_channel: Option<String>,
+    /// `chat`: ChatSendReqs per second and bot, on a fixed schedule (open loop) with a phase per
+    /// bot. Default 1. The chat server allows 5 per second and player by default (slow mode
+    /// beyond: CHAT_SLOW_MODE refusals fail the run).
+    #[arg(long, value_name = "PER_S")]
+    pub chat_rate: Option<f64>,
     /// Process id of the server (on this machine): its resident memory (VmRSS) is read before the
     /// first connection and once every bot has settled, for the memory per session.
     #[arg(long, value_name = "PID")]
@@ -162,6 +172,8 @@ impl Default for Options {
             party_size: None,
             decline_rate: None,
             match_secs: None,
+            chat_channel: None,
+            chat_rate: None,
             server_pid: None,
             rss_settle: Duration::from_secs(2),
             hold: false,
@@ -185,7 +197,7 @@ impl Options {
         if !self.scenario.logs_in() {
             ensure!(
                 self.login_rate.is_none() && self.login_concurrency.is_none(),
-                "--login-rate and --login-concurrency are for the login, zone and match scenarios"
+                "--login-rate and --login-concurrency are for the login, zone, match and chat scenarios"
             );
         }
         if self.scenario != Scenario::Zone {
@@ -203,6 +215,12 @@ impl Options {
                     && self.match_secs.is_none(),
                 "--match-mode, --party-share, --party-size, --decline-rate and --match-secs are for the \
                  match scenario"
+            );
+        }
+        if self.scenario != Scenario::Chat {
+            ensure!(
+                self.chat_channel.is_none() && self.chat_rate.is_none(),
+                "--chat-channel and --chat-rate are for the chat scenario"
             );
         }
         if self.scenario.logs_in() {
@@ -237,6 +255,11 @@ impl Options {
     /// in.
     pub fn match_settings(&self) -> MatchSettings {
         MatchSettings::new(self)
+    }
+
+    /// `chat`: the channel and the rate, defaults filled in.
+    pub fn chat_settings(&self) -> ChatSettings {
+        ChatSettings::new(self)
     }
 
     /// How logins are started (`None` in scenarios that do not log in).

@@ -3,7 +3,8 @@
 //! (in `login`, also on a failed login or a session lost before the end; in `zone`, also on a bot
 //! that could not enter the world, a rejected MoveReq, or no updates at all; in `match`, also on
 //! a bot that could not queue, no match started, a failed step, or a ticket matched twice or a
-//! player in two matches at once).
+//! player in two matches at once; in `chat`, also on a bot that could not join, a refused
+//! message, or a lost or duplicated delivery).
 //!
 //! ```text
 //! mmo-bots --bots 1000 --duration 20s                        # ping: the gateway's round trip
@@ -13,11 +14,12 @@
 //! mmo-bots --scenario zone --bots 2000 --move-hz 10 --duration 30s \
 //!     --metrics-url http://127.0.0.1:9100/metrics           # walk; updates, latency, tick
 //! mmo-bots --scenario match --bots 100 --duration 20s --run-tag random   # queue, accept, play
+//! mmo-bots --scenario chat --bots 200 --chat-channel lobby --chat-rate 2  # fan-out, loss
 //! ```
 
 use anyhow::Context;
 use clap::Parser;
-use mmo_bots::scenario::{ECHO_LIMIT_PER_S, MOVE_KEEPALIVE, MOVE_LIMIT_PER_S};
+use mmo_bots::scenario::{CHAT_LIMIT_PER_S, ECHO_LIMIT_PER_S, MOVE_KEEPALIVE, MOVE_LIMIT_PER_S};
 use mmo_bots::{LoginMethod, LoginPacing, Options, Report, Scenario, Swarm};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,7 +41,9 @@ const ACCOUNT_ATTEMPTS_PER_ADDRESS: usize = 20;
 /// bytes per second, update latency from the server's tick; with --metrics-url, the server's tick
 /// p50/p99), `match` (log in, enter the world, form parties, queue for --match-mode, answer the
 /// ready checks, declining --decline-rate of them, play --match-secs, requeue: time to match
-/// p50/p99, matches/s, declines, and checks that no ticket was matched twice).
+/// p50/p99, matches/s, declines, and checks that no ticket was matched twice), `chat` (log in,
+/// join --chat-channel, a custom channel or `world`, send --chat-rate messages a second per bot:
+/// deliveries/s, send-to-receipt latency p50/p99, lost and duplicated deliveries).
 #[derive(Debug, Parser)]
 #[command(name = "mmo-bots", version, about)]
 struct Cli {
@@ -106,6 +110,13 @@ async fn main() -> anyhow::Result<ExitCode> {
              once get TOO_MANY_ATTEMPTS. Use --login-concurrency under it"
         );
     }
+    if opts.scenario == Scenario::Chat && opts.chat_settings().rate > CHAT_LIMIT_PER_S {
+        eprintln!(
+            "warning: --chat-rate {} is over the chat server's default limit of {CHAT_LIMIT_PER_S} messages/s per \
+             player; raise [chat] rate_per_sec or expect CHAT_SLOW_MODE refusals",
+            opts.chat_settings().rate
+        );
+    }
     if opts.scenario == Scenario::Echo
         && let Some(rate) = opts.total_rate()
         && rate / opts.bots as f64 > f64::from(ECHO_LIMIT_PER_S)
@@ -147,6 +158,15 @@ async fn main() -> anyhow::Result<ExitCode> {
                 m.party_share * 100.0,
                 m.decline_rate * 100.0,
                 m.match_secs
+            )
+        }
+        _ if opts.scenario == Scenario::Chat => {
+            let c = opts.chat_settings();
+            format!(
+                "channel {}, {} messages/s per bot ({:.0}/s in all)",
+                c.channel,
+                c.rate,
+                c.rate * opts.bots as f64
             )
         }
         (Some(interval), Some(rate)) => format!("every {interval:?} per bot ({rate:.0}/s in all)"),
@@ -472,6 +492,33 @@ mod tests {
         assert!(parse(&["--scenario", "match", "--move-hz", "10"]).is_err());
         assert!(parse(&["--scenario", "match", "--rate", "10"]).is_err());
         assert!(parse(&["--scenario", "match", "--decline-rate", "1", "--party-share", "1"]).is_ok());
+    }
+
+    #[test]
+    fn chat_talks_in_a_channel_at_a_rate_and_its_options_are_its_own() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["mmo-bots"], args].concat())
+                .map_err(|e| e.to_string())
+                .and_then(|cli| cli.opts.validate().map_err(|e| e.to_string()).map(|()| cli.opts))
+        };
+        let opts = parse(&["--scenario", "chat"]).unwrap();
+        assert_eq!(opts.chat_settings(), mmo_bots::ChatSettings { channel: "mmo-bots".into(), rate: 1.0 });
+        assert_eq!(opts.login_pacing(), Some(LoginPacing::Rate(500.0)));
+        let opts = parse(&["--scenario", "chat", "--chat-channel", "world", "--chat-rate", "2.5"]).unwrap();
+        assert_eq!((opts.chat_settings().channel.as_str(), opts.chat_settings().rate), ("world", 2.5));
+        for (option, value) in [
+            ("--chat-rate", "0"),
+            ("--chat-rate", "NaN"),
+            ("--chat-rate", "5000"),
+            ("--chat-channel", "no spaces"),
+            ("--chat-channel", "a-name-that-is-far-too-long-for-a-channel"),
+        ] {
+            assert!(parse(&["--scenario", "chat", option, value]).is_err(), "{option} {value}");
+        }
+        assert!(parse(&["--chat-rate", "1"]).is_err());
+        assert!(parse(&["--scenario", "match", "--chat-channel", "lobby"]).is_err());
+        assert!(parse(&["--scenario", "chat", "--ping-interval", "1s"]).is_err());
+        assert!(parse(&["--scenario", "chat", "--rate", "10"]).is_err());
     }
 
     #[test]

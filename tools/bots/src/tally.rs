@@ -96,6 +96,8 @@ pub struct Tally {
     pub zone: ZoneTally,
     /// `match`: queues, ready checks, matches, and what the checks run on.
     pub matches: MatchTally,
+    /// `chat`: joins, messages sent and delivered, and what the loss check runs on.
+    pub chat: ChatTally,
 }
 
 impl Default for Tally {
@@ -124,6 +126,7 @@ impl Tally {
             held: 0,
             zone: ZoneTally::default(),
             matches: MatchTally::default(),
+            chat: ChatTally::default(),
         }
     }
 
@@ -158,6 +161,7 @@ impl Tally {
         self.held += other.held;
         self.zone.merge(other.zone);
         self.matches.merge(other.matches);
+        self.chat.merge(other.chat);
         // Both histograms resize themselves, so adding cannot run out of range; if it ever did,
         // the counts above are still right and only the percentiles would be missing samples.
         if let Err(e) = self.latency_us.add(&other.latency_us) {
@@ -474,6 +478,90 @@ impl Ledger {
             }
         }
     }
+}
+
+/// One bot's `chat` counts; merged, the swarm's. Deliveries are counted from the window's start
+/// to the end of its drain.
+#[derive(Debug, Default)]
+pub struct ChatTally {
+    /// Bots in the channel (a join or create answered, or the world channel listed).
+    pub joined: u64,
+    /// Bots that never got in, by the last refusal (or `timeout`).
+    pub join_failed: Errors,
+    /// ChatSendReqs written, and those answered with a ChatSendResp.
+    pub sent: u64,
+    pub acked: u64,
+    /// ChatSendReqs refused, by code (`CHAT_SLOW_MODE`: over the server's rate limit).
+    pub refused: Errors,
+    /// This run's messages received (each id once), and those received again.
+    pub deliveries: u64,
+    pub duplicated: u64,
+    /// Channel messages that are not this run's bots' (other players, another run).
+    pub other: u64,
+    /// From the time a message was scheduled (in its text) to its receipt, in µs.
+    pub delivery_latency_us: Option<Histogram<u64>>,
+    /// Anything else that went wrong (kicked out of the channel, an answer without a message).
+    pub failed: Errors,
+    pub ledger: ChatLedger,
+}
+
+impl ChatTally {
+    pub fn record_delivery_latency(&mut self, latency: Duration) {
+        record(self.delivery_latency_us.get_or_insert_with(new_histogram), latency);
+    }
+
+    pub fn merge(&mut self, other: ChatTally) {
+        self.joined += other.joined;
+        self.join_failed.merge(other.join_failed);
+        self.sent += other.sent;
+        self.acked += other.acked;
+        self.refused.merge(other.refused);
+        self.deliveries += other.deliveries;
+        self.duplicated += other.duplicated;
+        self.other += other.other;
+        merge_optional(&mut self.delivery_latency_us, other.delivery_latency_us, "delivery latency");
+        self.failed.merge(other.failed);
+        self.ledger.acks.extend(other.ledger.acks);
+        self.ledger.members.extend(other.ledger.members);
+        self.ledger.received.extend(other.ledger.received);
+    }
+}
+
+/// What the loss check needs from every bot: the messages acknowledged to their senders, who was
+/// in the channel from when, and what each received.
+#[derive(Debug, Default)]
+pub struct ChatLedger {
+    pub acks: Vec<ChatAck>,
+    pub members: Vec<ChatMember>,
+    /// Per bot, the message ids it received.
+    pub received: Vec<(usize, Vec<u64>)>,
+}
+
+impl ChatLedger {
+    pub fn member(&mut self, index: usize, joined_at: Option<Instant>, stayed: bool) {
+        self.members.push(ChatMember { index, joined_at, stayed });
+    }
+
+    pub fn received(&mut self, index: usize, ids: Vec<u64>) {
+        self.received.push((index, ids));
+    }
+}
+
+/// A message the server acknowledged: its id, the bot that sent it and when it was scheduled.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChatAck {
+    pub id: u64,
+    pub sender: usize,
+    pub at: Instant,
+}
+
+/// A bot in the channel from `joined_at` (`None`: never), and whether its connection lasted to
+/// the end of the window's drain.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChatMember {
+    pub index: usize,
+    pub joined_at: Option<Instant>,
+    pub stayed: bool,
 }
 
 pub(crate) fn new_histogram() -> Histogram<u64> {

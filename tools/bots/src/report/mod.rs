@@ -1,10 +1,13 @@
 //! What the swarm measured: the report made of the bots' merged tallies (`tally.rs`), printed for
 //! people and serialised as JSON. The `login`, `zone` and `match` scenarios add an object of
-//! their own ([`LoginReport`], [`ZoneReport`], [`MatchReport`]) to the figures every scenario has.
+//! their own ([`LoginReport`], [`ZoneReport`], [`MatchReport`], [`ChatReport`]) to the figures every
+//! scenario has.
 //!
 //! This file holds the report's figures (serialised as JSON) and the verdict; `text.rs` the
-//! report as text; `checks.rs` the `match` scenario's checks over what all its bots saw.
+//! report as text; `checks.rs` the `match` scenario's checks over what all its bots saw;
+//! `chat.rs` the `chat` scenario's figures, text and loss check.
 
+mod chat;
 mod checks;
 mod text;
 
@@ -17,9 +20,10 @@ use serde::Serialize;
 use crate::LoginPacing;
 use crate::login::LoginMethod;
 use crate::metrics::ServerZone;
-use crate::scenario::{MatchSettings, Scenario};
+use crate::scenario::{ChatSettings, MatchSettings, Scenario};
 use crate::tally::{FrameCount, MatchTally, Tally, ZoneTally};
 
+pub use chat::ChatReport;
 pub use checks::MatchChecks;
 
 /// Latency percentiles in milliseconds.
@@ -79,6 +83,8 @@ pub(crate) struct RunFacts {
     pub zone: Option<ZoneFacts>,
     /// `match` only.
     pub matches: Option<MatchSettings>,
+    /// `chat` only.
+    pub chat: Option<ChatSettings>,
     pub server_rss: Option<ServerRss>,
 }
 
@@ -474,6 +480,10 @@ pub struct Report {
     /// a schedule: `sent`, `answered`, `lost`, `throughput_per_s` and `latency_ms` stay 0.
     #[serde(rename = "match")]
     pub matches: Option<MatchReport>,
+    /// The `chat` scenario's figures (`null` in other scenarios). Its measured requests are the
+    /// ChatSendReqs: `sent`, `answered` (ChatSendResp), `lost` (never answered) and `latency_ms`
+    /// (to the ChatSendResp) count them; deliveries are here.
+    pub chat: Option<ChatReport>,
     /// With `--server-pid`: the server's memory growth per session, in bytes (`null` without).
     pub server_rss_per_session_bytes: Option<f64>,
     /// With `--server-pid`: the readings behind it (`null` without).
@@ -511,6 +521,7 @@ impl Report {
         });
         let zone = facts.zone.map(|z| ZoneReport::new(z, tally.sent, &tally.zone, duration_s));
         let matches = facts.matches.map(|m| MatchReport::new(m, &tally.matches, &tally.zone, duration_s));
+        let chat = facts.chat.map(|c| ChatReport::new(c, &tally.chat, duration_s));
         Report {
             scenario: facts.scenario,
             bots: facts.bots,
@@ -542,6 +553,7 @@ impl Report {
             login,
             zone,
             matches,
+            chat,
             server_rss_per_session_bytes: facts.server_rss.and_then(|r| r.per_session_bytes),
             server_rss: facts.server_rss,
         }
@@ -590,6 +602,9 @@ impl Report {
         }
         if let Some(m) = &self.matches {
             m.failures(&mut why);
+        }
+        if let Some(c) = &self.chat {
+            c.failures(&mut why);
         }
         if self.errors > 0 {
             let kinds: Vec<String> =

@@ -16,6 +16,7 @@ fn facts() -> RunFacts {
         login: None,
         zone: None,
         matches: None,
+        chat: None,
         server_rss: None,
     }
 }

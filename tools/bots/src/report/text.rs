@@ -45,6 +45,9 @@ impl fmt::Display for Report {
             writeln!(f, "lost         {}", self.lost)?;
             writeln!(f, "duplicated   {}", self.duplicated)?;
         }
+        if let Some(chat) = &self.chat {
+            write!(f, "{chat}")?;
+        }
         writeln!(f, "errors       {}", self.errors)?;
         for (kind, n) in &self.errors_by_kind {
             let example = self.error_examples.get(kind).map_or("", String::as_str);

@@ -18,6 +18,7 @@
 //! `Script` instead of a `Traffic`: for the window the bot hands its connection to the script,
 //! one per run, which also holds what its bots share (who plays with whom). `match` is one
 //! (`match.rs`): parties and solos queue, answer the ready check, play a short match, requeue.
+//! So is `chat` (`chat.rs`): join a channel, send on a schedule of its own, count deliveries.
 //!
 //! Adding a scenario is adding a file here with a unit struct implementing `Workload` (and a
 //! `Traffic` for its bots, unless it measures heartbeats, or a `Script`), then its variant of
@@ -25,6 +26,7 @@
 //! Options of its own are fields of [`Options`], refused for the other scenarios in
 //! [`Options::validate`].
 
+mod chat;
 mod echo;
 mod login;
 mod r#match;
@@ -49,6 +51,7 @@ use crate::conn::{Conn, msg_name};
 use crate::tally::{Errors, Tally};
 use crate::window::Window;
 
+pub use chat::{CHAT_LIMIT_PER_S, ChatSettings, DEFAULT_CHAT_CHANNEL, DEFAULT_CHAT_RATE, WORLD};
 pub use echo::{DEFAULT_ECHO_RATE_PER_BOT, ECHO_LIMIT_PER_S, MAX_PAYLOAD};
 pub use r#match::{
     DEFAULT_DECLINE_RATE, DEFAULT_MATCH_MODE, DEFAULT_MATCH_SECS, DEFAULT_PARTY_SHARE, MatchSettings,
@@ -89,6 +92,14 @@ pub enum Scenario {
     /// requeues, and checks that no ticket was matched twice and no player was in two matches at
     /// once. Needs the matchmaking server (`mmo all`).
     Match,
+    /// Hello, log in, then join --chat-channel (a custom channel the first bot to find it
+    /// missing creates, or `world`) and send a ChatSendReq to it at --chat-rate per bot on the
+    /// schedule until the window ends, each text carrying the bot, its own sequence number and
+    /// the scheduled time. Every bot counts the ChatMessageNtfs it gets: deliveries/s, latency
+    /// from the scheduled send to receipt, and lost (a message acknowledged by ChatSendResp that
+    /// a bot in the channel since before it was sent never got) and duplicated deliveries (a
+    /// message id received twice). Needs the chat server (`mmo all`).
+    Chat,
 }
 
 impl Scenario {
@@ -100,6 +111,7 @@ impl Scenario {
             Scenario::Login => &login::Login,
             Scenario::Zone => &zone::Zone,
             Scenario::Match => &r#match::Match,
+            Scenario::Chat => &chat::Chat,
         }
     }
 

@@ -413,6 +413,7 @@ impl Swarm {
             zone: (opts.scenario == Scenario::Zone)
                 .then(|| report::ZoneFacts { move_hz: opts.move_hz(), server }),
             matches: (opts.scenario == Scenario::Match).then(|| opts.match_settings()),
+            chat: (opts.scenario == Scenario::Chat).then(|| opts.chat_settings()),
             server_rss: self.server_rss(),
         };
         Report::new(facts, total)
