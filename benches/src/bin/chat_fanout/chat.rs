@@ -176,16 +176,18 @@ pub async fn run(
         };
         writers.push(tokio::spawn(w.write(writer)));
     }
-    let receivers = plan.receivers;
-    drain(&plan, &progress, || acked.load(Ordering::Relaxed) * receivers, args.drain).await;
+    drain(&plan, &progress, &sent, &acked, args.drain).await;
     stop.cancel();
     let mut all = Vec::new();
     for h in readers {
         all.push(h.await?);
     }
+    // The connections close (the writing halves dropped) only once every reader has stopped.
+    let mut halves = Vec::new();
     for h in writers {
-        h.await?;
+        halves.push(h.await?);
     }
+    drop(halves);
     let owners: Vec<u32> = (0..n as u32).collect();
     Ok(figures(&plan, senders, rate, sent.load(Ordering::Relaxed), all, &owners))
 }
@@ -203,6 +205,8 @@ impl Reader {
         let mut c = Counts::new();
         loop {
             let frame = tokio::select! {
+                // First: once stopped, the other side may close at any moment, which is no error.
+                biased;
                 () = self.stop.cancelled() => break,
                 f = frames.next() => f,
             };
@@ -260,14 +264,15 @@ struct Writer {
 }
 
 impl Writer {
-    async fn write(mut self, mut w: OwnedWriteHalf) {
+    /// Returns the writing half, so the connection closes when the caller says.
+    async fn write(mut self, mut w: OwnedWriteHalf) -> OwnedWriteHalf {
         let mut next_ping = Instant::now() + PING_EVERY;
         loop {
             let send = self.slots.as_ref().and_then(|s| s.peek(&self.plan));
             let wake =
                 send.map_or(next_ping, |(_, at)| next_ping.min(self.plan.base + Duration::from_micros(at)));
             tokio::select! {
-                () = self.stop.cancelled() => return,
+                () = self.stop.cancelled() => return w,
                 () = sleep_until(wake) => {}
             }
             self.seq += 1;
@@ -291,7 +296,7 @@ impl Writer {
                 }
             };
             if w.write_all(&frame).await.is_err() {
-                return;
+                return w;
             }
         }
     }

@@ -287,11 +287,18 @@ impl Slots {
     }
 }
 
-/// Waits until every expected delivery is in, or the drain ends.
-async fn drain(plan: &Plan, progress: &AtomicU64, expected: impl Fn() -> u64, drain: Duration) {
+/// Waits until every measured message is acknowledged and every delivery of them is in, or the
+/// drain ends. (Counting on acknowledgements alone would stop early: deliveries of a message
+/// can come in before its acknowledgement, and stand in for those of older ones still on the
+/// way.)
+async fn drain(plan: &Plan, progress: &AtomicU64, sent: &AtomicU64, acked: &AtomicU64, drain: Duration) {
     sleep_until(plan.base + Duration::from_micros(plan.window_end_us)).await;
     let deadline = Instant::now() + drain;
-    while Instant::now() < deadline && progress.load(Ordering::Relaxed) < expected() {
+    let done = || {
+        let sent = sent.load(Ordering::Relaxed);
+        acked.load(Ordering::Relaxed) >= sent && progress.load(Ordering::Relaxed) >= sent * plan.receivers
+    };
+    while Instant::now() < deadline && !done() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

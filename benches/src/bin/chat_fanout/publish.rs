@@ -40,6 +40,7 @@ pub async fn run(url: &str, args: &Args, n: usize, rate: f64, senders: usize) ->
             let mut messages = ps.on_message();
             loop {
                 tokio::select! {
+                    biased;
                     () = stop.cancelled() => break,
                     m = messages.next() => match m {
                         Some(m) => c.delivered(m.get_payload_bytes(), &plan, &progress),
@@ -85,8 +86,7 @@ pub async fn run(url: &str, args: &Args, n: usize, rate: f64, senders: usize) ->
             c
         }));
     }
-    let receivers = plan.receivers;
-    drain(&plan, &progress, || acked.load(Ordering::Relaxed) * receivers, args.drain).await;
+    drain(&plan, &progress, &sent, &acked, args.drain).await;
     stop.cancel();
     let mut all = Vec::new();
     let mut owners = Vec::new();
