@@ -1,5 +1,5 @@
 //! The `[chat]` section: text limits, history, whispers kept offline, the rate limit and its
-//! escalation (slow mode, then a mute), the word list, caches and retention.
+//! escalation (slow mode, then a mute), the word list, caches and retention, presence limits.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -61,6 +61,11 @@ pub struct ChatConfig {
     /// to the world channel and delivers its offline whispers. Default 5s.
     #[serde(with = "humantime_serde")]
     pub login_wait: Duration,
+    /// Largest rich presence a client may set, in bytes: its text, and each value's key and
+    /// value plus 2. Default 256.
+    pub max_rich_presence_bytes: u32,
+    /// Players one PresenceQueryReq may name. Default 100.
+    pub max_presence_query: u32,
 }
 
 impl Default for ChatConfig {
@@ -85,6 +90,8 @@ impl Default for ChatConfig {
             write_queue: 10_000,
             max_report_ids: 20,
             login_wait: Duration::from_secs(5),
+            max_rich_presence_bytes: 256,
+            max_presence_query: 100,
         }
     }
 }

@@ -7,6 +7,11 @@
 //!   whispers kept for it while offline (`WhisperNtf` with `offline` set), oldest first.
 //! - `logout` (the gateway: a session ended, past its resume window): the memberships that
 //!   session held are dropped (not those of a newer session of the same player).
+//! - Presence ([`presence`]): a login, once joined, and a session's end are announced to the
+//!   player's friends (an end only if no newer session holds the player); `match_started`
+//!   (matchmaking) and `match_backfilled` put the players named (`players`, a csv) in the
+//!   match `match_id` (mode `mode`), `match_closed` (the zone) takes out every player the
+//!   match had.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +25,7 @@ use mmo_proto::bus::GameEvent;
 use tokio::sync::Semaphore;
 
 use crate::error::ChatError;
-use crate::{SERVICE, State, channels, deliver, history};
+use crate::{SERVICE, State, channels, deliver, history, presence};
 
 /// Logins waited on at once; beyond this the feed waits for one to finish.
 const LOGINS_IN_FLIGHT: usize = 1024;
@@ -52,6 +57,12 @@ pub async fn start(st: Arc<State>, shutdown: &Shutdown) -> Result<(), BusError> 
                     "logout" if ev.player != 0 => {
                         if let Err(e) = logged_out(&st, &ev).await {
                             tracing::warn!(error = %e, id = ev.id, "logout not handled by chat; retried");
+                            return Handled::Retry;
+                        }
+                    }
+                    "match_started" | "match_backfilled" | "match_closed" => {
+                        if let Err(e) = match_event(&st, &ev).await {
+                            tracing::warn!(error = %e, id = ev.id, "match event not handled by chat; retried");
                             return Handled::Retry;
                         }
                     }
@@ -88,7 +99,7 @@ async fn logged_in(st: &State, ev: &GameEvent) -> Result<(), ChatError> {
     for msg in history::take_whispers(&st.bus, ev.player).await? {
         deliver::push_at(&st.bus, &at, &WhisperNtf { message: Some(msg), offline: true })?;
     }
-    Ok(())
+    presence::announce(st, ev.player, None).await
 }
 
 /// A session ended: the memberships it held go.
@@ -96,5 +107,26 @@ async fn logged_out(st: &State, ev: &GameEvent) -> Result<(), ChatError> {
     let Some(session) = ev.attrs.get("session") else { return Ok(()) };
     let at = format!("{} {session}", ev.node);
     channels::drop_session(&st.bus, ev.player, &at).await?;
+    // A login elsewhere took the player before this session ended: it stays as it is.
+    if channels::where_is(&st.bus, ev.player).await?.is_none_or(|now| now == at) {
+        presence::session_ended(&st.bus, ev.player).await?;
+    }
+    presence::announce(st, ev.player, Some(&at)).await
+}
+
+/// A match started, was backfilled or closed: its players' presence changes.
+async fn match_event(st: &State, ev: &GameEvent) -> Result<(), ChatError> {
+    let attr = |k: &str| ev.attrs.get(k).map(String::as_str).unwrap_or_default();
+    let named: Vec<u64> = attr("players").split(',').filter_map(|p| p.trim().parse().ok()).collect();
+    let players = match ev.kind.as_str() {
+        "match_closed" => presence::match_closed(&st.bus, attr("match_id"), &named).await?,
+        _ => {
+            presence::match_started(&st.bus, attr("match_id"), attr("mode"), &named).await?;
+            named
+        }
+    };
+    for p in players {
+        presence::announce(st, p, None).await?;
+    }
     Ok(())
 }

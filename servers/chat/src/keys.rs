@@ -104,3 +104,13 @@ pub fn slow(bus: &Bus, player: u64) -> String {
 pub fn slow_gap(bus: &Bus, player: u64) -> String {
     k(bus, &format!("gap:{player}"))
 }
+/// Hash of a player's presence (see [`crate::presence`]): `away`, `privacy`, `rich` (an
+/// encoded RichPresence), `match` and `mode` while in a match, `seen` (what friends were last
+/// told, an encoded PresenceInfo).
+pub fn presence(bus: &Bus, player: u64) -> String {
+    k(bus, &format!("pr:{player}"))
+}
+/// Set of the players of a running match, for its end.
+pub fn match_players(bus: &Bus, match_id: &str) -> String {
+    k(bus, &format!("pm:{match_id}"))
+}

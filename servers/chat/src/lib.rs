@@ -13,9 +13,12 @@
 //! | UnreadReq        | Authenticated | [`handlers::unread`]                      |
 //! | ChatReadReq      | Authenticated | [`handlers::chat_read`]                   |
 //! | ChatReportReq    | Authenticated | [`handlers::chat_report`]                 |
+//! | PresenceSetReq   | Authenticated | [`handlers::presence_set`]                |
+//! | PresenceQueryReq | Authenticated | [`handlers::presence_query`]              |
 //!
 //! Besides the routes, every instance follows the game-event stream ([`feed`]: logins join the
-//! world channel and get their kept whispers, ended sessions leave their channels), watches
+//! world channel and get their kept whispers, ended sessions leave their channels; logins,
+//! ended sessions and matches change presence, which friends are told of: [`presence`]), watches
 //! the word list ([`filter`]) and deletes messages past their retention ([`store`]).
 //!
 //! Everything a handler needs is in Redis (membership: [`channels`]; history, read markers,
@@ -37,6 +40,7 @@ pub mod history;
 pub mod keys;
 pub mod passwords;
 pub mod people;
+pub mod presence;
 pub mod rate;
 pub mod send;
 pub mod store;
@@ -97,6 +101,8 @@ pub fn router() -> Router<State> {
         .route(authed(1, 5), unread::handle_unread)
         .route(authed(10, 20), chat_read::handle_chat_read)
         .route(authed(1, 3), chat_report::handle_chat_report)
+        .route(authed(2, 5), presence_set::handle_presence_set)
+        .route(authed(2, 5), presence_query::handle_presence_query)
 }
 
 /// The chat server with its settings (`[chat]`) and no classifier.

@@ -4,12 +4,12 @@
 //! who blocked the sender never gets its messages.
 
 use mmo_core::clock::now_ms;
-use mmo_proto::{ChatMessage, ChatMessageNtf, ErrorCode, WhisperNtf};
+use mmo_proto::{ChatMessage, ChatMessageNtf, ErrorCode, PresencePrivacy, WhisperNtf};
 
 use crate::error::ChatError;
 use crate::filter::{Candidate, Verdict};
 use crate::store::Row;
-use crate::{State, channels, deliver, history, keys, rate, text};
+use crate::{State, channels, deliver, history, keys, presence, rate, text};
 
 /// Checks and prepares a text: rules, then (one round trip) membership of `ch` if any and the
 /// rate limit, then the word list and the classifier.
@@ -63,9 +63,16 @@ pub async fn to_channel(st: &State, sender: u64, ch: &str, raw: &[u8]) -> Result
 }
 
 /// `sender` whispers `raw` to `to`: pushed if it is online, else kept for its next login.
-/// Returns the message and whether it was pushed now. A recipient who blocked the sender gets
+/// Returns the message and whether it was pushed now; refused for a recipient in do-not-disturb
+/// (`CHAT_RECIPIENT_DND`). A recipient who blocked the sender gets
 /// nothing, and the sender cannot tell (the answer is what it would have been).
 pub async fn whisper(st: &State, sender: u64, to: u64, raw: &[u8]) -> Result<(ChatMessage, bool), ChatError> {
+    // Do not disturb: refused, online or not (told only to those it has not blocked).
+    if presence::privacy(&st.bus, to).await? == PresencePrivacy::Dnd
+        && !st.people.blockers(&st.store, sender).await?.contains(&to)
+    {
+        return Err(ChatError::Refused(ErrorCode::ChatRecipientDnd, "do not disturb".into(), None));
+    }
     let text = prepare(st, sender, None, to, raw).await?;
     let mut msg = draft(st, sender, text).await?;
     msg.id = history::next_id(&st.bus).await?;

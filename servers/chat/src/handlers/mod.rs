@@ -8,6 +8,8 @@ pub mod channel_list;
 pub mod chat_read;
 pub mod chat_report;
 pub mod chat_send;
+pub mod presence_query;
+pub mod presence_set;
 pub mod unread;
 pub mod whisper;
 
