@@ -303,3 +303,33 @@ fn chat_muted_error() {
         "00 00 00 10 00 05 00 00 00 00 0a 08 a8 1f 10 aa 1f 20 9c 4a",
     );
 }
+
+#[test]
+fn presence_set_request() {
+    let req = PresenceSetReq {
+        status: PresenceStatus::Away as i32,
+        rich: Some(RichPresence { text: "afk".into(), values: vec![] }),
+        ..Default::default()
+    };
+    golden(
+        &req.to_frame_bytes(Seq(5), Flags::NONE),
+        "00 00 00 10 0f b4 00 00 00 00 05 08 03 1a 05 0a 03 61 66 6b",
+    );
+}
+
+#[test]
+fn presence_push() {
+    let ntf = PresenceNtf {
+        presence: Some(PresenceInfo {
+            player: 7,
+            status: PresenceStatus::InMatch as i32,
+            match_id: "m12".into(),
+            match_mode: "duel".into(),
+            ..Default::default()
+        }),
+    };
+    golden(
+        &ntf.to_frame_bytes(Seq(4), Flags::PUSH),
+        "00 00 00 18 10 07 01 00 00 00 04 0a 0f 08 07 10 04 32 03 6d 31 32 3a 04 64 75 65 6c",
+    );
+}

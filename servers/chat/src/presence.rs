@@ -290,3 +290,39 @@ pub async fn session_ended(bus: &Bus, player: u64) -> Result<(), BusError> {
 pub async fn privacy(bus: &Bus, player: u64) -> Result<PresencePrivacy, BusError> {
     Ok(load(bus, player).await?.privacy)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmo_proto::PresenceValue;
+
+    #[test]
+    fn who_sees_what() {
+        use PresencePrivacy::*;
+        assert!(visible(Friends, true, false) && !visible(Friends, false, false));
+        assert!(visible(Dnd, true, false) && !visible(Dnd, false, false));
+        assert!(visible(Everyone, false, false));
+        assert!(!visible(Invisible, true, false));
+        assert!(!visible(Everyone, true, true), "a blocked viewer sees nothing");
+    }
+
+    #[test]
+    fn status_is_offline_then_match_then_away() {
+        let s = Stored { away: true, match_id: "m1".into(), mode: "duel".into(), ..Default::default() };
+        assert_eq!(real(1, &s, false, 9), offline(1));
+        let p = real(1, &s, true, 9);
+        assert_eq!((p.status(), p.match_mode.as_str(), p.party_id), (PresenceStatus::InMatch, "duel", 9));
+        let s = Stored { match_id: String::new(), ..s };
+        assert_eq!(real(1, &s, true, 0).status(), PresenceStatus::Away);
+        assert_eq!(real(1, &Stored::default(), true, 0).status(), PresenceStatus::Online);
+    }
+
+    #[test]
+    fn rich_presence_size_counts_every_pair() {
+        let r = RichPresence {
+            text: "abc".into(),
+            values: vec![PresenceValue::default(), PresenceValue { key: "k".into(), value: "vv".into() }],
+        };
+        assert_eq!(rich_size(&r), 3 + 2 + 5);
+    }
+}

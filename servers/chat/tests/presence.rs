@@ -14,9 +14,11 @@ use mmo_core::bus::events;
 use mmo_core::session::PlayerId;
 use mmo_proto::{
     ErrorCode, FriendAcceptReq, FriendAcceptResp, FriendBlockReq, FriendBlockResp, FriendRequestReq,
-    FriendRequestResp, PresenceInfo, PresenceNtf, PresencePrivacy, PresenceQueryReq, PresenceQueryResp,
-    PresenceSetReq, PresenceSetResp, PresenceStatus, PresenceValue, RichPresence, WhisperReq, WhisperResp,
+    FriendRequestResp, Party, PartyMember, PresenceInfo, PresenceNtf, PresencePrivacy, PresenceQueryReq,
+    PresenceQueryResp, PresenceSetReq, PresenceSetResp, PresenceStatus, PresenceValue, RichPresence,
+    WhisperReq, WhisperResp,
 };
+use prost::Message;
 
 /// How long a push that must not come is waited for.
 const QUIET: Duration = Duration::from_millis(400);
@@ -91,6 +93,48 @@ async fn friends_are_told_of_logout_login_and_matches() {
     match_event(&cl, "match_closed", "m7", &[]);
     let p = told(&mut b, aid).await;
     assert_eq!((p.status(), p.match_id.as_str()), (PresenceStatus::Online, ""));
+    // Backfilled into a running match: in it as well.
+    match_event(&cl, "match_backfilled", "m8", &[aid]);
+    assert_eq!(told(&mut b, aid).await.match_id, "m8");
+    cl.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joinable_party_is_shown_to_friends() {
+    let cl = cluster().await;
+    let mut a = cl.guest_on(0, "pa-a").await;
+    let mut b = cl.guest_on(1, "pa-b").await;
+    befriend(&mut a, &mut b).await;
+    // A party as matchmaking keeps it: the member's pointer and the party's body.
+    let mut party = Party {
+        id: 41,
+        leader: a.id,
+        members: vec![PartyMember { player: a.id, ..Default::default() }],
+        ..Default::default()
+    };
+    let mut conn = cl.bus.conn().await.unwrap();
+    let pointer = cl.bus.keys().owned("matchmaking", &format!("pp:{}", a.id));
+    let body = cl.bus.keys().owned("matchmaking", "party:41");
+    let _: () = redis::cmd("SET").arg(&pointer).arg(41).query_async(&mut *conn).await.unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(&body)
+        .arg("b")
+        .arg(party.encode_to_vec())
+        .query_async(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(query(&mut b, a.id).await.party_id, 41);
+    // Queued: not joinable.
+    party.ticket = 5;
+    let _: () = redis::cmd("HSET")
+        .arg(&body)
+        .arg("b")
+        .arg(party.encode_to_vec())
+        .query_async(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(query(&mut b, a.id).await.party_id, 0);
+    drop(conn);
     cl.finish().await;
 }
 
