@@ -63,14 +63,14 @@ pub async fn to_channel(st: &State, sender: u64, ch: &str, raw: &[u8]) -> Result
 }
 
 /// `sender` whispers `raw` to `to`: pushed if it is online, else kept for its next login.
-/// Returns the message and whether it was pushed now; refused for a recipient in do-not-disturb
+/// Returns the message and whether it was pushed now (false for an invisible recipient, which
+/// gets it all the same); refused for a recipient in do-not-disturb
 /// (`CHAT_RECIPIENT_DND`). A recipient who blocked the sender gets
 /// nothing, and the sender cannot tell (the answer is what it would have been).
 pub async fn whisper(st: &State, sender: u64, to: u64, raw: &[u8]) -> Result<(ChatMessage, bool), ChatError> {
     // Do not disturb: refused, online or not (told only to those it has not blocked).
-    if presence::privacy(&st.bus, to).await? == PresencePrivacy::Dnd
-        && !st.people.blockers(&st.store, sender).await?.contains(&to)
-    {
+    let privacy = presence::privacy(&st.bus, to).await?;
+    if privacy == PresencePrivacy::Dnd && !st.people.blockers(&st.store, sender).await?.contains(&to) {
         return Err(ChatError::Refused(ErrorCode::ChatRecipientDnd, "do not disturb".into(), None));
     }
     let text = prepare(st, sender, None, to, raw).await?;
@@ -85,8 +85,10 @@ pub async fn whisper(st: &State, sender: u64, to: u64, raw: &[u8]) -> Result<(Ch
         sent_ms: msg.sent_ms,
     });
     let at = channels::where_is(&st.bus, to).await?;
+    // An invisible recipient appears offline to every sender, here too (it still gets it).
+    let shown = at.is_some() && privacy != PresencePrivacy::Invisible;
     if st.people.blockers(&st.store, sender).await?.contains(&to) {
-        return Ok((msg, at.is_some()));
+        return Ok((msg, shown));
     }
     match &at {
         Some(at) => {
@@ -94,5 +96,5 @@ pub async fn whisper(st: &State, sender: u64, to: u64, raw: &[u8]) -> Result<(Ch
         }
         None => history::keep_whisper(&st.bus, to, &msg, st.cfg.max_offline_whispers).await?,
     }
-    Ok((msg, at.is_some()))
+    Ok((msg, shown))
 }

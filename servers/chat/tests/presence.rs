@@ -16,7 +16,7 @@ use mmo_proto::{
     ErrorCode, FriendAcceptReq, FriendAcceptResp, FriendBlockReq, FriendBlockResp, FriendRequestReq,
     FriendRequestResp, Party, PartyMember, PresenceInfo, PresenceNtf, PresencePrivacy, PresenceQueryReq,
     PresenceQueryResp, PresenceSetReq, PresenceSetResp, PresenceStatus, PresenceValue, RichPresence,
-    WhisperReq, WhisperResp,
+    WhisperNtf, WhisperReq, WhisperResp,
 };
 use prost::Message;
 
@@ -191,6 +191,12 @@ async fn privacy_levels_invisible_dnd_and_everyone() {
     // While invisible, going away tells nobody.
     let _: PresenceSetResp = a.ok(&set_status(PresenceStatus::Away)).await;
     assert!(told_within(&mut b, a.id).await.is_none());
+    // A whisper reaches it, but the sender is not told it was online.
+    let w = WhisperReq { to_player: a.id, to_name: String::new(), text: b"still there?".to_vec().into() };
+    let r: WhisperResp = b.ok(&w).await;
+    assert!(!r.delivered, "an invisible player appears offline to a whisperer");
+    let got: WhisperNtf = a.push().await;
+    assert!(!got.offline);
     // Do not disturb: shown, and whispers refused.
     let _: PresenceSetResp = a.ok(&set_privacy(PresencePrivacy::Dnd)).await;
     let p = told(&mut b, a.id).await;
