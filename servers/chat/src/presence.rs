@@ -39,19 +39,18 @@ pub struct Stored {
 const FIELDS: [&str; 5] = ["away", "privacy", "rich", "match", "mode"];
 
 fn parse(v: Vec<Option<Vec<u8>>>) -> Stored {
-    let text = |b: &Option<Vec<u8>>| {
-        b.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
-    };
-    let privacy = text(&v[1]).parse::<i32>().ok().and_then(|p| PresencePrivacy::try_from(p).ok());
+    let field = |i: usize| v.get(i).and_then(|b| b.as_deref());
+    let text = |i: usize| field(i).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let privacy = text(1).parse::<i32>().ok().and_then(|p| PresencePrivacy::try_from(p).ok());
     Stored {
-        away: v[0].as_deref() == Some(b"1"),
+        away: field(0) == Some(b"1".as_slice()),
         privacy: match privacy {
             None | Some(PresencePrivacy::Unspecified) => PresencePrivacy::Friends,
             Some(p) => p,
         },
-        rich: v[2].as_deref().and_then(|b| RichPresence::decode(b).ok()),
-        match_id: text(&v[3]),
-        mode: text(&v[4]),
+        rich: field(2).and_then(|b| RichPresence::decode(b).ok()),
+        match_id: text(3),
+        mode: text(4),
     }
 }
 
