@@ -10,8 +10,8 @@
 //! - Presence ([`presence`]): a login, once joined, and a session's end are announced to the
 //!   player's friends (an end only if no newer session holds the player); `match_started`
 //!   (matchmaking) and `match_backfilled` put the players named (`players`, a csv) in the
-//!   match `match_id` (mode `mode`), `match_closed` (the zone) takes out every player the
-//!   match had.
+//!   match `match_id` (mode `mode`), `match_left` (the zone) takes the leaver out of it and
+//!   `match_closed` (the zone) every player the match had.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,7 +60,7 @@ pub async fn start(st: Arc<State>, shutdown: &Shutdown) -> Result<(), BusError> 
                             return Handled::Retry;
                         }
                     }
-                    "match_started" | "match_backfilled" | "match_closed" => {
+                    "match_started" | "match_backfilled" | "match_closed" | "match_left" => {
                         if let Err(e) = match_event(&st, &ev).await {
                             tracing::warn!(error = %e, id = ev.id, "match event not handled by chat; retried");
                             return Handled::Retry;
@@ -120,6 +120,11 @@ async fn match_event(st: &State, ev: &GameEvent) -> Result<(), ChatError> {
     let named: Vec<u64> = attr("players").split(',').filter_map(|p| p.trim().parse().ok()).collect();
     let players = match ev.kind.as_str() {
         "match_closed" => presence::match_closed(&st.bus, attr("match_id"), &named).await?,
+        "match_left" if ev.player != 0 => {
+            presence::match_left(&st.bus, attr("match_id"), ev.player).await?;
+            vec![ev.player]
+        }
+        "match_left" => Vec::new(),
         _ => {
             presence::match_started(&st.bus, attr("match_id"), attr("mode"), &named).await?;
             named

@@ -270,6 +270,28 @@ pub async fn match_closed(bus: &Bus, match_id: &str, named: &[u64]) -> Result<Ve
     Ok(all)
 }
 
+/// A player left a running match (the zone's `match_left`): no longer in it, though the match
+/// goes on.
+pub async fn match_left(bus: &Bus, match_id: &str, player: u64) -> Result<(), BusError> {
+    const SCRIPT: &str = "if redis.call('HGET', KEYS[1], 'match') == ARGV[1] then \
+         redis.call('HDEL', KEYS[1], 'match', 'mode') end redis.call('SREM', KEYS[2], ARGV[2]) return 0";
+    if match_id.is_empty() {
+        return Ok(());
+    }
+    let mut conn = bus.conn().await?;
+    let _: i64 = bus
+        .timed(
+            redis::Script::new(SCRIPT)
+                .key(keys::presence(bus, player))
+                .key(keys::match_players(bus, match_id))
+                .arg(match_id)
+                .arg(player)
+                .invoke_async(&mut *conn),
+        )
+        .await?;
+    Ok(())
+}
+
 /// A session ended for good: what belonged to the sessions (away, rich presence) goes, unless
 /// the player has another session now.
 pub async fn session_ended(bus: &Bus, player: u64) -> Result<(), BusError> {

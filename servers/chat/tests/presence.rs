@@ -96,6 +96,10 @@ async fn friends_are_told_of_logout_login_and_matches() {
     // Backfilled into a running match: in it as well.
     match_event(&cl, "match_backfilled", "m8", &[aid]);
     assert_eq!(told(&mut b, aid).await.match_id, "m8");
+    // Leaving it while it goes on (the zone's match_left): out of it.
+    events::emit(&cl.bus, "match_left", PlayerId(aid), &[("match_id", "m8"), ("instance", "arena.8")]);
+    let p = told(&mut b, aid).await;
+    assert_eq!((p.status(), p.match_id.as_str()), (PresenceStatus::Online, ""));
     cl.finish().await;
 }
 
