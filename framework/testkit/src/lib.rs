@@ -3,10 +3,12 @@
 
 mod client;
 pub mod mysql;
+pub mod player;
 pub mod proxy;
 pub mod redis;
 
 pub use client::{ClientError, TestClient};
+pub use player::Player;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -120,23 +120,12 @@ async fn a_joinable_party_is_shown_to_friends() {
     let pointer = cl.bus.keys().owned("matchmaking", &format!("pp:{}", a.id));
     let body = cl.bus.keys().owned("matchmaking", "party:41");
     let _: () = redis::cmd("SET").arg(&pointer).arg(41).query_async(&mut *conn).await.unwrap();
-    let _: () = redis::cmd("HSET")
-        .arg(&body)
-        .arg("b")
-        .arg(party.encode_to_vec())
-        .query_async(&mut *conn)
-        .await
-        .unwrap();
+    let store = |party: &Party| redis::cmd("HSET").arg(&body).arg("b").arg(party.encode_to_vec()).clone();
+    let _: () = store(&party).query_async(&mut *conn).await.unwrap();
     assert_eq!(query(&mut b, a.id).await.party_id, 41);
     // Queued: not joinable.
     party.ticket = 5;
-    let _: () = redis::cmd("HSET")
-        .arg(&body)
-        .arg("b")
-        .arg(party.encode_to_vec())
-        .query_async(&mut *conn)
-        .await
-        .unwrap();
+    let _: () = store(&party).query_async(&mut *conn).await.unwrap();
     assert_eq!(query(&mut b, a.id).await.party_id, 0);
     drop(conn);
     cl.finish().await;

@@ -31,8 +31,9 @@ async fn bad_text_gets_the_documented_code_and_the_session_goes_on() {
         a.refused::<_, ChatSendResp>(&send(bad.as_bytes()), ErrorCode::ChatInvalidText).await;
     }
     a.refused::<_, ChatSendResp>(&send(&[0x68, 0x69, 0xff, 0xfe]), ErrorCode::ChatInvalidUtf8).await;
+    let nobody = a.id + 1000;
     a.refused::<_, WhisperResp>(
-        &WhisperReq { to_player: a.id + 1000, to_name: String::new(), text: vec![0xc3].into() },
+        &WhisperReq { to_player: nobody, to_name: String::new(), text: vec![0xc3].into() },
         ErrorCode::ChatRecipientNotFound,
     )
     .await;

@@ -195,7 +195,7 @@ async fn a_session_resumed_during_the_check_keeps_its_ticket() {
     // Received so far: LoginResp and QueueJoinResp; the proposal is replayed after the answer.
     let _: mmo_proto::ResumeResp =
         c.request_retrying(&mmo_proto::ResumeReq { token, received: 2 }, 10).await.unwrap();
-    let mut b = Client { c, id: b_id, token: String::new(), pushes: Default::default() };
+    let mut b = Client::new(c, b_id, String::new(), 1);
     let pb: MatchProposalNtf = b.push().await;
     assert_eq!(pb.proposal, p.proposal);
     accept(&mut b, pb.proposal).await;

@@ -4,7 +4,6 @@
 //! received so it can resume.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,13 +12,12 @@ use mmo_core::bus::Bus;
 use mmo_core::server::{Launch, Running};
 use mmo_core::{ListenerConfig, Registry, Shutdown};
 use mmo_proto::{
-    ChannelKind, ChannelRef, ChatSendReq, ChatSendResp, DeviceCredential, ErrorCode, ErrorResp, LoginReq,
-    LoginResp, ResumeReq, ResumeResp, login_req::Credential,
+    ChannelKind, ChannelRef, ChatSendReq, ChatSendResp, DeviceCredential, LoginReq, LoginResp, ResumeReq,
+    ResumeResp, login_req::Credential,
 };
-use mmo_testkit::TestClient;
 use mmo_testkit::mysql::TestDb;
 use mmo_testkit::redis::TestRedis;
-use mmo_wire::{Flags, Frame, MsgType};
+use mmo_testkit::{Player, TestClient};
 
 /// How long any answer, push or condition may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -126,7 +124,7 @@ impl Cluster {
         let req = LoginReq { credential: Some(Credential::Device(DeviceCredential { device_id })) };
         let resp: LoginResp = c.request(&req).await.unwrap();
         let s = resp.session.unwrap();
-        let client = Client { c, id: s.player_id, token: s.token, pushes: VecDeque::new(), received: 1, gw };
+        let client = Client { p: Player::new(c, s.player_id, s.token, 1), gw };
         // This session (not an earlier one of the same player) joined the world channel.
         let world = mmo_chat::keys::members(&self.bus, "w");
         self.until(|| async {
@@ -149,7 +147,8 @@ impl Cluster {
 
     /// Drops `old`'s connection (its session waits for a resume); what it needs to resume.
     pub fn disconnect(old: Client) -> Detached {
-        let Client { c, id, token, received, gw, .. } = old;
+        let Client { p, gw } = old;
+        let Player { c, id, token, received, .. } = p;
         drop(c);
         Detached { id, token, received, gw }
     }
@@ -161,7 +160,7 @@ impl Cluster {
         c.hello().await.unwrap();
         let resp: ResumeResp =
             c.request_retrying(&ResumeReq { token: token.clone(), received }, 20).await.unwrap();
-        (Client { c, id, token, pushes: VecDeque::new(), received, gw }, resp)
+        (Client { p: Player::new(c, id, token, received), gw }, resp)
     }
 
     /// A player's display name.
@@ -217,105 +216,30 @@ pub struct Detached {
     pub gw: usize,
 }
 
-/// A logged-in client that keeps the pushes it receives while waiting for an answer.
+/// A logged-in player (see [`Player`]) and the gateway it is connected to.
 pub struct Client {
-    pub c: TestClient,
-    pub id: u64,
-    pub token: String,
-    pub pushes: VecDeque<Frame>,
-    /// Counted frames received (section 5.2 of the protocol): for a resume.
-    pub received: u64,
+    pub p: Player,
     /// The gateway it is connected to.
     pub gw: usize,
 }
 
+impl std::ops::Deref for Client {
+    type Target = Player;
+    fn deref(&self) -> &Player {
+        &self.p
+    }
+}
+
+impl std::ops::DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut Player {
+        &mut self.p
+    }
+}
+
 impl Client {
-    async fn next(&mut self, deadline: tokio::time::Instant) -> Option<Frame> {
-        let frame = tokio::time::timeout_at(deadline, self.c.recv()).await.ok()?.unwrap();
-        if !frame.header.flags.contains(Flags::DROPPABLE) {
-            self.received += 1;
-        }
-        Some(frame)
-    }
-
-    /// Sends `req`; its response, or the ErrorResp.
-    pub async fn ask<Req: MsgType, Resp: MsgType>(&mut self, req: &Req) -> Result<Resp, ErrorResp> {
-        let seq = self.c.send(req).await.unwrap();
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            let frame =
-                self.next(deadline).await.unwrap_or_else(|| panic!("no answer to {} in time", Req::NAME));
-            if frame.header.flags.contains(Flags::PUSH) {
-                self.pushes.push_back(frame);
-                continue;
-            }
-            if frame.header.seq != seq {
-                continue;
-            }
-            if frame.header.id == ErrorResp::ID {
-                return Err(frame.decode_body().unwrap());
-            }
-            assert_eq!(frame.header.id, Resp::ID, "answer to {}", Req::NAME);
-            return Ok(frame.decode_body().unwrap());
-        }
-    }
-
-    /// [`Client::ask`], expecting a response.
-    pub async fn ok<Req: MsgType, Resp: MsgType>(&mut self, req: &Req) -> Resp {
-        match self.ask(req).await {
-            Ok(r) => r,
-            Err(e) => panic!("{} refused: {:?} {}", Req::NAME, e.code(), e.detail),
-        }
-    }
-
-    /// [`Client::ask`], expecting a refusal with `code`.
-    pub async fn refused<Req: MsgType, Resp: MsgType + std::fmt::Debug>(
-        &mut self,
-        req: &Req,
-        code: ErrorCode,
-    ) -> ErrorResp {
-        match self.ask::<Req, Resp>(req).await {
-            Err(e) if e.code() == code => e,
-            other => panic!("{}: expected {code:?}, got {other:?}", Req::NAME),
-        }
-    }
-
     /// Says `text` in `channel`.
     pub async fn say(&mut self, channel: Option<ChannelRef>, text: &str) -> mmo_proto::ChatMessage {
         let r: ChatSendResp = self.ok(&ChatSendReq { channel, text: text.as_bytes().to_vec().into() }).await;
         r.message.unwrap()
-    }
-
-    /// The next push of type `M` (earlier pushes of other types are kept).
-    pub async fn push<M: MsgType>(&mut self) -> M {
-        self.push_within(DEADLINE).await.unwrap_or_else(|| panic!("no {} in time", M::NAME))
-    }
-
-    /// The next push of type `M` within `limit`, if any.
-    pub async fn push_within<M: MsgType>(&mut self, limit: Duration) -> Option<M> {
-        if let Some(i) = self.pushes.iter().position(|f| f.header.id == M::ID) {
-            let f = self.pushes.remove(i).unwrap();
-            return Some(f.decode_body().unwrap());
-        }
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let frame = self.next(deadline).await?;
-            if frame.header.id == M::ID {
-                return Some(frame.decode_body().unwrap());
-            }
-            self.pushes.push_back(frame);
-        }
-    }
-
-    /// Every push of type `M` that arrives within `limit`.
-    pub async fn pushes_within<M: MsgType>(&mut self, limit: Duration) -> Vec<M> {
-        let deadline = tokio::time::Instant::now() + limit;
-        let mut out = Vec::new();
-        while let Some(m) =
-            self.push_within::<M>(deadline.saturating_duration_since(tokio::time::Instant::now())).await
-        {
-            out.push(m);
-        }
-        out
     }
 }

@@ -3,7 +3,6 @@
 //! And a client that keeps the pushes it gets while waiting for answers.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use mmo_core::bus::Bus;
@@ -11,11 +10,10 @@ use mmo_core::server::{Launch, Running};
 use mmo_core::store::WriteBehindConfig;
 use mmo_core::{ListenerConfig, Registry, Shutdown};
 use mmo_matchmaking::{Matchmaking, MatchmakingConfig, ModeRules, Modes};
-use mmo_proto::{DeviceCredential, ErrorCode, ErrorResp, LoginReq, LoginResp, login_req::Credential};
+use mmo_proto::{DeviceCredential, LoginReq, LoginResp, login_req::Credential};
 use mmo_testkit::TestClient;
 use mmo_testkit::mysql::TestDb;
 use mmo_testkit::redis::TestRedis;
-use mmo_wire::{Flags, Frame, MsgType};
 
 /// How long any answer, push or condition may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -125,7 +123,7 @@ impl Cluster {
         let req = LoginReq { credential: Some(Credential::Device(DeviceCredential { device_id })) };
         let resp: LoginResp = c.request(&req).await.unwrap();
         let s = resp.session.unwrap();
-        Client { c, id: s.player_id, token: s.token, pushes: VecDeque::new() }
+        Client::new(c, s.player_id, s.token, 1)
     }
 
     /// Sets a player's rating in a mode.
@@ -159,80 +157,4 @@ impl Cluster {
 }
 
 /// A logged-in client that keeps the pushes it receives while waiting for an answer.
-pub struct Client {
-    pub c: TestClient,
-    pub id: u64,
-    pub token: String,
-    pub pushes: VecDeque<Frame>,
-}
-
-impl Client {
-    /// Sends `req`; its response, or the ErrorResp's code.
-    pub async fn ask<Req: MsgType, Resp: MsgType>(&mut self, req: &Req) -> Result<Resp, ErrorResp> {
-        let seq = self.c.send(req).await.unwrap();
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            let frame = tokio::time::timeout_at(deadline, self.c.recv())
-                .await
-                .unwrap_or_else(|_| panic!("no answer to {} in time", Req::NAME))
-                .unwrap();
-            if frame.header.flags.contains(Flags::PUSH) {
-                self.pushes.push_back(frame);
-                continue;
-            }
-            if frame.header.seq != seq {
-                continue;
-            }
-            if frame.header.id == ErrorResp::ID {
-                return Err(frame.decode_body().unwrap());
-            }
-            assert_eq!(frame.header.id, Resp::ID, "answer to {}", Req::NAME);
-            return Ok(frame.decode_body().unwrap());
-        }
-    }
-
-    /// [`Client::ask`], expecting a response.
-    pub async fn ok<Req: MsgType, Resp: MsgType>(&mut self, req: &Req) -> Resp {
-        match self.ask(req).await {
-            Ok(r) => r,
-            Err(e) => panic!("{} refused: {:?} {}", Req::NAME, e.code(), e.detail),
-        }
-    }
-
-    /// [`Client::ask`], expecting a refusal with `code`.
-    pub async fn refused<Req: MsgType, Resp: MsgType + std::fmt::Debug>(
-        &mut self,
-        req: &Req,
-        code: ErrorCode,
-    ) -> ErrorResp {
-        match self.ask::<Req, Resp>(req).await {
-            Err(e) if e.code() == code => e,
-            other => panic!("{}: expected {code:?}, got {other:?}", Req::NAME),
-        }
-    }
-
-    /// The next push of type `M` (earlier pushes of other types are skipped).
-    pub async fn push<M: MsgType>(&mut self) -> M {
-        self.push_within(DEADLINE).await.unwrap_or_else(|| panic!("no {} in time", M::NAME))
-    }
-
-    /// The next push of type `M` within `limit`, if any. Pushes of other types stay queued
-    /// for later calls.
-    pub async fn push_within<M: MsgType>(&mut self, limit: Duration) -> Option<M> {
-        if let Some(i) = self.pushes.iter().position(|f| f.header.id == M::ID) {
-            let f = self.pushes.remove(i).unwrap();
-            return Some(f.decode_body().unwrap());
-        }
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let frame = match tokio::time::timeout_at(deadline, self.c.recv()).await {
-                Err(_) => return None,
-                Ok(f) => f.unwrap(),
-            };
-            if frame.header.id == M::ID {
-                return Some(frame.decode_body().unwrap());
-            }
-            self.pushes.push_back(frame);
-        }
-    }
-}
+pub use mmo_testkit::Player as Client;
