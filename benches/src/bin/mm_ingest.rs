@@ -64,6 +64,14 @@ fn body(player: u64) -> TicketBody {
     }
 }
 
+/// The server path: a solo ticket for `player`, as a QueueJoinReq would make it.
+async fn server_join(st: Arc<mmo_matchmaking::State>, player: u64) -> anyhow::Result<()> {
+    st.enqueue(&Enqueue { mode: "duel".into(), players: vec![player], ..Default::default() })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
 /// Runs `f(player)` for `n` players over `tasks` tasks; tickets/s.
 async fn drive<F, Fut>(n: u64, tasks: u64, first: u64, f: F) -> anyhow::Result<f64>
 where
@@ -186,18 +194,7 @@ async fn main() -> anyhow::Result<()> {
             .await?,
         );
         let st = state.clone();
-        server.push(
-            drive(n, tasks, base + 1 + 6 * n, move |p| {
-                let st = st.clone();
-                async move {
-                    st.enqueue(&Enqueue { mode: "duel".into(), players: vec![p], ..Default::default() })
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    Ok(())
-                }
-            })
-            .await?,
-        );
+        server.push(drive(n, tasks, base + 1 + 6 * n, move |p| server_join(st.clone(), p)).await?);
         // The same players leave (untimed) and queue again: their ratings and blocks are now
         // cached, as for a player requeueing after a match.
         let st = state.clone();
@@ -207,18 +204,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .await?;
         let st = state.clone();
-        warm.push(
-            drive(n, tasks, base + 1 + 6 * n, move |p| {
-                let st = st.clone();
-                async move {
-                    st.enqueue(&Enqueue { mode: "duel".into(), players: vec![p], ..Default::default() })
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    Ok(())
-                }
-            })
-            .await?,
-        );
+        warm.push(drive(n, tasks, base + 1 + 6 * n, move |p| server_join(st.clone(), p)).await?);
         println!(
             "run {}: script {:.0}/s, naive WATCH/MULTI {:.0}/s, server path (new players: ratings and blocks from MySQL + script) {:.0}/s, server path requeueing (cached) {:.0}/s",
             run + 1,

@@ -210,8 +210,8 @@ async fn try_start(st: &State, id: u64) -> Result<(), MmError> {
     let Some(p) = proposals::get(&st.bus, id).await? else { return Ok(()) };
     let Some(mode) = st.rules.mode(&p.mode) else { return fail(st, p, Why::NoServer).await };
     let rows = ticket_rows(st, &p).await?;
-    if let Some(place) = rows.iter().find_map(|r| r.body.backfill.clone()) {
-        return start_backfill(st, p, rows, place).await;
+    if let Some((ticket, place)) = rows.iter().find_map(|r| Some((r.id, r.body.backfill.clone()?))) {
+        return start_backfill(st, p, rows, ticket, place).await;
     }
     let match_id = format!("m{id}");
     let roster: Vec<PlayerId> = p.players.iter().map(|x| PlayerId(*x)).collect();
@@ -293,16 +293,15 @@ async fn try_start(st: &State, id: u64) -> Result<(), MmError> {
     Ok(())
 }
 
-/// Starts a ready backfill proposal: the newcomers join the running match.
+/// Starts a ready backfill proposal (its backfill ticket `bf_ticket` holds `place`): the
+/// newcomers join the running match.
 async fn start_backfill(
     st: &State,
     p: ProposalRow,
     rows: Vec<TicketRow>,
+    bf_ticket: u64,
     place: BackfillBody,
 ) -> Result<(), MmError> {
-    let Some(bf_ticket) = rows.iter().find(|r| r.body.backfill.is_some()).map(|r| r.id) else {
-        return Ok(());
-    };
     let newcomers: Vec<PlayerId> = p.players.iter().map(|x| PlayerId(*x)).collect();
     let timeout = st.cfg.instance_timeout;
     match mmo_zone::add_to_match(&st.bus, &place.instance, &place.match_id, &newcomers, timeout).await {
