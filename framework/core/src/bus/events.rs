@@ -32,18 +32,23 @@ pub fn event(bus: &Bus, kind: &str, player: PlayerId, attrs: &[(&str, &str)]) ->
         at_ms,
         node: bus.node().to_string(),
         attrs: attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        detail: None,
     }
 }
 
 /// Appends an event to the event stream (batched with other envelopes).
 pub fn emit(bus: &Bus, kind: &str, player: PlayerId, attrs: &[(&str, &str)]) {
-    let ev = event(bus, kind, player, attrs);
-    let env = Command { player: player.0, body: ev.encode_to_vec().into() };
+    send(bus, &event(bus, kind, player, attrs));
+}
+
+/// Appends an event already built (e.g. one with a typed detail) to the event stream.
+pub fn send(bus: &Bus, ev: &GameEvent) {
+    let env = Command { player: ev.player, body: ev.encode_to_vec().into() };
     match bus.send(&bus.keys().events(), env.into()) {
-        Ok(()) => counter!(EVENTS_EMITTED, "kind" => kind.to_string()).increment(1),
+        Ok(()) => counter!(EVENTS_EMITTED, "kind" => ev.kind.clone()).increment(1),
         Err(e) => {
-            counter!(EVENTS_DROPPED, "kind" => kind.to_string()).increment(1);
-            tracing::warn!(error = %e, kind, player = player.0, "game event dropped");
+            counter!(EVENTS_DROPPED, "kind" => ev.kind.clone()).increment(1);
+            tracing::warn!(error = %e, kind = %ev.kind, player = ev.player, "game event dropped");
         }
     }
 }
