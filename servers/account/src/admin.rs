@@ -12,6 +12,8 @@ use mmo_core::bus::{Bus, events, node, tokens};
 use mmo_core::session::PlayerId;
 use mmo_core::store::{Store, StoreError};
 use mmo_proto::ErrorCode;
+use mmo_proto::bus::game_event::Detail;
+use mmo_proto::bus::{Ban, Unban};
 use mysql_async::prelude::Queryable;
 
 use crate::AccountError;
@@ -54,7 +56,7 @@ pub async fn resolve(store: &Store, target: &str) -> Result<PlayerId, AccountErr
 
 /// Bans an account for `duration` (`None`: permanently), replacing any earlier ban: it cannot
 /// log in, its tokens are revoked, and if it is online it is disconnected with
-/// `ACCOUNT_BANNED`. Emits a `ban` event (attrs `reason`, `until`: ms or `permanent`).
+/// `ACCOUNT_BANNED`. Emits a `ban` event (typed `Ban`: reason, `until_ms`, 0 permanently).
 pub async fn ban(
     store: &Store,
     bus: &Bus,
@@ -77,17 +79,18 @@ pub async fn ban(
     let tokens_revoked = tokens::revoke_all(bus, player).await?;
     let kicked = node::kick_player(bus, player, ErrorCode::AccountBanned).await?;
     let until = expires_at_ms.map_or_else(|| "permanent".to_string(), |t| t.to_string());
-    events::emit(bus, "ban", player, &[("reason", reason), ("until", &until)]);
+    let detail = Detail::Ban(Ban { reason: reason.to_string(), until_ms: expires_at_ms.unwrap_or(0) });
+    events::emit_typed(bus, "ban", player, detail);
     tracing::info!(%player, reason, until, kicked, "account banned");
     Ok(Banned { player, expires_at_ms, tokens_revoked, kicked })
 }
 
-/// Lifts an account's ban. Emits an `unban` event (attr `by`: `admin`) if it was banned.
+/// Lifts an account's ban. Emits an `unban` event (`Unban.by`: `admin`) if it was banned.
 pub async fn unban(store: &Store, bus: &Bus, target: &str) -> Result<Unbanned, AccountError> {
     let player = resolve(store, target).await?;
     let was_banned = clear_ban(store, player, None).await?;
     if was_banned {
-        events::emit(bus, "unban", player, &[("by", "admin")]);
+        events::emit_typed(bus, "unban", player, Detail::Unban(Unban { by: "admin".into() }));
         tracing::info!(%player, "account unbanned");
     }
     Ok(Unbanned { player, was_banned })
@@ -102,7 +105,7 @@ pub(crate) async fn lift_expired(
     now: u64,
 ) -> Result<(), StoreError> {
     if clear_ban(store, player, Some(now)).await? {
-        events::emit(bus, "unban", player, &[("by", "expiry")]);
+        events::emit_typed(bus, "unban", player, Detail::Unban(Unban { by: "expiry".into() }));
     }
     Ok(())
 }

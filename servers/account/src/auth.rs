@@ -6,6 +6,8 @@ use std::time::Duration;
 use mmo_core::bus::{events, tokens};
 use mmo_core::session::PlayerId;
 use mmo_core::{Ctx, HandlerError, Stage};
+use mmo_proto::bus::Login;
+use mmo_proto::bus::game_event::Detail;
 use mmo_proto::{AuthSession, ErrorCode};
 
 use crate::accounts::{self, Account};
@@ -32,8 +34,8 @@ pub(crate) async fn open_session(
     ctx.session().set_stage(Stage::Authenticated);
     // With the session's id: a server reacting to the login (chat) finds the session once the
     // gateway has claimed the player's presence for it.
-    let session = ctx.session().id().0.to_string();
-    events::emit(&st.bus, kind, player, &[("method", method), ("session", &session)]);
+    let detail = Detail::Login(Login { method: method.to_string(), session: ctx.session().id().0 });
+    events::emit_typed(&st.bus, kind, player, detail);
     let label = if kind == "register" { kind } else { method };
     metrics::counter!(LOGINS, "method" => label.to_string(), "outcome" => "ok").increment(1);
     Ok(AuthSession {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::*;
 use mmo_account::AccountError;
 use mmo_core::session::PlayerId;
+use mmo_proto::bus::game_event::Detail;
 use mmo_proto::{ErrorCode, LinkAccountReq, LinkAccountResp, LoginResp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,6 +93,7 @@ async fn registrations_logins_links_and_bans_are_game_events() {
     login(&cl, &password_login("Nina", "wrong-password")).await.map(|_| ()).unwrap_err();
 
     let events = cl.events().await;
+    let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
     let of = |player: u64| -> Vec<(String, Vec<(String, String)>)> {
         events
             .iter()
@@ -99,20 +101,25 @@ async fn registrations_logins_links_and_bans_are_game_events() {
             .filter(|e| e.player == player && e.kind != "logout")
             .map(|e| {
                 // The session id varies from run to run: checked below, not here.
-                let mut attrs: Vec<_> = e.attrs.clone().into_iter().filter(|(k, _)| k != "session").collect();
-                attrs.sort();
+                let attrs = match &e.detail {
+                    Some(Detail::Login(l)) => vec![kv("method", &l.method)],
+                    Some(Detail::Ban(b)) => {
+                        vec![kv("reason", &b.reason), kv("until_ms", &b.until_ms.to_string())]
+                    }
+                    Some(Detail::Unban(u)) => vec![kv("by", &u.by)],
+                    other => panic!("untyped {}: {other:?}", e.kind),
+                };
                 (e.kind.clone(), attrs)
             })
             .collect()
     };
-    let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
     assert_eq!(
         of(s.player_id),
         vec![
             ("register".into(), vec![kv("method", "password")]),
             ("login".into(), vec![kv("method", "password")]),
             ("login".into(), vec![kv("method", "token")]),
-            ("ban".into(), vec![kv("reason", "flooding"), kv("until", "permanent")]),
+            ("ban".into(), vec![kv("reason", "flooding"), kv("until_ms", "0")]),
             ("unban".into(), vec![kv("by", "admin")]),
         ]
     );
@@ -129,7 +136,7 @@ async fn registrations_logins_links_and_bans_are_game_events() {
         events
             .iter()
             .filter(|e| e.kind == "login")
-            .all(|e| e.attrs.get("session").is_some_and(|s| s.parse::<u64>().is_ok()))
+            .all(|e| matches!(&e.detail, Some(Detail::Login(l)) if l.session != 0))
     );
     let ids: std::collections::HashSet<_> = events.iter().map(|e| e.id.clone()).collect();
     assert_eq!(ids.len(), events.len(), "event ids are unique");

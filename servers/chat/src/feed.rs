@@ -1,7 +1,7 @@
 //! What chat learns from the game-event stream, through a consumer group of its own
 //! (at-least-once; every reaction is idempotent):
 //!
-//! - `login` and `register` (the account server, with the session's id): once the gateway has
+//! - `login` and `register` (the account server, with the session's id in their typed `Login`): once the gateway has
 //!   claimed the new session's presence, the player joins the world channel (read up to its
 //!   newest message) and gets the
 //!   whispers kept for it while offline (`WhisperNtf` with `offline` set), oldest first.
@@ -11,7 +11,7 @@
 //!   player's friends (an end only if no newer session holds the player); `match_started`
 //!   (matchmaking) and `match_backfilled` put the players named (`players`, a csv) in the
 //!   match `match_id` (mode `mode`), `match_left` (the zone) takes the leaver out of it and
-//!   `match_closed` (the zone) every player the match had.
+//!   `match_closed` (the zone, typed `MatchClosed`) every player the match had.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,8 @@ use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
 use mmo_core::bus::{BusError, events, node};
 use mmo_core::session::PlayerId;
 use mmo_proto::WhisperNtf;
-use mmo_proto::bus::GameEvent;
+use mmo_proto::bus::game_event::Detail;
+use mmo_proto::bus::{GameEvent, Logout};
 use tokio::sync::Semaphore;
 
 use crate::error::ChatError;
@@ -79,7 +80,10 @@ pub async fn start(st: Arc<State>, shutdown: &Shutdown) -> Result<(), BusError> 
 /// A login: waits (up to `login_wait`) for the gateway to claim the session's presence, then
 /// joins the world channel and delivers the kept whispers.
 async fn logged_in(st: &State, ev: &GameEvent) -> Result<(), ChatError> {
-    let session = ev.attrs.get("session").and_then(|s| s.parse::<u64>().ok());
+    let session = match &ev.detail {
+        Some(Detail::Login(l)) if l.session != 0 => Some(l.session),
+        _ => None,
+    };
     let deadline = tokio::time::Instant::now() + st.cfg.login_wait;
     let at = loop {
         if let Some(p) = node::presence(&st.bus, PlayerId(ev.player)).await?
@@ -104,7 +108,7 @@ async fn logged_in(st: &State, ev: &GameEvent) -> Result<(), ChatError> {
 
 /// A session ended: the memberships it held go.
 async fn logged_out(st: &State, ev: &GameEvent) -> Result<(), ChatError> {
-    let Some(session) = ev.attrs.get("session") else { return Ok(()) };
+    let Some(Detail::Logout(Logout { session, .. })) = &ev.detail else { return Ok(()) };
     let at = format!("{} {session}", ev.node);
     channels::drop_session(&st.bus, ev.player, &at).await?;
     // A login elsewhere took the player before this session ended: it stays as it is.
@@ -118,13 +122,16 @@ async fn logged_out(st: &State, ev: &GameEvent) -> Result<(), ChatError> {
 async fn match_event(st: &State, ev: &GameEvent) -> Result<(), ChatError> {
     let attr = |k: &str| ev.attrs.get(k).map(String::as_str).unwrap_or_default();
     let named: Vec<u64> = attr("players").split(',').filter_map(|p| p.trim().parse().ok()).collect();
-    let players = match ev.kind.as_str() {
-        "match_closed" => presence::match_closed(&st.bus, attr("match_id"), &named).await?,
-        "match_left" if ev.player != 0 => {
+    let players = match (ev.kind.as_str(), &ev.detail) {
+        ("match_closed", Some(Detail::MatchClosed(m))) => {
+            presence::match_closed(&st.bus, &m.match_id, &m.players).await?
+        }
+        ("match_closed", _) => Vec::new(),
+        ("match_left", _) if ev.player != 0 => {
             presence::match_left(&st.bus, attr("match_id"), ev.player).await?;
             vec![ev.player]
         }
-        "match_left" => Vec::new(),
+        ("match_left", _) => Vec::new(),
         _ => {
             presence::match_started(&st.bus, attr("match_id"), attr("mode"), &named).await?;
             named

@@ -12,6 +12,8 @@ use std::time::Duration;
 use common::{Client, Cluster, cluster, cluster_with, test_config};
 use mmo_core::bus::events;
 use mmo_core::session::PlayerId;
+use mmo_proto::bus::MatchClosed;
+use mmo_proto::bus::game_event::Detail;
 use mmo_proto::{
     ErrorCode, FriendAcceptReq, FriendAcceptResp, FriendBlockReq, FriendBlockResp, FriendRequestReq,
     FriendRequestResp, Party, PartyMember, PresenceInfo, PresenceNtf, PresencePrivacy, PresenceQueryReq,
@@ -62,6 +64,13 @@ fn set_status(s: PresenceStatus) -> PresenceSetReq {
 }
 
 fn match_event(cl: &Cluster, kind: &str, match_id: &str, players: &[u64]) {
+    if kind == "match_closed" {
+        // The zone's report is typed.
+        let closed =
+            MatchClosed { match_id: match_id.into(), players: players.to_vec(), ..Default::default() };
+        events::emit_typed(&cl.bus, kind, PlayerId(0), Detail::MatchClosed(closed));
+        return;
+    }
     let players = players.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
     let attrs = [("match_id", match_id), ("mode", "duel"), ("players", players.as_str())];
     events::emit(&cl.bus, kind, PlayerId(0), &attrs);

@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{cluster, cluster_with, test_config, world};
+use mmo_proto::bus::game_event::Detail;
 use mmo_proto::{
     ChatMessageNtf, ChatReportReq, ChatReportResp, ChatSendReq, ChatSendResp, ErrorCode, ErrorResp,
     WhisperReq, WhisperResp,
@@ -123,11 +124,14 @@ async fn reports_and_moderators_leave_a_trace() {
     assert_eq!(r.reported, 1);
     let report =
         cl.events().await.into_iter().find(|e| e.kind == "chat_report").expect("a chat_report event");
-    assert_eq!((report.player, report.attrs["reason"].as_str()), (b.id, "rude"));
-    let snapshot = &report.attrs[&format!("m{}", m.id)];
+    let Some(Detail::ChatReport(detail)) = &report.detail else { panic!("a typed report: {report:?}") };
+    assert_eq!((report.player, detail.reason.as_str()), (b.id, "rude"));
+    let snapshot = &detail.messages[..];
     assert!(
-        snapshot.starts_with(&format!("{} w ", a.id)) && snapshot.ends_with("something rude"),
-        "{snapshot}"
+        snapshot.len() == 1
+            && (snapshot[0].id, snapshot[0].sender, snapshot[0].place.as_str()) == (m.id, a.id, "w")
+            && snapshot[0].text == "something rude",
+        "{snapshot:?}"
     );
     // A moderator mutes a, deletes the message: both audited.
     let st = &cl.chat;

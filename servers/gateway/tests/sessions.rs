@@ -97,7 +97,10 @@ impl Cluster {
         events
             .into_iter()
             .map(|e| {
-                let reason = e.attrs.get("reason").cloned().unwrap_or_default();
+                let reason = match e.detail {
+                    Some(mmo_proto::bus::game_event::Detail::Logout(l)) => l.reason,
+                    _ => String::new(),
+                };
                 (e.kind, e.player, reason)
             })
             .collect()

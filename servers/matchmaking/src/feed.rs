@@ -3,7 +3,7 @@
 //!
 //! - `logout` (the gateway: a session ended, past its resume window): the player's open ticket
 //!   is cancelled (in a ready check: a decline) and it leaves its party.
-//! - `match_closed` (the zone: a match instance closed): the match's result is recorded (see
+//! - `match_closed` (the zone: a match instance closed; typed `MatchClosed`): the match's result is recorded (see
 //!   [`crate::outcome`]) and its open backfill places are cancelled.
 //! - `match_left` (the zone: a player left a match that goes on): in a mode with `backfill`,
 //!   its place becomes a backfill ticket (see [`crate::backfill`]).
@@ -15,6 +15,7 @@ use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
 use mmo_core::bus::{BusError, events, node};
 use mmo_core::session::PlayerId;
 use mmo_proto::bus::GameEvent;
+use mmo_proto::bus::game_event::Detail;
 use mmo_proto::{PartyEvent, TicketEndReason};
 
 use crate::error::MmError;
@@ -47,7 +48,10 @@ async fn on_event(st: &State, ev: &GameEvent) -> Result<(), MmError> {
         "logout" if ev.player != 0 => {
             // A login elsewhere ended this session: the player plays on in the newer one,
             // which keeps its ticket and party.
-            let ended = ev.attrs.get("session").and_then(|s| s.parse::<u64>().ok());
+            let ended = match &ev.detail {
+                Some(Detail::Logout(l)) => Some(l.session),
+                _ => None,
+            };
             if let Some(now) = node::presence(&st.bus, PlayerId(ev.player)).await?
                 && (now.node != ev.node || Some(now.session.0) != ended)
             {
@@ -56,10 +60,11 @@ async fn on_event(st: &State, ev: &GameEvent) -> Result<(), MmError> {
             session_ended(st, ev.player).await
         }
         "match_closed" => {
-            if let Some(m) = ev.attrs.get("match_id").filter(|m| !m.is_empty()) {
-                crate::backfill::close(st, m).await?;
+            let Some(Detail::MatchClosed(closed)) = &ev.detail else { return Ok(()) };
+            if !closed.match_id.is_empty() {
+                crate::backfill::close(st, &closed.match_id).await?;
             }
-            crate::outcome::on_match_closed(st, ev).await
+            crate::outcome::on_match_closed(st, closed).await
         }
         "match_left" if ev.player != 0 => crate::backfill::on_match_left(st, ev).await,
         _ => Ok(()),

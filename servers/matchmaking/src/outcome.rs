@@ -1,4 +1,4 @@
-//! A match's outcome: the zone's `match_closed` event (the default: each team scores its
+//! A match's outcome: the zone's `match_closed` event (typed `MatchClosed`; the default: each team scores its
 //! players' kills) or a game server's own scores ([`report`]), turned into a result against the
 //! match as it was started (its teams and parties, kept in Redis for `match_ttl`) and recorded
 //! once per match id: a second delivery, or a second report, changes nothing.
@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use mmo_core::bus::events;
 use mmo_core::session::PlayerId;
-use mmo_proto::bus::GameEvent;
+use mmo_proto::bus::game_event::Detail;
+use mmo_proto::bus::{self, MatchClosed};
 
 use crate::error::MmError;
 use crate::proposals::{self, StartedMatch};
@@ -15,9 +16,12 @@ use crate::results::{self, InvalidResult, MatchResult, Recorded, TeamResult};
 use crate::{State, ratings, reads};
 
 /// The zone closed a match instance: each team's score is its players' kills.
-pub async fn on_match_closed(st: &State, ev: &GameEvent) -> Result<(), MmError> {
-    let Some(match_id) = ev.attrs.get("match_id").filter(|m| !m.is_empty()) else { return Ok(()) };
-    if ev.attrs.get("players").is_none_or(|p| p.is_empty()) {
+pub async fn on_match_closed(st: &State, ev: &MatchClosed) -> Result<(), MmError> {
+    let match_id = ev.match_id.as_str();
+    if match_id.is_empty() {
+        return Ok(());
+    }
+    if ev.players.is_empty() {
         // Nobody came: no match was played, and nobody's rating moves.
         if let Some(started) = proposals::started(&st.bus, match_id).await? {
             crate::chat::match_closed(&st.bus, match_id, started.teams.len()).await;
@@ -25,17 +29,8 @@ pub async fn on_match_closed(st: &State, ev: &GameEvent) -> Result<(), MmError> 
         tracing::info!(match_id, "match closed with no player entered; no result recorded");
         return Ok(());
     }
-    let kills: HashMap<u64, i64> = ev
-        .attrs
-        .get("kills")
-        .map(|k| {
-            k.split(',')
-                .filter_map(|pair| pair.split_once(':'))
-                .filter_map(|(p, n)| Some((p.parse().ok()?, n.parse().ok()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let duration_ms = ev.attrs.get("duration_ms").and_then(|d| d.parse().ok());
+    let kills: HashMap<u64, i64> = ev.kills.iter().map(|k| (k.player, i64::from(k.count))).collect();
+    let duration_ms = Some(ev.duration_ms);
     let Some(started) = proposals::started(&st.bus, match_id).await? else {
         tracing::debug!(match_id, "closed match not started by matchmaking (or long ago); no result");
         return Ok(());
@@ -103,23 +98,29 @@ async fn record(
             // writes them through).
             let fresh = changes.iter().map(|c| (c.player, (c.after, c.games))).collect();
             reads::remember(&st.bus, &m.mode, &fresh).await?;
-            let ranks = ranks.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-            let changes = changes
-                .iter()
-                .map(|c| format!("{}:{:.1}", c.player, c.after.rating - c.before.rating))
-                .collect::<Vec<_>>()
-                .join(",");
-            events::emit(
-                &st.bus,
-                "match_result",
-                PlayerId(0),
-                &[
-                    ("match_id", &m.match_id),
-                    ("mode", &m.mode),
-                    ("ranks", &ranks),
-                    ("rating_changes", &changes),
-                ],
-            );
+            let detail = mmo_proto::bus::MatchResult {
+                match_id: m.match_id.clone(),
+                mode: m.mode.clone(),
+                teams: result
+                    .teams
+                    .iter()
+                    .map(|t| bus::TeamResult {
+                        rank: t.rank,
+                        score: t.score,
+                        players: t.players.iter().map(|(p, _)| *p).collect(),
+                    })
+                    .collect(),
+                rating_changes: changes
+                    .iter()
+                    .map(|c| bus::RatingChange {
+                        player: c.player,
+                        before: c.before.rating,
+                        after: c.after.rating,
+                    })
+                    .collect(),
+                duration_ms: result.duration_ms,
+            };
+            events::emit_typed(&st.bus, "match_result", PlayerId(0), Detail::MatchResult(detail));
             Ok(true)
         }
         Ok(Recorded::AlreadyRecorded) => {

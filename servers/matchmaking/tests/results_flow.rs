@@ -64,8 +64,7 @@ async fn a_finished_match_writes_history_and_ratings_once_even_when_reported_twi
     // The zone's report delivered again (an at-least-once redelivery): nothing more is written.
     let closed =
         cl.events().await.into_iter().find(|e| e.kind == "match_closed").expect("match_closed event");
-    let attrs: Vec<(&str, &str)> = closed.attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    events::emit(&cl.bus, "match_closed", PlayerId(0), &attrs);
+    events::emit_typed(&cl.bus, "match_closed", PlayerId(0), closed.detail.expect("a typed match_closed"));
     // And a game server's own report after it: refused, the result exists.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!cl.mm.report(&start.match_id, &[1, 0]).await.unwrap());

@@ -67,10 +67,12 @@ async fn a_match_instance_takes_its_roster_in_sends_them_back_and_closes_when_em
         assert!(tokio::time::Instant::now() < deadline, "no match_closed event");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(closed.attrs["instance"], instance);
-    assert_eq!(closed.attrs["match_id"], "match-42");
-    let mut players: Vec<u64> = closed.attrs["players"].split(',').map(|p| p.parse().unwrap()).collect();
-    players.sort();
+    let Some(mmo_proto::bus::game_event::Detail::MatchClosed(closed)) = closed.detail else {
+        panic!("a typed match_closed: {closed:?}")
+    };
+    assert_eq!(closed.instance, instance);
+    assert_eq!(closed.match_id, "match-42");
+    let players = closed.players.clone();
     let mut expected = vec![a.id, b.id, offline];
     expected.sort();
     assert_eq!(players, expected, "everyone who entered");

@@ -1,5 +1,6 @@
 //! Game events: logins, registrations, bans, purchases, level-ups, match results. Any server
-//! appends them to the `<prefix>:events` stream with [`emit`]; they travel batched like every
+//! appends them to the `<prefix>:events` stream with [`emit_typed`] (a kind with a typed
+//! detail: logins, logouts, level-ups, match results, reports, bans) or [`emit`] (attributes); they travel batched like every
 //! other envelope (one `Batch` entry carries many). The event-log writer reads the stream
 //! through a consumer group and stores each event once, keyed by its unique id.
 //!
@@ -9,6 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use metrics::counter;
+use mmo_proto::bus::game_event::Detail;
 use mmo_proto::bus::{Command, Envelope, GameEvent, Kind};
 use prost::Message as _;
 
@@ -39,6 +41,16 @@ pub fn event(bus: &Bus, kind: &str, player: PlayerId, attrs: &[(&str, &str)]) ->
 /// Appends an event to the event stream (batched with other envelopes).
 pub fn emit(bus: &Bus, kind: &str, player: PlayerId, attrs: &[(&str, &str)]) {
     send(bus, &event(bus, kind, player, attrs));
+}
+
+/// Builds an event of `kind` for `player` with its typed detail (no attributes).
+pub fn typed(bus: &Bus, kind: &str, player: PlayerId, detail: Detail) -> GameEvent {
+    GameEvent { detail: Some(detail), ..event(bus, kind, player, &[]) }
+}
+
+/// Appends an event of a kind with a typed detail to the event stream.
+pub fn emit_typed(bus: &Bus, kind: &str, player: PlayerId, detail: Detail) {
+    send(bus, &typed(bus, kind, player, detail));
 }
 
 /// Appends an event already built (e.g. one with a typed detail) to the event stream.

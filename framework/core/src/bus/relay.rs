@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use mmo_proto::bus::{Answer, Envelope, FanOut, Kind, Request, SessionEnded};
+use mmo_proto::bus::game_event::Detail;
+use mmo_proto::bus::{Answer, Envelope, FanOut, Kind, Logout, Request, SessionEnded};
 use mmo_proto::{ErrorCode, MsgId};
 use mmo_wire::{Flags, Frame, Seq};
 
@@ -289,8 +290,8 @@ fn session_ended(bus: &Bus, session: &Session) {
     };
     // With the session's id: a server reacting to it can tell this session from a newer one of
     // the same player (a login elsewhere ends this one with DUPLICATE_LOGIN).
-    let id = session.id().to_string();
-    events::emit(bus, "logout", player, &[("reason", reason), ("session", &id)]);
+    let detail = Detail::Logout(Logout { reason: reason.to_string(), session: session.id().0 });
+    events::emit_typed(bus, "logout", player, detail);
     // Stateful servers holding something for this session (the zone instance with the player's
     // entity) are told on the stream they bound it to, after whatever the session sent them.
     let reason = session.closing_reason().map_or(0, |c| c.code() as u32);

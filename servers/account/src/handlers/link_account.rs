@@ -3,6 +3,8 @@
 
 use mmo_core::bus::events;
 use mmo_core::{Ctx, HandlerError};
+use mmo_proto::bus::Login;
+use mmo_proto::bus::game_event::Detail;
 use mmo_proto::{ErrorCode, LinkAccountReq, LinkAccountResp};
 
 use super::me;
@@ -38,7 +40,8 @@ pub async fn handle_link_account(
         }
         Err(e) => return Err(HandlerError::internal(e)),
     }
-    events::emit(&st.bus, "link", player, &[("method", "password")]);
+    let detail = Detail::Login(Login { method: "password".into(), session: ctx.session().id().0 });
+    events::emit_typed(&st.bus, "link", player, detail);
     let profile = accounts::profile(&st.store, player.0).await.or_internal()?;
     Ok(LinkAccountResp { profile })
 }

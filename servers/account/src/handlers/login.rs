@@ -4,6 +4,8 @@
 
 use mmo_core::bus::{events, tokens};
 use mmo_core::{Ctx, HandlerError};
+use mmo_proto::bus::Login;
+use mmo_proto::bus::game_event::Detail;
 use mmo_proto::login_req::Credential;
 use mmo_proto::{AuthSession, DeviceCredential, ErrorCode, LoginReq, LoginResp, PasswordCredential};
 
@@ -82,7 +84,11 @@ async fn with_device(ctx: &Ctx<State>, c: DeviceCredential) -> Result<AuthSessio
         Some(a) => a,
         None => {
             match accounts::create(&st.store, &NewAccount::Guest { device_hash: device_hash.clone() }).await {
-                Ok(player) => events::emit(&st.bus, "register", player, &[("method", "device")]),
+                Ok(player) => {
+                    let detail =
+                        Detail::Login(Login { method: "device".into(), session: ctx.session().id().0 });
+                    events::emit_typed(&st.bus, "register", player, detail);
+                }
                 // The same device logged in twice at once: the other login created it.
                 Err(e) if e.server_code() == Some(ER_DUP_ENTRY) => {}
                 Err(e) => return Err(HandlerError::internal(e)),

@@ -7,6 +7,8 @@ use std::time::Duration;
 use mmo_core::bus::events;
 use mmo_core::session::PlayerId;
 use mmo_core::{Ctx, HandlerError};
+use mmo_proto::bus::game_event::Detail;
+use mmo_proto::bus::{ChatReport, ReportedMessage};
 use mmo_proto::{ChatReportReq, ChatReportResp, ErrorCode};
 
 use super::me;
@@ -36,17 +38,17 @@ pub async fn handle_chat_report(ctx: Ctx<State>, req: ChatReportReq) -> Result<C
         return Ok(ChatReportResp { reported: 0 });
     }
     let reason: String = req.reason.chars().take(200).collect();
-    let ids = found.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().join(",");
-    let snapshot: Vec<(String, String)> = found
+    let messages = found
         .iter()
-        .map(|r| {
-            let place =
-                if r.channel.is_empty() { format!("whisper:{}", r.recipient) } else { r.channel.clone() };
-            (format!("m{}", r.id), format!("{} {} {} {}", r.sender, place, r.sent_ms, r.text))
+        .map(|r| ReportedMessage {
+            id: r.id,
+            sender: r.sender,
+            place: if r.channel.is_empty() { format!("whisper:{}", r.recipient) } else { r.channel.clone() },
+            sent_ms: r.sent_ms,
+            text: r.text.clone(),
         })
         .collect();
-    let mut attrs: Vec<(&str, &str)> = vec![("reason", &reason), ("ids", &ids)];
-    attrs.extend(snapshot.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    events::emit(&st.bus, "chat_report", PlayerId(player), &attrs);
+    let detail = Detail::ChatReport(ChatReport { reason, messages });
+    events::emit_typed(&st.bus, "chat_report", PlayerId(player), detail);
     Ok(ChatReportResp { reported: found.len() as u32 })
 }

@@ -33,7 +33,8 @@ use bytes::Bytes;
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use mmo_core::bus::{Bus, events, node, reply};
 use mmo_core::clock::now_ms;
-use mmo_proto::bus::{Envelope, FanOut, Kind, Push, Request};
+use mmo_proto::bus::game_event::Detail;
+use mmo_proto::bus::{Envelope, FanOut, Kind, MatchClosed, PlayerCount, Push, Request};
 use mmo_proto::{
     EnterReason, EnterWorldReq, EnterWorldResp, ErrorCode, ZoneEnterNtf, ZonePositionsNtf, ZoneTickNtf,
 };
@@ -352,21 +353,22 @@ impl Instance {
         }
         let result = self.match_state.as_ref().filter(|_| closed).map(|m| {
             let list = |v: &HashMap<PlayerId, u32>| {
-                let mut v: Vec<String> = v.iter().map(|(p, n)| format!("{}:{n}", p.0)).collect();
-                v.sort();
-                v.join(",")
+                let mut v: Vec<PlayerCount> =
+                    v.iter().map(|(p, n)| PlayerCount { player: p.0, count: *n }).collect();
+                v.sort_by_key(|c| c.player);
+                v
             };
-            let mut entered: Vec<String> = m.entered.iter().map(|p| p.0.to_string()).collect();
-            entered.sort();
-            vec![
-                ("instance".to_string(), self.key.to_string()),
-                ("map".to_string(), m.map.clone()),
-                ("match_id".to_string(), m.id.clone()),
-                ("players".to_string(), entered.join(",")),
-                ("duration_ms".to_string(), m.started.elapsed().as_millis().to_string()),
-                ("kills".to_string(), list(&m.kills)),
-                ("deaths".to_string(), list(&m.deaths)),
-            ]
+            let mut players: Vec<u64> = m.entered.iter().map(|p| p.0).collect();
+            players.sort_unstable();
+            MatchClosed {
+                match_id: m.id.clone(),
+                instance: self.key.to_string(),
+                map: m.map.clone(),
+                players,
+                duration_ms: u64::try_from(m.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                kills: list(&m.kills),
+                deaths: list(&m.deaths),
+            }
         });
         // Stop reading the stream first: a closed match's stream is deleted below, and a reader
         // still running would create it again.
@@ -381,9 +383,8 @@ impl Instance {
                 Ok(n) => tracing::info!(instance = %key, saved = saves, released = n, "instance stopped"),
                 Err(e) => tracing::warn!(instance = %key, error = %e, "releasing players failed; they are free once the lease expires"),
             }
-            if let Some(attrs) = result {
-                let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                events::emit(&sh.bus, "match_closed", PlayerId(0), &attrs);
+            if let Some(closed) = result {
+                events::emit_typed(&sh.bus, "match_closed", PlayerId(0), Detail::MatchClosed(closed));
                 if let Err(e) = directory::close_match(&sh.bus, &key).await {
                     tracing::warn!(instance = %key, error = %e, "closed match still listed");
                 }

@@ -105,8 +105,9 @@ impl Instance {
                 self.start_handoff(player, to_map, Some(to), EnterReason::Portal, back);
             }
             WorldEvent::LevelUp { player, level } => {
-                let level = level.to_string();
-                events::emit(self.bus(), "level_up", player, &[("level", &level), ("instance", &self.key)]);
+                let detail =
+                    Detail::LevelUp(mmo_proto::bus::LevelUp { level, instance: self.key.to_string() });
+                events::emit_typed(self.bus(), "level_up", player, detail);
             }
             WorldEvent::NpcKilled { player, .. } => {
                 if let Some(m) = &mut self.match_state {
