@@ -40,13 +40,16 @@
 #      ratio chat/PUBLISH, per channel size: CHAT_MEMBERS (default 100,1000), CHAT_RATE
 #      (messages/s per size, default 500,60), CHAT_SECS (window, default 4). Servers and clients
 #      share the process, so nothing is pinned.
+#   9. event log: event_rows, rows/s the event-log writer stores from the `events` stream into
+#      MySQL (a backlog of EVENTS_N, default 100000, typed events), vs the same multi-row
+#      INSERT IGNORE statements alone (the ceiling) and single-row autocommit INSERTs (naive).
 #
 # Usage: scripts/bench.sh [CRITERION_FILTER]   e.g. scripts/bench.sh decode/1000x32B
 # Environment: CONNS (default 10000, at most 19000), REPEAT (conn_memory repeats, default 1),
 # HOLD (seconds to hold the connections with heartbeats after measuring, then measure again;
 # default 0, use 12 or more so every connection has sent a PingReq: S1's steady state),
 # SKIP_CRITERION=1, SKIP_ZONE_TICK=1, SKIP_MEMORY=1, SKIP_BUS=1, SKIP_E2E=1, SKIP_LOGIN=1 or
-# SKIP_ZONE=1, SKIP_MM=1 or SKIP_CHAT=1 to leave a part out;
+# SKIP_ZONE=1, SKIP_MM=1, SKIP_CHAT=1 or SKIP_EVENTS=1 to leave a part out;
 # BUS_REPEAT (bus_bench repeats of its throughput steps, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -159,6 +162,11 @@ if [[ -z ${SKIP_CHAT:-} ]]; then
   ulimit -n "$(ulimit -Hn)"
   "$target/release/chat_fanout" --members "${CHAT_MEMBERS:-100,1000}" --rate "${CHAT_RATE:-500,60}" \
     --duration "${CHAT_SECS:-4}s" --json "$target/chat_fanout.json"
+fi
+
+if [[ -z ${SKIP_EVENTS:-} ]]; then
+  step "event log: writer rows/s from the stream to MySQL vs the bare multi-row INSERT and single-row INSERTs"
+  "$target/release/event_rows" --events "${EVENTS_N:-100000}" --json "$target/event_rows.json"
 fi
 
 if [[ -z ${SKIP_E2E:-} ]]; then

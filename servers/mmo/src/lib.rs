@@ -31,6 +31,8 @@ pub enum Role {
     Matchmaking,
     /// Only a chat instance (channels, whispers, history, moderation).
     Chat,
+    /// Only an event-log instance (events stream to MySQL, the outbox relay, retention).
+    Events,
     /// Apply every server's database migrations, then exit.
     Migrate,
 }
@@ -71,6 +73,9 @@ pub fn servers(role: Role, cfg: &Config) -> Vec<Server> {
     }
     if all || role == Role::Chat {
         list.push(mmo_chat::server(cfg.chat.clone()));
+    }
+    if all || role == Role::Events {
+        list.push(mmo_eventlog::server(cfg.eventlog.clone()));
     }
     if all || role == Role::Gateway {
         list.push(mmo_gateway::server(cfg.listener.clone(), cfg.gateway.clone()));
@@ -113,6 +118,27 @@ pub async fn publish_version(
     let (store, bus, _shutdown) = admin_connect(cfg).await?;
     mmo_version::publish(&store, &bus, platform, latest, minimum, manifest_url).await?;
     Ok(())
+}
+
+/// `mmo admin events show`: a player's (username or id) newest `limit` events, newest first,
+/// one line each (time, kind, detail as JSON).
+pub async fn events_show(cfg: &Config, player: &str, limit: u32) -> anyhow::Result<String> {
+    let (store, _bus, _shutdown) = admin_connect(cfg).await?;
+    let id = mmo_account::resolve(&store, player).await?;
+    Ok(mmo_eventlog::admin::show(&store, id.0, limit).await?)
+}
+
+/// `mmo admin events export`: the events of `[since, until)` (widened to whole UTC days) as
+/// newline-delimited JSON, one file per day in `dir`. Returns what it wrote.
+pub async fn events_export(
+    cfg: &Config,
+    since_ms: u64,
+    until_ms: u64,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<mmo_eventlog::admin::DayFile>> {
+    let tables = migrations();
+    let (store, _) = mmo_core::server::migrate(&cfg.mysql, tables.iter().collect()).await?;
+    Ok(mmo_eventlog::admin::export(&store, since_ms, until_ms, dir).await?)
 }
 
 /// Connects what an admin command needs: the schema (migrated), MySQL and a bus node of its own.

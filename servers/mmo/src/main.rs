@@ -36,6 +36,8 @@ enum Command {
     Matchmaking,
     /// Only a chat instance (channels, whispers, history, moderation).
     Chat,
+    /// Only an event-log instance (the events stream to MySQL, the outbox relay, retention).
+    Events,
     /// Apply every server's database migrations, then exit.
     Migrate,
     /// Change what the running servers use, without restarting them.
@@ -70,6 +72,36 @@ enum Admin {
         moderator: String,
         #[command(subcommand)]
         command: ChatAdmin,
+    },
+    /// The game event log: a player's recent events, and export for a warehouse.
+    Events {
+        #[command(subcommand)]
+        command: EventsAdmin,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EventsAdmin {
+    /// A player's recent events, newest first: time, kind, detail as JSON.
+    Show {
+        /// Username (any case) or player id.
+        player: String,
+        /// How many (at most 1000).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Write events as newline-delimited JSON, one file per UTC day
+    /// (`events-YYYY-MM-DD.ndjson`, replaced atomically if it exists).
+    Export {
+        /// The first day (YYYY-MM-DD, UTC) or an RFC 3339 time (its whole day is written).
+        #[arg(long)]
+        since: String,
+        /// The directory to write to (created if missing).
+        #[arg(long)]
+        to: PathBuf,
+        /// Up to this day (excluded) or time (its day included); default: now, today included.
+        #[arg(long)]
+        until: Option<String>,
     },
 }
 
@@ -183,6 +215,7 @@ fn main() -> anyhow::Result<()> {
         Command::Zone => Role::Zone,
         Command::Matchmaking => Role::Matchmaking,
         Command::Chat => Role::Chat,
+        Command::Events => Role::Events,
         Command::Migrate => Role::Migrate,
         Command::Admin {
             command: Admin::Version { command: VersionAdmin::Publish { platform, latest, minimum, manifest } },
@@ -230,6 +263,25 @@ fn main() -> anyhow::Result<()> {
                 ChatAdmin::Delete { message, reason } => mmo::ChatAction::Delete { message, reason },
             };
             println!("{}", runtime.block_on(mmo::chat_admin(&cfg, &moderator, action))?);
+            return Ok(());
+        }
+        Command::Admin { command: Admin::Events { command: EventsAdmin::Show { player, limit } } } => {
+            println!("{}", runtime.block_on(mmo::events_show(&cfg, &player, limit))?);
+            return Ok(());
+        }
+        Command::Admin { command: Admin::Events { command: EventsAdmin::Export { since, to, until } } } => {
+            let since = mmo_eventlog::days::parse(&since).map_err(anyhow::Error::msg)?;
+            let until = match until {
+                Some(u) => mmo_eventlog::days::parse(&u).map_err(anyhow::Error::msg)?,
+                None => mmo_core::clock::now_ms(),
+            };
+            let files = runtime.block_on(mmo::events_export(&cfg, since, until, &to))?;
+            if files.is_empty() {
+                println!("no events in that range");
+            }
+            for f in files {
+                println!("{}: {} events", f.path.display(), f.events);
+            }
             return Ok(());
         }
         Command::Admin { command: Admin::Account { command: AccountAdmin::Unban { target } } } => {
