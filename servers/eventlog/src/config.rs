@@ -15,6 +15,8 @@ pub struct EventlogConfig {
     /// Default 20ms.
     #[serde(with = "humantime_serde")]
     pub linger: Duration,
+    /// Batches the writer writes to MySQL at once (on connections of the pool). Default 4.
+    pub writers: u32,
     /// Stream entries the writer works on at once (read, waiting for their batch to commit);
     /// each is acknowledged once the batch holding its events committed. Default 64.
     pub entries_in_flight: u32,
@@ -46,6 +48,7 @@ impl Default for EventlogConfig {
         EventlogConfig {
             batch_rows: 500,
             linger: Duration::from_millis(20),
+            writers: 4,
             entries_in_flight: 64,
             relay_batch: 500,
             relay_interval: Duration::from_millis(200),
@@ -61,15 +64,17 @@ impl Default for EventlogConfig {
 impl EventlogConfig {
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), String> {
-        if self.batch_rows == 0
-            || self.entries_in_flight == 0
-            || self.relay_batch == 0
-            || self.cleanup_batch == 0
-        {
+        let counts =
+            [self.batch_rows, self.writers, self.entries_in_flight, self.relay_batch, self.cleanup_batch];
+        if counts.contains(&0) {
             return Err(
-                "eventlog: batch_rows, entries_in_flight, relay_batch and cleanup_batch must be at least 1"
+                "eventlog: batch_rows, writers, entries_in_flight, relay_batch and cleanup_batch must be at \
+                 least 1"
                     .into(),
             );
+        }
+        if self.writers > 64 {
+            return Err("eventlog: writers must be at most 64".into());
         }
         if self.relay_interval.is_zero() || self.cleanup_interval.is_zero() || self.max_backoff.is_zero() {
             return Err("eventlog: relay_interval, cleanup_interval and max_backoff must be over 0".into());

@@ -30,6 +30,9 @@ const LEASE: &str = "local v = redis.call('GET', KEYS[1]) \
     if v == false or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end \
     return 0";
 
+/// Gives the lease up if this node holds it.
+const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 0";
+
 /// The relay lease's key.
 pub fn lease_key(bus: &Bus) -> String {
     bus.keys().owned(SERVICE, "relay")
@@ -48,6 +51,16 @@ pub async fn lease(bus: &Bus, ttl: Duration) -> Result<bool, EventlogError> {
         )
         .await?;
     Ok(held == 1)
+}
+
+/// Gives the lease up if this node holds it (on shutdown: another instance takes over at once
+/// instead of after `relay_lease`).
+pub async fn release(bus: &Bus) -> Result<(), EventlogError> {
+    let mut conn = bus.conn().await?;
+    let _: i64 = bus
+        .timed(redis::Script::new(RELEASE).key(lease_key(bus)).arg(bus.node()).invoke_async(&mut *conn))
+        .await?;
+    Ok(())
 }
 
 /// Relays one round: up to `limit` staged rows, oldest first. Returns how many were relayed.
@@ -126,7 +139,10 @@ pub async fn run(bus: Bus, store: mmo_core::store::Store, cfg: EventlogConfig, s
         };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = token.cancelled() => return,
+            _ = token.cancelled() => break,
         }
+    }
+    if let Err(e) = release(&bus).await {
+        tracing::debug!(error = %e, "relay lease not given up; it lapses");
     }
 }

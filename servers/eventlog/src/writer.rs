@@ -3,24 +3,32 @@
 //!
 //! Each stream entry (a batch of envelopes, each an event) is handled in a task of its own, up
 //! to `entries_in_flight` at once: it hands its events to the batcher and waits for the batch
-//! that holds them to commit; only then is the entry acknowledged. The batcher writes when it
-//! has `batch_rows` rows or `linger` has passed since the first. A failed write fails every
-//! entry of the batch, which stays pending and is delivered again (the core consumer: a
-//! retry after `claim_idle`, taken over by another writer if this one died, dead-lettered
-//! after `max_deliveries`). A writer that dies between the commit and the acknowledgement
-//! has its entries written again by whoever takes them over: `INSERT IGNORE` keyed by the
-//! event id keeps that to one row per event.
+//! that holds them to commit; only then is the entry acknowledged. The batcher closes a batch
+//! when it has `batch_rows` rows or `linger` has passed since the first, and writes up to
+//! `writers` batches at once. While MySQL is unavailable
+//! (down, timing out, conflicting) the batcher retries the same batch with backoff (up to
+//! `max_backoff`), its entries held in flight: an entry being handled is never taken over nor
+//! counted towards the dead-letter limit, and reading stops once `entries_in_flight` are
+//! waiting, so an outage of any length costs no event. Any other failure (a statement MySQL
+//! refuses) fails every entry of the batch after [`OTHER_ATTEMPTS`] tries: they stay pending and
+//! are delivered again (the core consumer: a retry after `claim_idle`, dead-lettered after
+//! `max_deliveries`). On shutdown a batch not yet written is left pending the same way. A
+//! writer that dies between the commit and the acknowledgement has its entries taken over by
+//! another writer and written again: `INSERT IGNORE` keyed by the event id keeps that to one
+//! row per event.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::{counter, histogram};
 use mmo_core::Shutdown;
+use mmo_core::backoff::Backoff;
 use mmo_core::bus::consumer::{EntryHandler, GroupConsumer, Handled};
 use mmo_core::bus::{Bus, BusError, events};
 use mmo_core::store::{Store, StoreError};
 use mmo_proto::bus::GameEvent;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::{EventlogConfig, SERVICE, rows};
 
@@ -28,6 +36,9 @@ pub const EVENTS_WRITTEN: &str = "mmo_eventlog_rows_written_total";
 pub const EVENTS_DUPLICATE: &str = "mmo_eventlog_rows_duplicate_total";
 pub const WRITE_ERRORS: &str = "mmo_eventlog_write_errors_total";
 pub const BATCH_ROWS: &str = "mmo_eventlog_batch_rows";
+
+/// Tries of a batch that fails for a reason other than MySQL being unavailable.
+pub const OTHER_ATTEMPTS: u32 = 3;
 
 /// One entry's events and where to say whether they were stored.
 struct Job {
@@ -43,7 +54,13 @@ impl Batcher {
     /// Starts the batcher task writing to `store`.
     pub fn start(store: Store, cfg: &EventlogConfig, shutdown: &Shutdown) -> Batcher {
         let (tx, rx) = mpsc::channel(cfg.entries_in_flight as usize);
-        shutdown.spawn(run(store, rx, cfg.batch_rows as usize, cfg.linger));
+        let limits = Limits {
+            max_rows: cfg.batch_rows as usize,
+            linger: cfg.linger,
+            max_backoff: cfg.max_backoff,
+            writers: cfg.writers,
+        };
+        shutdown.spawn(run(store, rx, limits, shutdown.token()));
         Batcher(tx)
     }
 
@@ -60,11 +77,22 @@ impl Batcher {
     }
 }
 
-/// Collects jobs into batches of up to `max_rows` rows (or what came within `linger`), writes
-/// each, and answers every job of it.
-async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_rows: usize, linger: Duration) {
+#[derive(Clone, Copy)]
+struct Limits {
+    max_rows: usize,
+    linger: Duration,
+    max_backoff: Duration,
+    writers: u32,
+}
+
+/// Collects jobs into batches of up to `max_rows` rows (or what came within `linger`) and
+/// writes each in a task of its own, up to `writers` at once (while one batch commits, the
+/// next forms and goes; rows need no order among them).
+async fn run(store: Store, mut rx: mpsc::Receiver<Job>, limits: Limits, stop: CancellationToken) {
+    let max_rows = limits.max_rows;
+    let writers = Arc::new(Semaphore::new(limits.writers as usize));
     while let Some(first) = rx.recv().await {
-        let deadline = tokio::time::Instant::now() + linger;
+        let deadline = tokio::time::Instant::now() + limits.linger;
         let mut rows = first.events.len();
         let mut jobs = vec![first];
         while rows < max_rows {
@@ -76,27 +104,57 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_rows: usize, linger:
                 Ok(None) | Err(_) => break,
             }
         }
-        let ok = write_jobs(&store, &jobs, max_rows).await;
-        for job in jobs {
-            let _ = job.done.send(ok);
+        let Ok(permit) = writers.clone().acquire_owned().await else { break };
+        let (store, stop) = (store.clone(), stop.clone());
+        tokio::spawn(async move {
+            write_batch(&store, jobs, limits, &stop).await;
+            drop(permit);
+        });
+    }
+    // The batches in flight finish (or, on shutdown, give up) before the task ends.
+    let _all = writers.acquire_many(limits.writers).await;
+}
+
+/// Writes one batch (retrying while MySQL is unavailable, until `stop`) and answers every job
+/// of it.
+async fn write_batch(store: &Store, jobs: Vec<Job>, limits: Limits, stop: &CancellationToken) {
+    let max_rows = limits.max_rows;
+    let all: Vec<GameEvent> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
+    let mut backoff = Backoff::new(Duration::from_millis(50), limits.max_backoff);
+    let mut other_failures = 0;
+    let ok = loop {
+        let e = match write_all(store, &all, max_rows).await {
+            Ok(()) => break true,
+            Err(e) => e,
+        };
+        counter!(WRITE_ERRORS).increment(1);
+        if !e.is_unavailable() {
+            other_failures += 1;
+            if other_failures >= OTHER_ATTEMPTS {
+                tracing::error!(error = %e, entries = jobs.len(), "events not written; their entries are delivered again");
+                break false;
+            }
         }
+        let pause = backoff.next_pause();
+        tracing::warn!(error = %e, retry_in = ?pause, "events not written yet; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            // Left pending: delivered again to this group after the restart, or taken over.
+            _ = stop.cancelled() => break false,
+        }
+    };
+    for job in jobs {
+        let _ = job.done.send(ok);
     }
 }
 
-/// Writes the jobs' events in statements of at most `max_rows` rows.
-async fn write_jobs(store: &Store, jobs: &[Job], max_rows: usize) -> bool {
-    let all: Vec<GameEvent> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
+/// Writes a batch's events in statements of at most `max_rows` rows (a repeat after a failure
+/// writes the chunks already written again: `INSERT IGNORE` skips their rows).
+async fn write_all(store: &Store, all: &[GameEvent], max_rows: usize) -> Result<(), StoreError> {
     for chunk in all.chunks(max_rows.max(1)) {
-        match write_chunk(store, chunk).await {
-            Ok(()) => {}
-            Err(e) => {
-                counter!(WRITE_ERRORS).increment(1);
-                tracing::warn!(error = %e, rows = chunk.len(), "events not written; their entries are delivered again");
-                return false;
-            }
-        }
+        write_chunk(store, chunk).await?;
     }
-    true
+    Ok(())
 }
 
 async fn write_chunk(store: &Store, chunk: &[GameEvent]) -> Result<(), StoreError> {

@@ -101,5 +101,10 @@ async fn a_round_relays_at_most_its_batch_in_order_then_deletes_the_rows() {
     assert!(mmo_eventlog::relay::lease(&s.bus, std::time::Duration::from_secs(5)).await.unwrap());
     let other = s.redis.bus("other", &s.shutdown).await;
     assert!(!mmo_eventlog::relay::lease(&other, std::time::Duration::from_secs(5)).await.unwrap());
+    // Given up (a relay stopping), it is the other's at once; the other's is not given up by us.
+    mmo_eventlog::relay::release(&s.bus).await.unwrap();
+    assert!(mmo_eventlog::relay::lease(&other, std::time::Duration::from_secs(5)).await.unwrap());
+    mmo_eventlog::relay::release(&s.bus).await.unwrap();
+    assert!(!mmo_eventlog::relay::lease(&s.bus, std::time::Duration::from_secs(5)).await.unwrap());
     s.finish().await;
 }

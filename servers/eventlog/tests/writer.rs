@@ -12,6 +12,7 @@ use mmo_core::bus::events;
 use mmo_core::session::PlayerId;
 use mmo_proto::bus::game_event::Detail;
 use mmo_proto::bus::{Batch, GameEvent, LevelUp};
+use mysql_async::prelude::Queryable as _;
 use prost::Message as _;
 
 /// Emits `n` level-ups from `bus`; their ids.
@@ -113,6 +114,53 @@ async fn a_writer_killed_mid_batch_is_taken_over_and_nothing_is_stored_twice() {
     assert_eq!(emitted.len(), 400, "event ids are unique");
     assert_eq!(stored.len(), 400, "one row per event");
     assert_eq!(stored.into_iter().collect::<BTreeSet<_>>(), emitted, "exactly the events emitted");
+    w.stop().await;
+    s.finish().await;
+}
+
+/// MySQL unavailable to the writer for longer than the stream's dead-letter horizon
+/// (`max_deliveries` x `claim_idle`): the table is locked by another session, so every INSERT
+/// hits its deadline. The writer keeps its entries in flight and retries; once the lock goes,
+/// every event is stored, none was dead-lettered, each entry was delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_outage_longer_than_the_dead_letter_horizon_loses_nothing() {
+    let s = setup().await;
+    let mut mysql = s.db.config().clone();
+    mysql.query_timeout = std::time::Duration::from_millis(300);
+    let short = mmo_core::store::Store::connect(&mysql).await.unwrap();
+    let mut lock = s.db.store().conn().await.unwrap();
+    lock.query_drop("LOCK TABLES game_events WRITE").await.unwrap();
+    let w = s.writer_on("writer-x", test_config(), short).await;
+    let mut emitted = emit(&s.bus, 50);
+    assert!(s.bus.flush(common::DEADLINE).await);
+    let horizon = s.redis.cfg.claim_idle.as_millis() as u64 * (s.redis.cfg.max_deliveries + 2);
+    let stream = s.bus.keys().events();
+    // Held until every entry has waited well past the horizon.
+    s.until("entries older than the dead-letter horizon", || async {
+        let mut conn = s.bus.conn().await.unwrap();
+        let p: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+            .arg(&*stream)
+            .arg(mmo_eventlog::SERVICE)
+            .arg("-")
+            .arg("+")
+            .arg(1000)
+            .query_async(&mut *conn)
+            .await
+            .unwrap();
+        !p.ids.is_empty()
+            && p.ids.iter().all(|e| e.times_delivered == 1 && e.last_delivered_ms as u64 > horizon)
+    })
+    .await;
+    lock.query_drop("UNLOCK TABLES").await.unwrap();
+    drop(lock);
+    s.until("every event stored", || async { s.rows().await == 50 }).await;
+    emitted.sort();
+    assert_eq!(s.ids().await, emitted);
+    let mut conn = s.bus.conn().await.unwrap();
+    let dead: u64 =
+        redis::cmd("XLEN").arg(s.bus.keys().dead_letter(&stream)).query_async(&mut *conn).await.unwrap();
+    assert_eq!(dead, 0, "nothing dead-lettered");
+    drop(conn);
     w.stop().await;
     s.finish().await;
 }

@@ -53,10 +53,14 @@ pub struct Writer {
 
 impl Setup {
     pub async fn writer(&self, node: &str, cfg: EventlogConfig) -> Writer {
+        self.writer_on(node, cfg, self.db.store().clone()).await
+    }
+
+    /// An event-log server using `store` (e.g. one with a short query deadline).
+    pub async fn writer_on(&self, node: &str, cfg: EventlogConfig, store: mmo_core::store::Store) -> Writer {
         let shutdown = Shutdown::new();
         let bus = self.redis.bus(node, &shutdown).await;
-        let launch =
-            Launch::new(mmo_eventlog::SERVICE, bus.clone(), Some(self.db.store().clone()), shutdown.clone());
+        let launch = Launch::new(mmo_eventlog::SERVICE, bus.clone(), Some(store), shutdown.clone());
         mmo_eventlog::server(cfg).start(launch).await.unwrap();
         Writer { bus, shutdown }
     }
