@@ -120,12 +120,16 @@ pub async fn publish_version(
     Ok(())
 }
 
-/// `mmo admin events show`: a player's (username or id) newest `limit` events, newest first,
+/// `mmo admin events show`: a player's (player id, or username) newest `limit` events, newest first,
 /// one line each (time, kind, detail as JSON).
 pub async fn events_show(cfg: &Config, player: &str, limit: u32) -> anyhow::Result<String> {
     let (store, _bus, _shutdown) = admin_connect(cfg).await?;
-    let id = mmo_account::resolve(&store, player).await?;
-    Ok(mmo_eventlog::admin::show(&store, id.0, limit).await?)
+    // An id is taken as it is: a player's events outlive its account.
+    let id = match player.parse::<u64>() {
+        Ok(id) => id,
+        Err(_) => mmo_account::resolve(&store, player).await?.0,
+    };
+    Ok(mmo_eventlog::admin::show(&store, id, limit).await?)
 }
 
 /// `mmo admin events export`: the events of `[since, until)` (widened to whole UTC days) as
