@@ -36,6 +36,8 @@ enum Command {
     Matchmaking,
     /// Only a chat instance (channels, whispers, history, moderation).
     Chat,
+    /// Only a leaderboard instance (boards, scores, ranks, seasons).
+    Leaderboard,
     /// Apply every server's database migrations, then exit.
     Migrate,
     /// Change what the running servers use, without restarting them.
@@ -70,6 +72,30 @@ enum Admin {
         moderator: String,
         #[command(subcommand)]
         command: ChatAdmin,
+    },
+    /// Leaderboards: rebuild a board from MySQL, roll a board's ended seasons over.
+    Leaderboard {
+        #[command(subcommand)]
+        command: LeaderboardAdmin,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LeaderboardAdmin {
+    /// Merge a board's stored entries (MySQL, lb_scores) into Redis, e.g. after Redis lost it.
+    /// Entries already in Redis win unless worse; safe to run while the board is in use.
+    Rebuild {
+        /// The board's name (a key of [leaderboard.boards]).
+        board: String,
+        /// The season (default: the current one).
+        #[arg(long)]
+        season: Option<u64>,
+    },
+    /// Roll the board's ended seasons over now: final ranks into lb_results, rewards granted
+    /// once per player. Running it again grants nothing more.
+    Rollover {
+        /// The board's name.
+        board: String,
     },
 }
 
@@ -183,6 +209,7 @@ fn main() -> anyhow::Result<()> {
         Command::Zone => Role::Zone,
         Command::Matchmaking => Role::Matchmaking,
         Command::Chat => Role::Chat,
+        Command::Leaderboard => Role::Leaderboard,
         Command::Migrate => Role::Migrate,
         Command::Admin {
             command: Admin::Version { command: VersionAdmin::Publish { platform, latest, minimum, manifest } },
@@ -230,6 +257,16 @@ fn main() -> anyhow::Result<()> {
                 ChatAdmin::Delete { message, reason } => mmo::ChatAction::Delete { message, reason },
             };
             println!("{}", runtime.block_on(mmo::chat_admin(&cfg, &moderator, action))?);
+            return Ok(());
+        }
+        Command::Admin { command: Admin::Leaderboard { command } } => {
+            let action = match command {
+                LeaderboardAdmin::Rebuild { board, season } => {
+                    mmo::LeaderboardAction::Rebuild { board, season }
+                }
+                LeaderboardAdmin::Rollover { board } => mmo::LeaderboardAction::Rollover { board },
+            };
+            println!("{}", runtime.block_on(mmo::leaderboard_admin(&cfg, action))?);
             return Ok(());
         }
         Command::Admin { command: Admin::Account { command: AccountAdmin::Unban { target } } } => {
