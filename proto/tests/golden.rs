@@ -333,3 +333,22 @@ fn presence_push() {
         "00 00 00 18 10 07 01 00 00 00 04 0a 0f 08 07 10 04 32 03 6d 31 32 3a 04 64 75 65 6c",
     );
 }
+
+#[test]
+fn purchase_request() {
+    let req = PurchaseReq { key: "buy-1".into(), item_id: 7, quantity: 1, expected_version: 2 };
+    golden(
+        &req.to_frame_bytes(Seq(5), Flags::NONE),
+        "00 00 00 14 17 76 00 00 00 00 05 0a 05 62 75 79 2d 31 10 07 18 01 20 02",
+    );
+}
+
+#[test]
+fn shop_key_reused_error() {
+    let resp = ErrorResp {
+        code: ErrorCode::ShopKeyReused as i32,
+        request_msg_id: u32::from(PurchaseReq::ID.0),
+        ..Default::default()
+    };
+    golden(&resp.to_frame_bytes(Seq(6), Flags::NONE), "00 00 00 0d 00 05 00 00 00 00 06 08 f5 2e 10 f6 2e");
+}

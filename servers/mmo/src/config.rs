@@ -11,6 +11,7 @@ use mmo_core::store::{MysqlConfig, WriteBehindConfig};
 use mmo_core::{ListenerConfig, MetricsConfig, ShutdownConfig};
 use mmo_gateway::GatewayConfig;
 use mmo_matchmaking::MatchmakingConfig;
+use mmo_shop::ShopConfig;
 use mmo_zone::ZoneServerConfig;
 use serde::Deserialize;
 
@@ -24,6 +25,7 @@ pub struct Config {
     pub zone: ZoneServerConfig,
     pub matchmaking: MatchmakingConfig,
     pub chat: ChatConfig,
+    pub shop: ShopConfig,
     pub bus: BusConfig,
     pub mysql: MysqlConfig,
     pub write_behind: WriteBehindConfig,
@@ -77,6 +79,7 @@ impl Config {
         cfg.zone.validate().map_err(ConfigError::Invalid)?;
         cfg.matchmaking.validate().map_err(ConfigError::Invalid)?;
         cfg.chat.validate().map_err(ConfigError::Invalid)?;
+        cfg.shop.validate().map_err(ConfigError::Invalid)?;
         Ok(cfg)
     }
 }
