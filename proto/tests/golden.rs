@@ -335,6 +335,25 @@ fn presence_push() {
 }
 
 #[test]
+fn purchase_request() {
+    let req = PurchaseReq { key: "buy-1".into(), item_id: 7, quantity: 1, expected_version: 2 };
+    golden(
+        &req.to_frame_bytes(Seq(5), Flags::NONE),
+        "00 00 00 14 17 76 00 00 00 00 05 0a 05 62 75 79 2d 31 10 07 18 01 20 02",
+    );
+}
+
+#[test]
+fn shop_key_reused_error() {
+    let resp = ErrorResp {
+        code: ErrorCode::ShopKeyReused as i32,
+        request_msg_id: u32::from(PurchaseReq::ID.0),
+        ..Default::default()
+    };
+    golden(&resp.to_frame_bytes(Seq(6), Flags::NONE), "00 00 00 0d 00 05 00 00 00 00 06 08 f5 2e 10 f6 2e");
+}
+
+#[test]
 fn score_submit_request() {
     let req = ScoreSubmitReq { board: "race_time".into(), score: 61_234 };
     golden(

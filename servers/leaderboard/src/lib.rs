@@ -28,6 +28,7 @@ pub mod ranking;
 pub mod rebuild;
 pub mod rollover;
 pub mod season;
+pub mod shop;
 pub mod store;
 
 use std::sync::Arc;
@@ -80,18 +81,18 @@ pub fn router() -> Router<State> {
         .route(authed(2, 5), info::handle_leaderboard_info)
 }
 
-/// The leaderboard server with its settings (`[leaderboard]`), no validator and no rewards
-/// (seasons' results are kept and their rewards wait for a [`Rewards`]).
+/// The leaderboard server with its settings (`[leaderboard]`), no validator, and season rewards
+/// granted through the shop ([`shop::ShopRewards`]).
 pub fn server(cfg: LeaderboardConfig) -> Server {
-    server_with_rewards(cfg, None, None)
+    server_with(cfg, None)
 }
 
-/// The leaderboard server with a game's score validator.
+/// The leaderboard server with a game's score validator; rewards through the shop.
 pub fn server_with(cfg: LeaderboardConfig, validator: Option<Arc<dyn ScoreValidator>>) -> Server {
     server_with_rewards(cfg, validator, None)
 }
 
-/// The leaderboard server with a validator and where season rewards go.
+/// The leaderboard server with a validator and where season rewards go (None: the shop).
 pub fn server_with_rewards(
     cfg: LeaderboardConfig,
     validator: Option<Arc<dyn ScoreValidator>>,
@@ -101,6 +102,11 @@ pub fn server_with_rewards(
         let invalid = |e: String| StartError::Server { name: SERVICE, error: e.into() };
         cfg.validate().map_err(invalid)?;
         let store = l.store()?;
+        let rewards: Arc<dyn Rewards> = match rewards {
+            Some(r) => r,
+            None => Arc::new(shop::ShopRewards { store: store.clone(), bus: l.bus.clone() }),
+        };
+        let rewards = Some(rewards);
         let people = Arc::new(people::People::new(cfg.friends_cache));
         let notify = notify::start(
             l.bus.clone(),
