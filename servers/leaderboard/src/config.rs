@@ -36,6 +36,10 @@ pub struct LeaderboardConfig {
     pub archive_ttl: Duration,
     /// Rows per pipeline when a board is rebuilt from MySQL. Default 1000.
     pub rebuild_batch: u32,
+    /// How long an instance trusts a board it found in Redis before checking its marker again:
+    /// a board Redis lost is rebuilt at the first use after this. Default 1s.
+    #[serde(with = "humantime_serde")]
+    pub built_check: Duration,
     /// How long one instance may hold a board's rebuild lock. Default 60s.
     #[serde(with = "humantime_serde")]
     pub rebuild_lock: Duration,
@@ -56,6 +60,7 @@ impl Default for LeaderboardConfig {
             rollover_lease: Duration::from_secs(120),
             archive_ttl: Duration::from_secs(7 * 24 * 3600),
             rebuild_batch: 1000,
+            built_check: Duration::from_secs(1),
             rebuild_lock: Duration::from_secs(60),
             notify_queue: 10_000,
             max_info_boards: 64,

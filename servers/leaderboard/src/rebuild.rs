@@ -16,9 +16,6 @@ use crate::error::LbError;
 use crate::keys::BoardKeys;
 use crate::{ranking, store};
 
-/// How long this process trusts that a board it checked is still there.
-const CHECKED_TTL: Duration = Duration::from_secs(1);
-
 /// Boards-seasons this process found built recently.
 #[derive(Debug, Default)]
 pub struct Checked(Mutex<HashMap<(String, u64), Instant>>);
@@ -70,7 +67,7 @@ pub async fn ensure(
     season: u64,
 ) -> Result<Ready, LbError> {
     let id = (board.to_string(), season);
-    if checked.0.lock().get(&id).is_some_and(|at| at.elapsed() < CHECKED_TTL) {
+    if checked.0.lock().get(&id).is_some_and(|at| at.elapsed() < cfg.built_check) {
         return Ok(Ready::Yes);
     }
     let keys = BoardKeys::new(bus, board, season);
