@@ -11,7 +11,8 @@
 //! - Baselines: `redis-benchmark -c <clients> -P <pipeline> -r <players> ZADD <key>
 //!   __rand_int__ element:__rand_int__` (the `-t zadd` test, on a key of the prefix), and a raw
 //!   ZADD loop in this process with the same connections and pipelining (so the client's cost is
-//!   the same on both sides). Ratios submit/ZADD for both.
+//!   the same on both sides). Ratios submit/ZADD for both. And, for scale, a script that does
+//!   nothing but the ZADD (EVALSHA's own cost, the floor of any atomic submit).
 //! - `around`: a board of `--members` entries is loaded (the submit script in restore mode,
 //!   pipelined), then `--queries` LeaderboardAroundReq-equivalent reads (`ranking::around`, 10
 //!   above and 10 below, with ranks) of random members from `--query-tasks` tasks: p50/p99/max
@@ -242,10 +243,28 @@ async fn main() -> anyhow::Result<()> {
             .ignore();
     })
     .await?;
+    // The floor of any atomic script: EVALSHA of a script that only does the ZADD.
+    let floor_script = Arc::new(redis::Script::new("return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])"));
+    {
+        let mut conn = bus.conn().await?;
+        let _: String = floor_script.prepare_invoke().load_async(&mut *conn).await?;
+    }
+    let (fk, fs) = (format!("{prefix}:luazadd"), floor_script.clone());
+    let floor = pipelined(&args.url, args.clients, args.pipeline, args.updates, move |pipe, rng| {
+        let p: u64 = rng.random_range(1..=players);
+        let mut inv = fs.prepare_invoke();
+        inv.key(&fk).arg(rng.random_range(0..1_000_000_000u64)).arg(format!("element:{p}"));
+        pipe.invoke_script(&inv).ignore();
+    })
+    .await?;
     let rb = redis_benchmark_zadd(&args, &format!("{prefix}:rbzadd")).await;
     println!(
         "submit script: {submit:.0} updates/s; raw ZADD (same clients, pipelining): {raw:.0}/s, ratio {:.2}",
         submit / raw
+    );
+    println!(
+        "a script doing only the ZADD (EVALSHA floor): {floor:.0}/s; submit / floor {:.2}",
+        submit / floor
     );
     match &rb {
         Ok(z) => println!(
@@ -338,6 +357,7 @@ async fn main() -> anyhow::Result<()> {
             "redis_benchmark_zadd_per_s": rb.as_ref().ok(),
             "ratio_vs_redis_benchmark": rb.as_ref().ok().map(|z| submit / z),
             "ratio_vs_raw_zadd": submit / raw,
+            "lua_zadd_floor_per_s": floor,
             "members": args.members,
             "around_p50_ms": ms(&around, 0.5),
             "around_p99_ms": ms(&around, 0.99),

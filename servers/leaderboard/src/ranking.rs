@@ -9,7 +9,9 @@
 //! then the lower player id. A HASH maps a player to its member. Ranks: ordinal = position + 1
 //! (ZRANK); competition = 1 + entries with a better ZSET score (ZCOUNT); dense = 1 + distinct
 //! better ZSET scores, counted in a second ZSET of the distinct scores (with a HASH of how many
-//! entries hold each, kept by the same scripts).
+//! entries hold each, kept by the submit script on dense boards only: a board's ranking style
+//! is fixed for a season's keys; a change to dense applies to seasons started after it, or
+//! after the board's keys are dropped and rebuilt).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -62,49 +64,55 @@ pub fn rank(style: Ranking, pos: i64, better: i64, dbetter: i64) -> u32 {
     u32::try_from(r + 1).unwrap_or(u32::MAX)
 }
 
-// Shared Lua: move a player's entry from `old` (member, or false) to `new` (member, zscore),
-// keeping the distinct-score ZSET and counts. KEYS: z, h, d, dc.
+// Shared Lua: move a player's entry from `old` (member, or false) to `new` (member, zscore).
+// The distinct-score set and counts are kept only for dense boards (`dense`: the only style
+// that reads them). KEYS: z, h, d, dc.
 const MOVE: &str = "
 local function ks(x) return string.format('%d', x) end
-local function move(player, old, oldkey, new, newkey)
+local function move(player, old, oldkey, new, newkey, dense)
   if old then
     redis.call('ZREM', KEYS[1], old)
-    local s = ks(oldkey)
-    if redis.call('HINCRBY', KEYS[4], s, -1) <= 0 then
-      redis.call('HDEL', KEYS[4], s)
-      redis.call('ZREM', KEYS[3], s)
+    if dense then
+      local s = ks(oldkey)
+      if redis.call('HINCRBY', KEYS[4], s, -1) <= 0 then
+        redis.call('HDEL', KEYS[4], s)
+        redis.call('ZREM', KEYS[3], s)
+      end
     end
   end
   redis.call('ZADD', KEYS[1], newkey, new)
   redis.call('HSET', KEYS[2], player, new)
-  local s = ks(newkey)
-  if redis.call('HINCRBY', KEYS[4], s, 1) == 1 then redis.call('ZADD', KEYS[3], newkey, s) end
-end
-local function place(m, key)
-  return {redis.call('ZRANK', KEYS[1], m), redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ks(key)),
-          redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. ks(key))}
+  if dense then
+    local s = ks(newkey)
+    if redis.call('HINCRBY', KEYS[4], s, 1) == 1 then redis.call('ZADD', KEYS[3], newkey, s) end
+  end
 end
 ";
 
 /// KEYS: z, h, d, dc, rate bucket. ARGV: player, mode (`b` best, `c` cumulative, `rb`/`rc` a
 /// restore from MySQL: no rate, an entry already in Redis wins unless worse (best)), sign,
-/// score, member, min, max, rate interval ms (0: none), burst, now ms.
+/// score, member, min, max, rate interval ms (0: none), burst, now ms, ranking style (`o`, `c`,
+/// `d`: only that style's rank is read back, and only dense boards keep the distinct scores).
 /// Returns {-1, wait ms} when rate limited, else {improved 0/1, zscore, member, pos, better,
-/// dbetter, old member or '', old zscore or ''}.
+/// dbetter (the two of other styles 0), old member or '', old zscore or ''}.
+/// The rate bucket is one string `<tokens> <at ms>` with a TTL.
 static SUBMIT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(&format!(
         "{MOVE}
 local player, mode, sign = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local score, new = tonumber(ARGV[4]), ARGV[5]
-local lo, hi = tonumber(ARGV[6]), tonumber(ARGV[7])
-local interval, burst, now = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local interval, style = tonumber(ARGV[8]), ARGV[11]
 if (mode == 'b' or mode == 'c') and interval > 0 then
-  local b = redis.call('HMGET', KEYS[5], 't', 'at')
-  local tokens, at = tonumber(b[1]) or burst, tonumber(b[2]) or now
-  if now > at then tokens = math.min(burst, tokens + (now - at) / interval) end
+  local burst, now = tonumber(ARGV[9]), tonumber(ARGV[10])
+  local tokens, at = burst, now
+  local b = redis.call('GET', KEYS[5])
+  if b then
+    local sp = string.find(b, ' ', 1, true)
+    tokens, at = tonumber(string.sub(b, 1, sp - 1)), tonumber(string.sub(b, sp + 1))
+    if now > at then tokens = math.min(burst, tokens + (now - at) / interval) end
+  end
   if tokens < 1 then return {{-1, math.ceil((1 - tokens) * interval)}} end
-  redis.call('HSET', KEYS[5], 't', tokens - 1, 'at', math.max(now, at))
-  redis.call('PEXPIRE', KEYS[5], math.ceil(interval * burst) + 1000)
+  redis.call('SET', KEYS[5], (tokens - 1) .. ' ' .. math.max(now, at), 'PX', math.ceil(interval * burst) + 1000)
 end
 local old = redis.call('HGET', KEYS[2], player)
 local oldkey = nil
@@ -114,7 +122,7 @@ if old then
 end
 local total = score
 if mode == 'c' and old then
-  total = math.max(lo, math.min(hi, sign * oldkey + score))
+  total = math.max(tonumber(ARGV[6]), math.min(tonumber(ARGV[7]), sign * oldkey + score))
 end
 local newkey = sign * total
 local improved
@@ -125,11 +133,14 @@ elseif mode == 'rb' then improved = newkey < oldkey or (newkey == oldkey and new
 else improved = false end
 local cur, curkey = old, oldkey
 if improved then
-  move(player, old, oldkey, new, newkey)
+  move(player, old, oldkey, new, newkey, style == 'd')
   cur, curkey = new, newkey
 end
-local p = place(cur, curkey)
-return {{improved and 1 or 0, ks(curkey), cur, p[1], p[2], p[3], old or '', oldkey and ks(oldkey) or ''}}"
+local pos, better, dbetter = 0, 0, 0
+if style == 'o' then pos = redis.call('ZRANK', KEYS[1], cur)
+elseif style == 'c' then better = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ks(curkey))
+else dbetter = redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. ks(curkey)) end
+return {{improved and 1 or 0, ks(curkey), cur, pos, better, dbetter, old or '', oldkey and ks(oldkey) or ''}}"
     ))
 });
 
@@ -237,7 +248,12 @@ impl Submit<'_> {
             .arg(self.cfg.max_score)
             .arg(self.cfg.submit_interval.as_millis() as u64)
             .arg(self.cfg.submit_burst)
-            .arg(self.now_ms);
+            .arg(self.now_ms)
+            .arg(match self.cfg.ranking {
+                Ranking::Ordinal => "o",
+                Ranking::Competition => "c",
+                Ranking::Dense => "d",
+            });
         inv
     }
 }
