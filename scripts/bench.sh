@@ -43,13 +43,20 @@
 #   9. event log: event_rows, rows/s the event-log writer stores from the `events` stream into
 #      MySQL (a backlog of EVENTS_N, default 100000, typed events), vs the same multi-row
 #      INSERT IGNORE statements alone (the ceiling) and single-row autocommit INSERTs (naive).
+#  10. leaderboard: lb_bench, against Redis at MMO_REDIS_URL (a fresh key prefix, deleted
+#      after): score updates/s through the submit script (rate bucket, best-score compare, the
+#      ZSET, player hash and distinct-score set, ranks read back), LB_CLIENTS (default 50)
+#      connections pipelining LB_PIPELINE (default 16), vs redis-benchmark ZADD and a raw ZADD
+#      loop with the same connections and pipelining (ratio; target >= 0.7x); then the around-me
+#      and top-100 query p50/p99 on a board of LB_MEMBERS (default 1000000) members loaded
+#      pipelined (target p99 <= 5 ms), next to raw HGET+ZRANK+ZRANGE.
 #
 # Usage: scripts/bench.sh [CRITERION_FILTER]   e.g. scripts/bench.sh decode/1000x32B
 # Environment: CONNS (default 10000, at most 19000), REPEAT (conn_memory repeats, default 1),
 # HOLD (seconds to hold the connections with heartbeats after measuring, then measure again;
 # default 0, use 12 or more so every connection has sent a PingReq: S1's steady state),
 # SKIP_CRITERION=1, SKIP_ZONE_TICK=1, SKIP_MEMORY=1, SKIP_BUS=1, SKIP_E2E=1, SKIP_LOGIN=1 or
-# SKIP_ZONE=1, SKIP_MM=1, SKIP_CHAT=1 or SKIP_EVENTS=1 to leave a part out;
+# SKIP_ZONE=1, SKIP_MM=1, SKIP_CHAT=1, SKIP_EVENTS=1 or SKIP_LB=1 to leave a part out;
 # BUS_REPEAT (bus_bench repeats of its throughput steps, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -167,6 +174,13 @@ fi
 if [[ -z ${SKIP_EVENTS:-} ]]; then
   step "event log: writer rows/s from the stream to MySQL vs the bare multi-row INSERT and single-row INSERTs"
   "$target/release/event_rows" --events "${EVENTS_N:-100000}" --json "$target/event_rows.json"
+fi
+
+if [[ -z ${SKIP_LB:-} ]]; then
+  step "leaderboard: submit script vs redis-benchmark ZADD; around-me p99 on ${LB_MEMBERS:-1000000} members"
+  cargo build --release -p mmo-benches --bin lb_bench
+  "$target/release/lb_bench" --clients "${LB_CLIENTS:-50}" --pipeline "${LB_PIPELINE:-16}" \
+    --members "${LB_MEMBERS:-1000000}" --json "$target/lb_bench.json"
 fi
 
 if [[ -z ${SKIP_E2E:-} ]]; then

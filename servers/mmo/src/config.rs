@@ -11,7 +11,9 @@ use mmo_core::store::{MysqlConfig, WriteBehindConfig};
 use mmo_core::{ListenerConfig, MetricsConfig, ShutdownConfig};
 use mmo_eventlog::EventlogConfig;
 use mmo_gateway::GatewayConfig;
+use mmo_leaderboard::LeaderboardConfig;
 use mmo_matchmaking::MatchmakingConfig;
+use mmo_shop::ShopConfig;
 use mmo_zone::ZoneServerConfig;
 use serde::Deserialize;
 
@@ -26,6 +28,8 @@ pub struct Config {
     pub matchmaking: MatchmakingConfig,
     pub chat: ChatConfig,
     pub eventlog: EventlogConfig,
+    pub leaderboard: LeaderboardConfig,
+    pub shop: ShopConfig,
     pub bus: BusConfig,
     pub mysql: MysqlConfig,
     pub write_behind: WriteBehindConfig,
@@ -80,6 +84,8 @@ impl Config {
         cfg.matchmaking.validate().map_err(ConfigError::Invalid)?;
         cfg.chat.validate().map_err(ConfigError::Invalid)?;
         cfg.eventlog.validate().map_err(ConfigError::Invalid)?;
+        cfg.leaderboard.validate().map_err(ConfigError::Invalid)?;
+        cfg.shop.validate().map_err(ConfigError::Invalid)?;
         Ok(cfg)
     }
 }

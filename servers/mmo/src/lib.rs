@@ -33,6 +33,10 @@ pub enum Role {
     Chat,
     /// Only an event-log instance (events stream to MySQL, the outbox relay, retention).
     Events,
+    /// Only a leaderboard instance (boards, scores, ranks, seasons).
+    Leaderboard,
+    /// Only a shop instance (catalog, wallet, purchases, receipts).
+    Shop,
     /// Apply every server's database migrations, then exit.
     Migrate,
 }
@@ -76,6 +80,12 @@ pub fn servers(role: Role, cfg: &Config) -> Vec<Server> {
     }
     if all || role == Role::Events {
         list.push(mmo_eventlog::server(cfg.eventlog.clone()));
+    }
+    if all || role == Role::Leaderboard {
+        list.push(mmo_leaderboard::server(cfg.leaderboard.clone()));
+    }
+    if all || role == Role::Shop {
+        list.push(mmo_shop::server(cfg.shop.clone()));
     }
     if all || role == Role::Gateway {
         list.push(mmo_gateway::server(cfg.listener.clone(), cfg.gateway.clone()));
@@ -244,4 +254,124 @@ pub async fn unban_account(cfg: &Config, target: &str) -> anyhow::Result<mmo_acc
     let unbanned = mmo_account::unban(&store, &bus, target).await?;
     bus.flush(cfg.bus.command_timeout).await;
     Ok(unbanned)
+}
+
+/// What `mmo admin leaderboard` does.
+#[derive(Clone, Debug)]
+pub enum LeaderboardAction {
+    /// Merge a board's stored entries (MySQL) into Redis; `season` None: the current one.
+    Rebuild { board: String, season: Option<u64> },
+    /// Roll over the board's ended seasons now (final ranks, rewards granted once).
+    Rollover { board: String },
+}
+
+/// `mmo admin leaderboard ...`: returns what happened, as text.
+pub async fn leaderboard_admin(cfg: &Config, action: LeaderboardAction) -> anyhow::Result<String> {
+    let (store, bus, _shutdown) = admin_connect(cfg).await?;
+    let lb = &cfg.leaderboard;
+    lb.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let now = mmo_core::clock::now_ms() as i64;
+    let current = |board: &str| -> anyhow::Result<u64> {
+        let b = lb
+            .boards
+            .get(board)
+            .ok_or_else(|| anyhow::anyhow!("no board {board:?} in [leaderboard.boards]"))?;
+        Ok(mmo_leaderboard::season::at(b, now).season)
+    };
+    let out = Ok(match action {
+        LeaderboardAction::Rebuild { board, season } => {
+            let season = match season {
+                Some(s) => s,
+                None => current(&board)?,
+            };
+            let rows = mmo_leaderboard::rebuild::rebuild(&bus, &store, lb, &board, season).await?;
+            format!("board {board} season {season}: {rows} stored entries merged into Redis")
+        }
+        LeaderboardAction::Rollover { board } => {
+            current(&board)?;
+            let rewards = mmo_leaderboard::shop::ShopRewards { store: store.clone(), bus: bus.clone() };
+            let reports =
+                mmo_leaderboard::rollover::board(&bus, &store, lb, Some(&rewards), &board, now).await?;
+            if reports.is_empty() {
+                format!("board {board}: no ended season to roll over")
+            } else {
+                reports
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "board {} season {}: {} players ranked, {} rewards granted{}",
+                            r.board,
+                            r.season,
+                            r.players,
+                            r.granted,
+                            if r.done { "" } else { " (some rewards still waiting)" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+    });
+    // Grant events are envelopes: make sure they are written before the process exits.
+    bus.flush(cfg.bus.command_timeout).await;
+    out
+}
+
+/// What `mmo admin shop` does.
+#[derive(Clone, Debug)]
+pub enum ShopAction {
+    /// Replace the catalog from a catalog file's text.
+    Catalog { text: String },
+    /// Grant a currency through the ledger; `key` (default: a new one) makes it happen once.
+    Grant { player: String, currency: String, amount: i64, reason: String, key: Option<String> },
+    /// A player's balances and last ledger rows.
+    Wallet { player: String, rows: u32 },
+}
+
+/// `mmo admin shop ...`; returns what happened, as text.
+pub async fn shop_admin(cfg: &Config, action: ShopAction) -> anyhow::Result<String> {
+    let (store, bus, _shutdown) = admin_connect(cfg).await?;
+    store.migrate(&mmo_eventlog::migrations()).await?;
+    let out = match action {
+        ShopAction::Catalog { text } => {
+            let r = mmo_shop::admin::load_catalog(&store, &text).await?;
+            format!(
+                "catalog loaded: {} added, {} changed (new versions), {} unchanged, {} taken off sale",
+                r.added, r.changed, r.unchanged, r.withdrawn
+            )
+        }
+        ShopAction::Grant { player, currency, amount, reason, key } => {
+            let id = mmo_account::resolve(&store, &player).await?;
+            let key = key.unwrap_or_else(|| format!("{}-{}", mmo_core::clock::now_ms(), std::process::id()));
+            let g =
+                mmo_shop::admin::grant_currency(&store, &bus, id.0, &currency, amount, &key, &reason).await?;
+            match g {
+                mmo_shop::Granted::Applied => format!("player {id}: {amount:+} {currency} (key admin:{key})"),
+                mmo_shop::Granted::AlreadyApplied => {
+                    format!("player {id}: key admin:{key} was granted before; nothing changed")
+                }
+            }
+        }
+        ShopAction::Wallet { player, rows } => {
+            let id = mmo_account::resolve(&store, &player).await?;
+            let (balances, ledger) = mmo_shop::admin::wallet(&store, id.0, rows).await?;
+            let mut out = format!("player {id}\nbalances:");
+            if balances.is_empty() {
+                out.push_str(" none");
+            }
+            for (c, n) in balances {
+                out.push_str(&format!("\n  {c}: {n}"));
+            }
+            out.push_str("\nledger (newest first):");
+            for r in ledger {
+                out.push_str(&format!(
+                    "\n  #{} {} {:+} {} -> {} ({}: {})",
+                    r.id, r.at_ms, r.amount, r.currency, r.balance_after, r.reason, r.reference
+                ));
+            }
+            out
+        }
+    };
+    bus.flush(cfg.bus.command_timeout).await;
+    Ok(out)
 }

@@ -38,6 +38,10 @@ enum Command {
     Chat,
     /// Only an event-log instance (the events stream to MySQL, the outbox relay, retention).
     Events,
+    /// Only a leaderboard instance (boards, scores, ranks, seasons).
+    Leaderboard,
+    /// Only a shop instance (catalog, wallet, purchases, receipts).
+    Shop,
     /// Apply every server's database migrations, then exit.
     Migrate,
     /// Change what the running servers use, without restarting them.
@@ -78,6 +82,16 @@ enum Admin {
         #[command(subcommand)]
         command: EventsAdmin,
     },
+    /// Leaderboards: rebuild a board from MySQL, roll a board's ended seasons over.
+    Leaderboard {
+        #[command(subcommand)]
+        command: LeaderboardAdmin,
+    },
+    /// The shop: the catalog, grants through the ledger, a player's wallet.
+    Shop {
+        #[command(subcommand)]
+        command: ShopAdmin,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -102,6 +116,57 @@ enum EventsAdmin {
         /// Up to this day (excluded) or time (its day included); default: now, today included.
         #[arg(long)]
         until: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LeaderboardAdmin {
+    /// Merge a board's stored entries (MySQL, lb_scores) into Redis, e.g. after Redis lost it.
+    /// Entries already in Redis win unless worse; safe to run while the board is in use.
+    Rebuild {
+        /// The board's name (a key of [leaderboard.boards]).
+        board: String,
+        /// The season (default: the current one).
+        #[arg(long)]
+        season: Option<u64>,
+    },
+    /// Roll the board's ended seasons over now: final ranks into lb_results, rewards granted
+    /// once per player. Running it again grants nothing more.
+    Rollover {
+        /// The board's name.
+        board: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ShopAdmin {
+    /// Replace the catalog from a TOML file (`[[item]] id, name, prices = { gold = 100 },
+    /// limit, for_sale`): changed items get the next version, items not in the file are taken
+    /// off sale.
+    Catalog { file: PathBuf },
+    /// Give (or, negative, take) a currency through the ledger (reason "admin"). The same
+    /// `--key` again changes nothing.
+    Grant {
+        /// Username (any case) or player id.
+        player: String,
+        #[arg(long)]
+        currency: String,
+        #[arg(long, allow_hyphen_values = true)]
+        amount: i64,
+        /// Why, kept as the ledger row's reference.
+        #[arg(long)]
+        reason: String,
+        /// The grant's idempotency key; default: a new one.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// A player's balances and last ledger rows.
+    Wallet {
+        /// Username (any case) or player id.
+        player: String,
+        /// Ledger rows to show.
+        #[arg(long, default_value_t = 20)]
+        rows: u32,
     },
 }
 
@@ -216,6 +281,8 @@ fn main() -> anyhow::Result<()> {
         Command::Matchmaking => Role::Matchmaking,
         Command::Chat => Role::Chat,
         Command::Events => Role::Events,
+        Command::Leaderboard => Role::Leaderboard,
+        Command::Shop => Role::Shop,
         Command::Migrate => Role::Migrate,
         Command::Admin {
             command: Admin::Version { command: VersionAdmin::Publish { platform, latest, minimum, manifest } },
@@ -282,6 +349,30 @@ fn main() -> anyhow::Result<()> {
             for f in files {
                 println!("{}: {} events", f.path.display(), f.events);
             }
+            return Ok(());
+        }
+        Command::Admin { command: Admin::Leaderboard { command } } => {
+            let action = match command {
+                LeaderboardAdmin::Rebuild { board, season } => {
+                    mmo::LeaderboardAction::Rebuild { board, season }
+                }
+                LeaderboardAdmin::Rollover { board } => mmo::LeaderboardAction::Rollover { board },
+            };
+            println!("{}", runtime.block_on(mmo::leaderboard_admin(&cfg, action))?);
+            return Ok(());
+        }
+        Command::Admin { command: Admin::Shop { command } } => {
+            let action = match command {
+                ShopAdmin::Catalog { file } => mmo::ShopAction::Catalog {
+                    text: std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?,
+                },
+                ShopAdmin::Grant { player, currency, amount, reason, key } => {
+                    mmo::ShopAction::Grant { player, currency, amount, reason, key }
+                }
+                ShopAdmin::Wallet { player, rows } => mmo::ShopAction::Wallet { player, rows },
+            };
+            println!("{}", runtime.block_on(mmo::shop_admin(&cfg, action))?);
             return Ok(());
         }
         Command::Admin { command: Admin::Account { command: AccountAdmin::Unban { target } } } => {

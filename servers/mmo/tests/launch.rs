@@ -46,6 +46,8 @@ async fn a_game_server_launches_with_the_built_in_ones() {
             "matchmaking",
             "chat",
             "eventlog",
+            "leaderboard",
+            "shop",
             "greeter",
             "gateway"
         ]

@@ -1,0 +1,37 @@
+//! Season rewards through the shop's grants ([`mmo_shop::grant`]): one transaction per player
+//! (the grant row unique per player and key, ledger rows, wallet and inventory, the grant event
+//! in the outbox), so a reward granted twice under the same key applies once. Needs the shop's
+//! and the event log's tables (`mmo migrate`, or `mmo all`).
+
+use mmo_core::bus::Bus;
+use mmo_core::store::Store;
+use mmo_shop::{Grant, Granted};
+
+use crate::hooks::{BoxFuture, Reward, Rewards};
+
+/// [`Rewards`] into the wallet and inventory.
+#[derive(Clone, Debug)]
+pub struct ShopRewards {
+    pub store: Store,
+    pub bus: Bus,
+}
+
+impl Rewards for ShopRewards {
+    fn grant<'a>(&'a self, r: &'a Reward) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            let g = Grant {
+                player: r.player,
+                key: r.key.clone(),
+                reason: r.reason.clone(),
+                reference: r.reference.clone(),
+                currencies: r.currencies.clone(),
+                items: r.items.clone(),
+            };
+            match mmo_shop::grant(&self.store, &self.bus, &g).await {
+                Ok(Granted::Applied) => Ok(true),
+                Ok(Granted::AlreadyApplied) => Ok(false),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+}

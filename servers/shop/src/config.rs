@@ -1,0 +1,87 @@
+//! The `[shop]` section: purchase limits, the catalog cache, the ledger page size, the retry
+//! hint when MySQL is down, and the App Store receipt settings with the grant each product id
+//! maps to.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Settings of the shop server (the `[shop]` section).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShopConfig {
+    /// Most units one PurchaseReq may buy (`INVALID_ARGUMENT` above). Default 100.
+    pub max_quantity: u32,
+    /// Most ledger rows one LedgerReq answers. Default 100.
+    pub max_ledger_page: u32,
+    /// How long the catalog is cached for CatalogReq (purchases always read MySQL). Default 1s.
+    #[serde(with = "humantime_serde")]
+    pub catalog_cache: Duration,
+    /// The retry hint sent with `SHOP_STORE_UNAVAILABLE` when MySQL is down. Default 1s.
+    #[serde(with = "humantime_serde")]
+    pub unavailable_retry: Duration,
+    /// App Store signed transactions; absent: ReceiptRedeemReq gets `SHOP_RECEIPT_INVALID`.
+    pub app_store: Option<AppStoreConfig>,
+}
+
+impl Default for ShopConfig {
+    fn default() -> Self {
+        ShopConfig {
+            max_quantity: 100,
+            max_ledger_page: 100,
+            catalog_cache: Duration::from_secs(1),
+            unavailable_retry: Duration::from_secs(1),
+            app_store: None,
+        }
+    }
+}
+
+/// `[shop.app_store]`: how signed transactions are verified, and what each product grants.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AppStoreConfig {
+    /// PEM file of the root certificate the chain must end at (Apple Root CA - G3 in
+    /// production).
+    pub root_cert: PathBuf,
+    /// The app's bundle id; a transaction of another app is refused.
+    pub bundle_id: String,
+    /// What each product id grants: `[shop.app_store.products."gems.100"] currencies = {
+    /// gems = 100 }, items = { "7" = 1 }`.
+    #[serde(default)]
+    pub products: BTreeMap<String, ProductGrant>,
+}
+
+/// What one real-money product grants.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProductGrant {
+    /// Currency -> amount.
+    pub currencies: BTreeMap<String, i64>,
+    /// Item id (as a string key) -> count.
+    pub items: BTreeMap<String, i64>,
+}
+
+impl ShopConfig {
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_quantity == 0 || self.max_ledger_page == 0 {
+            return Err("shop: max_quantity and max_ledger_page must be at least 1".into());
+        }
+        if let Some(a) = &self.app_store {
+            if a.bundle_id.is_empty() {
+                return Err("shop.app_store: bundle_id must be set".into());
+            }
+            for (id, g) in &a.products {
+                if g.items.keys().any(|k| k.parse::<u32>().is_err()) {
+                    return Err(format!("shop.app_store.products.{id}: item keys must be item ids"));
+                }
+                if g.currencies.values().chain(g.items.values()).any(|v| *v <= 0) {
+                    return Err(format!("shop.app_store.products.{id}: amounts must be above 0"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
