@@ -204,3 +204,31 @@ async fn write_tx(
     }
     mmo_eventlog::outbox::stage(tx, ev).await
 }
+
+/// [`grant`], then the player's whole inventory read after it committed (see
+/// [`inventory_upto`]); for `AlreadyApplied` (a retry), the inventory as it is now. A caller
+/// keeping a copy of the inventory (the zone) replaces its copy with this, so it never shows
+/// one it computed itself and never loses an item bought or granted meanwhile.
+pub async fn grant_and_inventory(
+    store: &Store,
+    bus: &Bus,
+    g: &Grant,
+    limit: u32,
+) -> Result<(Granted, Vec<(u32, i64)>), ShopError> {
+    let done = grant(store, bus, g).await?;
+    Ok((done, inventory_upto(store, g.player, limit).await?))
+}
+
+/// The player's items with a count above 0, by item id, at most `limit` of them.
+pub async fn inventory_upto(
+    store: &Store,
+    player: u64,
+    limit: u32,
+) -> Result<Vec<(u32, i64)>, mmo_core::store::StoreError> {
+    store
+        .exec(
+            "SELECT item_id, count FROM inventory WHERE player = ? AND count > 0 ORDER BY item_id LIMIT ?",
+            (player, limit),
+        )
+        .await
+}
