@@ -131,6 +131,13 @@ pub struct ModeRules {
     /// a backfill ticket in this queue, filled by a searching solo player who joins the match
     /// in progress. Default false (true for the built-in `team` mode).
     pub backfill: bool,
+    /// Currencies each player of the winning team gets for a match, e.g. `{ gold = 10 }`:
+    /// granted through the shop's ledger (reason "match_reward", key `match:<match id>`, so
+    /// once per player and match however often the result arrives) when the result is
+    /// recorded. The winners are the players of the teams ranked first (every tied team; in a
+    /// one-team mode, everyone); the amounts are those of the rules in force then. At most 8
+    /// currencies, each amount above 0. Default none.
+    pub rewards: BTreeMap<String, i64>,
 }
 
 impl Default for ModeRules {
@@ -152,6 +159,7 @@ impl Default for ModeRules {
             penalty_memory: Duration::from_secs(3600),
             max_wait: Duration::from_secs(600),
             backfill: false,
+            rewards: BTreeMap::new(),
         }
     }
 }
@@ -214,6 +222,16 @@ impl ModeRules {
         }
         if self.map.is_empty() {
             return Err("map is empty".into());
+        }
+        if self.rewards.len() > 8 {
+            return Err("rewards: at most 8 currencies".into());
+        }
+        if let Some((c, n)) =
+            self.rewards.iter().find(|(c, n)| !mmo_shop::wallet::valid_currency(c) || **n <= 0)
+        {
+            return Err(format!(
+                "rewards: {c:?} = {n}: currencies are 1-32 of a-z, 0-9, '_', amounts above 0"
+            ));
         }
         if !finite(self.rating_window) || !finite(self.widen_per_sec) || !finite(self.max_window) {
             return Err("rating_window, widen_per_sec and max_window must be finite and not negative".into());

@@ -13,6 +13,10 @@ pub enum MmError {
     Store(#[from] StoreError),
     #[error("bus: {0}")]
     Bus(#[from] BusError),
+    /// A match reward's grant failed (the result is delivered again, and the grant applied
+    /// once).
+    #[error("shop: {0}")]
+    Shop(#[from] mmo_shop::ShopError),
     /// A refusal the client is told, with how long to wait before trying again.
     #[error("refused: {0:?}")]
     Refused(ErrorCode, Option<Duration>),

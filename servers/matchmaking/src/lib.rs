@@ -140,9 +140,15 @@ pub fn server(cfg: MatchmakingConfig) -> Server {
     Server::new(SERVICE, |l| async move {
         cfg.validate().map_err(|e| StartError::Server { name: SERVICE, error: e.into() })?;
         let rules = Arc::new(rules::LiveRules::new(cfg.modes.clone()));
+        let store = l.store()?;
+        // Match rewards are grants in the shop's ledger: its tables and the event log's outbox
+        // (no-ops when they are there).
+        for m in [mmo_eventlog::migrations(), mmo_shop::migrations()] {
+            store.migrate(&m).await.map_err(|error| StartError::Migration { owner: m.owner, error })?;
+        }
         let state = Arc::new(State {
             bus: l.bus.clone(),
-            store: l.store()?,
+            store,
             cfg,
             rules: rules.clone(),
             reads: Default::default(),

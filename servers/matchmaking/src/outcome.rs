@@ -1,7 +1,10 @@
 //! A match's outcome: the zone's `match_closed` event (typed `MatchClosed`; the default: each team scores its
 //! players' kills) or a game server's own scores ([`report`]), turned into a result against the
 //! match as it was started (its teams and parties, kept in Redis for `match_ttl`) and recorded
-//! once per match id: a second delivery, or a second report, changes nothing.
+//! once per match id: a second delivery, or a second report, changes nothing. The mode's
+//! `rewards` go to the winners through the shop's ledger under the key `match:<match id>`,
+//! after the result is recorded, and again (applied once) whenever it arrives again, from the
+//! ranks recorded first: a reward that failed is given by the result's next delivery.
 
 use std::collections::HashMap;
 
@@ -93,6 +96,13 @@ async fn record(
     };
     match results::record(&st.store, &result).await {
         Ok(Recorded::Written(changes)) => {
+            let winners: Vec<u64> = result
+                .teams
+                .iter()
+                .filter(|t| t.rank == 0)
+                .flat_map(|t| t.players.iter().map(|(p, _)| *p))
+                .collect();
+            reward(st, m, &winners).await?;
             // The next join must see the new ratings: until the cache has them, the result is
             // not done (an error here has the result delivered again, and the repeat below
             // writes them through).
@@ -127,6 +137,7 @@ async fn record(
             // Delivered again, maybe because writing the first delivery's ratings through
             // failed: write the players' ratings through from MySQL (an entry only ever gives
             // way to more games, so this cannot undo a newer one).
+            reward(st, m, &results::winners(&st.store, &m.match_id).await?).await?;
             let players: Vec<u64> =
                 result.teams.iter().flat_map(|t| t.players.iter().map(|(p, _)| *p)).collect();
             let now = ratings::get_versioned(&st.store, &m.mode, &players).await?;
@@ -141,6 +152,32 @@ async fn record(
             None => Err(e.into()),
         },
     }
+}
+
+/// The mode's rewards to each winner, once per player and match (the grant's key).
+async fn reward(st: &State, m: &StartedMatch, winners: &[u64]) -> Result<(), MmError> {
+    let Some(rules) = st.rules.mode(&m.mode) else { return Ok(()) };
+    if rules.rewards.is_empty() {
+        return Ok(());
+    }
+    for player in winners {
+        let g = mmo_shop::Grant {
+            player: *player,
+            key: format!("match:{}", m.match_id),
+            reason: "match_reward".into(),
+            reference: format!("{} {}", m.mode, m.match_id),
+            currencies: rules.rewards.iter().map(|(c, n)| (c.clone(), *n)).collect(),
+            items: Vec::new(),
+        };
+        match mmo_shop::grant(&st.store, &st.bus, &g).await {
+            Ok(_) => {}
+            Err(e @ (mmo_shop::ShopError::Refused(..) | mmo_shop::ShopError::Invalid(_))) => {
+                tracing::error!(match_id = m.match_id, player, error = %e, "match reward refused");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

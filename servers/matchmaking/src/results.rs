@@ -358,6 +358,13 @@ pub struct HistoryEntry {
 }
 
 /// The player's last `limit` matches (at most [`MAX_HISTORY`]), newest first.
+/// The players of the teams ranked first in a recorded match.
+pub async fn winners(store: &Store, match_id: &str) -> Result<Vec<u64>, StoreError> {
+    store
+        .exec("SELECT player_id FROM mm_match_players WHERE match_id = ? AND team_rank = 0", (match_id,))
+        .await
+}
+
 pub async fn history(store: &Store, player: u64, limit: u32) -> Result<Vec<HistoryEntry>, StoreError> {
     let limit = limit.min(MAX_HISTORY);
     if limit == 0 {

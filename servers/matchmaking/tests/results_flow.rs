@@ -138,3 +138,29 @@ async fn far_ratings_are_matched_only_once_the_window_has_widened() {
     assert_eq!(p.players, 2);
     cl.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_winners_get_the_modes_rewards_through_the_ledger_once_per_match() {
+    let mut cfg = test_config();
+    cfg.modes.0.get_mut("duel").unwrap().rewards = [("gold".to_string(), 25)].into_iter().collect();
+    let cl = cluster_with(cfg, Duration::ZERO).await;
+    let mut a = cl.guest("rew-a").await;
+    let mut b = cl.guest("rew-b").await;
+    let start = matched(&mut a, &mut b).await;
+    let mut scores = vec![0, 0];
+    scores[start.team as usize] = 3;
+    assert!(cl.mm.report(&start.match_id, &scores).await.unwrap());
+    // Reported again, with the other team winning: the result stands, and so do its rewards.
+    scores.reverse();
+    assert!(!cl.mm.report(&start.match_id, &scores).await.unwrap());
+    let store = cl.db.store();
+    assert_eq!(mmo_shop::wallet::balances(store, a.id).await.unwrap(), [("gold".to_string(), 25)]);
+    assert!(mmo_shop::wallet::balances(store, b.id).await.unwrap().is_empty(), "the loser gets nothing");
+    let ledger = mmo_shop::wallet::ledger(store, a.id, 0, 10).await.unwrap();
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    assert_eq!((ledger[0].amount, ledger[0].reason.as_str()), (25, "match_reward"));
+    let keys: Vec<String> =
+        store.exec("SELECT grant_key FROM grants WHERE player = ?", (a.id,)).await.unwrap();
+    assert_eq!(keys, [format!("match:{}", start.match_id)]);
+    cl.finish().await;
+}

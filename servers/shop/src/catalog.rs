@@ -52,18 +52,23 @@ impl Item {
 
 type ItemRow = (u32, String, u32, u32, u8);
 
-/// The current item `id` inside a transaction (not locked: its version is what a purchase
-/// records, and a catalog change after the read makes a later purchase see the new version).
+/// The current item `id` inside a transaction, read with a shared lock: a locking read takes no
+/// snapshot (the purchase's first plain read comes later, see `purchase`), and a catalog
+/// change waits for the purchase paying this version.
 pub async fn item_tx(tx: &mut Transaction<'_>, id: u32) -> Result<Option<Item>, mysql_async::Error> {
     let row: Option<ItemRow> = tx
         .exec_first(
-            "SELECT item_id, name, version, per_player_limit, for_sale FROM shop_items WHERE item_id = ?",
+            "SELECT item_id, name, version, per_player_limit, for_sale FROM shop_items WHERE item_id = ? \
+             LOCK IN SHARE MODE",
             (id,),
         )
         .await?;
     let Some((item_id, name, version, per_player_limit, for_sale)) = row else { return Ok(None) };
     let prices: Vec<(String, i64)> = tx
-        .exec("SELECT currency, amount FROM shop_prices WHERE item_id = ? AND version = ?", (id, version))
+        .exec(
+            "SELECT currency, amount FROM shop_prices WHERE item_id = ? AND version = ? LOCK IN SHARE MODE",
+            (id, version),
+        )
         .await?;
     Ok(Some(Item {
         item_id,

@@ -73,18 +73,25 @@ where
             let (g, ev, currencies, items) = (g2.clone(), ev2.clone(), currencies.clone(), items.clone());
             let extra = extra.clone();
             Box::pin(async move {
-                let seen: Option<u64> = tx
-                    .exec_first(
-                        "SELECT id FROM grants WHERE player = ? AND grant_key = ? FOR UPDATE",
-                        (g.player, &g.key),
-                    )
-                    .await?;
-                if seen.is_some() {
-                    return Ok(Ok((Granted::AlreadyApplied, After::default())));
-                }
+                // The key first: a duplicate (1062, after the other transaction commits) is
+                // `AlreadyApplied`; no locking read of an absent row, whose gap lock would
+                // deadlock with other players' grants.
+                tx.exec_drop(
+                    "INSERT INTO grants (player, grant_key, reason, reference, at_ms) VALUES (?, ?, ?, ?, ?)",
+                    (g.player, &g.key, &g.reason, wallet::reference(&g.reference), now_ms()),
+                )
+                .await?;
                 let after = match plan_tx(tx, &g, &currencies, &items).await? {
                     Ok(after) => after,
-                    Err(refused) => return Ok(Err(refused)),
+                    Err(refused) => {
+                        // Nothing applied: the key stays free.
+                        tx.exec_drop(
+                            "DELETE FROM grants WHERE player = ? AND grant_key = ?",
+                            (g.player, &g.key),
+                        )
+                        .await?;
+                        return Ok(Err(refused));
+                    }
                 };
                 extra(tx).await?;
                 write_tx(tx, &g, &currencies, &items, &ev, &after).await?;
@@ -181,7 +188,7 @@ async fn plan_tx(
     Ok(Ok(After { balances, items: counts }))
 }
 
-/// Writes the planned grant: its row, balances with ledger rows, counts, the outbox event.
+/// Writes the planned grant (its row is in): balances with ledger rows, counts, the outbox event.
 async fn write_tx(
     tx: &mut Transaction<'_>,
     g: &Grant,
@@ -191,11 +198,6 @@ async fn write_tx(
     after: &After,
 ) -> Result<(), mysql_async::Error> {
     let reference = wallet::reference(&g.reference);
-    tx.exec_drop(
-        "INSERT INTO grants (player, grant_key, reason, reference, at_ms) VALUES (?, ?, ?, ?, ?)",
-        (g.player, &g.key, &g.reason, &reference, now_ms()),
-    )
-    .await?;
     for (c, n) in currencies {
         wallet::write_balance_tx(tx, g.player, c, *n, after.balances[c], &g.reason, &reference).await?;
     }
@@ -203,4 +205,32 @@ async fn write_tx(
         wallet::write_items_tx(tx, g.player, *i, after.items[i]).await?;
     }
     mmo_eventlog::outbox::stage(tx, ev).await
+}
+
+/// [`grant`], then the player's whole inventory read after it committed (see
+/// [`inventory_upto`]); for `AlreadyApplied` (a retry), the inventory as it is now. A caller
+/// keeping a copy of the inventory (the zone) replaces its copy with this, so it never shows
+/// one it computed itself and never loses an item bought or granted meanwhile.
+pub async fn grant_and_inventory(
+    store: &Store,
+    bus: &Bus,
+    g: &Grant,
+    limit: u32,
+) -> Result<(Granted, Vec<(u32, i64)>), ShopError> {
+    let done = grant(store, bus, g).await?;
+    Ok((done, inventory_upto(store, g.player, limit).await?))
+}
+
+/// The player's items with a count above 0, by item id, at most `limit` of them.
+pub async fn inventory_upto(
+    store: &Store,
+    player: u64,
+    limit: u32,
+) -> Result<Vec<(u32, i64)>, mmo_core::store::StoreError> {
+    store
+        .exec(
+            "SELECT item_id, count FROM inventory WHERE player = ? AND count > 0 ORDER BY item_id LIMIT ?",
+            (player, limit),
+        )
+        .await
 }

@@ -1,6 +1,7 @@
-//! A purchase: one transaction under the client's idempotency key. The wallet rows of the
-//! price's currencies are locked first (so one player's purchases run one at a time), then the
-//! key is looked up with a locking read: the same key with the same request hash answers the
+//! A purchase: one transaction under the client's idempotency key. The item is read with a
+//! shared lock, the wallet rows of the price's currencies are locked (so one player's
+//! purchases run one at a time), then the key is looked up with the transaction's first plain
+//! read (its snapshot is taken after the lock, so it sees a concurrent purchase's commit): the same key with the same request hash answers the
 //! stored first reply and grants nothing; with another hash it is refused
 //! (`SHOP_KEY_REUSED`). Else the limit and the funds are checked, the price debited with its
 //! ledger rows, the items granted, the purchase row written with the hash and the encoded
@@ -94,6 +95,13 @@ pub async fn purchase(
     Err(ShopError::Invalid("purchase key conflict twice".into()))
 }
 
+/// The limit's count: a plain read when the wallet lock serializes the player's purchases, a
+/// locking one for a free item (nothing else does).
+const LIMIT_READ: &str = "SELECT CAST(COALESCE(SUM(quantity), 0) AS UNSIGNED) FROM purchases \
+     WHERE player = ? AND item_id = ?";
+const LIMIT_LOCKED: &str = "SELECT CAST(COALESCE(SUM(quantity), 0) AS UNSIGNED) FROM purchases \
+     WHERE player = ? AND item_id = ? FOR UPDATE";
+
 /// The stored answer under (player, key), if any: its request hash and reply.
 async fn stored_tx(
     tx: &mut Transaction<'_>,
@@ -125,10 +133,6 @@ async fn purchase_tx(
     mut ev: GameEvent,
 ) -> Result<Result<PurchaseResp, ShopError>, mysql_async::Error> {
     let refuse = |code: ErrorCode, detail: String| Ok(Err(ShopError::Refused(code, detail)));
-    // The common retry: answered without taking a lock.
-    if let Some((hash, reply)) = stored_tx(tx, req, false).await? {
-        return Ok(replay(req, &hash, &reply));
-    }
     let Some(item) = catalog::item_tx(tx, req.item_id).await? else {
         return refuse(ErrorCode::ShopUnknownItem, String::new());
     };
@@ -140,8 +144,11 @@ async fn purchase_tx(
         cost.insert(c.clone(), total);
     }
     let mut balances = wallet::lock_balances_tx(tx, req.player, cost.keys().map(String::as_str)).await?;
-    // Under the wallet lock: a concurrent purchase with this key has committed or not started.
-    if let Some((hash, reply)) = stored_tx(tx, req, true).await? {
+    // Under the wallet lock: a concurrent purchase with this key has committed or not started,
+    // and this is the transaction's first plain read, so its snapshot is taken now and sees
+    // the commit. (A locking read of an absent key would take a gap lock that deadlocks with
+    // other players' inserts.)
+    if let Some((hash, reply)) = stored_tx(tx, req, cost.is_empty()).await? {
         return Ok(replay(req, &hash, &reply));
     }
     if !item.for_sale {
@@ -152,11 +159,7 @@ async fn purchase_tx(
     }
     if item.per_player_limit > 0 {
         let bought: Option<u64> = tx
-            .exec_first(
-                "SELECT CAST(COALESCE(SUM(quantity), 0) AS UNSIGNED) FROM purchases \
-                 WHERE player = ? AND item_id = ? FOR UPDATE",
-                (req.player, req.item_id),
-            )
+            .exec_first(if cost.is_empty() { LIMIT_LOCKED } else { LIMIT_READ }, (req.player, req.item_id))
             .await?;
         if bought.unwrap_or(0).saturating_add(u64::from(req.quantity)) > u64::from(item.per_player_limit) {
             return refuse(ErrorCode::ShopLimitReached, format!("limit {}", item.per_player_limit));
@@ -169,10 +172,6 @@ async fn purchase_tx(
             _ => return refuse(ErrorCode::ShopInsufficientFunds, c.clone()),
         };
     }
-    let counts = wallet::lock_items_tx(tx, req.player, [req.item_id]).await?;
-    let Some(count) = counts.get(&req.item_id).and_then(|c| c.checked_add(i64::from(req.quantity))) else {
-        return refuse(ErrorCode::InvalidArgument, "item count overflows".into());
-    };
     let now = now_ms();
     tx.exec_drop(
         "INSERT INTO purchases (player, idem_key, request_hash, item_id, quantity, catalog_version, reply, at_ms) \
@@ -186,7 +185,7 @@ async fn purchase_tx(
         let debit = n.checked_neg().unwrap_or(i64::MIN);
         wallet::write_balance_tx(tx, req.player, c, debit, balances[c], REASON, &reference).await?;
     }
-    wallet::write_items_tx(tx, req.player, req.item_id, count).await?;
+    wallet::add_items_tx(tx, req.player, req.item_id, i64::from(req.quantity)).await?;
     let resp = PurchaseResp {
         purchase_id,
         item_id: req.item_id,

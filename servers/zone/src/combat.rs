@@ -25,7 +25,8 @@ pub struct AttackOutcome {
     pub xp_gained: u64,
     /// The attacker's level afterwards.
     pub level: u32,
-    /// Items the kill put into the attacker's inventory.
+    /// Items the kill gives the attacker (granted in the shop's ledger by the wiring, see
+    /// [`WorldEvent::Looted`]).
     pub loot: Vec<ItemStack>,
 }
 
@@ -153,18 +154,22 @@ impl World {
             return Reward::default();
         };
         let npc_type = self.npc_types[kind].name.clone();
-        self.world_events.push(WorldEvent::NpcKilled { player, npc_type });
+        self.world_events.push(WorldEvent::NpcKilled { player, npc_type: npc_type.clone() });
         let xp = self.npc_types[kind].def.xp;
         self.grant_xp(killer, xp);
         let mut loot = Vec::new();
         for i in 0..self.npc_types[kind].def.loot.len() {
             let l = &self.npc_types[kind].def.loot[i];
             let (item, count, chance) = (l.item, l.count, l.chance);
-            if self.rng.chance(chance)
+            if !self.loot_paused
+                && self.rng.chance(chance)
                 && let Some(stack) = self.give_item(killer, item, count)
             {
                 loot.push(stack);
             }
+        }
+        if !loot.is_empty() {
+            self.world_events.push(WorldEvent::Looted { player, npc: target, npc_type, items: loot.clone() });
         }
         Reward { xp, loot }
     }
@@ -206,8 +211,10 @@ impl World {
         }
     }
 
-    /// Puts items into a player's inventory: onto its stack, or a free slot. Returns what was
-    /// added (`None` when the inventory is full).
+    /// Puts loot into a player's view of its inventory: onto its stack, or a free slot (fewer
+    /// than `inventory_slots` distinct items held). Returns what was added (`None` when full).
+    /// Not pushed: the client is told the inventory the grant answers ([`World::set_inventory`]),
+    /// never one the world computed.
     pub(crate) fn give_item(&mut self, id: EntityId, item: u32, count: u32) -> Option<ItemStack> {
         let slots = self.config.inventory_slots;
         let e = self.entities.get_mut(id)?;
@@ -219,11 +226,28 @@ impl World {
         } else {
             return None;
         }
-        e.notify.inventory = true;
-        if e.mark_dirty() {
-            self.dirty.push(id);
-        }
         Some(ItemStack { item, count })
+    }
+
+    /// Sets a player's view of its inventory (what a grant answered, plus the loot still being
+    /// granted) and pushes it with the next tick. Stacks of count 0 are left out.
+    pub fn set_inventory(&mut self, player: PlayerId, mut items: Vec<ItemStack>) {
+        let Some(&id) = self.players.get(&player) else { return };
+        let Some(e) = self.entities.get_mut(id) else { return };
+        let Some(p) = e.player_mut() else { return };
+        items.retain(|s| s.count > 0);
+        p.inventory = items;
+        e.notify.inventory = true;
+    }
+
+    /// While paused, kills drop no loot (the wiring's queue of grants is full: loot that could
+    /// not be granted is never promised).
+    pub fn set_loot_paused(&mut self, paused: bool) {
+        self.loot_paused = paused;
+    }
+
+    pub fn loot_paused(&self) -> bool {
+        self.loot_paused
     }
 
     /// Respawns and NPC behaviour (the third phase of a tick).

@@ -63,7 +63,9 @@ pub struct ZoneConfig {
     pub xp_per_level: u64,
     /// Default 60.
     pub max_level: u32,
-    /// Item stacks a player's inventory holds; loot that fits nowhere is lost. Default 32.
+    /// Distinct items loot may fill: a kill's item the player holds none of drops only while its
+    /// inventory (as the instance sees it: the last grant answer, plus loot rolled since) holds
+    /// fewer; else it is lost. Purchases and grants are not limited by it. Default 32.
     pub inventory_slots: usize,
     /// An NPC that was attacked gives up its attacker beyond this distance from home and walks
     /// back. Default 40.

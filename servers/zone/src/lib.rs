@@ -26,7 +26,8 @@
 //! Around the world: [`node`] (a zone node: worker threads, leases, the shared stream),
 //! [`instance`] (the task owning one world: entering, leaving, the tick's output, hand-off),
 //! [`directory`] (who holds which instance, in Redis), [`store`] (the `zone_players` table and
-//! its claims), [`matches`] (match instances for matchmaking). Progress is written behind to
+//! its claims), [`loot`] (items: the shop's `inventory` table is their record, a kill's loot
+//! is a grant in the shop's ledger), [`matches`] (match instances for matchmaking). Progress is written behind to
 //! MySQL every `save_interval`, and at once when a player leaves or is handed off; a player is
 //! held by one instance at a time, enforced by a claim token in its row that fences every write.
 //!
@@ -78,6 +79,7 @@ pub mod handlers;
 pub mod ids;
 pub mod input;
 pub mod instance;
+pub mod loot;
 pub mod map;
 pub mod matches;
 pub mod metrics;

@@ -28,6 +28,14 @@ pub const HANDOFFS: &str = "mmo_zone_handoffs_total";
 pub const INSTANCES: &str = "mmo_zone_instances";
 /// Progress saves refused because the write-behind was full (the player is saved later).
 pub const SAVES_DEFERRED: &str = "mmo_zone_saves_deferred_total";
+/// Loot grants applied in the shop's ledger (answered; a retry the ledger had applied counts).
+pub const LOOT_GRANTED: &str = "mmo_zone_loot_granted_total";
+/// Loot grants that failed and wait for a retry.
+pub const LOOT_RETRIES: &str = "mmo_zone_loot_retries_total";
+/// Loot grants the shop refused (dropped, logged).
+pub const LOOT_DROPPED: &str = "mmo_zone_loot_dropped_total";
+/// Inventory operations (loot grants, reads) an instance has queued or in flight.
+pub const LOOT_QUEUED: &str = "mmo_zone_loot_queued";
 
 /// Bucket bounds for the tick histograms: fine around the 50 ms period of a 20 Hz tick.
 pub const TICK_BUCKETS: &[f64] = &[

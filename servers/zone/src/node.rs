@@ -70,6 +70,11 @@ pub enum StartError {
 }
 
 impl ZoneNode {
+    /// Loot grants that failed (MySQL unavailable) and were queued for a retry, so far.
+    pub fn loot_retries(&self) -> u64 {
+        self.sh.loot_retries.load(Ordering::Relaxed)
+    }
+
     /// The instances this node runs now, sorted.
     pub fn instances(&self) -> Vec<String> {
         let mut v: Vec<String> = self.sh.local.lock().keys().cloned().collect();
@@ -131,6 +136,22 @@ pub async fn start(
 ) -> Result<ZoneNode, StartError> {
     cfg.validate().map_err(StartError::Config)?;
     let maps = load_maps(&cfg)?;
+    // Items are the shop's (its `inventory` table, its grants and ledger, the event log's
+    // outbox): its tables, whether or not a shop server runs (no-ops when they are there), then
+    // the one-time move of the zone's old JSON inventories into them.
+    for m in [mmo_eventlog::migrations(), mmo_shop::migrations()] {
+        store.migrate(&m).await?;
+    }
+    match crate::loot::move_json_inventories(&store, bus).await {
+        Ok(m) if m == crate::loot::Moved::default() => {}
+        Ok(m) => tracing::info!(
+            granted = m.granted,
+            again = m.again,
+            failed = m.failed,
+            "JSON inventories moved to the shop's inventory"
+        ),
+        Err(e) => tracing::warn!(error = %e, "JSON inventories not moved; tried again at the next start"),
+    }
     let progress = WriteBehind::new(write_behind)?;
     progress.spawn_flusher(store.clone(), shutdown);
     let specs = table.specs();
@@ -171,6 +192,7 @@ pub async fn start(
         io: Handle::current(),
         workers,
         next_worker: AtomicUsize::new(0),
+        loot_retries: Default::default(),
         local: Mutex::new(HashMap::new()),
         tracker: tracker.clone(),
         shutdown: shutdown.token(),

@@ -53,6 +53,20 @@ pub struct ZoneServerConfig {
     /// A match instance whose players all left closes after this long. Default 10s.
     #[serde(with = "humantime_serde")]
     pub match_linger: Duration,
+    /// Loot grants one instance keeps waiting for MySQL (each kill's loot is a grant in the
+    /// shop's ledger, retried with backoff until it is applied). While it is full, kills drop no
+    /// loot, so no loot is promised that could not be kept. Default 4096.
+    pub loot_queue: usize,
+    /// The first pause before a failed loot grant is tried again (doubling, jittered, up to
+    /// `loot_retry_max`). Default 200ms.
+    #[serde(with = "humantime_serde")]
+    pub loot_retry: Duration,
+    /// The longest pause between tries of a failed loot grant. Default 30s.
+    #[serde(with = "humantime_serde")]
+    pub loot_retry_max: Duration,
+    /// Most item stacks of a player the zone reads from the shop's inventory, holds and pushes
+    /// (the lowest item ids first). Default 1024.
+    pub inventory_read_limit: u32,
     /// The simulation's rules.
     pub world: ZoneConfig,
 }
@@ -72,6 +86,10 @@ impl Default for ZoneServerConfig {
             max_match_instances: 64,
             match_start_timeout: Duration::from_secs(60),
             match_linger: Duration::from_secs(10),
+            loot_queue: 4096,
+            loot_retry: Duration::from_millis(200),
+            loot_retry_max: Duration::from_secs(30),
+            inventory_read_limit: 1024,
             world: ZoneConfig::default(),
         }
     }
@@ -87,11 +105,16 @@ impl ZoneServerConfig {
         if self.worker_threads == 0 || self.inbox_capacity == 0 {
             return Err("zone.worker_threads and zone.inbox_capacity must be > 0".into());
         }
+        if self.loot_queue == 0 || self.inventory_read_limit == 0 {
+            return Err("zone.loot_queue and zone.inventory_read_limit must be > 0".into());
+        }
         for (name, d) in [
             ("save_interval", self.save_interval),
             ("lease_ttl", self.lease_ttl),
             ("handoff_timeout", self.handoff_timeout),
             ("gateway_check_interval", self.gateway_check_interval),
+            ("loot_retry", self.loot_retry),
+            ("loot_retry_max", self.loot_retry_max),
         ] {
             if d.is_zero() {
                 return Err(format!("zone.{name} must be > 0"));

@@ -3,7 +3,7 @@
 //! ([`crate::node`]) builds it; each instance ([`crate::instance`]) holds it.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 use mmo_core::bus::Bus;
 use mmo_core::store::{Store, WriteBehind};
@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub io: Handle,
     pub workers: Vec<Handle>,
     pub next_worker: AtomicUsize,
+    /// Loot grants that failed and were queued for a retry, by every instance here.
+    pub loot_retries: AtomicU64,
     /// Instances running here: instance -> (incarnation, its stop token, is a match).
     pub local: Mutex<HashMap<String, Local>>,
     pub tracker: TaskTracker,

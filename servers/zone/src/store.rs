@@ -7,6 +7,10 @@
 //! check the owner they expect, so the owner changes exactly once per step. The write-behind of
 //! progress ([`ProgressRow`]) is fenced on the owner token: a row that changed hands is never
 //! overwritten by the instance that lost it.
+//!
+//! Items are not here: the shop's `inventory` table is their record (the `loot` module). The
+//! row's old `inventory` column (JSON) is read only by the one-time move into that table
+//! (`loot::move_json_inventories`) and never written.
 
 use mmo_core::clock::now_ms;
 use mmo_core::store::{Store, StoreError, Upsert};
@@ -44,38 +48,25 @@ pub fn incarnation_of(token: &str) -> &str {
     token.split_once('/').map_or(token, |(i, _)| i)
 }
 
-const SELECT: &str = "SELECT map, x, y, level, xp, hp, inventory, return_map, return_x, return_y, owner \
+const SELECT: &str = "SELECT map, x, y, level, xp, hp, return_map, return_x, return_y, owner \
                       FROM zone_players WHERE player_id = ?";
 
-type RawRow =
-    (String, Option<f32>, Option<f32>, u32, u64, u32, String, String, Option<f32>, Option<f32>, String);
+type RawRow = (String, Option<f32>, Option<f32>, u32, u64, u32, String, Option<f32>, Option<f32>, String);
 
 fn point(x: Option<f32>, y: Option<f32>) -> Option<Vec2> {
     Some(Vec2::new(x?, y?))
 }
 
 fn row_of(player: PlayerId, raw: RawRow) -> Result<PlayerRow, StoreError> {
-    let (map, x, y, level, xp, hp, inventory, return_map, rx, ry, owner) = raw;
-    let save = PlayerSave {
-        player,
-        map,
-        position: point(x, y),
-        level,
-        xp,
-        hp,
-        inventory: inventory_of(&inventory)?,
-    };
+    let (map, x, y, level, xp, hp, return_map, rx, ry, owner) = raw;
+    // The inventory is read from the shop's table by the caller.
+    let save = PlayerSave { player, map, position: point(x, y), level, xp, hp, inventory: Vec::new() };
     let back = (!return_map.is_empty()).then(|| Place { map: return_map, position: point(rx, ry) });
     Ok(PlayerRow { save, back, owner })
 }
 
-/// The JSON of an inventory: `[[item, count], ...]`.
-pub fn inventory_json(items: &[ItemStack]) -> String {
-    let pairs: Vec<(u32, u32)> = items.iter().map(|s| (s.item, s.count)).collect();
-    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
-}
-
-fn inventory_of(json: &str) -> Result<Vec<ItemStack>, StoreError> {
+/// The items of an old `zone_players.inventory` (JSON `[[item, count], ...]`).
+pub fn inventory_of(json: &str) -> Result<Vec<ItemStack>, StoreError> {
     let pairs: Vec<(u32, u32)> = serde_json::from_str(json).map_err(|e| {
         StoreError::Config(format!("zone_players.inventory is not [[item, count], ...]: {e}"))
     })?;
@@ -113,8 +104,8 @@ where
                 let fresh = PlayerSave::new(player);
                 store
                     .exec_drop(
-                        "INSERT IGNORE INTO zone_players (player_id, map, level, xp, hp, inventory, owner, saved_at_ms) \
-                         VALUES (?, ?, ?, ?, ?, '[]', '', ?)",
+                        "INSERT IGNORE INTO zone_players (player_id, map, level, xp, hp, owner, saved_at_ms) \
+                         VALUES (?, ?, ?, ?, ?, '', ?)",
                         (player.0, start_map, fresh.level, fresh.xp, fresh.hp, now_ms()),
                     )
                     .await?;
@@ -133,7 +124,7 @@ where
                     let raw: Option<RawRow> =
                         tx.exec_first(format!("{SELECT} FOR UPDATE"), (player.0,)).await?;
                     let Some(raw) = raw else { return Ok(None) };
-                    if raw.10 != seen {
+                    if raw.9 != seen {
                         return Ok(None); // changed hands since the check: look again
                     }
                     tx.exec_drop("UPDATE zone_players SET owner = ? WHERE player_id = ?", (&token, player.0))
@@ -181,7 +172,7 @@ pub async fn save_and_pass(
                 }
                 let (x, y) = (save.position.map(|p| p.x), save.position.map(|p| p.y));
                 tx.exec_drop(
-                    "UPDATE zone_players SET map = ?, x = ?, y = ?, level = ?, xp = ?, hp = ?, inventory = ?, \
+                    "UPDATE zone_players SET map = ?, x = ?, y = ?, level = ?, xp = ?, hp = ?, \
                      owner = ?, saved_at_ms = ? WHERE player_id = ?",
                     (
                         &save.map,
@@ -190,7 +181,6 @@ pub async fn save_and_pass(
                         save.level,
                         save.xp,
                         save.hp,
-                        inventory_json(&save.inventory),
                         &next_owner,
                         now_ms(),
                         save.player.0,
@@ -236,8 +226,8 @@ pub async fn point_to(
     // copied from the old position before `map`, `x` and `y` change.
     store
         .exec_drop(
-            "INSERT INTO zone_players (player_id, map, level, xp, hp, inventory, return_map, owner, saved_at_ms) \
-             VALUES (?, ?, ?, ?, ?, '[]', ?, '', ?) ON DUPLICATE KEY UPDATE \
+            "INSERT INTO zone_players (player_id, map, level, xp, hp, return_map, owner, saved_at_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, '', ?) ON DUPLICATE KEY UPDATE \
              return_map = IF(owner = ? AND map <> VALUES(map), map, return_map), \
              return_x = IF(owner = ? AND map <> VALUES(map), x, return_x), \
              return_y = IF(owner = ? AND map <> VALUES(map), y, return_y), \
@@ -302,7 +292,7 @@ pub struct ProgressRow {
 impl Upsert for ProgressRow {
     const TABLE: &'static str = "zone_players";
     const COLUMNS: &'static [&'static str] =
-        &["player_id", "map", "x", "y", "level", "xp", "hp", "inventory", "owner", "saved_at_ms"];
+        &["player_id", "map", "x", "y", "level", "xp", "hp", "owner", "saved_at_ms"];
     const KEY_COLUMNS: &'static [&'static str] = &["player_id"];
     const FENCE: Option<&'static str> = Some("owner");
 
@@ -316,7 +306,6 @@ impl Upsert for ProgressRow {
             s.level.into(),
             s.xp.into(),
             s.hp.into(),
-            inventory_json(&s.inventory).into(),
             self.owner.clone().into(),
             now_ms().into(),
         ]);

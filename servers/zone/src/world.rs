@@ -31,6 +31,15 @@ pub enum WorldEvent {
         player: PlayerId,
         npc_type: String,
     },
+    /// A kill's loot, already in the player's view (not pushed): the wiring grants it in the
+    /// shop's ledger and sets the inventory the grant answers ([`World::set_inventory`]).
+    Looted {
+        player: PlayerId,
+        /// The NPC killed.
+        npc: EntityId,
+        npc_type: String,
+        items: Vec<crate::ItemStack>,
+    },
     PlayerDied {
         player: PlayerId,
         killer: Option<EntityId>,
@@ -95,6 +104,8 @@ pub struct World {
     pub(crate) entities: Slab,
     pub(crate) players: IdMap<PlayerId, EntityId>,
     pub(crate) rng: Rng,
+    /// Kills drop no loot ([`World::set_loot_paused`]).
+    pub(crate) loot_paused: bool,
     /// Seconds since the instance started.
     pub(crate) now: f64,
     pub(crate) tick: u64,
@@ -138,6 +149,7 @@ impl World {
             entities: Slab::default(),
             players: IdMap::default(),
             rng: Rng::new(seed),
+            loot_paused: false,
             now: 0.0,
             tick: 0,
             server_time_ms: 0,
@@ -236,9 +248,10 @@ impl World {
         let level = save.level.clamp(1, c.max_level);
         let max_hp = c.player_max_hp(level);
         let hp = if save.hp == 0 { max_hp } else { save.hp.min(max_hp) };
+        // Not cut to `inventory_slots`: purchases and grants are not limited by it, and the
+        // record (the shop's inventory) holds what it holds.
         let mut inventory = save.inventory;
         inventory.retain(|s| s.count > 0);
-        inventory.truncate(c.inventory_slots);
         let player = Player {
             id: save.player,
             xp: save.xp.min(c.xp_to_next(level).saturating_sub(1)),

@@ -83,6 +83,13 @@ fn a_kill_gives_xp_and_loot_and_the_npc_comes_back() {
     assert_eq!(w.attack(P, target).unwrap_err(), ZoneError::TargetDead);
     let out = w.tick(DT);
     assert!(out.events.contains(&WorldEvent::NpcKilled { player: P, npc_type: "dummy".into() }));
+    let looted = WorldEvent::Looted {
+        player: P,
+        npc: target,
+        npc_type: "dummy".into(),
+        items: vec![ItemStack { item: 7, count: 2 }],
+    };
+    assert!(out.events.contains(&looted), "the loot, for the wiring to grant");
     let (reliable, _) = frames_of(&out, 1);
     let r = reliable.unwrap();
     assert!(
@@ -90,10 +97,19 @@ fn a_kill_gives_xp_and_loot_and_the_npc_comes_back() {
             .iter()
             .any(|e| matches!(e.event, Some(Event::Death(d)) if d.entity_id == target.0 && d.killer_id != 0))
     );
+    assert!(frames_of(&out, 2).0.unwrap().events.iter().any(|e| matches!(e.event, Some(Event::Death(_)))));
     let you = r.you.unwrap();
     assert_eq!(you.stats.unwrap().xp, 50);
-    assert_eq!(you.inventory.unwrap().items, [mmo_proto::ItemStack { item_id: 7, count: 2 }]);
-    assert!(frames_of(&out, 2).0.unwrap().events.iter().any(|e| matches!(e.event, Some(Event::Death(_)))));
+    assert!(you.inventory.is_none(), "the world pushes no inventory it computed");
+    assert_eq!(w.player_state(P).unwrap().inventory, [ItemStack { item: 7, count: 2 }], "but counts it");
+    // What the grant answered is pushed with the next tick.
+    w.set_inventory(P, vec![ItemStack { item: 7, count: 2 }, ItemStack { item: 9, count: 1 }]);
+    let next = w.tick(DT);
+    let you = frames_of(&next, 1).0.unwrap().you.unwrap();
+    assert_eq!(
+        you.inventory.unwrap().items,
+        [mmo_proto::ItemStack { item_id: 7, count: 2 }, mmo_proto::ItemStack { item_id: 9, count: 1 }]
+    );
     // Back after its respawn delay (3 s), at home, at full health, and the onlookers are told.
     let outs = wait(&mut w, Duration::from_secs(3));
     let respawned = outs.iter().find_map(|o| {

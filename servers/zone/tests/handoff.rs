@@ -23,7 +23,8 @@ async fn a_portal_hands_the_player_to_another_node_with_its_state_and_one_owner(
 
     let (c, id) = cl.guest("traveller").await;
     cl.place(id, "field", 380.0, 200.0).await;
-    cl.progress(id, 3, 20, 50, "[[5,3]]").await;
+    cl.progress(id, 3, 20, 50).await;
+    cl.give(id, "traveller", &[(5, 3)]).await;
     let mut p = common::cluster::Player::enter(c, id).await;
     let mut watcher = cl.player_at("watcher", "field", 375.0, 205.0).await;
     let first = p.entity();

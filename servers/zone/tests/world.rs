@@ -108,6 +108,14 @@ async fn a_kill_gives_xp_and_loot_which_survive_logout_and_login() {
     assert!(hit.killed, "{hit:?}");
     assert_eq!((hit.xp_gained, hit.level), (150, 2), "150 xp: level 2 (100 needed) with 50 over");
     assert_eq!(hit.loot, [mmo_proto::ItemStack { item_id: 7, count: 2 }]);
+    // The inventory is pushed once the grant is in the shop's ledger: what MySQL answered.
+    let looted = [mmo_proto::ItemStack { item_id: 7, count: 2 }];
+    a.until("the granted inventory pushed", |p| {
+        p.ticks
+            .iter()
+            .any(|t| t.you.as_ref().and_then(|y| y.inventory.as_ref()).is_some_and(|i| i.items == looted))
+    })
+    .await;
     let dead = a.call::<_, AttackResp>(&AttackReq { target_id: dummy }).await.unwrap_err();
     assert!(matches!(dead.code(), ErrorCode::TargetDead | ErrorCode::AttackOnCooldown), "{dead:?}");
 
@@ -115,7 +123,13 @@ async fn a_kill_gives_xp_and_loot_which_survive_logout_and_login() {
     let id = a.id;
     let _ = a.c.send(&LogoutReq {}).await;
     let row = cl.wait_row(id, "saved and released", |r| r.owner.is_empty() && r.level == 2).await;
-    assert_eq!((row.map.as_str(), row.xp, row.inventory.as_str()), ("field", 50, "[[7,2]]"));
+    assert_eq!((row.map.as_str(), row.xp, row.inventory.as_str()), ("field", 50, "[]"), "no JSON inventory");
+    // The loot is in the shop's inventory, through its ledger: one grant, reason "loot".
+    assert_eq!(cl.inventory(id).await, [(7, 2)]);
+    let grants = cl.grants(id).await;
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert!(grants[0].0.starts_with("loot:") && grants[0].1 == "loot", "{grants:?}");
+    assert!(grants[0].2.starts_with("dummy #") && grants[0].2.ends_with(" in field"), "{grants:?}");
     assert!((row.x.unwrap() - 52.0).abs() < 0.5, "{row:?}");
 
     // A new login (the same device) finds it all again.

@@ -1,4 +1,5 @@
-//! Entering (a claim in MySQL first, then a place in the world) and leaving (a final save that
+//! Entering (a claim in MySQL and the player's items from the shop's inventory first, then a
+//! place in the world) and leaving (a final save that
 //! gives the claim up).
 
 use super::*;
@@ -33,7 +34,7 @@ impl Instance {
             self.reply_error(&seat, seq, EnterWorldReq::ID, false, &ZoneError::NotInZone);
             return;
         }
-        self.pending.insert(player, Pending { seat, cancelled: false });
+        self.pending.insert(player, Pending { seat, cancelled: false, stale_inventory: false });
         let token = format!("{}/{}", self.incarnation, self.claims);
         self.claims += 1;
         let (sh, tx, incarnation) = (self.sh.clone(), self.done_tx.clone(), self.incarnation.clone());
@@ -45,7 +46,17 @@ impl Instance {
             };
             let claim = store::claim(&sh.store, player, &incarnation, &token, &sh.cfg.start_map, alive).await;
             let done = match claim {
-                Ok(Claim::Taken(row)) => Done::Claimed { player, seq, reason, row },
+                // Its items, from the shop's inventory (their record). Should the read fail,
+                // the claim stays with this instance, which takes it again on the next enter.
+                Ok(Claim::Taken(mut row)) => {
+                    match crate::loot::read(&sh.store, player, sh.cfg.inventory_read_limit).await {
+                        Ok(items) => {
+                            row.save.inventory = items;
+                            Done::Claimed { player, seq, reason, row }
+                        }
+                        Err(e) => Done::ClaimFailed { player, seq, error: format!("inventory: {e}") },
+                    }
+                }
                 Ok(Claim::Held(holder)) => Done::HeldElsewhere { player, seq, reason, hops, holder },
                 Err(e) => Done::ClaimFailed { player, seq, error: e.to_string() },
             };
@@ -84,6 +95,9 @@ impl Instance {
                 };
                 self.held.insert(player, held);
                 self.recovering.remove(&player);
+                if p.stale_inventory {
+                    self.refresh_inventory(player);
+                }
                 self.zone_chat(player, true);
                 counter!(m::ENTERS, "reason" => reason_name(reason)).increment(1);
                 self.announce(&p.seat, player, seq, reason);

@@ -36,6 +36,7 @@ impl Instance {
                 self.unavailable(&p.seat, seq, "the player's state could not be loaded");
             }
             Done::Target { handoff, holder } => self.target_found(handoff, holder),
+            Done::Granted { player, result } => self.granted(player, result),
             Done::Passed { player, ok, to, reason, before, held } => {
                 self.passed(player, ok, to, reason, before, *held.0)
             }

@@ -49,10 +49,14 @@ use crate::metrics as m;
 use crate::shared::Shared;
 use crate::store::{self, Back, Claim, Place, PlayerRow, ProgressRow};
 use crate::table::{Action, Cx, Dispatched};
-use crate::{POSITIONS_KEY, PlayerId, PlayerSave, SERVICE, TickOutput, Vec2, World, WorldEvent, ZoneError};
+use crate::{
+    EntityId, ItemStack, POSITIONS_KEY, PlayerId, PlayerSave, SERVICE, TickOutput, Vec2, World, WorldEvent,
+    ZoneError,
+};
 
 mod answers;
 mod entering;
+mod grants;
 mod handoff;
 mod inbox;
 mod io;
@@ -97,6 +101,9 @@ struct Pending {
     seat: Seat,
     /// The session ended while the claim was in flight: release the player when it lands.
     cancelled: bool,
+    /// A grant answered while the claim was in flight: the inventory the claim read may be
+    /// older than that; read it again once the player is placed.
+    stale_inventory: bool,
 }
 
 /// What a match instance keeps about its match.
@@ -158,6 +165,11 @@ pub(crate) enum Done {
         reason: EnterReason,
         before: PlayerSave,
         held: HeldBox,
+    },
+    /// A loot grant's (or an inventory read's) answer.
+    Granted {
+        player: PlayerId,
+        result: grants::GrantResult,
     },
     /// The live nodes, and where each held player's session is according to the presence
     /// directory (`None` where a lookup failed).
@@ -236,6 +248,8 @@ pub(crate) struct Instance {
     /// Last re-entry started for a player not held.
     recovering: IdMap<PlayerId, Instant>,
     pub(crate) match_state: Option<MatchState>,
+    /// Loot grants and inventory reads, per player.
+    loot: grants::Loot,
     /// Interned gateway nodes and their inboxes.
     gateways: HashMap<String, (Arc<str>, Arc<str>)>,
     /// Gateways found dead once; their players leave if they are still dead at the next check.
@@ -277,6 +291,7 @@ impl Instance {
         let now = Instant::now();
         Instance {
             stream: directory::stream(&sh.bus, &key),
+            loot: grants::Loot::new(&incarnation),
             sh,
             key,
             incarnation,
@@ -351,6 +366,7 @@ impl Instance {
                 }
             }
         }
+        let grants = self.take_queued_grants();
         let result = self.match_state.as_ref().filter(|_| closed).map(|m| {
             let list = |v: &HashMap<PlayerId, u32>| {
                 let mut v: Vec<PlayerCount> =
@@ -376,6 +392,17 @@ impl Instance {
         let (sh, key, incarnation) = (self.sh.clone(), self.key.clone(), self.incarnation.clone());
         let stream = self.stream.clone();
         let work = self.sh.io.spawn(async move {
+            // Loot still queued: once more each (the key keeps a grant that did land once).
+            let mut lost = 0;
+            for g in &grants {
+                if let Err(e) = mmo_shop::grant(&sh.store, &sh.bus, g).await {
+                    tracing::warn!(player = g.player, key = g.key, error = %e, "loot not granted at stop");
+                    lost += 1;
+                }
+            }
+            if lost > 0 {
+                tracing::error!(instance = %key, lost, "loot grants lost at stop (MySQL unavailable)");
+            }
             if let Err(e) = sh.progress.flush(&sh.store).await {
                 tracing::error!(instance = %key, error = %e, "final save failed; players keep their last flushed state");
             }

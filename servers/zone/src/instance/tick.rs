@@ -1,5 +1,5 @@
 //! The tick: simulate, send each gateway one stream entry of its players' frames, act on the
-//! world's events, write progress behind, and notice gateways and sessions that are gone.
+//! world's events (a kill's loot becomes a grant), retry loot grants that are due, write progress behind, and notice gateways and sessions that are gone.
 
 use super::*;
 
@@ -24,6 +24,7 @@ impl Instance {
         self.metrics.droppable_bytes.increment(mm.frames.droppable_bytes as u64);
         self.metrics.updates.increment((mm.frames.moves + mm.frames.enters + mm.frames.leaves) as u64);
         self.send_frames(out);
+        self.pump_loot();
         if now.duration_since(self.last_save) >= self.sh.cfg.save_interval {
             self.last_save = now;
             self.save_dirty();
@@ -113,6 +114,9 @@ impl Instance {
                 if let Some(m) = &mut self.match_state {
                     *m.kills.entry(player).or_default() += 1;
                 }
+            }
+            WorldEvent::Looted { player, npc, npc_type, items } => {
+                self.looted(player, npc, &npc_type, &items)
             }
             WorldEvent::PlayerDied { player, .. } => {
                 if let Some(m) = &mut self.match_state {

@@ -190,16 +190,43 @@ impl Cluster {
         (c, s.player_id, s.token)
     }
 
-    /// Sets a player's saved progress (level, xp, hp, inventory JSON).
-    pub async fn progress(&self, player: u64, level: u32, xp: u64, hp: u32, inventory: &str) {
+    /// Sets a player's saved progress (level, xp, hp).
+    pub async fn progress(&self, player: u64, level: u32, xp: u64, hp: u32) {
         self.db
             .store()
             .exec_drop(
-                "UPDATE zone_players SET level = ?, xp = ?, hp = ?, inventory = ? WHERE player_id = ?",
-                (level, xp, hp, inventory, player),
+                "UPDATE zone_players SET level = ?, xp = ?, hp = ? WHERE player_id = ?",
+                (level, xp, hp, player),
             )
             .await
             .unwrap();
+    }
+
+    /// Gives a player items through the shop's ledger (an admin grant under `key`).
+    pub async fn give(&self, player: u64, key: &str, items: &[(u32, i64)]) {
+        let g = mmo_shop::Grant {
+            player,
+            key: format!("admin:{key}"),
+            reason: "admin".into(),
+            reference: "test".into(),
+            currencies: Vec::new(),
+            items: items.to_vec(),
+        };
+        mmo_shop::grant(self.db.store(), &self.bus, &g).await.unwrap();
+    }
+
+    /// The player's items in the shop's inventory table (count > 0), by item id.
+    pub async fn inventory(&self, player: u64) -> Vec<(u32, i64)> {
+        mmo_shop::grants::inventory_upto(self.db.store(), player, 1000).await.unwrap()
+    }
+
+    /// The player's grant rows: (key, reason, reference), oldest first.
+    pub async fn grants(&self, player: u64) -> Vec<(String, String, String)> {
+        self.db
+            .store()
+            .exec("SELECT grant_key, reason, reference FROM grants WHERE player = ? ORDER BY id", (player,))
+            .await
+            .unwrap()
     }
 
     /// Every game event emitted so far.
@@ -225,8 +252,8 @@ impl Cluster {
         self.db
             .store()
             .exec_drop(
-                "INSERT INTO zone_players (player_id, map, x, y, level, xp, hp, inventory, owner, saved_at_ms) \
-                 VALUES (?, ?, ?, ?, 1, 0, 100, '[]', '', 0) ON DUPLICATE KEY UPDATE map = VALUES(map), \
+                "INSERT INTO zone_players (player_id, map, x, y, level, xp, hp, owner, saved_at_ms) \
+                 VALUES (?, ?, ?, ?, 1, 0, 100, '', 0) ON DUPLICATE KEY UPDATE map = VALUES(map), \
                  x = VALUES(x), y = VALUES(y)",
                 (player, map, x, y),
             )
@@ -234,7 +261,7 @@ impl Cluster {
             .unwrap();
     }
 
-    /// The player's row: (map, x, y, level, xp, hp, inventory, owner).
+    /// The player's row: (map, x, y, level, xp, hp, the old JSON inventory column, owner).
     pub async fn row(&self, player: u64) -> Option<Row> {
         let mut conn = self.db.store().conn().await.unwrap();
         type Raw = (String, Option<f32>, Option<f32>, u32, u64, u32, String, String);
