@@ -344,6 +344,15 @@ fn purchase_request() {
 }
 
 #[test]
+fn score_submit_request() {
+    let req = ScoreSubmitReq { board: "race_time".into(), score: 61_234 };
+    golden(
+        &req.to_frame_bytes(Seq(6), Flags::NONE),
+        "00 00 00 16 13 88 00 00 00 00 06 0a 09 72 61 63 65 5f 74 69 6d 65 10 e4 bc 07",
+    );
+}
+
+#[test]
 fn shop_key_reused_error() {
     let resp = ErrorResp {
         code: ErrorCode::ShopKeyReused as i32,
@@ -351,4 +360,40 @@ fn shop_key_reused_error() {
         ..Default::default()
     };
     golden(&resp.to_frame_bytes(Seq(6), Flags::NONE), "00 00 00 0d 00 05 00 00 00 00 06 08 f5 2e 10 f6 2e");
+}
+
+#[test]
+fn leaderboard_around_response() {
+    let entry = |player, name: &str, score, rank, achieved_ms| LeaderboardEntry {
+        player,
+        name: name.into(),
+        score,
+        rank,
+        achieved_ms,
+    };
+    let resp = LeaderboardAroundResp {
+        entries: vec![entry(3, "Bo", 900, 1, 1_764_000_000_000), entry(7, "Ann", 900, 1, 1_764_000_001_000)],
+        total: 2,
+        season: 0,
+    };
+    golden(
+        &resp.to_frame_bytes(Seq(7), Flags::NONE),
+        "00 00 00 32 13 8d 00 00 00 00 07 \
+         0a 12 08 03 12 02 42 6f 18 88 0e 20 01 28 80 d0 df b4 ab 33 \
+         0a 13 08 07 12 03 41 6e 6e 18 88 0e 20 01 28 e8 d7 df b4 ab 33 10 02",
+    );
+}
+
+#[test]
+fn score_rate_limited_error() {
+    let e = ErrorResp {
+        code: ErrorCode::ScoreRateLimited as i32,
+        request_msg_id: 5000,
+        retry_after_ms: 800,
+        ..Default::default()
+    };
+    golden(
+        &e.to_frame_bytes(Seq(8), Flags::NONE),
+        "00 00 00 10 00 05 00 00 00 00 08 08 8a 27 10 88 27 20 a0 06",
+    );
 }

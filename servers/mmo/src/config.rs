@@ -10,6 +10,7 @@ use mmo_core::config::{ConfigError, from_toml_file};
 use mmo_core::store::{MysqlConfig, WriteBehindConfig};
 use mmo_core::{ListenerConfig, MetricsConfig, ShutdownConfig};
 use mmo_gateway::GatewayConfig;
+use mmo_leaderboard::LeaderboardConfig;
 use mmo_matchmaking::MatchmakingConfig;
 use mmo_shop::ShopConfig;
 use mmo_zone::ZoneServerConfig;
@@ -26,6 +27,7 @@ pub struct Config {
     pub matchmaking: MatchmakingConfig,
     pub chat: ChatConfig,
     pub shop: ShopConfig,
+    pub leaderboard: LeaderboardConfig,
     pub bus: BusConfig,
     pub mysql: MysqlConfig,
     pub write_behind: WriteBehindConfig,
@@ -80,6 +82,7 @@ impl Config {
         cfg.matchmaking.validate().map_err(ConfigError::Invalid)?;
         cfg.chat.validate().map_err(ConfigError::Invalid)?;
         cfg.shop.validate().map_err(ConfigError::Invalid)?;
+        cfg.leaderboard.validate().map_err(ConfigError::Invalid)?;
         Ok(cfg)
     }
 }

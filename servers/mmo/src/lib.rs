@@ -33,6 +33,8 @@ pub enum Role {
     Chat,
     /// Only a shop instance (catalog, wallet, purchases, receipts).
     Shop,
+    /// Only a leaderboard instance (boards, scores, ranks, seasons).
+    Leaderboard,
     /// Apply every server's database migrations, then exit.
     Migrate,
 }
@@ -76,6 +78,9 @@ pub fn servers(role: Role, cfg: &Config) -> Vec<Server> {
     }
     if all || role == Role::Shop {
         list.push(mmo_shop::server(cfg.shop.clone()));
+    }
+    if all || role == Role::Leaderboard {
+        list.push(mmo_leaderboard::server(cfg.leaderboard.clone()));
     }
     if all || role == Role::Gateway {
         list.push(mmo_gateway::server(cfg.listener.clone(), cfg.gateway.clone()));
@@ -278,4 +283,60 @@ pub async fn shop_admin(cfg: &Config, action: ShopAction) -> anyhow::Result<Stri
     };
     bus.flush(cfg.bus.command_timeout).await;
     Ok(out)
+}
+
+/// What `mmo admin leaderboard` does.
+#[derive(Clone, Debug)]
+pub enum LeaderboardAction {
+    /// Merge a board's stored entries (MySQL) into Redis; `season` None: the current one.
+    Rebuild { board: String, season: Option<u64> },
+    /// Roll over the board's ended seasons now (final ranks, rewards granted once).
+    Rollover { board: String },
+}
+
+/// `mmo admin leaderboard ...`: returns what happened, as text.
+pub async fn leaderboard_admin(cfg: &Config, action: LeaderboardAction) -> anyhow::Result<String> {
+    let (store, bus, _shutdown) = admin_connect(cfg).await?;
+    let lb = &cfg.leaderboard;
+    lb.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let now = mmo_core::clock::now_ms() as i64;
+    let current = |board: &str| -> anyhow::Result<u64> {
+        let b = lb
+            .boards
+            .get(board)
+            .ok_or_else(|| anyhow::anyhow!("no board {board:?} in [leaderboard.boards]"))?;
+        Ok(mmo_leaderboard::season::at(b, now).season)
+    };
+    Ok(match action {
+        LeaderboardAction::Rebuild { board, season } => {
+            let season = match season {
+                Some(s) => s,
+                None => current(&board)?,
+            };
+            let rows = mmo_leaderboard::rebuild::rebuild(&bus, &store, lb, &board, season).await?;
+            format!("board {board} season {season}: {rows} stored entries merged into Redis")
+        }
+        LeaderboardAction::Rollover { board } => {
+            current(&board)?;
+            let reports = mmo_leaderboard::rollover::board(&bus, &store, lb, None, &board, now).await?;
+            if reports.is_empty() {
+                format!("board {board}: no ended season to roll over")
+            } else {
+                reports
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "board {} season {}: {} players ranked, {} rewards granted{}",
+                            r.board,
+                            r.season,
+                            r.players,
+                            r.granted,
+                            if r.done { "" } else { " (rewards waiting: no Rewards configured)" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+    })
 }

@@ -38,6 +38,8 @@ enum Command {
     Chat,
     /// Only a shop instance (catalog, wallet, purchases, receipts).
     Shop,
+    /// Only a leaderboard instance (boards, scores, ranks, seasons).
+    Leaderboard,
     /// Apply every server's database migrations, then exit.
     Migrate,
     /// Change what the running servers use, without restarting them.
@@ -78,6 +80,11 @@ enum Admin {
         #[command(subcommand)]
         command: ShopAdmin,
     },
+    /// Leaderboards: rebuild a board from MySQL, roll a board's ended seasons over.
+    Leaderboard {
+        #[command(subcommand)]
+        command: LeaderboardAdmin,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -109,6 +116,25 @@ enum ShopAdmin {
         /// Ledger rows to show.
         #[arg(long, default_value_t = 20)]
         rows: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LeaderboardAdmin {
+    /// Merge a board's stored entries (MySQL, lb_scores) into Redis, e.g. after Redis lost it.
+    /// Entries already in Redis win unless worse; safe to run while the board is in use.
+    Rebuild {
+        /// The board's name (a key of [leaderboard.boards]).
+        board: String,
+        /// The season (default: the current one).
+        #[arg(long)]
+        season: Option<u64>,
+    },
+    /// Roll the board's ended seasons over now: final ranks into lb_results, rewards granted
+    /// once per player. Running it again grants nothing more.
+    Rollover {
+        /// The board's name.
+        board: String,
     },
 }
 
@@ -223,6 +249,7 @@ fn main() -> anyhow::Result<()> {
         Command::Matchmaking => Role::Matchmaking,
         Command::Chat => Role::Chat,
         Command::Shop => Role::Shop,
+        Command::Leaderboard => Role::Leaderboard,
         Command::Migrate => Role::Migrate,
         Command::Admin {
             command: Admin::Version { command: VersionAdmin::Publish { platform, latest, minimum, manifest } },
@@ -284,6 +311,16 @@ fn main() -> anyhow::Result<()> {
                 ShopAdmin::Wallet { player, rows } => mmo::ShopAction::Wallet { player, rows },
             };
             println!("{}", runtime.block_on(mmo::shop_admin(&cfg, action))?);
+            return Ok(());
+        }
+        Command::Admin { command: Admin::Leaderboard { command } } => {
+            let action = match command {
+                LeaderboardAdmin::Rebuild { board, season } => {
+                    mmo::LeaderboardAction::Rebuild { board, season }
+                }
+                LeaderboardAdmin::Rollover { board } => mmo::LeaderboardAction::Rollover { board },
+            };
+            println!("{}", runtime.block_on(mmo::leaderboard_admin(&cfg, action))?);
             return Ok(());
         }
         Command::Admin { command: Admin::Account { command: AccountAdmin::Unban { target } } } => {

@@ -38,7 +38,18 @@ async fn a_game_server_launches_with_the_built_in_ones() {
     let names: Vec<&str> = launched.running.iter().map(|(name, _)| *name).collect();
     assert_eq!(
         names,
-        ["diagnostics", "version", "account", "zone", "matchmaking", "chat", "greeter", "gateway"]
+        [
+            "diagnostics",
+            "version",
+            "account",
+            "zone",
+            "matchmaking",
+            "chat",
+            "shop",
+            "leaderboard",
+            "greeter",
+            "gateway"
+        ]
     );
     let mut client = TestClient::connect(launched.listening().unwrap()).await.unwrap();
     client.hello().await.unwrap();

@@ -24,6 +24,7 @@ fn routes() -> BTreeMap<u16, (&'static str, RouteSpec)> {
     add(mmo_matchmaking::router().specs());
     add(mmo_chat::router().specs());
     add(mmo_shop::router().specs());
+    add(mmo_leaderboard::router().specs());
     add(mmo_diagnostics::router().specs());
     all
 }

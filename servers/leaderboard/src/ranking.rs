@@ -1,0 +1,410 @@
+//! The board in Redis: submits (rate, best or cumulative, atomically in one script), pages of
+//! the board, the players around one, and the entries of a few players, each with its rank in
+//! the board's style.
+//!
+//! Encoding (ARCHITECTURE.md, "Leaderboards at run time"): a board is one ZSET always read
+//! ascending. Its ZSET score is the score times the direction's sign (-1 for descending), exact
+//! because scores are bounded by config within +-2^53; its member is `<achieved ms, 13
+//! digits><player, 20 digits>`, so equal scores order by member bytes: earlier achieved first,
+//! then the lower player id. A HASH maps a player to its member. Ranks: ordinal = position + 1
+//! (ZRANK); competition = 1 + entries with a better ZSET score (ZCOUNT); dense = 1 + distinct
+//! better ZSET scores, counted in a second ZSET of the distinct scores (with a HASH of how many
+//! entries hold each, kept by the same scripts).
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use mmo_core::bus::{Bus, BusError};
+
+use crate::config::{BoardConfig, Mode, Ranking};
+use crate::keys::BoardKeys;
+
+/// A player's place on a board.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub player: u64,
+    pub score: i64,
+    pub achieved_ms: u64,
+    /// 1-based, in the board's style.
+    pub rank: u32,
+    /// Its ZSET member (orders ties).
+    pub member: String,
+}
+
+impl Entry {
+    /// The sort key of the board's order: ZSET score, then member.
+    pub fn order(&self, cfg: &BoardConfig) -> (i64, &str) {
+        (self.score * cfg.direction.sign(), &self.member)
+    }
+}
+
+/// The ZSET member of an entry.
+pub fn member(achieved_ms: u64, player: u64) -> String {
+    format!("{achieved_ms:013}{player:020}")
+}
+
+/// (achieved ms, player) of a member.
+pub fn parse_member(m: &str) -> Option<(u64, u64)> {
+    if m.len() != 33 {
+        return None;
+    }
+    Some((m.get(..13)?.parse().ok()?, m.get(13..)?.parse().ok()?))
+}
+
+/// The rank number of the entry at 0-based `pos` with `better` better entries and `dbetter`
+/// better distinct scores.
+pub fn rank(style: Ranking, pos: i64, better: i64, dbetter: i64) -> u32 {
+    let r = match style {
+        Ranking::Ordinal => pos,
+        Ranking::Competition => better,
+        Ranking::Dense => dbetter,
+    };
+    u32::try_from(r + 1).unwrap_or(u32::MAX)
+}
+
+// Shared Lua: move a player's entry from `old` (member, or false) to `new` (member, zscore),
+// keeping the distinct-score ZSET and counts. KEYS: z, h, d, dc.
+const MOVE: &str = "
+local function ks(x) return string.format('%d', x) end
+local function move(player, old, oldkey, new, newkey)
+  if old then
+    redis.call('ZREM', KEYS[1], old)
+    local s = ks(oldkey)
+    if redis.call('HINCRBY', KEYS[4], s, -1) <= 0 then
+      redis.call('HDEL', KEYS[4], s)
+      redis.call('ZREM', KEYS[3], s)
+    end
+  end
+  redis.call('ZADD', KEYS[1], newkey, new)
+  redis.call('HSET', KEYS[2], player, new)
+  local s = ks(newkey)
+  if redis.call('HINCRBY', KEYS[4], s, 1) == 1 then redis.call('ZADD', KEYS[3], newkey, s) end
+end
+local function place(m, key)
+  return {redis.call('ZRANK', KEYS[1], m), redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ks(key)),
+          redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. ks(key))}
+end
+";
+
+/// KEYS: z, h, d, dc, rate bucket. ARGV: player, mode (`b` best, `c` cumulative, `rb`/`rc` a
+/// restore from MySQL: no rate, an entry already in Redis wins unless worse (best)), sign,
+/// score, member, min, max, rate interval ms (0: none), burst, now ms.
+/// Returns {-1, wait ms} when rate limited, else {improved 0/1, zscore, member, pos, better,
+/// dbetter, old member or '', old zscore or ''}.
+static SUBMIT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(&format!(
+        "{MOVE}
+local player, mode, sign = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local score, new = tonumber(ARGV[4]), ARGV[5]
+local lo, hi = tonumber(ARGV[6]), tonumber(ARGV[7])
+local interval, burst, now = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+if (mode == 'b' or mode == 'c') and interval > 0 then
+  local b = redis.call('HMGET', KEYS[5], 't', 'at')
+  local tokens, at = tonumber(b[1]) or burst, tonumber(b[2]) or now
+  if now > at then tokens = math.min(burst, tokens + (now - at) / interval) end
+  if tokens < 1 then return {{-1, math.ceil((1 - tokens) * interval)}} end
+  redis.call('HSET', KEYS[5], 't', tokens - 1, 'at', math.max(now, at))
+  redis.call('PEXPIRE', KEYS[5], math.ceil(interval * burst) + 1000)
+end
+local old = redis.call('HGET', KEYS[2], player)
+local oldkey = nil
+if old then
+  oldkey = tonumber(redis.call('ZSCORE', KEYS[1], old))
+  if not oldkey then old = false end
+end
+local total = score
+if mode == 'c' and old then
+  total = math.max(lo, math.min(hi, sign * oldkey + score))
+end
+local newkey = sign * total
+local improved
+if not old then improved = true
+elseif mode == 'b' then improved = newkey < oldkey
+elseif mode == 'c' then improved = newkey ~= oldkey
+elseif mode == 'rb' then improved = newkey < oldkey or (newkey == oldkey and new < old)
+else improved = false end
+local cur, curkey = old, oldkey
+if improved then
+  move(player, old, oldkey, new, newkey)
+  cur, curkey = new, newkey
+end
+local p = place(cur, curkey)
+return {{improved and 1 or 0, ks(curkey), cur, p[1], p[2], p[3], old or '', oldkey and ks(oldkey) or ''}}"
+    ))
+});
+
+/// KEYS: z, d. ARGV: start, stop (0-based, inclusive). Returns {total, better, dbetter of the
+/// first, member1, zscore1, ...}.
+static PAGE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "local total = redis.call('ZCARD', KEYS[1])
+local rows = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+local out = {total, 0, 0}
+if #rows > 0 then
+  out[2] = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. rows[2])
+  out[3] = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. rows[2])
+end
+for i = 1, #rows do out[#out + 1] = rows[i] end
+return out",
+    )
+});
+
+/// KEYS: z, h, d. ARGV: player, before, after. Returns {total, start (-1: no entry), better,
+/// dbetter of the first, member1, zscore1, ...}.
+static AROUND: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "local total = redis.call('ZCARD', KEYS[1])
+local m = redis.call('HGET', KEYS[2], ARGV[1])
+local pos = m and redis.call('ZRANK', KEYS[1], m)
+if not pos then return {total, -1, 0, 0} end
+local start = math.max(0, pos - tonumber(ARGV[2]))
+local rows = redis.call('ZRANGE', KEYS[1], start, pos + tonumber(ARGV[3]), 'WITHSCORES')
+local out = {total, start, redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. rows[2]),
+             redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. rows[2])}
+for i = 1, #rows do out[#out + 1] = rows[i] end
+return out",
+    )
+});
+
+/// KEYS: z, h, d. ARGV: players. Returns per player with an entry {player, member, zscore, pos,
+/// better, dbetter}, flattened.
+static OF: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "local out = {}
+for i = 1, #ARGV do
+  local m = redis.call('HGET', KEYS[2], ARGV[i])
+  local z = m and redis.call('ZSCORE', KEYS[1], m)
+  if z then
+    out[#out + 1] = ARGV[i]
+    out[#out + 1] = m
+    out[#out + 1] = z
+    out[#out + 1] = redis.call('ZRANK', KEYS[1], m)
+    out[#out + 1] = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. z)
+    out[#out + 1] = redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. z)
+  end
+end
+return out",
+    )
+});
+
+/// What a submit did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// Over the player's rate: retry after this.
+    Limited(Duration),
+    Done {
+        improved: bool,
+        /// The player's entry now.
+        entry: Entry,
+        /// Its entry before (member, ZSET score), if it had one.
+        old: Option<(String, i64)>,
+    },
+}
+
+/// One submit, as the script takes it.
+#[derive(Clone, Debug)]
+pub struct Submit<'a> {
+    pub keys: &'a BoardKeys,
+    pub cfg: &'a BoardConfig,
+    pub player: u64,
+    pub score: i64,
+    pub now_ms: u64,
+    /// A restore from MySQL (no rate; the entry in Redis wins unless worse).
+    pub restore: bool,
+}
+
+impl Submit<'_> {
+    /// The script call (for a pipeline: load the script first with [`load`]).
+    pub fn invocation(&self) -> redis::ScriptInvocation<'static> {
+        let mode = match (self.cfg.mode, self.restore) {
+            (Mode::Best, false) => "b",
+            (Mode::Cumulative, false) => "c",
+            (Mode::Best, true) => "rb",
+            (Mode::Cumulative, true) => "rc",
+        };
+        let mut inv = SUBMIT.prepare_invoke();
+        inv.key(&self.keys.z)
+            .key(&self.keys.h)
+            .key(&self.keys.d)
+            .key(&self.keys.dc)
+            .key(self.keys.rate_of(self.player))
+            .arg(self.player)
+            .arg(mode)
+            .arg(self.cfg.direction.sign())
+            .arg(self.score)
+            .arg(member(self.now_ms, self.player))
+            .arg(self.cfg.min_score)
+            .arg(self.cfg.max_score)
+            .arg(self.cfg.submit_interval.as_millis() as u64)
+            .arg(self.cfg.submit_burst)
+            .arg(self.now_ms);
+        inv
+    }
+}
+
+/// Loads the scripts (before pipelining [`Submit::invocation`]s).
+pub async fn load(bus: &Bus) -> Result<(), BusError> {
+    let mut conn = bus.conn().await?;
+    for s in [&*SUBMIT, &*PAGE, &*AROUND, &*OF] {
+        let _: String = bus.timed(s.prepare_invoke().load_async(&mut *conn)).await?;
+    }
+    Ok(())
+}
+
+fn int(v: &redis::Value) -> i64 {
+    match v {
+        redis::Value::Int(i) => *i,
+        redis::Value::BulkString(b) => std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).unwrap_or(0),
+        redis::Value::SimpleString(s) => s.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn text(v: &redis::Value) -> String {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::Int(i) => i.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn entry(cfg: &BoardConfig, member: String, zscore: i64, rank: u32) -> Entry {
+    let (achieved_ms, player) = parse_member(&member).unwrap_or((0, 0));
+    Entry { player, score: zscore * cfg.direction.sign(), achieved_ms, rank, member }
+}
+
+/// Reads a submit's reply.
+pub fn submitted(cfg: &BoardConfig, reply: &[redis::Value]) -> Submitted {
+    let at = |i: usize| reply.get(i).map(int).unwrap_or(0);
+    if at(0) < 0 {
+        return Submitted::Limited(Duration::from_millis(at(1).max(1) as u64));
+    }
+    let member = reply.get(2).map(text).unwrap_or_default();
+    let entry = entry(cfg, member, at(1), rank(cfg.ranking, at(3), at(4), at(5)));
+    let old_member = reply.get(6).map(text).unwrap_or_default();
+    let old = (!old_member.is_empty()).then(|| (old_member, at(7)));
+    Submitted::Done { improved: at(0) == 1, entry, old }
+}
+
+/// Submits one score.
+pub async fn submit(bus: &Bus, s: &Submit<'_>) -> Result<Submitted, BusError> {
+    let mut conn = bus.conn().await?;
+    let reply: Vec<redis::Value> = bus.timed(s.invocation().invoke_async(&mut *conn)).await?;
+    Ok(submitted(s.cfg, &reply))
+}
+
+/// Rows `member, zscore, ...` starting at 0-based `start`, the first with `better` and `dbetter`:
+/// entries with ranks (equal ZSET scores share competition and dense ranks).
+fn ranked(cfg: &BoardConfig, start: i64, better: i64, dbetter: i64, rows: &[redis::Value]) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::with_capacity(rows.len() / 2);
+    let (mut better, mut dbetter, mut prev) = (better, dbetter, None);
+    for (i, pair) in rows.chunks_exact(2).enumerate() {
+        let z = int(&pair[1]);
+        let pos = start + i as i64;
+        if let Some(p) = prev
+            && p != z
+        {
+            better = pos;
+            dbetter += 1;
+        }
+        prev = Some(z);
+        out.push(entry(cfg, text(&pair[0]), z, rank(cfg.ranking, pos, better, dbetter)));
+    }
+    out
+}
+
+/// Entries `start..start+count` of the board in order, and how many entries it has.
+pub async fn page(
+    bus: &Bus,
+    keys: &BoardKeys,
+    cfg: &BoardConfig,
+    start: u32,
+    count: u32,
+) -> Result<(u32, Vec<Entry>), BusError> {
+    if count == 0 {
+        let mut conn = bus.conn().await?;
+        let total: u32 = bus.timed(redis::cmd("ZCARD").arg(&keys.z).query_async(&mut *conn)).await?;
+        return Ok((total, Vec::new()));
+    }
+    let stop = i64::from(start) + i64::from(count) - 1;
+    let mut conn = bus.conn().await?;
+    let reply: Vec<redis::Value> =
+        bus.timed(PAGE.key(&keys.z).key(&keys.d).arg(start).arg(stop).invoke_async(&mut *conn)).await?;
+    let at = |i: usize| reply.get(i).map(int).unwrap_or(0);
+    let rows = reply.get(3..).unwrap_or_default();
+    Ok((at(0) as u32, ranked(cfg, i64::from(start), at(1), at(2), rows)))
+}
+
+/// `player`'s entry with up to `before` entries above and `after` below, and how many entries
+/// the board has (no entries when the player has none).
+pub async fn around(
+    bus: &Bus,
+    keys: &BoardKeys,
+    cfg: &BoardConfig,
+    player: u64,
+    before: u32,
+    after: u32,
+) -> Result<(u32, Vec<Entry>), BusError> {
+    let mut conn = bus.conn().await?;
+    let reply: Vec<redis::Value> = bus
+        .timed(
+            AROUND
+                .key(&keys.z)
+                .key(&keys.h)
+                .key(&keys.d)
+                .arg(player)
+                .arg(before)
+                .arg(after)
+                .invoke_async(&mut *conn),
+        )
+        .await?;
+    let at = |i: usize| reply.get(i).map(int).unwrap_or(0);
+    if at(1) < 0 {
+        return Ok((at(0) as u32, Vec::new()));
+    }
+    let rows = reply.get(4..).unwrap_or_default();
+    Ok((at(0) as u32, ranked(cfg, at(1), at(2), at(3), rows)))
+}
+
+/// The entries of those of `players` who have one, with their ranks on the whole board, in
+/// board order.
+pub async fn of(
+    bus: &Bus,
+    keys: &BoardKeys,
+    cfg: &BoardConfig,
+    players: &[u64],
+) -> Result<Vec<Entry>, BusError> {
+    if players.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut inv = OF.prepare_invoke();
+    inv.key(&keys.z).key(&keys.h).key(&keys.d);
+    for p in players {
+        inv.arg(*p);
+    }
+    let mut conn = bus.conn().await?;
+    let reply: Vec<redis::Value> = bus.timed(inv.invoke_async(&mut *conn)).await?;
+    let mut out: Vec<Entry> = reply
+        .chunks_exact(6)
+        .map(|r| entry(cfg, text(&r[1]), int(&r[2]), rank(cfg.ranking, int(&r[3]), int(&r[4]), int(&r[5]))))
+        .collect();
+    out.sort_by(|a, b| a.order(cfg).cmp(&b.order(cfg)));
+    Ok(out)
+}
+
+/// Ranks `entries` (in board order) among themselves, in the board's style.
+pub fn rank_among(cfg: &BoardConfig, entries: &mut [Entry]) {
+    let (mut better, mut dbetter, mut prev) = (0i64, 0i64, None);
+    for (i, e) in entries.iter_mut().enumerate() {
+        let z = e.score * cfg.direction.sign();
+        if let Some(p) = prev
+            && p != z
+        {
+            better = i as i64;
+            dbetter += 1;
+        }
+        prev = Some(z);
+        e.rank = rank(cfg.ranking, i as i64, better, dbetter);
+    }
+}

@@ -1,0 +1,180 @@
+//! The ranking scripts against real Redis, checked against a brute-force sort (proptest): random
+//! submits with many ties (few distinct scores, several submits in the same millisecond), both
+//! directions, best and cumulative modes, every ranking style; every page of the top and the
+//! window around every player must equal the sorted list, ranks included.
+
+#![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use mmo_core::Shutdown;
+use mmo_core::bus::Bus;
+use mmo_leaderboard::config::{BoardConfig, Direction, Mode, Ranking};
+use mmo_leaderboard::keys::BoardKeys;
+use mmo_leaderboard::ranking::{self, Entry, Submit, Submitted};
+use mmo_testkit::redis::TestRedis;
+use proptest::prelude::*;
+
+static BOARD: AtomicU64 = AtomicU64::new(0);
+
+/// The expected board: per player its entry, sorted, ranked.
+fn brute(cfg: &BoardConfig, submits: &[(u64, i64, u64)]) -> Vec<Entry> {
+    let sign = cfg.direction.sign();
+    let mut by: HashMap<u64, (i64, u64)> = HashMap::new();
+    for &(player, score, at) in submits {
+        match (by.get(&player).copied(), cfg.mode) {
+            (None, _) => {
+                by.insert(player, (score, at));
+            }
+            (Some((old, _)), Mode::Best) if score * sign < old * sign => {
+                by.insert(player, (score, at));
+            }
+            (Some(_), Mode::Best) => {}
+            (Some((old, old_at)), Mode::Cumulative) => {
+                let total = (old + score).clamp(cfg.min_score, cfg.max_score);
+                by.insert(player, if total == old { (old, old_at) } else { (total, at) });
+            }
+        }
+    }
+    let mut all: Vec<Entry> = by
+        .into_iter()
+        .map(|(player, (score, at))| Entry {
+            player,
+            score,
+            achieved_ms: at,
+            rank: 0,
+            member: ranking::member(at, player),
+        })
+        .collect();
+    // Better score first, then earlier achieved, then lower player id.
+    all.sort_by_key(|e| (e.score * sign, e.achieved_ms, e.player));
+    let mut distinct = 0;
+    for i in 0..all.len() {
+        let tied = i > 0 && all[i].score == all[i - 1].score;
+        if i > 0 && !tied {
+            distinct += 1;
+        }
+        all[i].rank = match cfg.ranking {
+            Ranking::Ordinal => i as u32 + 1,
+            Ranking::Competition if tied => all[i - 1].rank,
+            Ranking::Competition => i as u32 + 1,
+            Ranking::Dense => distinct + 1,
+        };
+    }
+    all
+}
+
+fn board_cfg() -> impl Strategy<Value = BoardConfig> {
+    (
+        prop_oneof![Just(Direction::Descending), Just(Direction::Ascending)],
+        prop_oneof![Just(Mode::Best), Just(Mode::Cumulative)],
+        prop_oneof![Just(Ranking::Competition), Just(Ranking::Dense), Just(Ranking::Ordinal)],
+    )
+        .prop_map(|(direction, mode, ranking)| BoardConfig {
+            direction,
+            mode,
+            ranking,
+            min_score: -3,
+            max_score: 6,
+            submit_interval: Duration::ZERO,
+            ..BoardConfig::default()
+        })
+}
+
+/// Submits: (player 1-12, score -3..=6, ms step 0 or 1): few distinct scores and equal times.
+fn submits() -> impl Strategy<Value = Vec<(u64, i64, u64)>> {
+    prop::collection::vec((1u64..=12, -3i64..=6, 0u64..=1), 1..40).prop_map(|v| {
+        let mut at = 1_000;
+        v.into_iter()
+            .map(|(p, s, step)| {
+                at += step;
+                (p, s, at)
+            })
+            .collect()
+    })
+}
+
+async fn run(bus: &Bus, cfg: &BoardConfig, submits: &[(u64, i64, u64)]) -> Result<(), TestCaseError> {
+    let name = format!("p{}", BOARD.fetch_add(1, Ordering::Relaxed));
+    let keys = BoardKeys::new(bus, &name, 0);
+    for &(player, score, at) in submits {
+        let s = Submit { keys: &keys, cfg, player, score, now_ms: at, restore: false };
+        let r = ranking::submit(bus, &s).await.unwrap();
+        let done = matches!(r, Submitted::Done { .. });
+        prop_assert!(done, "submit refused: {:?}", r);
+    }
+    let want = brute(cfg, submits);
+    let n = want.len() as u32;
+    // The whole board, then every page of 3.
+    let (total, all) = ranking::page(bus, &keys, cfg, 0, n + 5).await.unwrap();
+    prop_assert_eq!(total, n);
+    prop_assert_eq!(&all, &want);
+    for start in (0..n).step_by(3) {
+        let (_, page) = ranking::page(bus, &keys, cfg, start, 3).await.unwrap();
+        let end = (start as usize + 3).min(want.len());
+        prop_assert_eq!(&page[..], &want[start as usize..end]);
+    }
+    // Around every player: the player is in it, with the right neighbours.
+    for (i, e) in want.iter().enumerate() {
+        let (_, around) = ranking::around(bus, &keys, cfg, e.player, 2, 1).await.unwrap();
+        let lo = i.saturating_sub(2);
+        let hi = (i + 2).min(want.len());
+        prop_assert_eq!(&around[..], &want[lo..hi]);
+        prop_assert!(around.iter().any(|a| a.player == e.player));
+    }
+    // A player without an entry gets an empty window.
+    let (_, none) = ranking::around(bus, &keys, cfg, 999, 2, 2).await.unwrap();
+    prop_assert!(none.is_empty());
+    // The entries of a few players, with their ranks on the whole board.
+    let some: Vec<u64> = want.iter().step_by(2).map(|e| e.player).chain([999]).collect();
+    let of = ranking::of(bus, &keys, cfg, &some).await.unwrap();
+    let expect: Vec<Entry> = want.iter().step_by(2).cloned().collect();
+    prop_assert_eq!(of, expect);
+    Ok(())
+}
+
+#[test]
+fn top_and_around_match_a_brute_force_sort() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    let bus = rt.block_on(redis.bus("lb-prop", &shutdown));
+    let config = ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() };
+    proptest!(config, |(cfg in board_cfg(), s in submits())| {
+        rt.block_on(run(&bus, &cfg, &s))?;
+    });
+    shutdown.trigger();
+    drop(redis);
+}
+
+#[test]
+fn the_rate_bucket_refuses_then_refills() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    rt.block_on(async {
+        let bus = redis.bus("lb-rate", &shutdown).await;
+        let cfg = BoardConfig {
+            submit_interval: Duration::from_secs(1),
+            submit_burst: 2,
+            ..BoardConfig::default()
+        };
+        let keys = BoardKeys::new(&bus, "rate", 0);
+        let at = |now_ms| Submit { keys: &keys, cfg: &cfg, player: 7, score: 1, now_ms, restore: false };
+        for now in [10_000, 10_001] {
+            assert!(matches!(ranking::submit(&bus, &at(now)).await.unwrap(), Submitted::Done { .. }));
+        }
+        match ranking::submit(&bus, &at(10_002)).await.unwrap() {
+            Submitted::Limited(wait) => {
+                assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1))
+            }
+            other => panic!("not limited: {other:?}"),
+        }
+        // One interval later one more token is there.
+        assert!(matches!(ranking::submit(&bus, &at(11_100)).await.unwrap(), Submitted::Done { .. }));
+        assert!(matches!(ranking::submit(&bus, &at(11_101)).await.unwrap(), Submitted::Limited(_)));
+    });
+    shutdown.trigger();
+}
