@@ -40,13 +40,19 @@
 #      ratio chat/PUBLISH, per channel size: CHAT_MEMBERS (default 100,1000), CHAT_RATE
 #      (messages/s per size, default 500,60), CHAT_SECS (window, default 4). Servers and clients
 #      share the process, so nothing is pinned.
+#   9. shop (BENCH.md S9): shop_purchases, durable purchases/s through mmo_shop's purchase
+#      transaction (wallet lock, key, funds, debit and ledger row, inventory, purchase row with
+#      the encoded reply, outbox event) vs as many bare single-row INSERT+COMMIT transactions on
+#      the same pool and concurrency (the ratio is what a purchase costs over a durable commit),
+#      then the same purchases replayed with their keys; on a fresh database and key prefix.
+#      SHOP_PURCHASES (default 20000), SHOP_PLAYERS (default 1000), SHOP_TASKS (in flight, 64).
 #
 # Usage: scripts/bench.sh [CRITERION_FILTER]   e.g. scripts/bench.sh decode/1000x32B
 # Environment: CONNS (default 10000, at most 19000), REPEAT (conn_memory repeats, default 1),
 # HOLD (seconds to hold the connections with heartbeats after measuring, then measure again;
 # default 0, use 12 or more so every connection has sent a PingReq: S1's steady state),
 # SKIP_CRITERION=1, SKIP_ZONE_TICK=1, SKIP_MEMORY=1, SKIP_BUS=1, SKIP_E2E=1, SKIP_LOGIN=1 or
-# SKIP_ZONE=1, SKIP_MM=1 or SKIP_CHAT=1 to leave a part out;
+# SKIP_ZONE=1, SKIP_MM=1, SKIP_CHAT=1 or SKIP_SHOP=1 to leave a part out;
 # BUS_REPEAT (bus_bench repeats of its throughput steps, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -159,6 +165,12 @@ if [[ -z ${SKIP_CHAT:-} ]]; then
   ulimit -n "$(ulimit -Hn)"
   "$target/release/chat_fanout" --members "${CHAT_MEMBERS:-100,1000}" --rate "${CHAT_RATE:-500,60}" \
     --duration "${CHAT_SECS:-4}s" --json "$target/chat_fanout.json"
+fi
+
+if [[ -z ${SKIP_SHOP:-} ]]; then
+  step "shop: durable purchases/s vs bare INSERT+COMMIT transactions (BENCH.md S9)"
+  "$target/release/shop_purchases" --purchases "${SHOP_PURCHASES:-20000}" --players "${SHOP_PLAYERS:-1000}" \
+    --tasks "${SHOP_TASKS:-64}" --json "$target/shop_purchases.json"
 fi
 
 if [[ -z ${SKIP_E2E:-} ]]; then
@@ -380,6 +392,15 @@ if os.path.exists(chat) and os.path.getmtime(chat) >= since:
         print(f"  {r['members']:>5} members: chat {ch['deliveries_per_s']:>9,.0f}/s p50 {ch['p50_ms']:.2f} p99 {ch['p99_ms']:.2f} ms "
               f"(lost {ch['lost']}, dup {ch['duplicated']}) | PUBLISH {pb['deliveries_per_s']:>9,.0f}/s p50 {pb['p50_ms']:.2f} "
               f"p99 {pb['p99_ms']:.2f} ms | ratio {r['ratio']:.2f}x [S5 target >= 0.5x, p99 <= 20 ms: {r['verdict']}]")
+
+shop = os.path.join(target, "shop_purchases.json")
+if os.path.exists(shop) and os.path.getmtime(shop) >= since:
+    with open(shop) as f:
+        sp = json.load(f)
+    met = "met" if sp["purchases_per_sec"] >= 2000 else "NOT met"
+    print(f"shop: {sp['purchases_per_sec']:,.0f} purchases/s vs {sp['baseline_commits_per_sec']:,.0f} bare commits/s "
+          f"= {sp['ratio']:.2f}x; replays {sp['replays_per_sec']:,.0f}/s (flush_log_at_trx_commit "
+          f"{sp['flush_log_at_trx_commit']}) [S9 target >= 2k/s: {met}]")
 
 runs = []
 for name, label in (("device", "guest (device) logins"), ("password-register", "password registrations"),

@@ -73,18 +73,25 @@ where
             let (g, ev, currencies, items) = (g2.clone(), ev2.clone(), currencies.clone(), items.clone());
             let extra = extra.clone();
             Box::pin(async move {
-                let seen: Option<u64> = tx
-                    .exec_first(
-                        "SELECT id FROM grants WHERE player = ? AND grant_key = ? FOR UPDATE",
-                        (g.player, &g.key),
-                    )
-                    .await?;
-                if seen.is_some() {
-                    return Ok(Ok((Granted::AlreadyApplied, After::default())));
-                }
+                // The key first: a duplicate (1062, after the other transaction commits) is
+                // `AlreadyApplied`; no locking read of an absent row, whose gap lock would
+                // deadlock with other players' grants.
+                tx.exec_drop(
+                    "INSERT INTO grants (player, grant_key, reason, reference, at_ms) VALUES (?, ?, ?, ?, ?)",
+                    (g.player, &g.key, &g.reason, wallet::reference(&g.reference), now_ms()),
+                )
+                .await?;
                 let after = match plan_tx(tx, &g, &currencies, &items).await? {
                     Ok(after) => after,
-                    Err(refused) => return Ok(Err(refused)),
+                    Err(refused) => {
+                        // Nothing applied: the key stays free.
+                        tx.exec_drop(
+                            "DELETE FROM grants WHERE player = ? AND grant_key = ?",
+                            (g.player, &g.key),
+                        )
+                        .await?;
+                        return Ok(Err(refused));
+                    }
                 };
                 extra(tx).await?;
                 write_tx(tx, &g, &currencies, &items, &ev, &after).await?;
@@ -181,7 +188,7 @@ async fn plan_tx(
     Ok(Ok(After { balances, items: counts }))
 }
 
-/// Writes the planned grant: its row, balances with ledger rows, counts, the outbox event.
+/// Writes the planned grant (its row is in): balances with ledger rows, counts, the outbox event.
 async fn write_tx(
     tx: &mut Transaction<'_>,
     g: &Grant,
@@ -191,11 +198,6 @@ async fn write_tx(
     after: &After,
 ) -> Result<(), mysql_async::Error> {
     let reference = wallet::reference(&g.reference);
-    tx.exec_drop(
-        "INSERT INTO grants (player, grant_key, reason, reference, at_ms) VALUES (?, ?, ?, ?, ?)",
-        (g.player, &g.key, &g.reason, &reference, now_ms()),
-    )
-    .await?;
     for (c, n) in currencies {
         wallet::write_balance_tx(tx, g.player, c, *n, after.balances[c], &g.reason, &reference).await?;
     }

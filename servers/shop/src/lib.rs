@@ -22,6 +22,7 @@
 //! [`ReceiptValidator`] ([`receipts`]).
 
 pub mod admin;
+pub mod app_store;
 pub mod catalog;
 pub mod config;
 pub mod error;
@@ -96,11 +97,12 @@ pub fn server_with(cfg: ShopConfig, mut validators: Vec<Arc<dyn ReceiptValidator
     Server::new(SERVICE, move |l| async move {
         let invalid = |e: String| StartError::Server { name: SERVICE, error: e.into() };
         cfg.validate().map_err(invalid)?;
-        let mut products = BTreeMap::new();
+        let products = cfg.app_store.as_ref().map(|a| a.products.clone()).unwrap_or_default();
         if let Some(a) = &cfg.app_store {
-            products.extend(a.products.clone());
+            let v =
+                app_store::AppStore::from_config(a).map_err(|e| invalid(format!("shop.app_store: {e}")))?;
+            validators.push(Arc::new(v));
         }
-        let _ = &mut validators;
         let store = l.store()?;
         // The outbox table the purchases and grants write to (a no-op when the event log's
         // migrations ran already, as `mmo all` does).

@@ -125,6 +125,22 @@ pub async fn write_items_tx(
     .await
 }
 
+/// Adds `n` to an item count without reading it first (no lock on an absent row, whose gap
+/// lock would deadlock with other players' inserts).
+pub async fn add_items_tx(
+    tx: &mut Transaction<'_>,
+    player: u64,
+    item: u32,
+    n: i64,
+) -> Result<(), mysql_async::Error> {
+    tx.exec_drop(
+        "INSERT INTO inventory (player, item_id, count) VALUES (?, ?, ?) \
+         ON DUPLICATE KEY UPDATE count = count + VALUES(count)",
+        (player, item, n),
+    )
+    .await
+}
+
 /// The player's balances, by currency.
 pub async fn balances(store: &Store, player: u64) -> Result<Vec<(String, i64)>, StoreError> {
     store.exec("SELECT currency, balance FROM wallets WHERE player = ? ORDER BY currency", (player,)).await

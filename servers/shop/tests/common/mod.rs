@@ -17,6 +17,9 @@ use mmo_testkit::mysql::TestDb;
 use mmo_testkit::redis::TestRedis;
 use mmo_testkit::{Player, TestClient};
 
+/// How long any condition may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
 pub const CATALOG: &str = r#"
 [[item]]
 id = 1
