@@ -51,33 +51,26 @@ impl Item {
 }
 
 type ItemRow = (u32, String, u32, u32, u8);
+/// An item row joined with one of its prices (none for a free item).
+type ItemPriceRow = (u32, String, u32, u32, u8, Option<String>, Option<i64>);
 
 /// The current item `id` inside a transaction, read with a shared lock: a locking read takes no
 /// snapshot (the purchase's first plain read comes later, see `purchase`), and a catalog
 /// change waits for the purchase paying this version.
 pub async fn item_tx(tx: &mut Transaction<'_>, id: u32) -> Result<Option<Item>, mysql_async::Error> {
-    let row: Option<ItemRow> = tx
-        .exec_first(
-            "SELECT item_id, name, version, per_player_limit, for_sale FROM shop_items WHERE item_id = ? \
-             LOCK IN SHARE MODE",
+    let rows: Vec<ItemPriceRow> = tx
+        .exec(
+            "SELECT i.item_id, i.name, i.version, i.per_player_limit, i.for_sale, p.currency, p.amount \
+             FROM shop_items i LEFT JOIN shop_prices p ON p.item_id = i.item_id AND p.version = i.version \
+             WHERE i.item_id = ? LOCK IN SHARE MODE",
             (id,),
         )
         .await?;
-    let Some((item_id, name, version, per_player_limit, for_sale)) = row else { return Ok(None) };
-    let prices: Vec<(String, i64)> = tx
-        .exec(
-            "SELECT currency, amount FROM shop_prices WHERE item_id = ? AND version = ? LOCK IN SHARE MODE",
-            (id, version),
-        )
-        .await?;
-    Ok(Some(Item {
-        item_id,
-        name,
-        version,
-        per_player_limit,
-        for_sale: for_sale != 0,
-        prices: prices.into_iter().collect(),
-    }))
+    let Some((item_id, name, version, per_player_limit, for_sale, ..)) = rows.first().cloned() else {
+        return Ok(None);
+    };
+    let prices = rows.into_iter().filter_map(|r| Some((r.5?, r.6?))).collect();
+    Ok(Some(Item { item_id, name, version, per_player_limit, for_sale: for_sale != 0, prices }))
 }
 
 /// Every item (for sale or not) at its current version, by id.

@@ -1,5 +1,5 @@
 //! The `[shop]` section: purchase limits, the catalog cache, the ledger page size, the retry
-//! hint when MySQL is down, and the App Store receipt settings with the grant each product id
+//! hint when MySQL is down, the starter balance, and the App Store receipt settings with the grant each product id
 //! maps to.
 
 use std::collections::BTreeMap;
@@ -22,6 +22,13 @@ pub struct ShopConfig {
     /// The retry hint sent with `SHOP_STORE_UNAVAILABLE` when MySQL is down. Default 1s.
     #[serde(with = "humantime_serde")]
     pub unavailable_retry: Duration,
+    /// What every player is given once, on its first shop request of any kind (currency ->
+    /// amount, e.g. `{ gold = 1000 }`): a grant under the key "starter". Default: nothing.
+    pub starter: BTreeMap<String, i64>,
+    /// Players each instance remembers as having their starter balance, so their requests cost
+    /// no query for it (one forgotten asks the grant again, which changes nothing). Default
+    /// 100000.
+    pub starter_cache: usize,
     /// App Store signed transactions; absent: ReceiptRedeemReq gets `SHOP_RECEIPT_INVALID`.
     pub app_store: Option<AppStoreConfig>,
 }
@@ -33,6 +40,8 @@ impl Default for ShopConfig {
             max_ledger_page: 100,
             catalog_cache: Duration::from_secs(1),
             unavailable_retry: Duration::from_secs(1),
+            starter: BTreeMap::new(),
+            starter_cache: 100_000,
             app_store: None,
         }
     }
@@ -68,6 +77,16 @@ impl ShopConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.max_quantity == 0 || self.max_ledger_page == 0 {
             return Err("shop: max_quantity and max_ledger_page must be at least 1".into());
+        }
+        if self.starter_cache < 2 {
+            return Err("shop: starter_cache must be at least 2".into());
+        }
+        for (c, n) in &self.starter {
+            if !crate::wallet::valid_currency(c) || *n <= 0 {
+                return Err(format!(
+                    "shop.starter: {c:?} must be a currency name (a-z, 0-9, '_') with an amount above 0"
+                ));
+            }
         }
         if let Some(a) = &self.app_store {
             if a.bundle_id.is_empty() {

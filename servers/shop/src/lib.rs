@@ -15,7 +15,8 @@
 //! transaction that writes its balances with their ledger rows ([`wallet`]), its inventory
 //! counts, its idempotency row (kept forever) and its event in the outbox
 //! (`mmo_eventlog::outbox`), so the event log has it exactly when it happened. Instances hold
-//! nothing but a short-lived catalog cache ([`catalog`]), so any number may run. Other
+//! nothing but a short-lived catalog cache ([`catalog`]) and who has its starter balance
+//! ([`starter`]: `[shop] starter`, granted on a player's first request), so any number may run. Other
 //! servers give currencies and items with [`grant`] (loot, match and season rewards); admins
 //! load the catalog and grant through [`admin`]; receipts are verified by a
 //! [`ReceiptValidator`] ([`receipts`]).
@@ -29,6 +30,7 @@ pub mod grants;
 pub mod handlers;
 pub mod purchase;
 pub mod receipts;
+pub mod starter;
 pub mod wallet;
 
 use std::collections::BTreeMap;
@@ -62,6 +64,8 @@ pub struct State {
     pub store: Store,
     pub cfg: ShopConfig,
     pub catalog: catalog::Cache,
+    /// Players known to have their starter balance ([`starter`]).
+    pub starters: starter::Given,
     /// One per platform whose receipts are redeemed.
     pub validators: Vec<Arc<dyn ReceiptValidator>>,
     /// What each real-money product id grants.
@@ -106,11 +110,13 @@ pub fn server_with(cfg: ShopConfig, mut validators: Vec<Arc<dyn ReceiptValidator
             .migrate(&mmo_eventlog::migrations())
             .await
             .map_err(|e| invalid(format!("event log tables: {e}")))?;
+        let starters = starter::Given::new(cfg.starter_cache);
         let state = Arc::new(State {
             bus: l.bus.clone(),
             store,
             cfg,
             catalog: Default::default(),
+            starters,
             validators,
             products,
         });

@@ -1,13 +1,14 @@
 //! A purchase: one transaction under the client's idempotency key. The item is read with a
 //! shared lock, the wallet rows of the price's currencies are locked (so one player's
 //! purchases run one at a time), then the key is looked up with the transaction's first plain
-//! read (its snapshot is taken after the lock, so it sees a concurrent purchase's commit): the same key with the same request hash answers the
-//! stored first reply and grants nothing; with another hash it is refused
-//! (`SHOP_KEY_REUSED`). Else the limit and the funds are checked, the price debited with its
-//! ledger rows, the items granted, the purchase row written with the hash and the encoded
-//! reply, and the `purchase` event staged in the outbox. Two transactions with one new key at
-//! once: the loser meets the winner's row (a lock wait, then a duplicate key, or a deadlock
-//! that `Store::in_tx` retries) and is answered the winner's reply.
+//! read (its snapshot is taken after the lock, so it sees a concurrent purchase's commit): the
+//! same key with the same request hash answers the stored first reply and grants nothing; with
+//! another hash it is refused (`SHOP_KEY_REUSED`). Else the limit and the funds are checked,
+//! the purchase row written with the hash and the encoded reply (its id filled in from the row
+//! when replayed), the price debited with its ledger rows, the items granted, and the
+//! `purchase` event staged in the outbox. Two transactions with one new key at once: the
+//! second waits at the wallet lock and then reads the first's row; a duplicate key (1062)
+//! reruns the transaction once, which finds it.
 
 use std::collections::BTreeMap;
 
@@ -102,28 +103,30 @@ const LIMIT_READ: &str = "SELECT CAST(COALESCE(SUM(quantity), 0) AS UNSIGNED) FR
 const LIMIT_LOCKED: &str = "SELECT CAST(COALESCE(SUM(quantity), 0) AS UNSIGNED) FROM purchases \
      WHERE player = ? AND item_id = ? FOR UPDATE";
 
-/// The stored answer under (player, key), if any: its request hash and reply.
+/// The stored answer under (player, key), if any: its id, request hash and reply.
 async fn stored_tx(
     tx: &mut Transaction<'_>,
     req: &Request,
     lock: bool,
-) -> Result<Option<(Vec<u8>, Vec<u8>)>, mysql_async::Error> {
+) -> Result<Option<(u64, Vec<u8>, Vec<u8>)>, mysql_async::Error> {
     let sql = if lock {
-        "SELECT request_hash, reply FROM purchases WHERE player = ? AND idem_key = ? FOR UPDATE"
+        "SELECT id, request_hash, reply FROM purchases WHERE player = ? AND idem_key = ? FOR UPDATE"
     } else {
-        "SELECT request_hash, reply FROM purchases WHERE player = ? AND idem_key = ?"
+        "SELECT id, request_hash, reply FROM purchases WHERE player = ? AND idem_key = ?"
     };
     tx.exec_first(sql, (req.player, &req.key)).await
 }
 
-/// The stored reply as a replay, or the refusal of a reused key.
-fn replay(req: &Request, hash: &[u8], reply: &[u8]) -> Result<PurchaseResp, ShopError> {
+/// The stored reply as a replay, or the refusal of a reused key. The reply is stored without
+/// its `purchase_id` (the row's id, not known before the insert), which is filled in here.
+fn replay(req: &Request, id: u64, hash: &[u8], reply: &[u8]) -> Result<PurchaseResp, ShopError> {
     if hash != req.hash() {
         return Err(ShopError::refused(ErrorCode::ShopKeyReused));
     }
     let mut resp =
         PurchaseResp::decode(reply).map_err(|e| ShopError::Invalid(format!("stored reply: {e}")))?;
     resp.replayed = true;
+    resp.purchase_id = id;
     Ok(resp)
 }
 
@@ -148,8 +151,8 @@ async fn purchase_tx(
     // and this is the transaction's first plain read, so its snapshot is taken now and sees
     // the commit. (A locking read of an absent key would take a gap lock that deadlocks with
     // other players' inserts.)
-    if let Some((hash, reply)) = stored_tx(tx, req, cost.is_empty()).await? {
-        return Ok(replay(req, &hash, &reply));
+    if let Some((id, hash, reply)) = stored_tx(tx, req, cost.is_empty()).await? {
+        return Ok(replay(req, id, &hash, &reply));
     }
     if !item.for_sale {
         return refuse(ErrorCode::ShopNotForSale, String::new());
@@ -172,22 +175,8 @@ async fn purchase_tx(
             _ => return refuse(ErrorCode::ShopInsufficientFunds, c.clone()),
         };
     }
-    let now = now_ms();
-    tx.exec_drop(
-        "INSERT INTO purchases (player, idem_key, request_hash, item_id, quantity, catalog_version, reply, at_ms) \
-         VALUES (?, ?, ?, ?, ?, ?, '', ?)",
-        (req.player, &req.key, req.hash().to_vec(), req.item_id, req.quantity, item.version, now),
-    )
-    .await?;
-    let purchase_id = tx.last_insert_id().unwrap_or(0);
-    let reference = purchase_id.to_string();
-    for (c, n) in &cost {
-        let debit = n.checked_neg().unwrap_or(i64::MIN);
-        wallet::write_balance_tx(tx, req.player, c, debit, balances[c], REASON, &reference).await?;
-    }
-    wallet::add_items_tx(tx, req.player, req.item_id, i64::from(req.quantity)).await?;
-    let resp = PurchaseResp {
-        purchase_id,
+    let mut resp = PurchaseResp {
+        purchase_id: 0,
         item_id: req.item_id,
         quantity: req.quantity,
         catalog_version: item.version,
@@ -196,7 +185,20 @@ async fn purchase_tx(
         items: vec![InventoryItem { item_id: req.item_id, count: i64::from(req.quantity) }],
         replayed: false,
     };
-    tx.exec_drop("UPDATE purchases SET reply = ? WHERE id = ?", (resp.encode_to_vec(), purchase_id)).await?;
+    tx.exec_drop(
+        "INSERT INTO purchases (player, idem_key, request_hash, item_id, quantity, catalog_version, reply, at_ms) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (req.player, &req.key, req.hash().to_vec(), req.item_id, req.quantity, item.version, resp.encode_to_vec(), now_ms()),
+    )
+    .await?;
+    let purchase_id = tx.last_insert_id().unwrap_or(0);
+    resp.purchase_id = purchase_id;
+    let reference = purchase_id.to_string();
+    for (c, n) in &cost {
+        let debit = n.checked_neg().unwrap_or(i64::MIN);
+        wallet::write_balance_tx(tx, req.player, c, debit, balances[c], REASON, &reference).await?;
+    }
+    wallet::add_items_tx(tx, req.player, req.item_id, i64::from(req.quantity)).await?;
     ev.detail = Some(game_event::Detail::Purchase(mmo_proto::bus::Purchase {
         purchase_id,
         key: req.key.clone(),

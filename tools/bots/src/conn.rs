@@ -201,6 +201,13 @@ impl Conn {
         Ok(())
     }
 
+    /// Closes the sending side (what is buffered is dropped); the server sees the connection end.
+    pub(crate) async fn shutdown(&mut self) {
+        use tokio::io::AsyncWriteExt as _;
+        self.wbuf = BytesMut::new();
+        let _ = self.stream.shutdown().await;
+    }
+
     /// Reads what the socket has, up to a complete frame or a chunk.
     pub(crate) fn read_some(&mut self) -> Result<(), Fail> {
         loop {

@@ -8,11 +8,13 @@
 //! - `conn.rs`: a bot's framed connection (frames out and in, a request and its answer).
 //! - `session.rs`: the steps from a TCP connect to where a scenario starts (Hello, log in, enter
 //!   the world).
-//! - `scenario/`: one file per scenario (`ping`, `echo`, `login`, `zone`, `match`, `chat`), and the
+//! - `scenario/`: one file per scenario (`ping`, `echo`, `login`, `zone`, `match`, `chat`,
+//!   `economy`), and the
 //!   table that names them.
 //! - `login.rs`: who each bot is (device ids, usernames) when it logs in.
 //! - `tally.rs`: what each bot counts; `report/`: the merged figures, the verdict and the text.
 //! - `metrics.rs`: the zone server's own figures, read from its metrics page.
+//! - `shop_check.rs`: the `economy` scenario's final check of its purchases against MySQL.
 
 mod conn;
 pub mod login;
@@ -20,6 +22,7 @@ pub mod metrics;
 pub mod report;
 pub mod scenario;
 mod session;
+mod shop_check;
 mod swarm;
 pub mod tally;
 mod window;
@@ -30,8 +33,10 @@ use std::time::Duration;
 use anyhow::ensure;
 
 pub use login::LoginMethod;
-pub use report::{ChatReport, Latency, LoginReport, MatchChecks, MatchReport, Report, ServerRss, ZoneReport};
-pub use scenario::{ChatSettings, MatchSettings, Scenario};
+pub use report::{
+    ChatReport, EconomyReport, Latency, LoginReport, MatchChecks, MatchReport, Report, ServerRss, ZoneReport,
+};
+pub use scenario::{ChatSettings, EconomySettings, MatchSettings, Scenario};
 pub use swarm::{HoldOutcome, RampUp, Swarm, rss_bytes};
 pub use tally::{Errors, Tally};
 pub use window::DRAIN;
@@ -73,7 +78,7 @@ pub struct Options {
     /// New connections per second during ramp-up (not in `login` and `zone`: see --login-rate).
     #[arg(long, default_value_t = 2000)]
     pub connect_rate: u32,
-    /// `login`, `zone`, `match`, `chat`: how the bots log in.
+    /// `login`, `zone`, `match`, `chat`, `economy`: how the bots log in.
     #[arg(long, value_enum, default_value_t = LoginMethod::Device)]
     pub login: LoginMethod,
     /// `login`, `zone`, `match`, `chat`: names the bots' accounts (device ids `mmo-bots-<tag>-<index>`
@@ -137,6 +142,28 @@ pub struct Options {
     /// beyond: CHAT_SLOW_MODE refusals fail the run).
     #[arg(long, value_name = "PER_S")]
     pub chat_rate: Option<f64>,
+    /// `economy`: purchase intents per second and bot, on a fixed schedule with a phase per bot
+    /// (each a new idempotency key; its retries do not count). Default 1. The shop allows 5
+    /// PurchaseReqs per second and session.
+    #[arg(long, value_name = "PER_S")]
+    pub buy_rate: Option<f64>,
+    /// `economy`: the fraction of purchase attempts after which the bot drops its connection
+    /// right after sending the PurchaseReq, reconnects, logs in again and retries the same key.
+    /// 0 to 1. Default 0.05.
+    #[arg(long, value_name = "FRACTION")]
+    pub disconnect_rate: Option<f64>,
+    /// `economy`: ScoreSubmitReqs per second and bot to --board (0: none). Default 0.2. A board
+    /// allows one a second per player on average by default.
+    #[arg(long, value_name = "PER_S")]
+    pub score_rate: Option<f64>,
+    /// `economy`: the leaderboard the scores go to. Default "weekly_points" (the first board of
+    /// config.example.toml).
+    #[arg(long, value_name = "NAME")]
+    pub board: Option<String>,
+    /// `economy`: the shop's database, read after the window to check every acknowledged
+    /// purchase (lost, duplicated). Default: $MMO_MYSQL_URL, else mysql://root@127.0.0.1:3306/mmo.
+    #[arg(long, value_name = "URL")]
+    pub mysql_url: Option<String>,
     /// Process id of the server (on this machine): its resident memory (VmRSS) is read before the
     /// first connection and once every bot has settled, for the memory per session.
     #[arg(long, value_name = "PID")]
@@ -174,6 +201,11 @@ impl Default for Options {
             match_secs: None,
             chat_channel: None,
             chat_rate: None,
+            buy_rate: None,
+            disconnect_rate: None,
+            score_rate: None,
+            board: None,
+            mysql_url: None,
             server_pid: None,
             rss_settle: Duration::from_secs(2),
             hold: false,
@@ -223,6 +255,17 @@ impl Options {
                 "--chat-channel and --chat-rate are for the chat scenario"
             );
         }
+        if self.scenario != Scenario::Economy {
+            ensure!(
+                self.buy_rate.is_none()
+                    && self.disconnect_rate.is_none()
+                    && self.score_rate.is_none()
+                    && self.board.is_none()
+                    && self.mysql_url.is_none(),
+                "--buy-rate, --disconnect-rate, --score-rate, --board and --mysql-url are for the \
+                 economy scenario"
+            );
+        }
         if self.scenario.logs_in() {
             login::check_run_tag(&self.run_tag, self.login, self.bots)?;
             if let Some(rate) = self.login_rate {
@@ -260,6 +303,11 @@ impl Options {
     /// `chat`: the channel and the rate, defaults filled in.
     pub fn chat_settings(&self) -> ChatSettings {
         ChatSettings::new(self)
+    }
+
+    /// `economy`: the rates, the board and the database, defaults filled in.
+    pub fn economy_settings(&self) -> EconomySettings {
+        EconomySettings::new(self)
     }
 
     /// How logins are started (`None` in scenarios that do not log in).

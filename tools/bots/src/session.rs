@@ -30,7 +30,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time allowed from the first login request to the session: beyond the gateway's request
 /// timeout (10 s by default), so the server's own answer (UNAVAILABLE) is what a bot sees.
-const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// EnterWorldReqs sent in all before an UNAVAILABLE answer counts as a failure.
 const ENTER_ATTEMPTS: u32 = 10;
 /// The least wait before sending EnterWorldReq again; the zone allows 2 per second and session,
@@ -156,7 +156,7 @@ async fn enter_exchange(conn: &mut Conn, seq: &mut u32, retries: &mut u64) -> Re
 
 /// Logs in as bot `index` (the caller bounds the wait). Returns the player id, and whether the
 /// account was registered just now.
-async fn login_exchange(
+pub(crate) async fn login_exchange(
     conn: &mut Conn,
     method: LoginMethod,
     tag: &str,

@@ -3,7 +3,7 @@
 use mmo_core::{Ctx, HandlerError};
 use mmo_proto::{LedgerEntry, LedgerReq, LedgerResp};
 
-use super::{fail, me};
+use super::{fail, started};
 use crate::error::ShopError;
 use crate::{State, wallet};
 
@@ -13,7 +13,7 @@ const DEFAULT_PAGE: u32 = 20;
 pub async fn handle_ledger(ctx: Ctx<State>, req: LedgerReq) -> Result<LedgerResp, HandlerError> {
     let st = ctx.state();
     let limit = if req.limit == 0 { DEFAULT_PAGE } else { req.limit }.min(st.cfg.max_ledger_page);
-    let rows = wallet::ledger(&st.store, me(&ctx)?, req.before_id, limit)
+    let rows = wallet::ledger(&st.store, started(&ctx).await?, req.before_id, limit)
         .await
         .map_err(|e| fail(st)(ShopError::from(e)))?;
     let next_before_id = if rows.len() == limit as usize { rows.last().map_or(0, |r| r.id) } else { 0 };

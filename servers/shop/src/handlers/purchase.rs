@@ -3,14 +3,14 @@
 use mmo_core::{Ctx, HandlerError};
 use mmo_proto::{PurchaseReq, PurchaseResp};
 
-use super::{fail, me};
+use super::{fail, started};
 use crate::State;
 use crate::purchase::{self, Request};
 
 pub async fn handle_purchase(ctx: Ctx<State>, req: PurchaseReq) -> Result<PurchaseResp, HandlerError> {
     let st = ctx.state();
     let r = Request {
-        player: me(&ctx)?,
+        player: started(&ctx).await?,
         key: req.key,
         item_id: req.item_id,
         quantity: req.quantity,

@@ -4,7 +4,7 @@
 use mmo_core::{Ctx, HandlerError};
 use mmo_proto::{ErrorCode, ReceiptRedeemReq, ReceiptRedeemResp};
 
-use super::{fail, me};
+use super::{fail, started};
 use crate::{State, receipts};
 
 pub async fn handle_receipt_redeem(
@@ -12,7 +12,7 @@ pub async fn handle_receipt_redeem(
     req: ReceiptRedeemReq,
 ) -> Result<ReceiptRedeemResp, HandlerError> {
     let st = ctx.state();
-    let player = me(&ctx)?;
+    let player = started(&ctx).await?;
     let Some(v) = st.validators.iter().find(|v| v.platform() as i32 == req.platform) else {
         return Err(HandlerError::refuse(ErrorCode::ShopReceiptInvalid, "platform not configured", None));
     };

@@ -6,10 +6,11 @@
 //! This file holds the report's figures (serialised as JSON) and the verdict; `text.rs` the
 //! report as text; `checks.rs` the `match` scenario's checks over what all its bots saw;
 //! `chat.rs` the `chat` scenario's figures, text and loss check; `matches.rs` the `match`
-//! scenario's figures.
+//! scenario's figures; `economy.rs` the `economy` scenario's figures, text and verdict.
 
 mod chat;
 mod checks;
+mod economy;
 mod matches;
 mod text;
 
@@ -22,11 +23,12 @@ use serde::Serialize;
 use crate::LoginPacing;
 use crate::login::LoginMethod;
 use crate::metrics::ServerZone;
-use crate::scenario::{ChatSettings, MatchSettings, Scenario};
+use crate::scenario::{ChatSettings, EconomySettings, MatchSettings, Scenario};
 use crate::tally::{FrameCount, MatchTally, Tally, ZoneTally};
 
 pub use chat::ChatReport;
 pub use checks::MatchChecks;
+pub use economy::EconomyReport;
 pub use matches::MatchReport;
 
 /// Latency percentiles in milliseconds.
@@ -88,6 +90,8 @@ pub(crate) struct RunFacts {
     pub matches: Option<MatchSettings>,
     /// `chat` only.
     pub chat: Option<ChatSettings>,
+    /// `economy` only.
+    pub economy: Option<EconomySettings>,
     pub server_rss: Option<ServerRss>,
 }
 
@@ -346,6 +350,10 @@ pub struct Report {
     /// ChatSendReqs: `sent`, `answered` (ChatSendResp), `lost` (never answered) and `latency_ms`
     /// (to the ChatSendResp) count them; deliveries are here.
     pub chat: Option<ChatReport>,
+    /// The `economy` scenario's figures (`null` in other scenarios). Its measured requests are
+    /// the purchase intents: `sent` counts them, `answered` those the server answered (a
+    /// purchase or a refusal), `lost` those given up, `latency_ms` each answered PurchaseReq.
+    pub economy: Option<EconomyReport>,
     /// With `--server-pid`: the server's memory growth per session, in bytes (`null` without).
     pub server_rss_per_session_bytes: Option<f64>,
     /// With `--server-pid`: the readings behind it (`null` without).
@@ -384,6 +392,8 @@ impl Report {
         let zone = facts.zone.map(|z| ZoneReport::new(z, tally.sent, &tally.zone, duration_s));
         let matches = facts.matches.map(|m| MatchReport::new(m, &tally.matches, &tally.zone, duration_s));
         let chat = facts.chat.map(|c| ChatReport::new(c, &tally.chat, duration_s));
+        let latency_ms = Latency::from_histogram(&tally.latency_us);
+        let economy = facts.economy.map(|s| EconomyReport::new(s, &tally.economy, latency_ms, duration_s));
         Report {
             scenario: facts.scenario,
             bots: facts.bots,
@@ -399,7 +409,7 @@ impl Report {
             lost: tally.lost,
             duplicated: tally.duplicated,
             errors: tally.errors.total(),
-            latency_ms: Latency::from_histogram(&tally.latency_us),
+            latency_ms,
             send_lag_ms: SendLag {
                 mean: if tally.sent > 0 {
                     tally.send_lag_us_sum as f64 / tally.sent as f64 / 1000.0
@@ -416,6 +426,7 @@ impl Report {
             zone,
             matches,
             chat,
+            economy,
             server_rss_per_session_bytes: facts.server_rss.and_then(|r| r.per_session_bytes),
             server_rss: facts.server_rss,
         }
@@ -467,6 +478,9 @@ impl Report {
         }
         if let Some(c) = &self.chat {
             c.failures(&mut why);
+        }
+        if let Some(e) = &self.economy {
+            e.failures(&mut why);
         }
         if self.errors > 0 {
             let kinds: Vec<String> =

@@ -17,6 +17,7 @@ fn facts() -> RunFacts {
         zone: None,
         matches: None,
         chat: None,
+        economy: None,
         server_rss: None,
     }
 }

@@ -45,6 +45,9 @@ impl fmt::Display for Report {
             writeln!(f, "lost         {}", self.lost)?;
             writeln!(f, "duplicated   {}", self.duplicated)?;
         }
+        if let Some(economy) = &self.economy {
+            write!(f, "{economy}")?;
+        }
         if let Some(chat) = &self.chat {
             write!(f, "{chat}")?;
         }

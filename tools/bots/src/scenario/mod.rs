@@ -19,6 +19,8 @@
 //! one per run, which also holds what its bots share (who plays with whom). `match` is one
 //! (`match.rs`): parties and solos queue, answer the ready check, play a short match, requeue.
 //! So is `chat` (`chat.rs`): join a channel, send on a schedule of its own, count deliveries.
+//! And `economy` (`economy.rs`): buy under idempotency keys through injected disconnects, submit
+//! scores, then check every acknowledged purchase against MySQL in the script's `finish`.
 //!
 //! Adding a scenario is adding a file here with a unit struct implementing `Workload` (and a
 //! `Traffic` for its bots, unless it measures heartbeats, or a `Script`), then its variant of
@@ -28,6 +30,7 @@
 
 mod chat;
 mod echo;
+mod economy;
 mod login;
 mod r#match;
 mod ping;
@@ -53,6 +56,10 @@ use crate::window::Window;
 
 pub use chat::{CHAT_LIMIT_PER_S, ChatSettings, DEFAULT_CHAT_CHANNEL, DEFAULT_CHAT_RATE, WORLD};
 pub use echo::{DEFAULT_ECHO_RATE_PER_BOT, ECHO_LIMIT_PER_S, MAX_PAYLOAD};
+pub use economy::{
+    DEFAULT_BOARD, DEFAULT_BUY_RATE, DEFAULT_DISCONNECT_RATE, DEFAULT_MYSQL_URL, DEFAULT_SCORE_RATE,
+    EconomySettings,
+};
 pub use r#match::{
     DEFAULT_DECLINE_RATE, DEFAULT_MATCH_MODE, DEFAULT_MATCH_SECS, DEFAULT_PARTY_SHARE, MatchSettings,
     TEAM_PARTY_SIZE,
@@ -100,6 +107,17 @@ pub enum Scenario {
     /// a bot in the channel since before it was sent never got) and duplicated deliveries (a
     /// message id received twice). Needs the chat server (`mmo all`).
     Chat,
+    /// Hello, log in with a device id, read the wallet (the shop grants `[shop] starter` on a
+    /// player's first request) and the catalog, then buy at --buy-rate per bot on the schedule: a
+    /// random affordable item under a new idempotency key. With probability --disconnect-rate an
+    /// attempt drops the connection right after the PurchaseReq, reconnects, logs in again and
+    /// retries the same key (the answer must be the same purchase, replayed or not);
+    /// SHOP_STORE_UNAVAILABLE is retried with the same key; SHOP_INSUFFICIENT_FUNDS is counted,
+    /// not an error. Scores go to --board at --score-rate. After the window every acknowledged
+    /// purchase is looked up in the shop's tables (--mysql-url): purchases/s, latency, replays,
+    /// disconnects, insufficient funds, lost and duplicated; lost or duplicated fail the run.
+    /// Needs the shop (with a catalog) and leaderboard servers (`mmo all`).
+    Economy,
 }
 
 impl Scenario {
@@ -112,6 +130,7 @@ impl Scenario {
             Scenario::Zone => &zone::Zone,
             Scenario::Match => &r#match::Match,
             Scenario::Chat => &chat::Chat,
+            Scenario::Economy => &economy::Economy,
         }
     }
 
@@ -203,6 +222,12 @@ pub(crate) trait Script: Send + Sync {
     /// by the window's drain) whatever leaves the server tidy. Returns whether the connection is
     /// still usable.
     fn play<'a>(&'a self, bot: Scripted<'a>) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
+    /// After every bot has reported: checks over the merged tally that need the outside world
+    /// (`economy` reads MySQL). Nothing by default.
+    fn finish<'a>(&'a self, _tally: &'a mut Tally) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async {})
+    }
 }
 
 /// A bot handed to its scenario's [`Script`] for the window.

@@ -349,6 +349,9 @@ impl Swarm {
                 }
             }
         }
+        if let Some(script) = &self.shared.script {
+            script.finish(&mut total).await;
+        }
         let missing = self.shared.opts.bots.saturating_sub(reported) as u64;
         if missing > 0 {
             // Only a panic in a bot task can get here; its connection's figures are unknown.
@@ -414,6 +417,7 @@ impl Swarm {
                 .then(|| report::ZoneFacts { move_hz: opts.move_hz(), server }),
             matches: (opts.scenario == Scenario::Match).then(|| opts.match_settings()),
             chat: (opts.scenario == Scenario::Chat).then(|| opts.chat_settings()),
+            economy: (opts.scenario == Scenario::Economy).then(|| opts.economy_settings()),
             server_rss: self.server_rss(),
         };
         Report::new(facts, total)

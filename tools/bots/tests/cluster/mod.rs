@@ -35,6 +35,18 @@ impl Cluster {
         Cluster { addr: started.gateway.expect("a gateway"), shutdown, bus: started.bus, db, redis }
     }
 
+    /// A pool on the cluster's database, straight to the server (not through any proxy).
+    #[allow(dead_code)]
+    pub fn store(&self) -> &mmo_core::store::Store {
+        self.db.store()
+    }
+
+    /// The URL of the cluster's database, straight to the server.
+    #[allow(dead_code)]
+    pub fn mysql_url(&self) -> String {
+        self.db.config().url.clone()
+    }
+
     /// Stops the servers and their bus, then drops the database and the Redis keys.
     pub async fn stop(self) {
         self.shutdown.trigger();

@@ -1,5 +1,9 @@
 //! Each bot's tally of what it saw (answers, latencies, errors, zone updates, matchmaking) and
-//! how tallies of many bots merge into one.
+//! how tallies of many bots merge into one; `economy.rs` the `economy` scenario's part.
+
+mod economy;
+
+pub use economy::{EconomyAck, EconomyTally};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -98,6 +102,8 @@ pub struct Tally {
     pub matches: MatchTally,
     /// `chat`: joins, messages sent and delivered, and what the loss check runs on.
     pub chat: ChatTally,
+    /// `economy`: purchases, their retries and replays, scores, and what the final check runs on.
+    pub economy: EconomyTally,
 }
 
 impl Default for Tally {
@@ -127,6 +133,7 @@ impl Tally {
             zone: ZoneTally::default(),
             matches: MatchTally::default(),
             chat: ChatTally::default(),
+            economy: EconomyTally::default(),
         }
     }
 
@@ -162,6 +169,7 @@ impl Tally {
         self.zone.merge(other.zone);
         self.matches.merge(other.matches);
         self.chat.merge(other.chat);
+        self.economy.merge(other.economy);
         // Both histograms resize themselves, so adding cannot run out of range; if it ever did,
         // the counts above are still right and only the percentiles would be missing samples.
         if let Err(e) = self.latency_us.add(&other.latency_us) {
