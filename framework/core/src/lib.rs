@@ -14,6 +14,7 @@
 
 pub mod backoff;
 pub mod bus;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod connection;

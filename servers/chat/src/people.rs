@@ -2,61 +2,34 @@
 //! names (both ways), who has blocked whom (from the account server's `friends` table), and
 //! which gateway nodes are alive. Caches are bounded and never locked across an `.await`.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::Hash;
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mmo_core::bus::{Bus, BusError, node};
+use mmo_core::cache::TtlCache;
 use mmo_core::session::PlayerId;
 use mmo_core::store::{Store, StoreError};
-use parking_lot::Mutex;
 
 /// Entries a cache holds before it is cleared.
 const CACHE_MAX: usize = 10_000;
 const NAME_TTL: Duration = Duration::from_secs(60);
 const NODES_TTL: Duration = Duration::from_secs(1);
 
-/// A small map whose entries expire.
-#[derive(Debug)]
-struct Cache<K, V> {
-    ttl: Duration,
-    map: Mutex<HashMap<K, (Instant, V)>>,
-}
-
-impl<K: Eq + Hash, V: Clone> Cache<K, V> {
-    fn new(ttl: Duration) -> Self {
-        Cache { ttl, map: Mutex::new(HashMap::new()) }
-    }
-
-    fn get(&self, k: &K) -> Option<V> {
-        let map = self.map.lock();
-        map.get(k).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone())
-    }
-
-    fn put(&self, k: K, v: V) {
-        let mut map = self.map.lock();
-        if map.len() >= CACHE_MAX {
-            map.clear();
-        }
-        map.insert(k, (Instant::now(), v));
-    }
-}
-
 /// Names, blocks and live gateways.
 #[derive(Debug)]
 pub struct People {
-    names: Cache<u64, String>,
-    blockers: Cache<u64, Arc<HashSet<u64>>>,
-    nodes: Cache<(), Arc<HashSet<String>>>,
+    names: TtlCache<u64, String>,
+    blockers: TtlCache<u64, Arc<HashSet<u64>>>,
+    nodes: TtlCache<(), Arc<HashSet<String>>>,
 }
 
 impl People {
     pub fn new(block_cache: Duration) -> People {
         People {
-            names: Cache::new(NAME_TTL),
-            blockers: Cache::new(block_cache),
-            nodes: Cache::new(NODES_TTL),
+            names: TtlCache::new(NAME_TTL, CACHE_MAX),
+            blockers: TtlCache::new(block_cache, CACHE_MAX),
+            nodes: TtlCache::new(NODES_TTL, CACHE_MAX),
         }
     }
 

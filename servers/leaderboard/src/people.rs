@@ -3,55 +3,28 @@
 //! locked across an `.await`.
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use mmo_core::cache::TtlCache;
 use mmo_core::session::PlayerId;
 use mmo_core::store::{Store, StoreError};
 use mmo_proto::FriendState;
-use parking_lot::Mutex;
 
 /// Entries a cache holds before it is cleared.
 const CACHE_MAX: usize = 10_000;
 const NAME_TTL: Duration = Duration::from_secs(60);
 
-/// A small map whose entries expire.
-#[derive(Debug)]
-struct Cache<K, V> {
-    ttl: Duration,
-    map: Mutex<HashMap<K, (Instant, V)>>,
-}
-
-impl<K: Eq + Hash, V: Clone> Cache<K, V> {
-    fn new(ttl: Duration) -> Self {
-        Cache { ttl, map: Mutex::new(HashMap::new()) }
-    }
-
-    fn get(&self, k: &K) -> Option<V> {
-        let map = self.map.lock();
-        map.get(k).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone())
-    }
-
-    fn put(&self, k: K, v: V) {
-        let mut map = self.map.lock();
-        if map.len() >= CACHE_MAX {
-            map.clear();
-        }
-        map.insert(k, (Instant::now(), v));
-    }
-}
-
 /// Names and friends.
 #[derive(Debug)]
 pub struct People {
-    names: Cache<u64, String>,
-    friends: Cache<u64, Arc<Vec<u64>>>,
+    names: TtlCache<u64, String>,
+    friends: TtlCache<u64, Arc<Vec<u64>>>,
 }
 
 impl People {
     pub fn new(friends_ttl: Duration) -> People {
-        People { names: Cache::new(NAME_TTL), friends: Cache::new(friends_ttl) }
+        People { names: TtlCache::new(NAME_TTL, CACHE_MAX), friends: TtlCache::new(friends_ttl, CACHE_MAX) }
     }
 
     /// The display names of `players` ("" for unknown ones), one MySQL read for the uncached.
