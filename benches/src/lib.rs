@@ -40,3 +40,57 @@ pub fn pin_self_to_core_1(pin: Pin) -> anyhow::Result<bool> {
     }
     Ok(pin)
 }
+
+/// Runs `redis-benchmark --csv` against the Redis at `url` (pinned to core 1 with `taskset` when
+/// `pin`) with `args` (clients, requests, pipelining, then the command and its arguments), and
+/// returns the requests/s of its line for `command` (e.g. "XADD"). Gives up after `limit`.
+pub async fn redis_benchmark_rps(
+    url: &str,
+    pin: bool,
+    args: &[String],
+    command: &str,
+    limit: std::time::Duration,
+) -> anyhow::Result<f64> {
+    use anyhow::{Context, bail};
+    let info = redis::Client::open(url)?.get_connection_info().clone();
+    let mut cmd = if pin {
+        let mut c = tokio::process::Command::new("taskset");
+        c.args(["-c", "1", "redis-benchmark"]);
+        c
+    } else {
+        tokio::process::Command::new("redis-benchmark")
+    };
+    match &info.addr {
+        redis::ConnectionAddr::Tcp(host, port) => {
+            cmd.args(["-h", host, "-p", &port.to_string()]);
+        }
+        redis::ConnectionAddr::Unix(path) => {
+            cmd.arg("-s").arg(path);
+        }
+        other => bail!("redis-benchmark baseline: unsupported address {other:?}"),
+    }
+    if let Some(pw) = &info.redis.password {
+        cmd.args(["-a", pw]);
+    }
+    cmd.args(["--dbnum", &info.redis.db.to_string(), "--csv"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(limit, cmd.output())
+        .await
+        .with_context(|| format!("redis-benchmark took over {limit:?}"))?
+        .context("running redis-benchmark")?;
+    if !out.status.success() {
+        bail!("redis-benchmark failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // "test","rps",...\n"XADD ...","123456.79",...
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = format!("\"{command}");
+    text.lines()
+        .filter(|l| l.starts_with(&line))
+        .filter_map(|l| l.split("\",\"").nth(1).and_then(|v| v.trim_matches('"').parse::<f64>().ok()))
+        .next_back()
+        .with_context(|| format!("no rps in redis-benchmark output: {text}"))
+}

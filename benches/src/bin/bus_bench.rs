@@ -389,48 +389,24 @@ async fn redis_benchmark_available() -> bool {
 
 /// `redis-benchmark -c <clients> -n <n> -P <depth> --csv XADD <key> * b <body>`: requests/s.
 async fn xadd_baseline(args: &Args, key: &str, depth: usize, n: u64, pin: bool) -> anyhow::Result<f64> {
-    let info = redis::Client::open(args.url.as_str())?.get_connection_info().clone();
-    let mut cmd = if pin {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "1", "redis-benchmark"]);
-        c
-    } else {
-        Command::new("redis-benchmark")
-    };
-    match &info.addr {
-        redis::ConnectionAddr::Tcp(host, port) => {
-            cmd.args(["-h", host, "-p", &port.to_string()]);
-        }
-        redis::ConnectionAddr::Unix(path) => {
-            cmd.arg("-s").arg(path);
-        }
-        other => bail!("redis-benchmark baseline: unsupported address {other:?}"),
-    }
-    if let Some(pw) = &info.redis.password {
-        cmd.args(["-a", pw]);
-    }
     let body: String = (0..args.body_bytes).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
-    cmd.args(["--dbnum", &info.redis.db.to_string()])
-        .args(["-c", &args.clients.to_string(), "-n", &n.to_string(), "-P", &depth.to_string(), "--csv"])
-        .args(["XADD", key, "*", "b", &body])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .context("redis-benchmark took over 60 s")?
-        .context("running redis-benchmark")?;
-    if !out.status.success() {
-        bail!("redis-benchmark failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    // "test","rps",...\n"XADD ...","123456.79",...
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter(|l| l.starts_with("\"XADD"))
-        .filter_map(|l| l.split("\",\"").nth(1).and_then(|v| v.trim_matches('"').parse::<f64>().ok()))
-        .next_back()
-        .with_context(|| format!("no rps in redis-benchmark output: {text}"))
+    let argv: Vec<String> = [
+        "-c",
+        &args.clients.to_string(),
+        "-n",
+        &n.to_string(),
+        "-P",
+        &depth.to_string(),
+        "XADD",
+        key,
+        "*",
+        "b",
+        &body,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    mmo_benches::redis_benchmark_rps(&args.url, pin, &argv, "XADD", Duration::from_secs(60)).await
 }
 
 /// `n` entries, each one encoded `Batch` of one envelope in field `b` (what the bus writes under

@@ -19,12 +19,10 @@
 //!   latency; and the same for a top-100 page (`ranking::page`). Baseline: raw `ZRANK` +
 //!   `ZRANGE` of the same windows, the least a rank query can do.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use mmo_core::Shutdown;
@@ -34,7 +32,6 @@ use mmo_leaderboard::keys::BoardKeys;
 use mmo_leaderboard::ranking::{self, Submit};
 use rand::Rng;
 use serde_json::json;
-use tokio::process::Command;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -136,41 +133,24 @@ where
 
 /// `redis-benchmark ... ZADD <key> __rand_int__ element:__rand_int__`: requests/s.
 async fn redis_benchmark_zadd(args: &Args, key: &str) -> anyhow::Result<f64> {
-    let info = redis::Client::open(args.url.as_str())?.get_connection_info().clone();
-    let mut cmd = Command::new("redis-benchmark");
-    match &info.addr {
-        redis::ConnectionAddr::Tcp(host, port) => {
-            cmd.args(["-h", host, "-p", &port.to_string()]);
-        }
-        redis::ConnectionAddr::Unix(path) => {
-            cmd.arg("-s").arg(path);
-        }
-        other => bail!("redis-benchmark baseline: unsupported address {other:?}"),
-    }
-    if let Some(pw) = &info.redis.password {
-        cmd.args(["-a", pw]);
-    }
-    cmd.args(["--dbnum", &info.redis.db.to_string()])
-        .args(["-c", &args.clients.to_string(), "-n", &args.updates.to_string()])
-        .args(["-P", &args.pipeline.to_string(), "-r", &args.players.to_string(), "--csv"])
-        .args(["ZADD", key, "__rand_int__", "element:__rand_int__"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-        .await
-        .context("redis-benchmark took over 120 s")?
-        .context("running redis-benchmark")?;
-    if !out.status.success() {
-        bail!("redis-benchmark failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter(|l| l.starts_with("\"ZADD"))
-        .filter_map(|l| l.split("\",\"").nth(1).and_then(|v| v.trim_matches('"').parse::<f64>().ok()))
-        .next_back()
-        .with_context(|| format!("no rps in redis-benchmark output: {text}"))
+    let argv: Vec<String> = [
+        "-c",
+        &args.clients.to_string(),
+        "-n",
+        &args.updates.to_string(),
+        "-P",
+        &args.pipeline.to_string(),
+        "-r",
+        &args.players.to_string(),
+        "ZADD",
+        key,
+        "__rand_int__",
+        "element:__rand_int__",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    mmo_benches::redis_benchmark_rps(&args.url, false, &argv, "ZADD", Duration::from_secs(120)).await
 }
 
 /// Latencies of `queries` calls of `q` (a random member each) from `tasks` tasks, in µs.
