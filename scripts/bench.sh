@@ -44,12 +44,14 @@
 #      MySQL (a backlog of EVENTS_N, default 100000, typed events), vs the same multi-row
 #      INSERT IGNORE statements alone (the ceiling) and single-row autocommit INSERTs (naive).
 #  10. leaderboard: lb_bench, against Redis at MMO_REDIS_URL (a fresh key prefix, deleted
-#      after): score updates/s through the submit script (rate bucket, best-score compare, the
-#      ZSET, player hash and distinct-score set, ranks read back), LB_CLIENTS (default 50)
-#      connections pipelining LB_PIPELINE (default 16), vs redis-benchmark ZADD and a raw ZADD
-#      loop with the same connections and pipelining (ratio; target >= 0.7x); then the around-me
-#      and top-100 query p50/p99 on a board of LB_MEMBERS (default 1000000) members loaded
-#      pipelined (target p99 <= 5 ms), next to raw HGET+ZRANK+ZRANGE.
+#      after) and a fresh MySQL database: score updates/s through the server's submit path
+#      (submits batched into script calls: rate bucket, best-score compare, the ZSET, player
+#      hash, ranks read back; improved entries written behind to lb_scores) from LB_CLIENTS
+#      (default 50) tasks with one submit in flight each, next to one script call per submit,
+#      redis-benchmark ZADD with as many clients one request at a time (ratio; target >= 0.7x)
+#      and pipelined LB_PIPELINE (default 16) deep; then the around-me and top-100 query
+#      p50/p99 on a board of LB_MEMBERS (default 1000000) members (target p99 <= 5 ms), next
+#      to raw HGET+ZRANK+ZRANGE.
 #  11. shop (BENCH.md S9): shop_purchases, durable purchases/s through mmo_shop's purchase
 #      transaction (wallet lock, key, funds, debit and ledger row, inventory, purchase row with
 #      the encoded reply, outbox event) vs as many bare single-row INSERT+COMMIT transactions on
@@ -183,7 +185,7 @@ if [[ -z ${SKIP_EVENTS:-} ]]; then
 fi
 
 if [[ -z ${SKIP_LB:-} ]]; then
-  step "leaderboard: submit script vs redis-benchmark ZADD; around-me p99 on ${LB_MEMBERS:-1000000} members"
+  step "leaderboard: batched submits vs redis-benchmark ZADD; around-me p99 on ${LB_MEMBERS:-1000000} members"
   cargo build --release -p mmo-benches --bin lb_bench
   "$target/release/lb_bench" --clients "${LB_CLIENTS:-50}" --pipeline "${LB_PIPELINE:-16}" \
     --members "${LB_MEMBERS:-1000000}" --json "$target/lb_bench.json"

@@ -1,24 +1,29 @@
 //! Leaderboard figures (issue 14: score updates >= 0.7x redis-benchmark ZADD; rank query p99
 //! <= 5 ms on a 1M-member board), each next to a baseline measured in the same run against the
 //! same Redis (`MMO_REDIS_URL`, default `redis://127.0.0.1:6379`), under a unique key prefix
-//! (`mmobench:<hex>`) whose keys are all deleted at the end.
+//! (`mmobench:<hex>`) whose keys are all deleted at the end, and a fresh MySQL database
+//! (`MMO_MYSQL_URL`) for `lb_scores`, dropped at the end.
 //!
-//! - `submit`: score updates/s through the Redis part of the server's submit path: the submit
-//!   script (`mmo_leaderboard::ranking::Submit`: the player's token bucket, best-score compare,
-//!   the ZSET and its player hash, the distinct-score set for dense ranks, and the entry's three
-//!   ranks read back) on a best-score board with a rate limit, `--clients` connections each
-//!   pipelining `--pipeline` submits of random scores by `--players` random players.
-//! - Baselines: `redis-benchmark -c <clients> -P <pipeline> -r <players> ZADD <key>
-//!   __rand_int__ element:__rand_int__` (the `-t zadd` test, on a key of the prefix), and a raw
-//!   ZADD loop in this process with the same connections and pipelining (so the client's cost is
-//!   the same on both sides). Ratios submit/ZADD for both. And, for scale, a script that does
-//!   nothing but the ZADD (EVALSHA's own cost, the floor of any atomic submit).
+//! - `submit`: score updates/s through the server's submit path, `mmo_leaderboard::submitter`:
+//!   submits queued by `--clients` tasks, each with one submit in flight at a time (as that
+//!   many game clients send them), batched into submit-script calls (the player's token bucket,
+//!   best-score compare, the ZSET and its player hash, the entry's rank read back) on a
+//!   best-score board with the default rate limit, and every improved entry handed to the
+//!   write-behind that writes `lb_scores` in batches while the run goes on. Random scores by
+//!   `--players` random players; only submits that were applied count (rate-limited ones are
+//!   reported apart). Next to it, the same tasks with one script call per submit (no batching).
+//! - Baselines: `redis-benchmark -c <clients> -r <players> ZADD <key> __rand_int__
+//!   element:__rand_int__` one request at a time per client (BENCH.md's ZADD figure, and the
+//!   shape of the submits' traffic: the target is judged on it), and the same `-P <pipeline>`
+//!   deep (each client's requests pipelined: the most Redis does with plain ZADDs), with both
+//!   ratios.
 //! - `around`: a board of `--members` entries is loaded (the submit script in restore mode,
-//!   pipelined), then `--queries` LeaderboardAroundReq-equivalent reads (`ranking::around`, 10
+//!   batched), then `--queries` LeaderboardAroundReq-equivalent reads (`ranking::around`, 10
 //!   above and 10 below, with ranks) of random members from `--query-tasks` tasks: p50/p99/max
 //!   latency; and the same for a top-100 page (`ranking::page`). Baseline: raw `ZRANK` +
 //!   `ZRANGE` of the same windows, the least a rank query can do.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -27,9 +32,11 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use mmo_core::Shutdown;
 use mmo_core::bus::{Bus, BusConfig};
-use mmo_leaderboard::config::{BoardConfig, Ranking};
+use mmo_leaderboard::config::{BoardConfig, LeaderboardConfig, Ranking};
 use mmo_leaderboard::keys::BoardKeys;
-use mmo_leaderboard::ranking::{self, Submit};
+use mmo_leaderboard::ranking::{self, Submit, Submitted};
+use mmo_leaderboard::submitter::{Submitter, Writer};
+use mmo_testkit::mysql::TestDb;
 use rand::Rng;
 use serde_json::json;
 
@@ -38,14 +45,14 @@ struct Args {
     /// Redis.
     #[arg(long, env = "MMO_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     url: String,
-    /// Connections (redis-benchmark -c), each pipelining.
+    /// Submitting tasks, one submit in flight each (and redis-benchmark -c).
     #[arg(long, default_value_t = 50)]
     clients: usize,
-    /// Pipeline depth (redis-benchmark -P).
+    /// Pipeline depth of the pipelined ZADD baseline (redis-benchmark -P).
     #[arg(long, default_value_t = 16)]
     pipeline: usize,
-    /// Score updates per throughput run (and ZADDs per baseline).
-    #[arg(long, default_value_t = 1_000_000)]
+    /// Submits per throughput run (and ZADDs per baseline).
+    #[arg(long, default_value_t = 500_000)]
     updates: u64,
     /// Distinct players (redis-benchmark -r) of the throughput runs.
     #[arg(long, default_value_t = 100_000)]
@@ -131,15 +138,16 @@ where
     Ok(total as f64 / started.elapsed().as_secs_f64())
 }
 
-/// `redis-benchmark ... ZADD <key> __rand_int__ element:__rand_int__`: requests/s.
-async fn redis_benchmark_zadd(args: &Args, key: &str) -> anyhow::Result<f64> {
+/// `redis-benchmark ... ZADD <key> __rand_int__ element:__rand_int__`, `pipeline` deep:
+/// requests/s.
+async fn redis_benchmark_zadd(args: &Args, key: &str, pipeline: usize) -> anyhow::Result<f64> {
     let argv: Vec<String> = [
         "-c",
         &args.clients.to_string(),
         "-n",
         &args.updates.to_string(),
         "-P",
-        &args.pipeline.to_string(),
+        &pipeline.to_string(),
         "-r",
         &args.players.to_string(),
         "ZADD",
@@ -151,6 +159,49 @@ async fn redis_benchmark_zadd(args: &Args, key: &str) -> anyhow::Result<f64> {
     .map(|a| a.to_string())
     .collect();
     mmo_benches::redis_benchmark_rps(&args.url, false, &argv, "ZADD", Duration::from_secs(120)).await
+}
+
+/// Applied and rate-limited submits of `total` random ones from `clients` tasks, each with one
+/// in flight, through `submit`; returns (applied/s, applied, limited).
+async fn closed_loop<F, Fut>(
+    clients: usize,
+    total: u64,
+    players: u64,
+    submit: F,
+) -> anyhow::Result<(f64, u64, u64)>
+where
+    F: Fn(u64, i64, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<Submitted>> + Send,
+{
+    let submit = Arc::new(submit);
+    let left = Arc::new(AtomicU64::new(total));
+    let clock = Arc::new(AtomicU64::new(mmo_core::clock::now_ms()));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (submit, left, clock) = (submit.clone(), left.clone(), clock.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut applied, mut limited) = (0u64, 0u64);
+            while left.fetch_sub(1, Ordering::Relaxed).wrapping_sub(1) < total {
+                let (player, score) = {
+                    let mut rng = rand::rng();
+                    (rng.random_range(1..=players), rng.random_range(0..1_000_000_000))
+                };
+                match submit(player, score, clock.fetch_add(1, Ordering::Relaxed)).await? {
+                    Submitted::Done { .. } => applied += 1,
+                    Submitted::Limited(_) => limited += 1,
+                }
+            }
+            anyhow::Ok((applied, limited))
+        }));
+    }
+    let (mut applied, mut limited) = (0, 0);
+    for t in tasks {
+        let (a, l) = t.await??;
+        applied += a;
+        limited += l;
+    }
+    Ok((applied as f64 / started.elapsed().as_secs_f64(), applied, limited))
 }
 
 /// Latencies of `queries` calls of `q` (a random member each) from `tasks` tasks, in µs.
@@ -196,64 +247,75 @@ async fn main() -> anyhow::Result<()> {
     ranking::load(&bus).await?;
     let cfg = Arc::new(board());
 
-    // Throughput: the submit script vs ZADD.
-    let keys = Arc::new(BoardKeys::new(&bus, "tput", 0));
-    let (k, c, players) = (keys.clone(), cfg.clone(), args.players);
-    let clock = Arc::new(AtomicU64::new(mmo_core::clock::now_ms()));
-    let submit = pipelined(&args.url, args.clients, args.pipeline, args.updates, move |pipe, rng| {
-        let s = Submit {
-            keys: &k,
-            cfg: &c,
-            player: rng.random_range(1..=players),
-            score: rng.random_range(0..1_000_000_000),
-            now_ms: clock.fetch_add(1, Ordering::Relaxed),
-            restore: false,
-        };
-        pipe.invoke_script(&s.invocation()).ignore();
-    })
-    .await?;
-    let zkey = format!("{prefix}:zadd");
-    let zk = zkey.clone();
-    let raw = pipelined(&args.url, args.clients, args.pipeline, args.updates, move |pipe, rng| {
-        let p: u64 = rng.random_range(1..=players);
-        pipe.cmd("ZADD")
-            .arg(&zk)
-            .arg(rng.random_range(0..1_000_000_000u64))
-            .arg(format!("element:{p}"))
-            .ignore();
-    })
-    .await?;
-    // The floor of any atomic script: EVALSHA of a script that only does the ZADD.
-    let floor_script = Arc::new(redis::Script::new("return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])"));
-    {
-        let mut conn = bus.conn().await?;
-        let _: String = floor_script.prepare_invoke().load_async(&mut *conn).await?;
-    }
-    let (fk, fs) = (format!("{prefix}:luazadd"), floor_script.clone());
-    let floor = pipelined(&args.url, args.clients, args.pipeline, args.updates, move |pipe, rng| {
-        let p: u64 = rng.random_range(1..=players);
-        let mut inv = fs.prepare_invoke();
-        inv.key(&fk).arg(rng.random_range(0..1_000_000_000u64)).arg(format!("element:{p}"));
-        pipe.invoke_script(&inv).ignore();
-    })
-    .await?;
-    let rb = redis_benchmark_zadd(&args, &format!("{prefix}:rbzadd")).await;
+    // Throughput: the server's batched submits, one script call per submit, ZADD.
+    let db = TestDb::new().await;
+    db.store().migrate(&mmo_leaderboard::migrations()).await?;
+    let lb_cfg = Arc::new(LeaderboardConfig {
+        boards: BTreeMap::from([("tput".to_string(), board())]),
+        ..LeaderboardConfig::default()
+    });
+    let writer = Writer::new(lb_cfg.score_writes.clone())?;
+    let flusher = writer.spawn_flusher(db.store().clone(), &shutdown);
+    let submitter = Submitter::start(bus.clone(), lb_cfg.clone(), writer.clone(), &shutdown);
+    let (w, store) = (writer.clone(), db.store().clone());
+    let (batched, applied, limited) =
+        closed_loop(args.clients, args.updates, args.players, move |p, score, now| {
+            let (submitter, w, store) = (submitter.clone(), w.clone(), store.clone());
+            async move {
+                let out = submitter.submit("tput", 0, p, score, now).await?;
+                if let Some(row) = out.unsaved {
+                    w.write_now(&store, vec![row]).await?;
+                }
+                Ok(out.submitted)
+            }
+        })
+        .await?;
+    let waiting = writer.len();
+    let flush_started = Instant::now();
+    writer.flush(db.store()).await?;
+    let flush_secs = flush_started.elapsed().as_secs_f64();
+    let stored: Option<u64> = db.store().exec_first("SELECT COUNT(*) FROM lb_scores", ()).await?;
+    let keys = Arc::new(BoardKeys::new(&bus, "single", 0));
+    let (b, k, c) = (bus.clone(), keys.clone(), cfg.clone());
+    let (single, _, _) =
+        closed_loop(args.clients, args.updates, args.players, move |player, score, now_ms| {
+            let (b, k, c) = (b.clone(), k.clone(), c.clone());
+            async move {
+                let s = Submit { keys: &k, cfg: &c, player, score, now_ms, restore: false };
+                Ok(ranking::submit(&b, &s).await?)
+            }
+        })
+        .await?;
+    let rb = redis_benchmark_zadd(&args, &format!("{prefix}:rbzadd"), 1).await;
+    let rbp = redis_benchmark_zadd(&args, &format!("{prefix}:rbzaddp"), args.pipeline).await;
     println!(
-        "submit script: {submit:.0} updates/s; raw ZADD (same clients, pipelining): {raw:.0}/s, ratio {:.2}",
-        submit / raw
+        "submit (server path: batched script calls, write-behind to MySQL), {} clients: {batched:.0} updates/s \
+         ({applied} applied, {limited} rate-limited); {} rows in lb_scores after the final flush ({waiting} were waiting \
+         for it, {flush_secs:.2} s)",
+        args.clients,
+        stored.unwrap_or(0)
     );
     println!(
-        "a script doing only the ZADD (EVALSHA floor): {floor:.0}/s; submit / floor {:.2}",
-        submit / floor
+        "one script call per submit, same clients: {single:.0} updates/s; batched / single {:.2}",
+        batched / single
     );
+    let ratio = |z: &anyhow::Result<f64>| z.as_ref().ok().map(|z| batched / z);
     match &rb {
         Ok(z) => println!(
-            "redis-benchmark ZADD -c {} -P {}: {z:.0}/s, ratio {:.2} (target >= 0.7)",
+            "redis-benchmark ZADD -c {} (one request at a time per client): {z:.0}/s, ratio {:.2} (target >= 0.7)",
             args.clients,
-            args.pipeline,
-            submit / z
+            batched / z
         ),
         Err(e) => println!("redis-benchmark ZADD: not run ({e})"),
+    }
+    match &rbp {
+        Ok(z) => println!(
+            "redis-benchmark ZADD -c {} -P {} (pipelined): {z:.0}/s, ratio {:.2}",
+            args.clients,
+            args.pipeline,
+            batched / z
+        ),
+        Err(e) => println!("redis-benchmark ZADD -P: not run ({e})"),
     }
 
     // Rank queries on a large board.
@@ -261,22 +323,21 @@ async fn main() -> anyhow::Result<()> {
     let load_started = Instant::now();
     let (k, c) = (big.clone(), cfg.clone());
     let next = Arc::new(AtomicU64::new(1));
-    let loaded = pipelined(&args.url, 8, 256, args.members, move |pipe, rng| {
-        let player = next.fetch_add(1, Ordering::Relaxed);
-        let s = Submit {
-            keys: &k,
-            cfg: &c,
-            player,
-            // Some ties: a million members over 200k distinct scores.
-            score: rng.random_range(0..200_000),
-            now_ms: 1_700_000_000_000 + rng.random_range(0..86_400_000),
-            restore: true,
-        };
-        pipe.invoke_script(&s.invocation()).ignore();
+    let members = args.members;
+    let loaded = pipelined(&args.url, 8, 4, members.div_ceil(256), move |pipe, rng| {
+        let first = next.fetch_add(256, Ordering::Relaxed);
+        let submits: Vec<(u64, i64, u64)> = (first..(first + 256).min(members + 1))
+            .map(|player| {
+                // Some ties: a million members over 200k distinct scores.
+                (player, rng.random_range(0..200_000), 1_700_000_000_000 + rng.random_range(0..86_400_000))
+            })
+            .collect();
+        pipe.invoke_script(&ranking::invocation(&k, &c, true, &submits)).ignore();
     })
-    .await?;
+    .await?
+        * (members as f64 / members.div_ceil(256) as f64);
     println!(
-        "loaded {} members in {:.1} s ({loaded:.0}/s, restore script, 8 connections x 256 pipelined)",
+        "loaded {} members in {:.1} s ({loaded:.0}/s, restore script, 256 per call, 8 connections x 4 pipelined)",
         args.members,
         load_started.elapsed().as_secs_f64()
     );
@@ -332,12 +393,15 @@ async fn main() -> anyhow::Result<()> {
     println!("around-me p99 {:.2} ms (target <= 5 ms)", ms(&around, 0.99));
     if let Some(path) = &args.json {
         let out = json!({
-            "submit_per_s": submit,
-            "raw_zadd_per_s": raw,
+            "submit_per_s": batched,
+            "submit_applied": applied,
+            "submit_rate_limited": limited,
+            "single_call_per_submit_per_s": single,
             "redis_benchmark_zadd_per_s": rb.as_ref().ok(),
-            "ratio_vs_redis_benchmark": rb.as_ref().ok().map(|z| submit / z),
-            "ratio_vs_raw_zadd": submit / raw,
-            "lua_zadd_floor_per_s": floor,
+            "ratio_vs_redis_benchmark": ratio(&rb),
+            "redis_benchmark_zadd_pipelined_per_s": rbp.as_ref().ok(),
+            "ratio_vs_redis_benchmark_pipelined": ratio(&rbp),
+            "lb_scores_rows": stored,
             "members": args.members,
             "around_p50_ms": ms(&around, 0.5),
             "around_p99_ms": ms(&around, 0.99),
@@ -347,6 +411,8 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(&out)?)?;
     }
     shutdown.trigger();
+    let _ = flusher.await;
     bus.close();
+    db.cleanup().await;
     Ok(())
 }

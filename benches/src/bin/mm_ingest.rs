@@ -158,7 +158,12 @@ async fn main() -> anyhow::Result<()> {
     let bus = Bus::connect(cfg, "mm-ingest".to_string(), &shutdown).await?;
     let client = redis::Client::open(url.as_str())?;
     let db = mmo_testkit::mysql::TestDb::new().await;
-    for m in [mmo_account::migrations(), mmo_matchmaking::migrations()] {
+    for m in [
+        mmo_account::migrations(),
+        mmo_eventlog::migrations(),
+        mmo_shop::migrations(),
+        mmo_matchmaking::migrations(),
+    ] {
         db.store().migrate(&m).await?;
     }
     let mm = MatchmakingConfig::default();

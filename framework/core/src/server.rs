@@ -47,10 +47,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type StartFn =
     Box<dyn FnOnce(Launch) -> Pin<Box<dyn Future<Output = Result<Running, BoxError>> + Send>> + Send>;
 
-/// One server: its name, its tables, and how it starts.
+/// One server: its name, its tables (and those of other servers it writes to), and how it
+/// starts.
 pub struct Server {
     name: &'static str,
-    migrations: Option<Migrations>,
+    migrations: Vec<Migrations>,
     start: StartFn,
 }
 
@@ -58,7 +59,7 @@ impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("name", &self.name)
-            .field("tables", &self.migrations.is_some())
+            .field("tables", &self.migrations.iter().map(|m| m.owner).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -72,13 +73,17 @@ impl Server {
         F: FnOnce(Launch) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Running, BoxError>> + Send + 'static,
     {
-        Server { name, migrations: None, start: Box::new(move |l| Box::pin(start(l))) }
+        Server { name, migrations: Vec::new(), start: Box::new(move |l| Box::pin(start(l))) }
     }
 
-    /// The server keeps tables: the launcher applies these migrations before any server starts,
-    /// and hands it a [`Store`].
+    /// The server uses these tables: its own, or (declared before its own) those of another
+    /// server it writes to, e.g. the shop's ledger for rewards. The launcher applies every
+    /// owner's migrations once, in the order first declared, before any server starts, and
+    /// hands the servers a [`Store`]; so a server runs alone without the owner running too.
     pub fn with_migrations(mut self, migrations: Migrations) -> Server {
-        self.migrations = Some(migrations);
+        if !self.migrations.iter().any(|m| m.owner == migrations.owner) {
+            self.migrations.push(migrations);
+        }
         self
     }
 
@@ -86,8 +91,9 @@ impl Server {
         self.name
     }
 
-    pub fn migrations(&self) -> Option<&Migrations> {
-        self.migrations.as_ref()
+    /// The tables it uses, in the order to apply them.
+    pub fn migrations(&self) -> &[Migrations] {
+        &self.migrations
     }
 
     /// Starts this server alone on `launch` (what [`launch`] does for each server in its list),
@@ -198,7 +204,7 @@ pub async fn launch(
     mysql: Option<&MysqlConfig>,
     shutdown: &Shutdown,
 ) -> Result<Launched, StartError> {
-    let tables: Vec<&Migrations> = servers.iter().filter_map(Server::migrations).collect();
+    let tables = tables_of(&servers);
     let store = match mysql {
         Some(cfg) if !tables.is_empty() => Some(migrate(cfg, tables).await?.0),
         Some(cfg) => Some(Store::connect(cfg).await?),
@@ -215,6 +221,17 @@ pub async fn launch(
         tracing::info!(server = name, node = bus.node(), "server started");
     }
     Ok(Launched { bus, store, running })
+}
+
+/// Every owner's migrations the servers use, each once, in the order first declared.
+pub fn tables_of(servers: &[Server]) -> Vec<&Migrations> {
+    let mut out: Vec<&Migrations> = Vec::new();
+    for m in servers.iter().flat_map(Server::migrations) {
+        if !out.iter().any(|o| o.owner == m.owner) {
+            out.push(m);
+        }
+    }
+    out
 }
 
 /// Connects to MySQL (creating the database if configured to) and applies `tables` in order;

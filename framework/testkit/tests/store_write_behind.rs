@@ -317,3 +317,63 @@ async fn a_fenced_row_is_written_only_by_its_owner() {
     );
     db.cleanup().await;
 }
+
+struct Best {
+    id: u64,
+    score: i64,
+    version: Option<i64>,
+}
+
+impl Upsert for Best {
+    const TABLE: &'static str = "best";
+    const COLUMNS: &'static [&'static str] = &["id", "score", "version"];
+    const KEY_COLUMNS: &'static [&'static str] = &["id"];
+    const VERSION: Option<&'static str> = Some("version");
+    fn write_params(&self, out: &mut Vec<Value>) {
+        out.extend([self.id.into(), self.score.into(), self.version.into()]);
+    }
+}
+
+#[tokio::test]
+async fn a_versioned_row_never_goes_back_whoever_writes_last() {
+    let db = TestDb::new().await;
+    let store = db.store();
+    store
+        .query_drop(
+            "CREATE TABLE best (id BIGINT UNSIGNED PRIMARY KEY, score BIGINT NOT NULL, version BIGINT NULL) \
+             ENGINE = InnoDB",
+        )
+        .await
+        .unwrap();
+    // Row 3 predates the version column: any write replaces it.
+    store.exec_drop("INSERT INTO best VALUES (3, 1, NULL)", ()).await.unwrap();
+    let wb = WriteBehind::<u64, Best>::new(WriteBehindConfig::default()).unwrap();
+    // Another process wrote newer states of 1 directly; this one's flush carries older ones.
+    wb.write_now(
+        store,
+        vec![Best { id: 1, score: 50, version: Some(50) }, Best { id: 2, score: 9, version: Some(9) }],
+    )
+    .await
+    .unwrap();
+    wb.mark(1, Best { id: 1, score: 40, version: Some(40) }).unwrap();
+    wb.mark(2, Best { id: 2, score: 9, version: Some(9) }).unwrap();
+    wb.mark(3, Best { id: 3, score: 7, version: Some(7) }).unwrap();
+    wb.mark(4, Best { id: 4, score: 1, version: Some(1) }).unwrap();
+    assert_eq!(wb.flush(store).await.unwrap(), 4);
+    // And a direct write after the flush: newer wins, older is ignored.
+    wb.write_now(
+        store,
+        vec![Best { id: 4, score: 8, version: Some(8) }, Best { id: 3, score: 2, version: Some(2) }],
+    )
+    .await
+    .unwrap();
+    let rows: Vec<(u64, i64, Option<i64>)> =
+        store.exec("SELECT id, score, version FROM best ORDER BY id", ()).await.unwrap();
+    assert_eq!(
+        rows,
+        [(1, 50, Some(50)), (2, 9, Some(9)), (3, 7, Some(7)), (4, 8, Some(8))],
+        "the older flush lost to the newer direct write, an equal version rewrote the same, a NULL \
+         version was replaced, and the later newer write won"
+    );
+    db.cleanup().await;
+}

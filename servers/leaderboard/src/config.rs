@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use mmo_core::store::WriteBehindConfig;
 use serde::Deserialize;
 
 /// The most a score (or a cumulative sum) may be, either way: ZSET scores are doubles, exact
@@ -48,6 +49,17 @@ pub struct LeaderboardConfig {
     pub notify_queue: u32,
     /// Boards one LeaderboardInfoReq may name. Default 64.
     pub max_info_boards: u32,
+    /// Most submits one script call carries: an instance batches the submits that arrive while
+    /// its previous call is in flight (1-1000; a call holds Redis for ~5 us per submit).
+    /// Default 256.
+    pub submit_batch: u32,
+    /// Submits waiting for the next script call; beyond it a submit waits for room. Default
+    /// 10000.
+    pub submit_queue: u32,
+    /// The write-behind of changed entries to `lb_scores` (the `[leaderboard.score_writes]`
+    /// table, fields as `[write_behind]`): a crash loses at most `interval` of them, which
+    /// only matters if Redis loses the board too. Default as `[write_behind]`.
+    pub score_writes: WriteBehindConfig,
 }
 
 impl Default for LeaderboardConfig {
@@ -64,6 +76,9 @@ impl Default for LeaderboardConfig {
             rebuild_lock: Duration::from_secs(60),
             notify_queue: 10_000,
             max_info_boards: 64,
+            submit_batch: 256,
+            submit_queue: 10_000,
+            score_writes: WriteBehindConfig::default(),
         }
     }
 }
@@ -315,6 +330,9 @@ impl LeaderboardConfig {
         }
         if self.rebuild_lock.is_zero() {
             return Err("leaderboard: rebuild_lock must be over 0".into());
+        }
+        if !(1..=1000).contains(&self.submit_batch) || self.submit_queue == 0 {
+            return Err("leaderboard: submit_batch must be 1-1000 and submit_queue at least 1".into());
         }
         Ok(())
     }

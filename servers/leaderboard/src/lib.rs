@@ -10,7 +10,8 @@
 //! | LeaderboardInfoReq    | Authenticated | [`handlers::info`]               |
 //!
 //! A board lives in Redis ([`ranking`]: one ZSET per board and season, ties ordered by achieved
-//! time, ranks in the board's style) with every entry also in MySQL ([`store`]), so a board
+//! time, ranks in the board's style; submits batched into script calls by [`submitter`]) with
+//! every entry also in MySQL ([`store`], written behind in batches), so a board
 //! Redis lost is rebuilt ([`rebuild`]: automatically on first use, or by an admin). Instances
 //! are stateless; the one holding a lease rolls ended seasons over ([`rollover`]: final ranks,
 //! rewards granted once through [`Rewards`]). Submits that pass friends push
@@ -30,6 +31,7 @@ pub mod rollover;
 pub mod season;
 pub mod shop;
 pub mod store;
+pub mod submitter;
 
 use std::sync::Arc;
 
@@ -64,6 +66,9 @@ pub struct State {
     pub rewards: Option<Arc<dyn Rewards>>,
     pub checked: rebuild::Checked,
     pub notify: notify::Notifier,
+    pub submitter: submitter::Submitter,
+    /// `lb_scores`' write-behind (the submitter marks it; handlers write refused rows).
+    pub writer: submitter::Writer,
 }
 
 /// The handle [`server`] leaves with the launcher (`Launched::handle::<Leaderboard>()`).
@@ -117,6 +122,11 @@ pub fn server_with_rewards(
             &l.shutdown,
         );
         rollover::start(l.bus.clone(), store.clone(), cfg.clone(), rewards.clone(), &l.shutdown);
+        let writer = submitter::Writer::new(cfg.score_writes.clone()).map_err(|e| invalid(e.to_string()))?;
+        writer.spawn_flusher(store.clone(), &l.shutdown);
+        ranking::load(&l.bus).await.map_err(|e| invalid(e.to_string()))?;
+        let submitter =
+            submitter::Submitter::start(l.bus.clone(), Arc::new(cfg.clone()), writer.clone(), &l.shutdown);
         let state = Arc::new(State {
             bus: l.bus.clone(),
             store,
@@ -126,9 +136,14 @@ pub fn server_with_rewards(
             rewards,
             checked: rebuild::Checked::default(),
             notify,
+            submitter,
+            writer,
         });
         l.serve(router(), state.clone()).await?;
         Ok(Running::Handle(Box::new(state)))
     })
+    // Season rewards are grants in the shop's ledger, with the event log's outbox.
+    .with_migrations(mmo_eventlog::migrations())
+    .with_migrations(mmo_shop::migrations())
     .with_migrations(migrations())
 }

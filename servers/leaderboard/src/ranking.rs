@@ -89,58 +89,65 @@ local function move(player, old, oldkey, new, newkey, dense)
 end
 ";
 
-/// KEYS: z, h, d, dc, rate bucket. ARGV: player, mode (`b` best, `c` cumulative, `rb`/`rc` a
-/// restore from MySQL: no rate, an entry already in Redis wins unless worse (best)), sign,
-/// score, member, min, max, rate interval ms (0: none), burst, now ms, ranking style (`o`, `c`,
-/// `d`: only that style's rank is read back, and only dense boards keep the distinct scores).
-/// Returns {-1, wait ms} when rate limited, else {improved 0/1, zscore, member, pos, better,
-/// dbetter (the two of other styles 0), old member or '', old zscore or ''}.
-/// The rate bucket is one string `<tokens> <at ms>` with a TTL.
+/// Submits to one board-season, in order, atomically. KEYS: z, h, d, dc, then each submit's
+/// rate bucket. ARGV: mode (`b` best, `c` cumulative, `rb`/`rc` a restore from MySQL: no rate,
+/// an entry already in Redis wins unless worse), sign, min, max, rate interval ms (0: none),
+/// burst, ranking style (`o`, `c`, `d`: only that style's rank is read back, and only dense
+/// boards keep the distinct scores); then per submit: player, score, member, now ms.
+/// Returns per submit {-1, wait ms} when rate limited, else {improved 0/1, zscore, member,
+/// pos, better, dbetter (the two of other styles 0), old member or '', old zscore or ''}.
+/// A rate bucket is one string `<tokens> <at ms>` with a TTL.
 static SUBMIT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(&format!(
         "{MOVE}
-local player, mode, sign = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local score, new = tonumber(ARGV[4]), ARGV[5]
-local interval, style = tonumber(ARGV[8]), ARGV[11]
-if (mode == 'b' or mode == 'c') and interval > 0 then
-  local burst, now = tonumber(ARGV[9]), tonumber(ARGV[10])
-  local tokens, at = burst, now
-  local b = redis.call('GET', KEYS[5])
-  if b then
-    local sp = string.find(b, ' ', 1, true)
-    tokens, at = tonumber(string.sub(b, 1, sp - 1)), tonumber(string.sub(b, sp + 1))
-    if now > at then tokens = math.min(burst, tokens + (now - at) / interval) end
+local mode, sign = ARGV[1], tonumber(ARGV[2])
+local minv, maxv = tonumber(ARGV[3]), tonumber(ARGV[4])
+local interval, burst, style = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local limited = (mode == 'b' or mode == 'c') and interval > 0
+local function one(rk, player, score, new, now)
+  if limited then
+    local tokens, at = burst, now
+    local b = redis.call('GET', rk)
+    if b then
+      local sp = string.find(b, ' ', 1, true)
+      tokens, at = tonumber(string.sub(b, 1, sp - 1)), tonumber(string.sub(b, sp + 1))
+      if now > at then tokens = math.min(burst, tokens + (now - at) / interval) end
+    end
+    if tokens < 1 then return {{-1, math.ceil((1 - tokens) * interval)}} end
+    redis.call('SET', rk, (tokens - 1) .. ' ' .. math.max(now, at), 'PX', math.ceil(interval * burst) + 1000)
   end
-  if tokens < 1 then return {{-1, math.ceil((1 - tokens) * interval)}} end
-  redis.call('SET', KEYS[5], (tokens - 1) .. ' ' .. math.max(now, at), 'PX', math.ceil(interval * burst) + 1000)
+  local old = redis.call('HGET', KEYS[2], player)
+  local oldkey = nil
+  if old then
+    oldkey = tonumber(redis.call('ZSCORE', KEYS[1], old))
+    if not oldkey then old = false end
+  end
+  local total = score
+  if mode == 'c' and old then total = math.max(minv, math.min(maxv, sign * oldkey + score)) end
+  local newkey = sign * total
+  local improved
+  if not old then improved = true
+  elseif mode == 'b' then improved = newkey < oldkey
+  elseif mode == 'c' then improved = newkey ~= oldkey
+  elseif mode == 'rb' then improved = newkey < oldkey or (newkey == oldkey and new < old)
+  else improved = false end
+  local cur, curkey = old, oldkey
+  if improved then
+    move(player, old, oldkey, new, newkey, style == 'd')
+    cur, curkey = new, newkey
+  end
+  local pos, better, dbetter = 0, 0, 0
+  if style == 'o' then pos = redis.call('ZRANK', KEYS[1], cur)
+  elseif style == 'c' then better = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ks(curkey))
+  else dbetter = redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. ks(curkey)) end
+  return {{improved and 1 or 0, ks(curkey), cur, pos, better, dbetter, old or '', oldkey and ks(oldkey) or ''}}
 end
-local old = redis.call('HGET', KEYS[2], player)
-local oldkey = nil
-if old then
-  oldkey = tonumber(redis.call('ZSCORE', KEYS[1], old))
-  if not oldkey then old = false end
+local out = {{}}
+for i = 1, (#ARGV - 7) / 4 do
+  local a = 7 + (i - 1) * 4
+  out[i] = one(KEYS[4 + i], ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3], tonumber(ARGV[a + 4]))
 end
-local total = score
-if mode == 'c' and old then
-  total = math.max(tonumber(ARGV[6]), math.min(tonumber(ARGV[7]), sign * oldkey + score))
-end
-local newkey = sign * total
-local improved
-if not old then improved = true
-elseif mode == 'b' then improved = newkey < oldkey
-elseif mode == 'c' then improved = newkey ~= oldkey
-elseif mode == 'rb' then improved = newkey < oldkey or (newkey == oldkey and new < old)
-else improved = false end
-local cur, curkey = old, oldkey
-if improved then
-  move(player, old, oldkey, new, newkey, style == 'd')
-  cur, curkey = new, newkey
-end
-local pos, better, dbetter = 0, 0, 0
-if style == 'o' then pos = redis.call('ZRANK', KEYS[1], cur)
-elseif style == 'c' then better = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ks(curkey))
-else dbetter = redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. ks(curkey)) end
-return {{improved and 1 or 0, ks(curkey), cur, pos, better, dbetter, old or '', oldkey and ks(oldkey) or ''}}"
+return out"
     ))
 });
 
@@ -225,37 +232,44 @@ pub struct Submit<'a> {
 }
 
 impl Submit<'_> {
-    /// The script call (for a pipeline: load the script first with [`load`]).
+    /// The script call of this one submit (for a pipeline: load the script first with
+    /// [`load`]).
     pub fn invocation(&self) -> redis::ScriptInvocation<'static> {
-        let mode = match (self.cfg.mode, self.restore) {
-            (Mode::Best, false) => "b",
-            (Mode::Cumulative, false) => "c",
-            (Mode::Best, true) => "rb",
-            (Mode::Cumulative, true) => "rc",
-        };
-        let mut inv = SUBMIT.prepare_invoke();
-        inv.key(&self.keys.z)
-            .key(&self.keys.h)
-            .key(&self.keys.d)
-            .key(&self.keys.dc)
-            .key(self.keys.rate_of(self.player))
-            .arg(self.player)
-            .arg(mode)
-            .arg(self.cfg.direction.sign())
-            .arg(self.score)
-            .arg(member(self.now_ms, self.player))
-            .arg(self.cfg.min_score)
-            .arg(self.cfg.max_score)
-            .arg(self.cfg.submit_interval.as_millis() as u64)
-            .arg(self.cfg.submit_burst)
-            .arg(self.now_ms)
-            .arg(match self.cfg.ranking {
-                Ranking::Ordinal => "o",
-                Ranking::Competition => "c",
-                Ranking::Dense => "d",
-            });
-        inv
+        invocation(self.keys, self.cfg, self.restore, &[(self.player, self.score, self.now_ms)])
     }
+}
+
+/// The script call of several submits `(player, score, now ms)` to one board-season, applied
+/// in order in one atomic step (for a pipeline: load the script first with [`load`]).
+pub fn invocation(
+    keys: &BoardKeys,
+    cfg: &BoardConfig,
+    restore: bool,
+    submits: &[(u64, i64, u64)],
+) -> redis::ScriptInvocation<'static> {
+    let mode = match (cfg.mode, restore) {
+        (Mode::Best, false) => "b",
+        (Mode::Cumulative, false) => "c",
+        (Mode::Best, true) => "rb",
+        (Mode::Cumulative, true) => "rc",
+    };
+    let mut inv = SUBMIT.prepare_invoke();
+    inv.key(&keys.z).key(&keys.h).key(&keys.d).key(&keys.dc);
+    inv.arg(mode)
+        .arg(cfg.direction.sign())
+        .arg(cfg.min_score)
+        .arg(cfg.max_score)
+        .arg(cfg.submit_interval.as_millis() as u64)
+        .arg(cfg.submit_burst)
+        .arg(match cfg.ranking {
+            Ranking::Ordinal => "o",
+            Ranking::Competition => "c",
+            Ranking::Dense => "d",
+        });
+    for &(player, score, now_ms) in submits {
+        inv.key(keys.rate_of(player)).arg(player).arg(score).arg(member(now_ms, player)).arg(now_ms);
+    }
+    inv
 }
 
 /// Loads the scripts (before pipelining [`Submit::invocation`]s).
@@ -290,8 +304,12 @@ fn entry(cfg: &BoardConfig, member: String, zscore: i64, rank: u32) -> Entry {
     Entry { player, score: zscore * cfg.direction.sign(), achieved_ms, rank, member }
 }
 
-/// Reads a submit's reply.
-pub fn submitted(cfg: &BoardConfig, reply: &[redis::Value]) -> Submitted {
+/// Reads one submit's part of the script's reply.
+pub fn submitted(cfg: &BoardConfig, reply: &redis::Value) -> Submitted {
+    let reply = match reply {
+        redis::Value::Array(a) => a.as_slice(),
+        _ => &[],
+    };
     let at = |i: usize| reply.get(i).map(int).unwrap_or(0);
     if at(0) < 0 {
         return Submitted::Limited(Duration::from_millis(at(1).max(1) as u64));
@@ -303,11 +321,12 @@ pub fn submitted(cfg: &BoardConfig, reply: &[redis::Value]) -> Submitted {
     Submitted::Done { improved: at(0) == 1, entry, old }
 }
 
-/// Submits one score.
+/// Submits one score on its own (the server batches them: [`crate::submitter`]).
 pub async fn submit(bus: &Bus, s: &Submit<'_>) -> Result<Submitted, BusError> {
     let mut conn = bus.conn().await?;
     let reply: Vec<redis::Value> = bus.timed(s.invocation().invoke_async(&mut *conn)).await?;
-    Ok(submitted(s.cfg, &reply))
+    let one = reply.first().ok_or_else(|| BusError::Conflict("the submit script answered nothing".into()))?;
+    Ok(submitted(s.cfg, one))
 }
 
 /// Rows `member, zscore, ...` starting at 0-based `start`, the first with `better` and `dbetter`:

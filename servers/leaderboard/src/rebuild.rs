@@ -118,18 +118,10 @@ async fn merge(
         let rows = store::page(st, board, season, after, batch).await?;
         let Some(last) = rows.last() else { break };
         after = last.0;
+        // One script call per page: the rows merged in order, atomically.
+        // (player, score, achieved): the rows merged in order, atomically, one call per page.
         let mut pipe = redis::pipe();
-        for (player, score, achieved) in &rows {
-            let s = ranking::Submit {
-                keys: &keys,
-                cfg,
-                player: *player,
-                score: *score,
-                now_ms: *achieved,
-                restore: true,
-            };
-            pipe.invoke_script(&s.invocation()).ignore();
-        }
+        pipe.invoke_script(&ranking::invocation(&keys, cfg, true, &rows)).ignore();
         let mut conn = bus.conn().await?;
         let () = bus.timed(pipe.query_async(&mut *conn)).await?;
         total += rows.len() as u64;

@@ -1,5 +1,7 @@
-//! Season rollover: once a season has ended, its final ranks are computed from MySQL's entries
-//! (the record), written to `lb_results`, each player's reward granted through [`Rewards`] under
+//! Season rollover: once a season has ended, its board in Redis is copied into MySQL's entries
+//! (`lb_scores` is written behind, so the last changes of the season may still wait in some
+//! instance's write-behind; the copy's versioned upserts never put an older state over a newer
+//! one), its final ranks are computed from MySQL's entries (the record), written to `lb_results`, each player's reward granted through [`Rewards`] under
 //! the key `season:<board>:<season>` (idempotent, so a rollover run twice, or resumed after a
 //! crash, grants nothing more), and the season's Redis keys are left to expire after
 //! `archive_ttl` (its board stays readable until then). Run by whichever instance holds the
@@ -16,7 +18,9 @@ use crate::config::{BoardConfig, LeaderboardConfig, Ranking};
 use crate::error::LbError;
 use crate::hooks::{Reward, Rewards};
 use crate::keys::{self, BoardKeys};
-use crate::{season, store};
+use crate::store::ScoreRow;
+use crate::submitter::Writer;
+use crate::{ranking, season, store};
 
 /// What one season's rollover did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,8 +82,16 @@ pub async fn board(
         return Ok(Vec::new());
     }
     let current = season::at(bcfg, now_ms).season;
+    let mut seasons = store::unfinished(st, name, current).await?;
+    // The season just ended may have entries only in Redis and write-behinds so far.
+    if let Some(prev) = current.checked_sub(1)
+        && !seasons.contains(&prev)
+        && !store::finished(st, name, prev).await?
+    {
+        seasons.push(prev);
+    }
     let mut out = Vec::new();
-    for s in store::unfinished(st, name, current).await? {
+    for s in seasons {
         out.push(one(bus, st, cfg, bcfg, rewards, name, s).await?);
     }
     Ok(out)
@@ -94,6 +106,7 @@ async fn one(
     name: &str,
     s: u64,
 ) -> Result<Report, LbError> {
+    copy_board(bus, st, cfg, bcfg, name, s).await?;
     let rows = store::season_rows(st, name, bcfg, s).await?;
     let ranks = final_ranks(bcfg, &rows);
     let now = mmo_core::clock::now_ms();
@@ -159,6 +172,50 @@ async fn one(
     }
     tracing::info!(board = name, season = s, players = rows.len(), granted, "leaderboard season rolled over");
     Ok(Report { board: name.to_string(), season: s, players: rows.len(), granted, done })
+}
+
+/// Writes every entry of a season's board in Redis to `lb_scores` (nothing if Redis lost it:
+/// then MySQL's rows are all there is), `rebuild_batch` at a time.
+async fn copy_board(
+    bus: &Bus,
+    st: &Store,
+    cfg: &LeaderboardConfig,
+    bcfg: &BoardConfig,
+    name: &str,
+    s: u64,
+) -> Result<(), LbError> {
+    let keys = BoardKeys::new(bus, name, s);
+    let writer = Writer::new(cfg.score_writes.clone())?;
+    let board: Arc<str> = name.into();
+    let page = i64::from(cfg.rebuild_batch);
+    let mut start = 0i64;
+    loop {
+        let rows: Vec<(String, i64)> = {
+            let mut conn = bus.conn().await?;
+            bus.timed(
+                redis::cmd("ZRANGE")
+                    .arg(&keys.z)
+                    .arg(start)
+                    .arg(start + page - 1)
+                    .arg("WITHSCORES")
+                    .query_async(&mut *conn),
+            )
+            .await?
+        };
+        let got = rows.len() as i64;
+        let rows: Vec<ScoreRow> = rows
+            .into_iter()
+            .filter_map(|(member, z)| {
+                let (achieved, player) = ranking::parse_member(&member)?;
+                Some(ScoreRow::new(board.clone(), bcfg, s, (player, z * bcfg.direction.sign(), achieved)))
+            })
+            .collect();
+        writer.write_now(st, rows).await?;
+        if got < page {
+            return Ok(());
+        }
+        start += page;
+    }
 }
 
 /// Leaves a season's board in Redis for `archive_ttl`.

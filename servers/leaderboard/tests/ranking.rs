@@ -1,7 +1,8 @@
 //! The ranking scripts against real Redis, checked against a brute-force sort (proptest): random
 //! submits with many ties (few distinct scores, several submits in the same millisecond), both
 //! directions, best and cumulative modes, every ranking style; every page of the top and the
-//! window around every player must equal the sorted list, ranks included.
+//! window around every player must equal the sorted list, ranks included, whether the submits
+//! went one script call each or several per call (as the server batches them).
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a failure is the assertion
 
@@ -96,14 +97,34 @@ fn submits() -> impl Strategy<Value = Vec<(u64, i64, u64)>> {
     })
 }
 
-async fn run(bus: &Bus, cfg: &BoardConfig, submits: &[(u64, i64, u64)]) -> Result<(), TestCaseError> {
+/// Submits `submits` `batch` at a time (1: one script call each, as `ranking::submit`; more:
+/// one call carrying several, as the server's submitter sends them), then checks the board.
+async fn run(
+    bus: &Bus,
+    cfg: &BoardConfig,
+    submits: &[(u64, i64, u64)],
+    batch: usize,
+) -> Result<(), TestCaseError> {
     let name = format!("p{}", BOARD.fetch_add(1, Ordering::Relaxed));
     let keys = BoardKeys::new(bus, &name, 0);
-    for &(player, score, at) in submits {
-        let s = Submit { keys: &keys, cfg, player, score, now_ms: at, restore: false };
-        let r = ranking::submit(bus, &s).await.unwrap();
-        let done = matches!(r, Submitted::Done { .. });
-        prop_assert!(done, "submit refused: {:?}", r);
+    for chunk in submits.chunks(batch) {
+        if let [(player, score, now_ms)] = *chunk {
+            let s = Submit { keys: &keys, cfg, player, score, now_ms, restore: false };
+            let r = ranking::submit(bus, &s).await.unwrap();
+            let done = matches!(r, Submitted::Done { .. });
+            prop_assert!(done, "submit refused: {:?}", r);
+            continue;
+        }
+        let answers: Vec<redis::Value> = {
+            let mut conn = bus.conn().await.unwrap();
+            ranking::invocation(&keys, cfg, false, chunk).invoke_async(&mut *conn).await.unwrap()
+        };
+        prop_assert_eq!(answers.len(), chunk.len());
+        for a in &answers {
+            let r = ranking::submitted(cfg, a);
+            let done = matches!(r, Submitted::Done { .. });
+            prop_assert!(done, "submit refused: {:?}", r);
+        }
     }
     let want = brute(cfg, submits);
     let n = want.len() as u32;
@@ -142,8 +163,8 @@ fn top_and_around_match_a_brute_force_sort() {
     let shutdown = Shutdown::new();
     let bus = rt.block_on(redis.bus("lb-prop", &shutdown));
     let config = ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() };
-    proptest!(config, |(cfg in board_cfg(), s in submits())| {
-        rt.block_on(run(&bus, &cfg, &s))?;
+    proptest!(config, |(cfg in board_cfg(), s in submits(), batch in 1usize..8)| {
+        rt.block_on(run(&bus, &cfg, &s, batch))?;
     });
     shutdown.trigger();
     drop(redis);

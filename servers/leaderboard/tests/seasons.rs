@@ -21,9 +21,11 @@ async fn top(p: &mut Player, board: &str) -> LeaderboardTopResp {
     p.ok(&LeaderboardTopReq { board: board.into(), offset: 0, limit: 100 }).await
 }
 
-/// Deletes every leaderboard key of this test's prefix: Redis "losing" the boards. Never
-/// FLUSHALL: the Redis is shared with tests running at the same time under other prefixes.
+/// Deletes every leaderboard key of this test's prefix: Redis "losing" the boards, after the
+/// scores' write-behind wrote them (its `interval` is the most a loss of Redis can take back).
+/// Never FLUSHALL: the Redis is shared with tests running at the same time under other prefixes.
 async fn lose_boards(cl: &Cluster) {
+    cl.lb.writer.flush(cl.db.store()).await.unwrap();
     let mut conn = cl.bus.conn().await.unwrap();
     let pattern = format!("{}:leaderboard:*", cl.bus.keys().prefix());
     let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query_async(&mut *conn).await.unwrap();

@@ -141,11 +141,6 @@ pub fn server(cfg: MatchmakingConfig) -> Server {
         cfg.validate().map_err(|e| StartError::Server { name: SERVICE, error: e.into() })?;
         let rules = Arc::new(rules::LiveRules::new(cfg.modes.clone()));
         let store = l.store()?;
-        // Match rewards are grants in the shop's ledger: its tables and the event log's outbox
-        // (no-ops when they are there).
-        for m in [mmo_eventlog::migrations(), mmo_shop::migrations()] {
-            store.migrate(&m).await.map_err(|error| StartError::Migration { owner: m.owner, error })?;
-        }
         let state = Arc::new(State {
             bus: l.bus.clone(),
             store,
@@ -160,5 +155,8 @@ pub fn server(cfg: MatchmakingConfig) -> Server {
         l.serve(router(), state.clone()).await?;
         Ok(Running::Handle(Box::new(state)))
     })
+    // Match rewards are grants in the shop's ledger, with the event log's outbox.
+    .with_migrations(mmo_eventlog::migrations())
+    .with_migrations(mmo_shop::migrations())
     .with_migrations(migrations())
 }

@@ -28,7 +28,12 @@ struct Env {
 impl Env {
     async fn new() -> Env {
         let db = TestDb::new().await;
-        for m in [mmo_account::migrations(), mmo_matchmaking::migrations()] {
+        for m in [
+            mmo_account::migrations(),
+            mmo_eventlog::migrations(),
+            mmo_shop::migrations(),
+            mmo_matchmaking::migrations(),
+        ] {
             db.store().migrate(&m).await.unwrap();
         }
         Env { redis: TestRedis::new(), db, shutdowns: Vec::new() }

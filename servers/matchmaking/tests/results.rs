@@ -16,7 +16,9 @@ const MODE: &str = "arena_2v2";
 
 async fn db() -> TestDb {
     let db = TestDb::new().await;
-    db.store().migrate(&mmo_matchmaking::migrations()).await.unwrap();
+    for m in [mmo_eventlog::migrations(), mmo_shop::migrations(), mmo_matchmaking::migrations()] {
+        db.store().migrate(&m).await.unwrap();
+    }
     db
 }
 

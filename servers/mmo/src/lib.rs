@@ -44,7 +44,7 @@ pub enum Role {
 /// The migrations of every built-in server, each under its owner's name (its tables, its
 /// history table `_migrations_<owner>`).
 pub fn migrations() -> Vec<Migrations> {
-    servers(Role::All, &Config::default()).iter().filter_map(|s| s.migrations().cloned()).collect()
+    mmo_core::server::tables_of(&servers(Role::All, &Config::default())).into_iter().cloned().collect()
 }
 
 /// Connects to MySQL (creating the database if configured to) and applies `migrations()`.
@@ -109,7 +109,7 @@ pub async fn start(role: Role, cfg: &Config, shutdown: &Shutdown) -> anyhow::Res
     }
     let list = servers(role, cfg);
     // MySQL only for a process whose servers keep tables (a gateway alone needs none).
-    let mysql = list.iter().any(|s| s.migrations().is_some()).then_some(&cfg.mysql);
+    let mysql = list.iter().any(|s| !s.migrations().is_empty()).then_some(&cfg.mysql);
     let launched = launch(list, &cfg.bus, &cfg.node.id, mysql, shutdown).await?;
     Ok(Started { gateway: launched.listening(), zone: launched.handle(), bus: launched.bus })
 }

@@ -104,12 +104,6 @@ pub fn server_with(cfg: ShopConfig, mut validators: Vec<Arc<dyn ReceiptValidator
             validators.push(Arc::new(v));
         }
         let store = l.store()?;
-        // The outbox table the purchases and grants write to (a no-op when the event log's
-        // migrations ran already, as `mmo all` does).
-        store
-            .migrate(&mmo_eventlog::migrations())
-            .await
-            .map_err(|e| invalid(format!("event log tables: {e}")))?;
         let starters = starter::Given::new(cfg.starter_cache);
         let state = Arc::new(State {
             bus: l.bus.clone(),
@@ -123,5 +117,7 @@ pub fn server_with(cfg: ShopConfig, mut validators: Vec<Arc<dyn ReceiptValidator
         l.serve(router(), state.clone()).await?;
         Ok(Running::Handle(Box::new(state)))
     })
+    // The event log's outbox, which purchases and grants write to.
+    .with_migrations(mmo_eventlog::migrations())
     .with_migrations(migrations())
 }

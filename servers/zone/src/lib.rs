@@ -169,7 +169,16 @@ pub fn server_with(
         let node = node::start(&l.bus, l.store()?, cfg, write_behind, table, &l.shutdown).await?;
         Ok(Running::Handle(Box::new(node)))
     })
+    .with_migrations(mmo_eventlog::migrations())
+    .with_migrations(mmo_shop::migrations())
     .with_migrations(migrations())
+}
+
+/// The tables a zone node uses, in the order to apply them: items are the shop's (its
+/// inventory, grants and ledger, with the event log's outbox), then the zone's own. [`run`]'s
+/// caller applies them; [`server_with`] declares them to the launcher.
+pub fn tables() -> Vec<mmo_core::store::Migrations> {
+    vec![mmo_eventlog::migrations(), mmo_shop::migrations(), migrations()]
 }
 
 /// Runs a zone node with the built-in table until shutdown (see [`node::start`]).

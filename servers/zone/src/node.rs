@@ -125,7 +125,8 @@ pub fn load_maps(cfg: &ZoneServerConfig) -> Result<HashMap<String, MapDef>, Star
 
 /// Starts a zone node with `table` as the instances' handler table: publishes the routes,
 /// starts the worker threads, the write-behind, the shared stream's reader and the lease loop.
-/// Must be called on the runtime that is to do the node's I/O.
+/// Must be called on the runtime that is to do the node's I/O. `store` must have the tables of
+/// [`crate::tables`] (the launcher applies them for [`crate::server_with`]).
 pub async fn start(
     bus: &Bus,
     store: Store,
@@ -137,11 +138,8 @@ pub async fn start(
     cfg.validate().map_err(StartError::Config)?;
     let maps = load_maps(&cfg)?;
     // Items are the shop's (its `inventory` table, its grants and ledger, the event log's
-    // outbox): its tables, whether or not a shop server runs (no-ops when they are there), then
-    // the one-time move of the zone's old JSON inventories into them.
-    for m in [mmo_eventlog::migrations(), mmo_shop::migrations()] {
-        store.migrate(&m).await?;
-    }
+    // outbox; the launcher applied their tables): the one-time move of the zone's old JSON
+    // inventories into them.
     match crate::loot::move_json_inventories(&store, bus).await {
         Ok(m) if m == crate::loot::Moved::default() => {}
         Ok(m) => tracing::info!(

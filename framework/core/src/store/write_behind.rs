@@ -76,6 +76,13 @@ pub trait Upsert {
     /// another node took over) cannot overwrite the new owner's state with an older one. The
     /// fence itself is never changed by write-behind; ownership moves by statements of their own.
     const FENCE: Option<&'static str> = None;
+    /// A column that says how new a row is (an integer that only grows for a key), or `None`.
+    /// With one, an existing row is updated only if the written row's value is not lower (or
+    /// the stored one is NULL): writers in several processes, or a direct
+    /// [`WriteBehind::write_now`] racing a flush, cannot put an older state over a newer one.
+    /// Within one dirty set the last mark still wins, so mark a key's values in order. Not
+    /// combined with `FENCE`.
+    const VERSION: Option<&'static str> = None;
     /// Pushes exactly one value per column of `COLUMNS`, in that order.
     fn write_params(&self, out: &mut Vec<Value>);
 }
@@ -147,6 +154,13 @@ where
             && (!V::COLUMNS.contains(&fence) || V::KEY_COLUMNS.contains(&fence))
         {
             return Err(StoreError::Config(format!("{table}: FENCE must be a non-key column of COLUMNS")));
+        }
+        if let Some(version) = V::VERSION
+            && (!V::COLUMNS.contains(&version) || V::KEY_COLUMNS.contains(&version) || V::FENCE.is_some())
+        {
+            return Err(StoreError::Config(format!(
+                "{table}: VERSION must be a non-key column of COLUMNS, and not with FENCE"
+            )));
         }
         if (1..V::COLUMNS.len()).any(|i| V::COLUMNS[..i].contains(&V::COLUMNS[i])) {
             return Err(StoreError::Config(format!("{table}: a column is listed twice")));
@@ -272,6 +286,27 @@ where
         }
     }
 
+    /// Writes `rows` now, with the statement a flush uses (`batch_rows` per statement, each
+    /// retried on conflicts), bypassing the dirty set: for a caller that must know its row is
+    /// in MySQL, e.g. after [`WriteBehind::mark`] refused it. With a `VERSION` column it cannot
+    /// undo a newer row a flush wrote, nor the other way round.
+    pub async fn write_now(&self, store: &Store, rows: Vec<V>) -> Result<(), StoreError> {
+        let batch = self.inner.cfg.batch_rows;
+        let rows: Vec<((), V)> = rows.into_iter().map(|v| ((), v)).collect();
+        for chunk in rows.chunks(batch) {
+            let tail;
+            let sql = if chunk.len() == batch {
+                self.inner.full_batch_sql.as_str()
+            } else {
+                tail = upsert_sql::<V>(chunk.len());
+                tail.as_str()
+            };
+            retry(store.retry_policy(), || async move { store.upsert(sql, params_of(chunk)?).await }).await?;
+            self.inner.rows.increment(chunk.len() as u64);
+        }
+        Ok(())
+    }
+
     /// Flushes every `interval` (sooner when the set passes half of `max_dirty`) until `token`
     /// is cancelled, then once more, retrying that last flush a few times since nothing runs
     /// after it. Failed flushes are logged; their rows wait for the next one.
@@ -361,16 +396,20 @@ fn params_of<K, V: Upsert>(chunk: &[(K, V)]) -> Result<Vec<Value>, StoreError> {
 /// for `rows` rows. Names were checked by [`WriteBehind::new`]. `VALUES(col)` rather than
 /// MySQL 8's row alias because MariaDB only understands the former (MySQL still accepts it).
 /// With a fence `f`, each update is `c=IF(f=VALUES(f),VALUES(c),c)` and `f` is not assigned, so
-/// every condition sees the row's own fence.
+/// every condition sees the row's own fence. With a version `n`, each update is
+/// `c=IF(`n` IS NULL OR VALUES(`n`)>=`n`,VALUES(c),c)`, and `n` is assigned last (assignments
+/// run left to right, so every condition sees the stored version).
 fn upsert_sql<V: Upsert>(rows: usize) -> String {
     let cols: Vec<String> = V::COLUMNS.iter().map(|c| format!("`{c}`")).collect();
     let row = format!("({})", vec!["?"; cols.len()].join(","));
     let mut updates: Vec<String> = V::COLUMNS
         .iter()
-        .filter(|c| !V::KEY_COLUMNS.contains(c) && Some(**c) != V::FENCE)
-        .map(|c| match V::FENCE {
-            Some(f) => format!("`{c}`=IF(`{f}`=VALUES(`{f}`),VALUES(`{c}`),`{c}`)"),
-            None => format!("`{c}`=VALUES(`{c}`)"),
+        .filter(|c| !V::KEY_COLUMNS.contains(c) && Some(**c) != V::FENCE && Some(**c) != V::VERSION)
+        .chain(V::VERSION.iter())
+        .map(|c| match (V::FENCE, V::VERSION) {
+            (Some(f), _) => format!("`{c}`=IF(`{f}`=VALUES(`{f}`),VALUES(`{c}`),`{c}`)"),
+            (None, Some(n)) => format!("`{c}`=IF(`{n}` IS NULL OR VALUES(`{n}`)>=`{n}`,VALUES(`{c}`),`{c}`)"),
+            (None, None) => format!("`{c}`=VALUES(`{c}`)"),
         })
         .collect();
     if updates.is_empty() {
@@ -430,6 +469,27 @@ mod tests {
             upsert_sql::<Fenced>(1),
             "INSERT INTO `t` (`id`,`v`,`owner`) VALUES (?,?,?) ON DUPLICATE KEY UPDATE \
              `v`=IF(`owner`=VALUES(`owner`),VALUES(`v`),`v`)"
+        );
+    }
+
+    struct Versioned(u32, u32, i64);
+    impl Upsert for Versioned {
+        const TABLE: &'static str = "t";
+        const COLUMNS: &'static [&'static str] = &["id", "version", "v"];
+        const KEY_COLUMNS: &'static [&'static str] = &["id"];
+        const VERSION: Option<&'static str> = Some("version");
+        fn write_params(&self, out: &mut Vec<Value>) {
+            out.extend([self.0.into(), self.2.into(), self.1.into()]);
+        }
+    }
+
+    #[test]
+    fn a_versioned_statement_never_goes_back() {
+        assert_eq!(
+            upsert_sql::<Versioned>(1),
+            "INSERT INTO `t` (`id`,`version`,`v`) VALUES (?,?,?) ON DUPLICATE KEY UPDATE \
+             `v`=IF(`version` IS NULL OR VALUES(`version`)>=`version`,VALUES(`v`),`v`),\
+             `version`=IF(`version` IS NULL OR VALUES(`version`)>=`version`,VALUES(`version`),`version`)"
         );
     }
 

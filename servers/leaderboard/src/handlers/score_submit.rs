@@ -1,7 +1,8 @@
-//! ScoreSubmitReq: checks the range, then (one script) the player's rate and the board's mode
-//! (best: kept if better, ties keep the earlier; cumulative: added); the game's validator is
-//! asked before the script. A changed entry is written to MySQL and, on boards that ask for it,
-//! the friends it passed are told.
+//! ScoreSubmitReq: checks the range, then (the submit script, batched with other submits by
+//! [`crate::submitter`]) the player's rate and the board's mode (best: kept if better, ties keep
+//! the earlier; cumulative: added); the game's validator is asked before the script. A changed
+//! entry goes to MySQL through the write-behind (written before the answer when that is full)
+//! and, on boards that ask for it, the friends it passed are told.
 
 use mmo_core::{Ctx, HandlerError};
 use mmo_proto::{ErrorCode, ScoreSubmitReq, ScoreSubmitResp};
@@ -10,8 +11,8 @@ use super::{me, open, wire};
 use crate::config::Mode;
 use crate::error::LbError;
 use crate::hooks::{Candidate, Verdict};
-use crate::ranking::{self, Submit, Submitted};
-use crate::{State, notify, store};
+use crate::ranking::Submitted;
+use crate::{State, notify};
 
 pub async fn handle_score_submit(
     ctx: Ctx<State>,
@@ -19,7 +20,7 @@ pub async fn handle_score_submit(
 ) -> Result<ScoreSubmitResp, HandlerError> {
     let st = ctx.state();
     let player = me(&ctx)?;
-    let (cfg, season, keys) = open(st, &req.board).await?;
+    let (cfg, season, _) = open(st, &req.board).await?;
     // Cumulative boards take any delta that keeps within the range; best boards the score itself.
     let in_range = match cfg.mode {
         Mode::Best => (cfg.min_score..=cfg.max_score).contains(&req.score),
@@ -37,28 +38,28 @@ pub async fn handle_score_submit(
         }
     }
     let now = mmo_core::clock::now_ms();
-    let s = Submit { keys: &keys, cfg, player, score: req.score, now_ms: now, restore: false };
-    let (improved, entry, old) = match ranking::submit(&st.bus, &s).await.map_err(LbError::from)? {
+    let out = st.submitter.submit(&req.board, season, player, req.score, now).await.map_err(LbError::from)?;
+    let (improved, entry, old) = match out.submitted {
         Submitted::Limited(wait) => {
             return Err(LbError::Refused(ErrorCode::ScoreRateLimited, String::new(), Some(wait)).into());
         }
         Submitted::Done { improved, entry, old } => (improved, entry, old),
     };
-    if improved {
-        store::save(&st.store, &req.board, cfg, season, (player, entry.score, entry.achieved_ms))
-            .await
-            .map_err(LbError::from)?;
-        if cfg.notify_friends_passed
-            && let Some(old) = old
-        {
-            st.notify.queue(notify::Job {
-                board: req.board.clone(),
-                cfg: cfg.clone(),
-                season,
-                old,
-                new: entry.clone(),
-            });
-        }
+    if let Some(row) = out.unsaved {
+        // MySQL is behind: this submit waits for its own row rather than dropping it.
+        st.writer.write_now(&st.store, vec![row]).await.map_err(LbError::from)?;
+    }
+    if improved
+        && cfg.notify_friends_passed
+        && let Some(old) = old
+    {
+        st.notify.queue(notify::Job {
+            board: req.board.clone(),
+            cfg: cfg.clone(),
+            season,
+            old,
+            new: entry.clone(),
+        });
     }
     let wired = wire(st, std::slice::from_ref(&entry)).await?;
     Ok(ScoreSubmitResp { entry: wired.into_iter().next(), improved, season })

@@ -59,6 +59,8 @@ pub async fn cluster_with(cfg: MatchmakingConfig, resume_window: Duration) -> Cl
     for m in [
         mmo_version::migrations(),
         mmo_account::migrations(),
+        mmo_eventlog::migrations(),
+        mmo_shop::migrations(),
         mmo_zone::migrations(),
         mmo_matchmaking::migrations(),
     ] {

@@ -147,7 +147,7 @@ pub async fn cluster_full(
     let redis = TestRedis::new();
     let shutdown = Shutdown::new();
     let db = TestDb::new().await;
-    for m in [mmo_version::migrations(), mmo_account::migrations(), mmo_zone::migrations()] {
+    for m in [mmo_version::migrations(), mmo_account::migrations()].into_iter().chain(mmo_zone::tables()) {
         db.store().migrate(&m).await.unwrap();
     }
     let bus = redis.bus("node-1", &shutdown).await;
