@@ -365,8 +365,9 @@ async fn main() -> anyhow::Result<()> {
         let (b, k) = (b.clone(), k.clone());
         async move {
             let mut conn = b.conn().await?;
-            let m: String = redis::cmd("HGET").arg(&k.h).arg(p).query_async(&mut *conn).await?;
-            let pos: i64 = redis::cmd("ZRANK").arg(&k.z).arg(&m).query_async(&mut *conn).await?;
+            let v: String = redis::cmd("HGET").arg(&k.h).arg(p).query_async(&mut *conn).await?;
+            let m = v.get(..33).unwrap_or(&v);
+            let pos: i64 = redis::cmd("ZRANK").arg(&k.z).arg(m).query_async(&mut *conn).await?;
             let _: Vec<String> = redis::cmd("ZRANGE")
                 .arg(&k.z)
                 .arg((pos - 10).max(0))

@@ -15,7 +15,9 @@ pub struct BoardKeys {
     /// ZSET: member `<achieved ms, 13 digits><player, 20 digits>` -> the ZSET score (the score
     /// times the direction's sign: the board always ranks ascending). See ARCHITECTURE.md.
     pub z: String,
-    /// HASH: player -> its member in `z`.
+    /// HASH: player -> `<member> <zscore> <tokens> <at ms>`: its member in `z`, that member's
+    /// ZSET score, and its submit rate bucket (tokens left, when last taken). Readers of the
+    /// member take the first 33 bytes.
     pub h: String,
     /// ZSET of the distinct ZSET scores on the board (member: the score as an integer), for
     /// dense ranks.
@@ -27,8 +29,6 @@ pub struct BoardKeys {
     pub built: String,
     /// The rebuild lock (`SET NX PX`, the holder's node).
     pub lock: String,
-    /// The prefix of the players' submit rate buckets (`<rate><player>`).
-    pub rate: String,
 }
 
 impl BoardKeys {
@@ -41,13 +41,7 @@ impl BoardKeys {
             dc: k(bus, &format!("dc:{tag}")),
             built: k(bus, &format!("built:{tag}")),
             lock: k(bus, &format!("lock:{tag}")),
-            rate: k(bus, &format!("rate:{tag}:")),
         }
-    }
-
-    /// A player's submit rate bucket (HASH `t` tokens, `at` ms).
-    pub fn rate_of(&self, player: u64) -> String {
-        format!("{}{player}", self.rate)
     }
 
     /// The keys that hold the board itself (archived together).

@@ -6,7 +6,8 @@
 //! ascending. Its ZSET score is the score times the direction's sign (-1 for descending), exact
 //! because scores are bounded by config within +-2^53; its member is `<achieved ms, 13
 //! digits><player, 20 digits>`, so equal scores order by member bytes: earlier achieved first,
-//! then the lower player id. A HASH maps a player to its member. Ranks: ordinal = position + 1
+//! then the lower player id. A HASH maps a player to its member, that member's ZSET score and
+//! its submit rate bucket, in one value (one read and at most one write per submit). Ranks: ordinal = position + 1
 //! (ZRANK); competition = 1 + entries with a better ZSET score (ZCOUNT); dense = 1 + distinct
 //! better ZSET scores, counted in a second ZSET of the distinct scores (with a HASH of how many
 //! entries hold each, kept by the submit script on dense boards only: a board's ranking style
@@ -64,12 +65,31 @@ pub fn rank(style: Ranking, pos: i64, better: i64, dbetter: i64) -> u32 {
     u32::try_from(r + 1).unwrap_or(u32::MAX)
 }
 
-// Shared Lua: move a player's entry from `old` (member, or false) to `new` (member, zscore).
-// The distinct-score set and counts are kept only for dense boards (`dense`: the only style
-// that reads them). KEYS: z, h, d, dc.
+// Shared Lua: a player's HASH value, `<member> <zscore> <tokens> <at ms>` (the entry, and its
+// submit rate bucket: one read and one write per submit), parsed as member, zscore, tokens, at;
+// a bare member (written before the bucket moved into the value) reads as a full bucket, its
+// zscore from the ZSET. KEYS: z, h.
+const VALUE: &str = "
+local function parse(v)
+  if not v then return false, nil, nil, nil end
+  local m, z, t, a = string.match(v, '^(%d+) (%S+) (%S+) (%S+)$')
+  if m then return m, tonumber(z), tonumber(t), tonumber(a) end
+  local z2 = redis.call('ZSCORE', KEYS[1], v)
+  if not z2 then return false, nil, nil, nil end
+  return v, tonumber(z2), nil, nil
+end
+local function member_of(v)
+  if v then return string.sub(v, 1, 33) end
+  return v
+end
+";
+
+// Shared Lua: move an entry in the ZSET from `old` (member, or false) to `new`. The
+// distinct-score set and counts are kept only for dense boards (`dense`: the only style that
+// reads them). KEYS: z, h, d, dc.
 const MOVE: &str = "
 local function ks(x) return string.format('%d', x) end
-local function move(player, old, oldkey, new, newkey, dense)
+local function move(old, oldkey, new, newkey, dense)
   if old then
     redis.call('ZREM', KEYS[1], old)
     if dense then
@@ -81,7 +101,6 @@ local function move(player, old, oldkey, new, newkey, dense)
     end
   end
   redis.call('ZADD', KEYS[1], newkey, new)
-  redis.call('HSET', KEYS[2], player, new)
   if dense then
     local s = ks(newkey)
     if redis.call('HINCRBY', KEYS[4], s, 1) == 1 then redis.call('ZADD', KEYS[3], newkey, s) end
@@ -89,38 +108,28 @@ local function move(player, old, oldkey, new, newkey, dense)
 end
 ";
 
-/// Submits to one board-season, in order, atomically. KEYS: z, h, d, dc, then each submit's
-/// rate bucket. ARGV: mode (`b` best, `c` cumulative, `rb`/`rc` a restore from MySQL: no rate,
-/// an entry already in Redis wins unless worse), sign, min, max, rate interval ms (0: none),
-/// burst, ranking style (`o`, `c`, `d`: only that style's rank is read back, and only dense
-/// boards keep the distinct scores); then per submit: player, score, member, now ms.
-/// Returns per submit {-1, wait ms} when rate limited, else {improved 0/1, zscore, member,
-/// pos, better, dbetter (the two of other styles 0), old member or '', old zscore or ''}.
-/// A rate bucket is one string `<tokens> <at ms>` with a TTL.
+/// Submits to one board-season, in order, atomically. KEYS: z, h, d, dc. ARGV: mode (`b`
+/// best, `c` cumulative, `rb`/`rc` a restore from MySQL: no rate, an entry already in Redis
+/// wins unless worse), sign, min, max, rate interval ms (0: none), burst, ranking style (`o`,
+/// `c`, `d`: only that style's rank is read back, and only dense boards keep the distinct
+/// scores); then per submit: player, score, member, now ms. Returns per submit {-1, wait ms}
+/// when rate limited, else {improved 0/1, zscore, member, pos, better, dbetter (the two of
+/// other styles 0), old member or '', old zscore or ''}. Redis calls per submit: HGET, then
+/// HSET when the entry or its bucket changed, ZREM and ZADD when the entry moved, and the rank.
 static SUBMIT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(&format!(
-        "{MOVE}
+        "{VALUE}{MOVE}
 local mode, sign = ARGV[1], tonumber(ARGV[2])
 local minv, maxv = tonumber(ARGV[3]), tonumber(ARGV[4])
 local interval, burst, style = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local limited = (mode == 'b' or mode == 'c') and interval > 0
-local function one(rk, player, score, new, now)
+local function one(player, score, new, now)
+  local old, oldkey, tokens, at = parse(redis.call('HGET', KEYS[2], player))
+  tokens, at = tokens or burst, at or now
   if limited then
-    local tokens, at = burst, now
-    local b = redis.call('GET', rk)
-    if b then
-      local sp = string.find(b, ' ', 1, true)
-      tokens, at = tonumber(string.sub(b, 1, sp - 1)), tonumber(string.sub(b, sp + 1))
-      if now > at then tokens = math.min(burst, tokens + (now - at) / interval) end
-    end
+    if now > at then tokens = math.min(burst, tokens + (now - at) / interval) end
     if tokens < 1 then return {{-1, math.ceil((1 - tokens) * interval)}} end
-    redis.call('SET', rk, (tokens - 1) .. ' ' .. math.max(now, at), 'PX', math.ceil(interval * burst) + 1000)
-  end
-  local old = redis.call('HGET', KEYS[2], player)
-  local oldkey = nil
-  if old then
-    oldkey = tonumber(redis.call('ZSCORE', KEYS[1], old))
-    if not oldkey then old = false end
+    tokens, at = tokens - 1, math.max(now, at)
   end
   local total = score
   if mode == 'c' and old then total = math.max(minv, math.min(maxv, sign * oldkey + score)) end
@@ -133,8 +142,11 @@ local function one(rk, player, score, new, now)
   else improved = false end
   local cur, curkey = old, oldkey
   if improved then
-    move(player, old, oldkey, new, newkey, style == 'd')
+    move(old, oldkey, new, newkey, style == 'd')
     cur, curkey = new, newkey
+  end
+  if improved or limited then
+    redis.call('HSET', KEYS[2], player, cur .. ' ' .. ks(curkey) .. ' ' .. tokens .. ' ' .. at)
   end
   local pos, better, dbetter = 0, 0, 0
   if style == 'o' then pos = redis.call('ZRANK', KEYS[1], cur)
@@ -145,7 +157,7 @@ end
 local out = {{}}
 for i = 1, (#ARGV - 7) / 4 do
   local a = 7 + (i - 1) * 4
-  out[i] = one(KEYS[4 + i], ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3], tonumber(ARGV[a + 4]))
+  out[i] = one(ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3], tonumber(ARGV[a + 4]))
 end
 return out"
     ))
@@ -170,27 +182,29 @@ return out",
 /// KEYS: z, h, d. ARGV: player, before, after. Returns {total, start (-1: no entry), better,
 /// dbetter of the first, member1, zscore1, ...}.
 static AROUND: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        "local total = redis.call('ZCARD', KEYS[1])
-local m = redis.call('HGET', KEYS[2], ARGV[1])
+    redis::Script::new(&format!(
+        "{VALUE}
+local total = redis.call('ZCARD', KEYS[1])
+local m = member_of(redis.call('HGET', KEYS[2], ARGV[1]))
 local pos = m and redis.call('ZRANK', KEYS[1], m)
-if not pos then return {total, -1, 0, 0} end
+if not pos then return {{total, -1, 0, 0}} end
 local start = math.max(0, pos - tonumber(ARGV[2]))
 local rows = redis.call('ZRANGE', KEYS[1], start, pos + tonumber(ARGV[3]), 'WITHSCORES')
-local out = {total, start, redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. rows[2]),
-             redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. rows[2])}
+local out = {{total, start, redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. rows[2]),
+             redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. rows[2])}}
 for i = 1, #rows do out[#out + 1] = rows[i] end
-return out",
-    )
+return out"
+    ))
 });
 
 /// KEYS: z, h, d. ARGV: players. Returns per player with an entry {player, member, zscore, pos,
 /// better, dbetter}, flattened.
 static OF: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        "local out = {}
+    redis::Script::new(&format!(
+        "{VALUE}
+local out = {{}}
 for i = 1, #ARGV do
-  local m = redis.call('HGET', KEYS[2], ARGV[i])
+  local m = member_of(redis.call('HGET', KEYS[2], ARGV[i]))
   local z = m and redis.call('ZSCORE', KEYS[1], m)
   if z then
     out[#out + 1] = ARGV[i]
@@ -201,8 +215,8 @@ for i = 1, #ARGV do
     out[#out + 1] = redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. z)
   end
 end
-return out",
-    )
+return out"
+    ))
 });
 
 /// What a submit did.
@@ -267,7 +281,7 @@ pub fn invocation(
             Ranking::Dense => "d",
         });
     for &(player, score, now_ms) in submits {
-        inv.key(keys.rate_of(player)).arg(player).arg(score).arg(member(now_ms, player)).arg(now_ms);
+        inv.arg(player).arg(score).arg(member(now_ms, player)).arg(now_ms);
     }
     inv
 }

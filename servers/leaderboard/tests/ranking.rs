@@ -199,3 +199,46 @@ fn the_rate_bucket_refuses_then_refills() {
     });
     shutdown.trigger();
 }
+
+#[test]
+fn an_entry_written_before_the_bucket_moved_in_still_reads() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let redis = TestRedis::new();
+    let shutdown = Shutdown::new();
+    rt.block_on(async {
+        let bus = redis.bus("lb-old", &shutdown).await;
+        let cfg = BoardConfig {
+            submit_interval: Duration::from_secs(1),
+            submit_burst: 1,
+            ..BoardConfig::default()
+        };
+        let keys = BoardKeys::new(&bus, "old", 0);
+        // The old layout: the HASH holds the bare member; the ZSET the entry (score 40).
+        let old = ranking::member(5_000, 9);
+        let mut conn = bus.conn().await.unwrap();
+        let () = redis::cmd("ZADD").arg(&keys.z).arg(-40).arg(&old).query_async(&mut *conn).await.unwrap();
+        let () = redis::cmd("HSET").arg(&keys.h).arg(9).arg(&old).query_async(&mut *conn).await.unwrap();
+        drop(conn);
+        let (_, around) = ranking::around(&bus, &keys, &cfg, 9, 1, 1).await.unwrap();
+        assert_eq!((around[0].player, around[0].score, around[0].rank), (9, 40, 1));
+        // A worse submit keeps it (its score came from the ZSET), and takes the one token.
+        let at = |now_ms, score| Submit { keys: &keys, cfg: &cfg, player: 9, score, now_ms, restore: false };
+        match ranking::submit(&bus, &at(10_000, 30)).await.unwrap() {
+            Submitted::Done { improved, entry, old: before } => {
+                assert!(!improved);
+                assert_eq!((entry.score, entry.achieved_ms), (40, 5_000));
+                assert_eq!(before, Some((old.clone(), -40)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(ranking::submit(&bus, &at(10_001, 50)).await.unwrap(), Submitted::Limited(_)));
+        // A better one later moves it, in the new layout.
+        assert!(matches!(
+            ranking::submit(&bus, &at(11_500, 50)).await.unwrap(),
+            Submitted::Done { improved: true, .. }
+        ));
+        let of = ranking::of(&bus, &keys, &cfg, &[9]).await.unwrap();
+        assert_eq!((of[0].score, of[0].achieved_ms), (50, 11_500));
+    });
+    shutdown.trigger();
+}
