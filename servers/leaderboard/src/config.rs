@@ -50,12 +50,15 @@ pub struct LeaderboardConfig {
     /// Boards one LeaderboardInfoReq may name. Default 64.
     pub max_info_boards: u32,
     /// Most submits one script call carries: an instance batches the submits that arrive while
-    /// its previous call is in flight (1-1000; a call holds Redis for ~5 us per submit).
+    /// its calls are in flight (1-1000; a call holds Redis for ~5-25 us per submit).
     /// Default 256.
     pub submit_batch: u32,
     /// Submits waiting for the next script call; beyond it a submit waits for room. Default
     /// 10000.
     pub submit_queue: u32,
+    /// Batched round trips an instance has in flight at once (1-16): while Redis runs one, the
+    /// next is formed and sent. Default 2.
+    pub submit_in_flight: u32,
     /// The write-behind of changed entries to `lb_scores` (the `[leaderboard.score_writes]`
     /// table, fields as `[write_behind]`): a crash loses at most `interval` of them, which
     /// only matters if Redis loses the board too. Default as `[write_behind]`.
@@ -78,6 +81,7 @@ impl Default for LeaderboardConfig {
             max_info_boards: 64,
             submit_batch: 256,
             submit_queue: 10_000,
+            submit_in_flight: 2,
             score_writes: WriteBehindConfig::default(),
         }
     }
@@ -331,8 +335,14 @@ impl LeaderboardConfig {
         if self.rebuild_lock.is_zero() {
             return Err("leaderboard: rebuild_lock must be over 0".into());
         }
-        if !(1..=1000).contains(&self.submit_batch) || self.submit_queue == 0 {
-            return Err("leaderboard: submit_batch must be 1-1000 and submit_queue at least 1".into());
+        if !(1..=1000).contains(&self.submit_batch)
+            || self.submit_queue == 0
+            || !(1..=16).contains(&self.submit_in_flight)
+        {
+            return Err(
+                "leaderboard: submit_batch must be 1-1000, submit_queue at least 1, submit_in_flight 1-16"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -58,6 +58,9 @@ impl Upsert for ScoreRow {
         &["board", "season", "player", "score", "achieved_ms", "version"];
     const KEY_COLUMNS: &'static [&'static str] = &["board", "season", "player"];
     const VERSION: Option<&'static str> = Some("version");
+    fn version(&self) -> Option<i64> {
+        Some(self.version)
+    }
     fn write_params(&self, out: &mut Vec<Value>) {
         out.extend([
             Value::from(&*self.board),

@@ -1,13 +1,15 @@
 //! Score submits, batched. Handlers queue their submit and wait; one task per instance takes
 //! everything queued (up to `submit_batch`), groups it by board-season in arrival order, and
-//! sends one submit-script call per group, all in one pipelined round trip. While that round
-//! trip is in flight new submits queue and go together in the next one: under light load a
-//! submit waits for nothing, under heavy load one script call carries hundreds, which is what
-//! lets a board take far more updates per second than one script call per submit would.
+//! sends one submit-script call per group, all in one pipelined round trip, with at most
+//! `submit_in_flight` such round trips at once. While they are in flight new submits queue and
+//! go together in the next one: under light load a submit waits for nothing, under heavy load
+//! one script call carries many, which is what lets a board take far more updates per second
+//! than one script call per submit would.
 //!
-//! The same task hands every entry a call improved to the scores' write-behind (`lb_scores`,
-//! [`crate::store::ScoreRow`]) in the order the script applied them, so the newest state of a
-//! key is the last one marked. When the write-behind is full (MySQL is behind) the row goes
+//! Every entry a call improved goes to the scores' write-behind (`lb_scores`,
+//! [`crate::store::ScoreRow`]). Round trips in flight together may be answered in any order,
+//! so a row carries its version and the write-behind never replaces a waiting row of a higher
+//! version, in memory or in MySQL. When the write-behind is full (MySQL is behind) the row goes
 //! back with the reply and the handler writes it itself before answering, which slows submits
 //! to what MySQL takes instead of dropping rows. A crash loses at most the write-behind's
 //! interval of `lb_scores` writes, whose entries Redis still holds (the board is only rebuilt
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use mmo_core::Shutdown;
 use mmo_core::bus::{Bus, BusError};
 use mmo_core::store::WriteBehind;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::config::LeaderboardConfig;
 use crate::keys::BoardKeys;
@@ -57,7 +59,7 @@ impl Submitter {
     /// room (the bus's handler concurrency bounds how many can).
     pub fn start(bus: Bus, cfg: Arc<LeaderboardConfig>, writer: Writer, sd: &Shutdown) -> Submitter {
         let (tx, rx) = mpsc::channel(cfg.submit_queue as usize);
-        sd.spawn(run(bus, cfg, writer, rx, sd.token()));
+        sd.spawn(run(bus, cfg, writer, rx, sd.clone()));
         Submitter(tx)
     }
 
@@ -84,16 +86,26 @@ async fn run(
     cfg: Arc<LeaderboardConfig>,
     writer: Writer,
     mut rx: mpsc::Receiver<Job>,
-    token: tokio_util::sync::CancellationToken,
+    sd: Shutdown,
 ) {
     let max = cfg.submit_batch as usize;
-    let mut jobs = Vec::with_capacity(max);
+    let token = sd.token();
+    let in_flight = Arc::new(Semaphore::new(cfg.submit_in_flight as usize));
     loop {
+        let permit = tokio::select! {
+            _ = token.cancelled() => break,
+            p = in_flight.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let mut jobs = Vec::with_capacity(max);
         tokio::select! {
             _ = token.cancelled() => break,
             n = rx.recv_many(&mut jobs, max) => if n == 0 { break },
         }
-        call(&bus, &cfg, &writer, std::mem::take(&mut jobs)).await;
+        let (bus, cfg, writer) = (bus.clone(), cfg.clone(), writer.clone());
+        sd.spawn(async move {
+            call(&bus, &cfg, &writer, jobs).await;
+            drop(permit);
+        });
     }
     // Whatever is still queued at shutdown is answered, not left hanging.
     rx.close();

@@ -80,9 +80,14 @@ pub trait Upsert {
     /// With one, an existing row is updated only if the written row's value is not lower (or
     /// the stored one is NULL): writers in several processes, or a direct
     /// [`WriteBehind::write_now`] racing a flush, cannot put an older state over a newer one.
-    /// Within one dirty set the last mark still wins, so mark a key's values in order. Not
-    /// combined with `FENCE`.
+    /// Within one dirty set too, a mark never replaces a waiting value of a higher
+    /// [`Upsert::version`]. Not combined with `FENCE`.
     const VERSION: Option<&'static str> = None;
+    /// The value of the `VERSION` column, for the dirty set's own comparison (None: always
+    /// replace).
+    fn version(&self) -> Option<i64> {
+        None
+    }
     /// Pushes exactly one value per column of `COLUMNS`, in that order.
     fn write_params(&self, out: &mut Vec<Value>);
 }
@@ -191,8 +196,8 @@ where
         })
     }
 
-    /// Records `value` as the newest state of `key`, replacing any value still waiting.
-    /// Never waits. Refuses a key that is not waiting yet when `max_dirty` keys are.
+    /// Records `value` as the newest state of `key`, replacing any value still waiting (unless
+    /// that one has a higher [`Upsert::version`]). Never waits. Refuses a key that is not waiting yet when `max_dirty` keys are.
     pub fn mark(&self, key: K, value: V) -> Result<(), WriteBehindFull> {
         let inner = &*self.inner;
         let max = inner.cfg.max_dirty;
@@ -204,7 +209,18 @@ where
                 inner.wake.notify_one();
                 return Err(WriteBehindFull { table: V::TABLE, max_dirty: max });
             }
-            dirty.insert(key, value);
+            match dirty.entry(key) {
+                Entry::Occupied(mut waiting) => {
+                    let older =
+                        matches!((waiting.get().version(), value.version()), (Some(w), Some(v)) if v < w);
+                    if !older {
+                        waiting.insert(value);
+                    }
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+            }
             dirty.len()
         };
         inner.dirty_gauge.set(len as f64);
@@ -481,6 +497,9 @@ mod tests {
         fn write_params(&self, out: &mut Vec<Value>) {
             out.extend([self.0.into(), self.2.into(), self.1.into()]);
         }
+        fn version(&self) -> Option<i64> {
+            Some(self.2)
+        }
     }
 
     #[test]
@@ -491,6 +510,16 @@ mod tests {
              `v`=IF(`version` IS NULL OR VALUES(`version`)>=`version`,VALUES(`v`),`v`),\
              `version`=IF(`version` IS NULL OR VALUES(`version`)>=`version`,VALUES(`version`),`version`)"
         );
+    }
+
+    #[test]
+    fn a_waiting_higher_version_is_kept() {
+        let wb = WriteBehind::<u32, Versioned>::new(WriteBehindConfig::default()).expect("valid");
+        wb.mark(1, Versioned(1, 10, 5)).expect("room");
+        wb.mark(1, Versioned(1, 9, 4)).expect("an older mark is taken and ignored");
+        assert_eq!(wb.inner.dirty.lock().get(&1).map(|r| r.1), Some(10));
+        wb.mark(1, Versioned(1, 11, 5)).expect("an equal version replaces");
+        assert_eq!(wb.inner.dirty.lock().get(&1).map(|r| r.1), Some(11));
     }
 
     #[test]
