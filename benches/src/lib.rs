@@ -94,3 +94,26 @@ pub async fn redis_benchmark_rps(
         .next_back()
         .with_context(|| format!("no rps in redis-benchmark output: {text}"))
 }
+
+/// Deletes every Redis key under `prefix` (`<prefix>:*`) at `url` when dropped, whatever way
+/// a harness run ends.
+pub struct RedisCleanup {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl Drop for RedisCleanup {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(self.url.as_str()) else { return };
+        let Ok(mut conn) = client.get_connection_with_timeout(std::time::Duration::from_secs(2)) else {
+            return;
+        };
+        let keys: Vec<String> = match redis::cmd("KEYS").arg(format!("{}:*", self.prefix)).query(&mut conn) {
+            Ok(k) => k,
+            Err(_) => return,
+        };
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("UNLINK").arg(&keys).query(&mut conn);
+        }
+    }
+}

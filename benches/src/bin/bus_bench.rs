@@ -186,7 +186,7 @@ fn main() -> anyhow::Result<()> {
     let pin = mmo_benches::pin_self_to_core_1(args.pin)?;
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let prefix = format!("mmobench:{:x}{:08x}", std::process::id(), nanos & 0xffff_ffff);
-    let cleanup = Cleanup { url: args.url.clone(), prefix: prefix.clone() };
+    let cleanup = mmo_benches::RedisCleanup { url: args.url.clone(), prefix: prefix.clone() };
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.workers.max(1))
@@ -197,26 +197,6 @@ fn main() -> anyhow::Result<()> {
     drop(cleanup);
     eprintln!("bus_bench: {:.1}s in all", started.elapsed().as_secs_f64());
     result
-}
-
-/// Deletes every key under the prefix, whatever way the run ends.
-struct Cleanup {
-    url: String,
-    prefix: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else { return };
-        let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(2)) else { return };
-        let keys: Vec<String> = match redis::cmd("KEYS").arg(format!("{}:*", self.prefix)).query(&mut conn) {
-            Ok(k) => k,
-            Err(_) => return,
-        };
-        if !keys.is_empty() {
-            let _: Result<(), _> = redis::cmd("UNLINK").arg(&keys).query(&mut conn);
-        }
-    }
 }
 
 /// One repeat's throughput figures (per second).

@@ -71,26 +71,6 @@ struct Args {
     json: Option<std::path::PathBuf>,
 }
 
-/// Deletes every key under the prefix, whatever way the run ends.
-struct Cleanup {
-    url: String,
-    prefix: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else { return };
-        let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(2)) else { return };
-        let keys: Vec<String> = match redis::cmd("KEYS").arg(format!("{}:*", self.prefix)).query(&mut conn) {
-            Ok(k) => k,
-            Err(_) => return,
-        };
-        if !keys.is_empty() {
-            let _: Result<(), _> = redis::cmd("UNLINK").arg(&keys).query(&mut conn);
-        }
-    }
-}
-
 fn board() -> BoardConfig {
     // A best-score board with the default rate limit (1/s, burst 5): the bucket is checked on
     // every submit, as in the server.
@@ -240,7 +220,7 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let prefix = format!("mmobench:{:016x}", rand::random::<u64>());
-    let _cleanup = Cleanup { url: args.url.clone(), prefix: prefix.clone() };
+    let _cleanup = mmo_benches::RedisCleanup { url: args.url.clone(), prefix: prefix.clone() };
     let shutdown = Shutdown::new();
     let cfg = BusConfig { url: args.url.clone(), prefix: prefix.clone(), ..BusConfig::default() };
     let bus = Bus::connect(cfg, "lb-bench", &shutdown).await?;

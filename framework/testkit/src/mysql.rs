@@ -41,10 +41,7 @@ impl TestDb {
         let name = format!("mmo_test_{:016x}", rand::random::<u64>());
         let mut config = MysqlConfig::default();
         adjust(&mut config);
-        config.url = std::env::var(MYSQL_URL_ENV)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| DEFAULT_SERVER_URL.to_string());
+        config.url = server_url();
         config.set_database(&name).expect("generated database name is valid");
         config.create_database = true;
         let store = Store::connect(&config)
@@ -118,4 +115,32 @@ async fn drop_database(config: &MysqlConfig, name: &str) -> Result<(), mysql_asy
     // `name` was generated from hex digits and checked by `set_database`.
     conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await?;
     conn.disconnect().await
+}
+
+/// The MySQL server the tests share: `MMO_MYSQL_URL`, or [`DEFAULT_SERVER_URL`].
+pub fn server_url() -> String {
+    std::env::var(MYSQL_URL_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_SERVER_URL.to_string())
+}
+
+/// The address of the MySQL server `url` names (where a [`crate::proxy::TcpProxy`] in front of
+/// it forwards to).
+pub async fn server_addr(url: &str) -> std::net::SocketAddr {
+    let o = Opts::from_url(url).expect("a MySQL URL");
+    let mut addrs = tokio::net::lookup_host((o.ip_or_hostname(), o.tcp_port())).await.expect("MySQL host");
+    addrs.next().expect("MySQL host has an address")
+}
+
+/// `url` with its host and port replaced by `addr` (a proxy's), over TCP only: by default the
+/// driver switches to MySQL's Unix socket when it finds one, which would bypass the proxy.
+pub fn url_through(url: &str, addr: std::net::SocketAddr) -> String {
+    let o = Opts::from_url(url).expect("a MySQL URL");
+    let auth = match (o.user(), o.pass()) {
+        (Some(u), Some(p)) => format!("{u}:{p}@"),
+        (Some(u), None) => format!("{u}@"),
+        _ => String::new(),
+    };
+    format!("mysql://{auth}{addr}/{}?prefer_socket=false", o.db_name().unwrap_or_default())
 }

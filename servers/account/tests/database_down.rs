@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
 use common::{DEADLINE, call, client, device_login, gateway};
@@ -18,17 +17,6 @@ use mmo_testkit::mysql::TestDb;
 use mmo_testkit::proxy::TcpProxy;
 use mmo_testkit::redis::TestRedis;
 
-/// `mysql://user@host:port/db` with `host:port` replaced by `addr`; and the original address.
-fn through(url: &str, addr: std::net::SocketAddr) -> (String, std::net::SocketAddr) {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (userinfo, hostpart) = rest.rsplit_once('@').map_or(("", rest), |(u, h)| (u, h));
-    let (hostport, path) = hostpart.split_once('/').unwrap_or((hostpart, ""));
-    let hostport = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:3306") };
-    let target = hostport.to_socket_addrs().unwrap().next().unwrap();
-    let user = if userinfo.is_empty() { String::new() } else { format!("{userinfo}@") };
-    (format!("{scheme}://{user}{addr}/{path}"), target)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_get_a_retryable_unavailable_while_mysql_is_down_and_work_again_after() {
     let redis = TestRedis::new();
@@ -38,11 +26,9 @@ async fn logins_get_a_retryable_unavailable_while_mysql_is_down_and_work_again_a
     db.store().migrate(&mmo_account::migrations()).await.unwrap();
     // The account server reaches the test's database only through the proxy.
     let mut cfg = db.config().clone();
-    let (_, target) = through(&cfg.url, "127.0.0.1:1".parse().unwrap());
-    let proxy = TcpProxy::start(target).await;
+    let proxy = TcpProxy::start(mmo_testkit::mysql::server_addr(&cfg.url).await).await;
     // Over TCP only: by default the driver switches to MySQL's Unix socket when it finds one.
-    let url = through(&cfg.url, proxy.addr()).0;
-    cfg.url = format!("{url}{}prefer_socket=false", if url.contains('?') { '&' } else { '?' });
+    cfg.url = mmo_testkit::mysql::url_through(&cfg.url, proxy.addr());
     cfg.connect_timeout = Duration::from_secs(2);
     let store = Store::connect(&cfg).await.unwrap();
     let bus = redis.bus("node-1", &shutdown).await;

@@ -31,19 +31,9 @@ pub trait ScoreValidator: Send + Sync + 'static {
     fn validate<'a>(&'a self, c: &'a Candidate) -> BoxFuture<'a, Result<Verdict, String>>;
 }
 
-/// One player's season reward.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reward {
-    pub player: u64,
-    /// Unique per player and season: `season:<board>:<season>`.
-    pub key: String,
-    /// `season_reward`.
-    pub reason: String,
-    /// `<board>:<season> rank <rank>`.
-    pub reference: String,
-    pub currencies: Vec<(String, i64)>,
-    pub items: Vec<(u32, i64)>,
-}
+/// One player's season reward: a grant in the shop's terms (key `season:<board>:<season>`,
+/// reason `season_reward`, reference `<board>:<season> rank <rank>`).
+pub use mmo_shop::Grant as Reward;
 
 /// Where rewards go. `grant` must be idempotent per (player, key): the rollover may call it again
 /// for a reward already granted (a crash between the grant and its mark). Returns whether this

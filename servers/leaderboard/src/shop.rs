@@ -5,7 +5,7 @@
 
 use mmo_core::bus::Bus;
 use mmo_core::store::Store;
-use mmo_shop::{Grant, Granted};
+use mmo_shop::Granted;
 
 use crate::hooks::{BoxFuture, Reward, Rewards};
 
@@ -19,15 +19,7 @@ pub struct ShopRewards {
 impl Rewards for ShopRewards {
     fn grant<'a>(&'a self, r: &'a Reward) -> BoxFuture<'a, Result<bool, String>> {
         Box::pin(async move {
-            let g = Grant {
-                player: r.player,
-                key: r.key.clone(),
-                reason: r.reason.clone(),
-                reference: r.reference.clone(),
-                currencies: r.currencies.clone(),
-                items: r.items.clone(),
-            };
-            match mmo_shop::grant(&self.store, &self.bus, &g).await {
+            match mmo_shop::grant(&self.store, &self.bus, r).await {
                 Ok(Granted::Applied) => Ok(true),
                 Ok(Granted::AlreadyApplied) => Ok(false),
                 Err(e) => Err(e.to_string()),

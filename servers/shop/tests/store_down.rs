@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
 use mmo_core::HandlerError;
@@ -15,26 +14,13 @@ use mmo_proto::ErrorCode;
 use mmo_shop::purchase::{self, Request};
 use mmo_testkit::proxy::TcpProxy;
 
-/// `mysql://user@host:port/db` with `host:port` replaced by `addr`; and the original address.
-fn through(url: &str, addr: std::net::SocketAddr) -> (String, std::net::SocketAddr) {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (userinfo, hostpart) = rest.rsplit_once('@').map_or(("", rest), |(u, h)| (u, h));
-    let (hostport, path) = hostpart.split_once('/').unwrap_or((hostpart, ""));
-    let hostport = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:3306") };
-    let target = hostport.to_socket_addrs().unwrap().next().unwrap();
-    let user = if userinfo.is_empty() { String::new() } else { format!("{userinfo}@") };
-    (format!("{scheme}://{user}{addr}/{path}"), target)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purchases_fail_fast_and_retryable_while_mysql_is_down_and_buy_once_after() {
     let env = common::env().await;
     env.fund(5, "gold", 100).await;
     let mut cfg = env.db.config().clone();
-    let (_, target) = through(&cfg.url, "127.0.0.1:1".parse().unwrap());
-    let proxy = TcpProxy::start(target).await;
-    let url = through(&cfg.url, proxy.addr()).0;
-    cfg.url = format!("{url}{}prefer_socket=false", if url.contains('?') { '&' } else { '?' });
+    let proxy = TcpProxy::start(mmo_testkit::mysql::server_addr(&cfg.url).await).await;
+    cfg.url = mmo_testkit::mysql::url_through(&cfg.url, proxy.addr());
     cfg.connect_timeout = Duration::from_secs(1);
     let store = Store::connect(&cfg).await.unwrap();
     let req = Request { player: 5, key: "down-1".into(), item_id: 1, quantity: 1, expected_version: 0 };

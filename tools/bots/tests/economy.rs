@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use cluster::Cluster;
 use mmo_bots::{Options, Report, Scenario};
+use mmo_testkit::mysql;
 use mmo_testkit::proxy::TcpProxy;
 
 /// Prices such that a thousand gold buys a few items and then runs out.
@@ -106,36 +107,14 @@ async fn bots_buy_through_disconnects_and_every_acknowledged_purchase_is_stored_
     cluster.stop().await;
 }
 
-/// The MySQL server the tests share, as an address for the proxy.
-async fn mysql_addr() -> std::net::SocketAddr {
-    let url = std::env::var("MMO_MYSQL_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| mmo_testkit::mysql::DEFAULT_SERVER_URL.to_string());
-    let o = mysql_async::Opts::from_url(&url).unwrap();
-    tokio::net::lookup_host((o.ip_or_hostname(), o.tcp_port())).await.unwrap().next().unwrap()
-}
-
-/// `url` with its host and port replaced by `addr`.
-fn through(url: &str, addr: std::net::SocketAddr) -> String {
-    let o = mysql_async::Opts::from_url(url).unwrap();
-    let auth = match (o.user(), o.pass()) {
-        (Some(u), Some(p)) => format!("{u}:{p}@"),
-        (Some(u), None) => format!("{u}@"),
-        _ => String::new(),
-    };
-    // Over TCP only: by default the driver switches to MySQL's Unix socket when it finds one.
-    format!("mysql://{auth}{addr}/{}?prefer_socket=false", o.db_name().unwrap_or_default())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mariadb_cut_while_bots_buy_loses_and_duplicates_nothing_and_the_pool_recovers() {
     // The cluster reaches MariaDB through a proxy the test cuts and restores; the MariaDB
     // service itself is never restarted, since other tests use it at the same time.
-    let proxy = TcpProxy::start(mysql_addr().await).await;
+    let proxy = TcpProxy::start(mysql::server_addr(&mysql::server_url()).await).await;
     let proxied = proxy.addr();
     let cluster = start("economy-cut", |cfg| {
-        cfg.mysql.url = through(&cfg.mysql.url, proxied);
+        cfg.mysql.url = mysql::url_through(&cfg.mysql.url, proxied);
         // Fail fast rather than wait out the default deadlines while the proxy is cut.
         cfg.mysql.connect_timeout = Duration::from_millis(500);
         cfg.shop.unavailable_retry = Duration::from_millis(200);
