@@ -46,10 +46,11 @@
 #  10. leaderboard: lb_bench, against Redis at MMO_REDIS_URL (a fresh key prefix, deleted
 #      after) and a fresh MySQL database: score updates/s through the server's submit path
 #      (submits batched into script calls: rate bucket, best-score compare, the ZSET, player
-#      hash, ranks read back; improved entries written behind to lb_scores) from LB_CLIENTS
-#      (default 50) tasks with one submit in flight each, next to one script call per submit,
-#      redis-benchmark ZADD with as many clients one request at a time (ratio; target >= 0.7x)
-#      and pipelined LB_PIPELINE (default 16) deep; then the around-me and top-100 query
+#      hash; improved entries written behind to lb_scores), with the rank read back (the
+#      default) and with skip_rank (the update alone), from LB_CLIENTS (default 200) tasks with
+#      one submit in flight each, next to one script call per submit, redis-benchmark ZADD with
+#      as many clients one request at a time (ratio; target >= 0.7x), with 50, and pipelined
+#      LB_PIPELINE (default 16) deep; then the around-me and top-100 query
 #      p50/p99 on a board of LB_MEMBERS (default 1000000) members (target p99 <= 5 ms), next
 #      to raw HGET+ZRANK+ZRANGE.
 #  11. shop (BENCH.md S9): shop_purchases, durable purchases/s through mmo_shop's purchase
@@ -187,7 +188,7 @@ fi
 if [[ -z ${SKIP_LB:-} ]]; then
   step "leaderboard: batched submits vs redis-benchmark ZADD; around-me p99 on ${LB_MEMBERS:-1000000} members"
   cargo build --release -p mmo-benches --bin lb_bench
-  "$target/release/lb_bench" --clients "${LB_CLIENTS:-50}" --pipeline "${LB_PIPELINE:-16}" \
+  "$target/release/lb_bench" --clients "${LB_CLIENTS:-200}" --pipeline "${LB_PIPELINE:-16}" \
     --members "${LB_MEMBERS:-1000000}" --json "$target/lb_bench.json"
 fi
 

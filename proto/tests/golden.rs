@@ -355,7 +355,7 @@ fn shop_key_reused_error() {
 
 #[test]
 fn score_submit_request() {
-    let req = ScoreSubmitReq { board: "race_time".into(), score: 61_234 };
+    let req = ScoreSubmitReq { board: "race_time".into(), score: 61_234, skip_rank: false };
     golden(
         &req.to_frame_bytes(Seq(6), Flags::NONE),
         "00 00 00 16 13 88 00 00 00 00 06 0a 09 72 61 63 65 5f 74 69 6d 65 10 e4 bc 07",

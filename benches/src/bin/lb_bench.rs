@@ -5,18 +5,23 @@
 //! (`MMO_MYSQL_URL`) for `lb_scores`, dropped at the end.
 //!
 //! - `submit`: score updates/s through the server's submit path, `mmo_leaderboard::submitter`:
-//!   submits queued by `--clients` tasks, each with one submit in flight at a time (as that
-//!   many game clients send them), batched into submit-script calls (the player's token bucket,
-//!   best-score compare, the ZSET and its player hash, the entry's rank read back) on a
-//!   best-score board with the default rate limit, and every improved entry handed to the
-//!   write-behind that writes `lb_scores` in batches while the run goes on. Random scores by
-//!   `--players` random players; only submits that were applied count (rate-limited ones are
-//!   reported apart). Next to it, the same tasks with one script call per submit (no batching).
+//!   submits queued by `--clients` tasks (default 200), each with one submit in flight at a
+//!   time (as that many game clients send them), batched into submit-script calls (the
+//!   player's rate bucket, best-score compare, the ZSET and its player hash) on a best-score
+//!   board with the default rate limit, and every improved entry handed to the write-behind
+//!   that writes `lb_scores` in batches while the run goes on. Random scores by `--players`
+//!   random players; only submits that were applied count (rate-limited ones are reported
+//!   apart). Twice: as a ScoreSubmitReq asks by default (the entry's rank read back: an update
+//!   and a rank query), and with `skip_rank` (the update alone, as a ZADD is). Next to them, the
+//!   same tasks with one script call per submit (no batching).
 //! - Baselines: `redis-benchmark -c <clients> -r <players> ZADD <key> __rand_int__
-//!   element:__rand_int__` one request at a time per client (BENCH.md's ZADD figure, and the
-//!   shape of the submits' traffic: the target is judged on it), and the same `-P <pipeline>`
-//!   deep (each client's requests pipelined: the most Redis does with plain ZADDs), with both
-//!   ratios.
+//!   element:__rand_int__`, one request at a time per client, with as many clients (BENCH.md's
+//!   ZADD figure: the target is judged on it) and with redis-benchmark's default 50; and the
+//!   same `-P <pipeline>` deep (each client's requests pipelined: the most Redis does with plain
+//!   ZADDs). Why 200 clients by default: the submit path batches, so its throughput needs
+//!   enough submits in flight to keep Redis busy, as a server with many players has (with 50,
+//!   one submit in flight each, Redis idles ~20% of the time between round trips), while plain
+//!   ZADDs keep Redis saturated from 50 clients on.
 //! - `around`: a board of `--members` entries is loaded (the submit script in restore mode,
 //!   batched), then `--queries` LeaderboardAroundReq-equivalent reads (`ranking::around`, 10
 //!   above and 10 below, with ranks) of random members from `--query-tasks` tasks: p50/p99/max
@@ -30,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hdrhistogram::Histogram;
+use mmo_benches::Pin;
 use mmo_core::Shutdown;
 use mmo_core::bus::{Bus, BusConfig};
 use mmo_leaderboard::config::{BoardConfig, LeaderboardConfig, Ranking};
@@ -46,7 +52,7 @@ struct Args {
     #[arg(long, env = "MMO_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     url: String,
     /// Submitting tasks, one submit in flight each (and redis-benchmark -c).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 200)]
     clients: usize,
     /// Pipeline depth of the pipelined ZADD baseline (redis-benchmark -P).
     #[arg(long, default_value_t = 16)]
@@ -66,6 +72,20 @@ struct Args {
     /// Concurrent query tasks.
     #[arg(long, default_value_t = 4)]
     query_tasks: u64,
+    /// `[leaderboard] submit_in_flight` of the server path (default: the config's default).
+    #[arg(long)]
+    in_flight: Option<u32>,
+    /// Tokio worker threads of this process.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Pin this process and redis-benchmark to core 1 (`auto`: when `taskset` exists and there
+    /// are two cores), so the load generators compete for the same core and leave Redis the
+    /// other.
+    #[arg(long, value_enum, default_value_t = Pin::Auto)]
+    pin: Pin,
+    /// Set from `pin` (not an option).
+    #[arg(skip)]
+    pinned: bool,
     /// Write the figures here as JSON.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -120,10 +140,15 @@ where
 
 /// `redis-benchmark ... ZADD <key> __rand_int__ element:__rand_int__`, `pipeline` deep:
 /// requests/s.
-async fn redis_benchmark_zadd(args: &Args, key: &str, pipeline: usize) -> anyhow::Result<f64> {
+async fn redis_benchmark_zadd(
+    args: &Args,
+    key: &str,
+    clients: usize,
+    pipeline: usize,
+) -> anyhow::Result<f64> {
     let argv: Vec<String> = [
         "-c",
-        &args.clients.to_string(),
+        &clients.to_string(),
         "-n",
         &args.updates.to_string(),
         "-P",
@@ -138,7 +163,7 @@ async fn redis_benchmark_zadd(args: &Args, key: &str, pipeline: usize) -> anyhow
     .iter()
     .map(|a| a.to_string())
     .collect();
-    mmo_benches::redis_benchmark_rps(&args.url, false, &argv, "ZADD", Duration::from_secs(120)).await
+    mmo_benches::redis_benchmark_rps(&args.url, args.pinned, &argv, "ZADD", Duration::from_secs(120)).await
 }
 
 /// Applied and rate-limited submits of `total` random ones from `clients` tasks, each with one
@@ -216,9 +241,22 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let pinned = mmo_benches::pin_self_to_core_1(args.pin)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.workers.max(1))
+        .enable_all()
+        .build()?;
+    rt.block_on(harness(Args { pinned, ..args }))
+}
+
+async fn harness(args: Args) -> anyhow::Result<()> {
+    let pinned = args.pinned;
+    println!(
+        "pinned: {}",
+        if pinned { "this process and redis-benchmark on core 1, Redis and MariaDB unpinned" } else { "no" }
+    );
     let prefix = format!("mmobench:{:016x}", rand::random::<u64>());
     let _cleanup = mmo_benches::RedisCleanup { url: args.url.clone(), prefix: prefix.clone() };
     let shutdown = Shutdown::new();
@@ -230,19 +268,24 @@ async fn main() -> anyhow::Result<()> {
     // Throughput: the server's batched submits, one script call per submit, ZADD.
     let db = TestDb::new().await;
     db.store().migrate(&mmo_leaderboard::migrations()).await?;
+    let defaults = LeaderboardConfig::default();
     let lb_cfg = Arc::new(LeaderboardConfig {
         boards: BTreeMap::from([("tput".to_string(), board())]),
-        ..LeaderboardConfig::default()
+        submit_in_flight: args.in_flight.unwrap_or(defaults.submit_in_flight),
+        ..defaults
     });
     let writer = Writer::new(lb_cfg.score_writes.clone())?;
     let flusher = writer.spawn_flusher(db.store().clone(), &shutdown);
     let submitter = Submitter::start(bus.clone(), lb_cfg.clone(), writer.clone(), &shutdown);
-    let (w, store) = (writer.clone(), db.store().clone());
-    let (batched, applied, limited) =
-        closed_loop(args.clients, args.updates, args.players, move |p, score, now| {
+    // Season 0: submits as clients send them by default (the rank read back); season 1: with
+    // skip_rank (the update alone, as a ZADD is).
+    let mut server = Vec::new();
+    for (season, rank) in [(0, true), (1, false)] {
+        let (submitter, w, store) = (submitter.clone(), writer.clone(), db.store().clone());
+        let run = closed_loop(args.clients, args.updates, args.players, move |p, score, now| {
             let (submitter, w, store) = (submitter.clone(), w.clone(), store.clone());
             async move {
-                let out = submitter.submit("tput", 0, p, score, now).await?;
+                let out = submitter.submit("tput", season, p, score, now, rank).await?;
                 if let Some(row) = out.unsaved {
                     w.write_now(&store, vec![row]).await?;
                 }
@@ -250,11 +293,14 @@ async fn main() -> anyhow::Result<()> {
             }
         })
         .await?;
-    let waiting = writer.len();
-    let flush_started = Instant::now();
-    writer.flush(db.store()).await?;
-    let flush_secs = flush_started.elapsed().as_secs_f64();
-    let stored: Option<u64> = db.store().exec_first("SELECT COUNT(*) FROM lb_scores", ()).await?;
+        let waiting = writer.len();
+        let flush_started = Instant::now();
+        writer.flush(db.store()).await?;
+        let flush_secs = flush_started.elapsed().as_secs_f64();
+        let stored: Option<u64> =
+            db.store().exec_first("SELECT COUNT(*) FROM lb_scores WHERE season = ?", (season,)).await?;
+        server.push((run, waiting, flush_secs, stored.unwrap_or(0)));
+    }
     let keys = Arc::new(BoardKeys::new(&bus, "single", 0));
     let (b, k, c) = (bus.clone(), keys.clone(), cfg.clone());
     let (single, _, _) =
@@ -266,36 +312,44 @@ async fn main() -> anyhow::Result<()> {
             }
         })
         .await?;
-    let rb = redis_benchmark_zadd(&args, &format!("{prefix}:rbzadd"), 1).await;
-    let rbp = redis_benchmark_zadd(&args, &format!("{prefix}:rbzaddp"), args.pipeline).await;
-    println!(
-        "submit (server path: batched script calls, write-behind to MySQL), {} clients: {batched:.0} updates/s \
-         ({applied} applied, {limited} rate-limited); {} rows in lb_scores after the final flush ({waiting} were waiting \
-         for it, {flush_secs:.2} s)",
-        args.clients,
-        stored.unwrap_or(0)
-    );
-    println!(
-        "one script call per submit, same clients: {single:.0} updates/s; batched / single {:.2}",
-        batched / single
-    );
-    let ratio = |z: &anyhow::Result<f64>| z.as_ref().ok().map(|z| batched / z);
-    match &rb {
-        Ok(z) => println!(
-            "redis-benchmark ZADD -c {} (one request at a time per client): {z:.0}/s, ratio {:.2} (target >= 0.7)",
+    let rb = redis_benchmark_zadd(&args, &format!("{prefix}:rbzadd"), args.clients, 1).await;
+    let rb50 = redis_benchmark_zadd(&args, &format!("{prefix}:rbzadd50"), 50, 1).await;
+    let rbp = redis_benchmark_zadd(&args, &format!("{prefix}:rbzaddp"), args.clients, args.pipeline).await;
+    for (((rate, applied, limited), waiting, flush_secs, stored), what) in
+        server.iter().zip(["rank read back, the default", "skip_rank"])
+    {
+        println!(
+            "submit, server path ({what}; batched script calls, write-behind to MySQL), {} clients: {rate:.0} \
+             updates/s ({applied} applied, {limited} rate-limited); {stored} rows in lb_scores after the final \
+             flush ({waiting} were waiting for it, {flush_secs:.2} s)",
             args.clients,
-            batched / z
-        ),
-        Err(e) => println!("redis-benchmark ZADD: not run ({e})"),
+        );
     }
-    match &rbp {
-        Ok(z) => println!(
-            "redis-benchmark ZADD -c {} -P {} (pipelined): {z:.0}/s, ratio {:.2}",
+    let (ranked, skipped) = (server[0].0.0, server[1].0.0);
+    println!(
+        "one script call per submit (rank read back), same clients: {single:.0} updates/s; batched / single {:.2}",
+        ranked / single
+    );
+    for (z, how) in [
+        (&rb, format!("-c {} (one request at a time per client)", args.clients)),
+        (&rb50, "-c 50 (redis-benchmark's default)".to_string()),
+        (&rbp, format!("-c {} -P {} (pipelined)", args.clients, args.pipeline)),
+    ] {
+        match z {
+            Ok(z) => println!(
+                "redis-benchmark ZADD {how}: {z:.0}/s; ratio: skip_rank {:.2}, rank read back {:.2}",
+                skipped / z,
+                ranked / z
+            ),
+            Err(e) => println!("redis-benchmark ZADD {how}: not run ({e})"),
+        }
+    }
+    if let Ok(z) = &rb {
+        println!(
+            "score updates (skip_rank) / ZADD at {} clients: {:.2} (target >= 0.7)",
             args.clients,
-            args.pipeline,
-            batched / z
-        ),
-        Err(e) => println!("redis-benchmark ZADD -P: not run ({e})"),
+            skipped / z
+        );
     }
 
     // Rank queries on a large board.
@@ -312,7 +366,7 @@ async fn main() -> anyhow::Result<()> {
                 (player, rng.random_range(0..200_000), 1_700_000_000_000 + rng.random_range(0..86_400_000))
             })
             .collect();
-        pipe.invoke_script(&ranking::invocation(&k, &c, true, &submits)).ignore();
+        pipe.invoke_script(&ranking::invocation(&k, &c, true, false, &submits)).ignore();
     })
     .await?
         * (members as f64 / members.div_ceil(256) as f64);
@@ -372,17 +426,22 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("around-me p99 {:.2} ms (target <= 5 ms)", ms(&around, 0.99));
+    let ratios = |z: &anyhow::Result<f64>| z.as_ref().ok().map(|z| (ranked / z, skipped / z));
     if let Some(path) = &args.json {
         let out = json!({
-            "submit_per_s": batched,
-            "submit_applied": applied,
-            "submit_rate_limited": limited,
+            "submit_per_s": ranked,
+            "submit_applied": server[0].0.1,
+            "submit_rate_limited": server[0].0.2,
+            "submit_skip_rank_per_s": skipped,
+            "submit_skip_rank_applied": server[1].0.1,
             "single_call_per_submit_per_s": single,
             "redis_benchmark_zadd_per_s": rb.as_ref().ok(),
-            "ratio_vs_redis_benchmark": ratio(&rb),
+            "ratio_skip_rank_vs_redis_benchmark": ratios(&rb).map(|r| r.1),
+            "ratio_vs_redis_benchmark": ratios(&rb).map(|r| r.0),
+            "redis_benchmark_zadd_c50_per_s": rb50.as_ref().ok(),
             "redis_benchmark_zadd_pipelined_per_s": rbp.as_ref().ok(),
-            "ratio_vs_redis_benchmark_pipelined": ratio(&rbp),
-            "lb_scores_rows": stored,
+            "ratio_skip_rank_vs_redis_benchmark_pipelined": ratios(&rbp).map(|r| r.1),
+            "lb_scores_rows": server.iter().map(|s| s.3).collect::<Vec<_>>(),
             "members": args.members,
             "around_p50_ms": ms(&around, 0.5),
             "around_p99_ms": ms(&around, 0.99),

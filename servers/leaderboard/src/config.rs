@@ -50,14 +50,14 @@ pub struct LeaderboardConfig {
     /// Boards one LeaderboardInfoReq may name. Default 64.
     pub max_info_boards: u32,
     /// Most submits one script call carries: an instance batches the submits that arrive while
-    /// its calls are in flight (1-1000; a call holds Redis for ~5-25 us per submit).
+    /// its calls are in flight (1-1000; a call holds Redis for ~8-15 us per submit).
     /// Default 256.
     pub submit_batch: u32,
     /// Submits waiting for the next script call; beyond it a submit waits for room. Default
     /// 10000.
     pub submit_queue: u32,
     /// Batched round trips an instance has in flight at once (1-16): while Redis runs one, the
-    /// next is formed and sent. Default 2.
+    /// next ones are formed and sent. Default 4.
     pub submit_in_flight: u32,
     /// The write-behind of changed entries to `lb_scores` (the `[leaderboard.score_writes]`
     /// table, fields as `[write_behind]`): a crash loses at most `interval` of them, which
@@ -81,7 +81,7 @@ impl Default for LeaderboardConfig {
             max_info_boards: 64,
             submit_batch: 256,
             submit_queue: 10_000,
-            submit_in_flight: 2,
+            submit_in_flight: 4,
             score_writes: WriteBehindConfig::default(),
         }
     }

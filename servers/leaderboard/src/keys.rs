@@ -15,9 +15,9 @@ pub struct BoardKeys {
     /// ZSET: member `<achieved ms, 13 digits><player, 20 digits>` -> the ZSET score (the score
     /// times the direction's sign: the board always ranks ascending). See ARCHITECTURE.md.
     pub z: String,
-    /// HASH: player -> `<member> <zscore> <tokens> <at ms>`: its member in `z`, that member's
-    /// ZSET score, and its submit rate bucket (tokens left, when last taken). Readers of the
-    /// member take the first 33 bytes.
+    /// HASH: player -> `<member> <zscore> <tat>`: its member in `z`, that member's ZSET score,
+    /// and its submit rate limit (GCRA's theoretical arrival time, ms). Readers of the member
+    /// take the first 33 bytes.
     pub h: String,
     /// ZSET of the distinct ZSET scores on the board (member: the score as an integer), for
     /// dense ranks.

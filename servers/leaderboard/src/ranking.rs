@@ -28,7 +28,7 @@ pub struct Entry {
     pub player: u64,
     pub score: i64,
     pub achieved_ms: u64,
-    /// 1-based, in the board's style.
+    /// 1-based, in the board's style (0: not read, a submit with `skip_rank`).
     pub rank: u32,
     /// Its ZSET member (orders ties).
     pub member: String,
@@ -55,7 +55,7 @@ pub fn parse_member(m: &str) -> Option<(u64, u64)> {
 }
 
 /// The rank number of the entry at 0-based `pos` with `better` better entries and `dbetter`
-/// better distinct scores.
+/// better distinct scores (0 for -1: not read).
 pub fn rank(style: Ranking, pos: i64, better: i64, dbetter: i64) -> u32 {
     let r = match style {
         Ranking::Ordinal => pos,
@@ -65,19 +65,9 @@ pub fn rank(style: Ranking, pos: i64, better: i64, dbetter: i64) -> u32 {
     u32::try_from(r + 1).unwrap_or(u32::MAX)
 }
 
-// Shared Lua: a player's HASH value, `<member> <zscore> <tokens> <at ms>` (the entry, and its
-// submit rate bucket: one read and one write per submit), parsed as member, zscore, tokens, at;
-// a bare member (written before the bucket moved into the value) reads as a full bucket, its
-// zscore from the ZSET. KEYS: z, h.
+// Shared Lua: the member in a player's HASH value (its first 33 bytes; the value is
+// `<member> <zscore> <tat>`, or a bare member as written by the first layout).
 const VALUE: &str = "
-local function parse(v)
-  if not v then return false, nil, nil, nil end
-  local m, z, t, a = string.match(v, '^(%d+) (%S+) (%S+) (%S+)$')
-  if m then return m, tonumber(z), tonumber(t), tonumber(a) end
-  local z2 = redis.call('ZSCORE', KEYS[1], v)
-  if not z2 then return false, nil, nil, nil end
-  return v, tonumber(z2), nil, nil
-end
 local function member_of(v)
   if v then return string.sub(v, 1, 33) end
   return v
@@ -89,75 +79,95 @@ end
 // reads them). KEYS: z, h, d, dc.
 const MOVE: &str = "
 local function ks(x) return string.format('%d', x) end
-local function move(old, oldkey, new, newkey, dense)
+local function move(old, oldz, new, newz, dense)
   if old then
     redis.call('ZREM', KEYS[1], old)
     if dense then
-      local s = ks(oldkey)
+      local s = ks(tonumber(oldz))
       if redis.call('HINCRBY', KEYS[4], s, -1) <= 0 then
         redis.call('HDEL', KEYS[4], s)
         redis.call('ZREM', KEYS[3], s)
       end
     end
   end
-  redis.call('ZADD', KEYS[1], newkey, new)
+  redis.call('ZADD', KEYS[1], newz, new)
   if dense then
-    local s = ks(newkey)
-    if redis.call('HINCRBY', KEYS[4], s, 1) == 1 then redis.call('ZADD', KEYS[3], newkey, s) end
+    local s = ks(tonumber(newz))
+    if redis.call('HINCRBY', KEYS[4], s, 1) == 1 then redis.call('ZADD', KEYS[3], newz, s) end
   end
 end
 ";
 
 /// Submits to one board-season, in order, atomically. KEYS: z, h, d, dc. ARGV: mode (`b`
 /// best, `c` cumulative, `rb`/`rc` a restore from MySQL: no rate, an entry already in Redis
-/// wins unless worse), sign, min, max, rate interval ms (0: none), burst, ranking style (`o`,
-/// `c`, `d`: only that style's rank is read back, and only dense boards keep the distinct
-/// scores); then per submit: player, score, member, now ms. Returns per submit {-1, wait ms}
-/// when rate limited, else {improved 0/1, zscore, member, pos, better, dbetter (the two of
-/// other styles 0), old member or '', old zscore or ''}. Redis calls per submit: HGET, then
-/// HSET when the entry or its bucket changed, ZREM and ZADD when the entry moved, and the rank.
+/// wins unless worse), the lowest and highest ZSET score (the range times the sign), rate
+/// interval ms (0: none), burst, ranking style (`o`, `c`, `d`: only dense boards keep the
+/// distinct scores), whether to read ranks back (`1`: that style's rank; `0`: none, -1 in its
+/// place); then per submit: player, ZSET score (score times sign; cumulative: the amount times
+/// sign), member, now ms. Returns, flat, 6 values per submit: {-1, wait ms, '', '', '', ''}
+/// when rate limited, else {improved 0/1, the style's rank - 1, member, zscore, then the entry
+/// it replaced (member, zscore) or '', ''}.
+///
+/// The player's HASH value is `<member> <zscore> <tat>`: the entry, and its rate limit as
+/// GCRA's theoretical arrival time (a token bucket of `burst` refilled one per interval, in
+/// one integer: a submit at `now` passes if tat - now <= (burst - 1) * interval, and moves tat
+/// to max(tat, now) + interval). Earlier layouts still read: `<member> <zscore> <tokens> <at
+/// ms>` (its bucket converted), and a bare member (its zscore from the ZSET, a full bucket).
+/// Redis calls per submit: HGET, HSET when the entry or its rate changed, ZREM and ZADD when
+/// the entry moved, and the rank when asked. (One HMGET, ZREM, ZADD and HSET per call for all
+/// its submits, through Lua tables, measured slower: the commands' own work dominates.)
 static SUBMIT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(&format!(
-        "{VALUE}{MOVE}
-local mode, sign = ARGV[1], tonumber(ARGV[2])
-local minv, maxv = tonumber(ARGV[3]), tonumber(ARGV[4])
-local interval, burst, style = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+        "{MOVE}
+local mode, zlo, zhi = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local interval, burst, style, ranks = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7] == '1'
 local limited = (mode == 'b' or mode == 'c') and interval > 0
-local function one(player, score, new, now)
-  local old, oldkey, tokens, at = parse(redis.call('HGET', KEYS[2], player))
-  tokens, at = tokens or burst, at or now
-  if limited then
-    if now > at then tokens = math.min(burst, tokens + (now - at) / interval) end
-    if tokens < 1 then return {{-1, math.ceil((1 - tokens) * interval)}} end
-    tokens, at = tokens - 1, math.max(now, at)
-  end
-  local total = score
-  if mode == 'c' and old then total = math.max(minv, math.min(maxv, sign * oldkey + score)) end
-  local newkey = sign * total
-  local improved
-  if not old then improved = true
-  elseif mode == 'b' then improved = newkey < oldkey
-  elseif mode == 'c' then improved = newkey ~= oldkey
-  elseif mode == 'rb' then improved = newkey < oldkey or (newkey == oldkey and new < old)
-  else improved = false end
-  local cur, curkey = old, oldkey
-  if improved then
-    move(old, oldkey, new, newkey, style == 'd')
-    cur, curkey = new, newkey
-  end
-  if improved or limited then
-    redis.call('HSET', KEYS[2], player, cur .. ' ' .. ks(curkey) .. ' ' .. tokens .. ' ' .. at)
-  end
-  local pos, better, dbetter = 0, 0, 0
-  if style == 'o' then pos = redis.call('ZRANK', KEYS[1], cur)
-  elseif style == 'c' then better = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ks(curkey))
-  else dbetter = redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. ks(curkey)) end
-  return {{improved and 1 or 0, ks(curkey), cur, pos, better, dbetter, old or '', oldkey and ks(oldkey) or ''}}
+local tau = (burst - 1) * interval
+local function parse(v)
+  if not v then return false end
+  local m, z, t = string.match(v, '^(%d+) (%S+) (%S+)$')
+  if m then return m, z, tonumber(t) end
+  local m4, z4, tokens, at = string.match(v, '^(%d+) (%S+) (%S+) (%S+)$')
+  if m4 then return m4, z4, math.ceil(tonumber(at) + (burst - tonumber(tokens)) * interval) end
+  local z1 = redis.call('ZSCORE', KEYS[1], v)
+  if not z1 then return false end
+  return v, z1, nil
 end
-local out = {{}}
-for i = 1, (#ARGV - 7) / 4 do
-  local a = 7 + (i - 1) * 4
-  out[i] = one(ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3], tonumber(ARGV[a + 4]))
+local out, n = {{}}, 0
+for a = 8, #ARGV, 4 do
+  local player, z, new, now = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  local old, oldz, tat = parse(redis.call('HGET', KEYS[2], player))
+  if not tat or tat < now then tat = now end
+  if limited and tat - now > tau then
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5], out[n + 6] = -1, tat - now - tau, '', '', '', ''
+  else
+    if limited then tat = tat + interval end
+    local newz, improved = z, false
+    if not old then improved = true
+    else
+      local o, v = tonumber(oldz), tonumber(z)
+      if mode == 'b' then improved = v < o
+      elseif mode == 'c' then
+        local t = math.max(zlo, math.min(zhi, o + v))
+        improved = t ~= o
+        if improved then newz = ks(t) end
+      elseif mode == 'rb' then improved = v < o or (v == o and new < old) end
+    end
+    local cur, curz = old, oldz
+    if improved then
+      move(old, oldz, new, newz, style == 'd')
+      cur, curz = new, newz
+    end
+    if improved or limited then redis.call('HSET', KEYS[2], player, cur .. ' ' .. curz .. ' ' .. tat) end
+    local r = -1
+    if not ranks then
+    elseif style == 'o' then r = redis.call('ZRANK', KEYS[1], cur)
+    elseif style == 'c' then r = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. curz)
+    else r = redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. curz) end
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = improved and 1 or 0, r, cur, curz
+    if improved and old then out[n + 5], out[n + 6] = old, oldz else out[n + 5], out[n + 6] = '', '' end
+  end
+  n = n + 6
 end
 return out"
     ))
@@ -228,7 +238,8 @@ pub enum Submitted {
         improved: bool,
         /// The player's entry now.
         entry: Entry,
-        /// Its entry before (member, ZSET score), if it had one.
+        /// The entry this submit replaced (member, ZSET score): set only when it had one and
+        /// the submit improved it.
         old: Option<(String, i64)>,
     },
 }
@@ -249,16 +260,18 @@ impl Submit<'_> {
     /// The script call of this one submit (for a pipeline: load the script first with
     /// [`load`]).
     pub fn invocation(&self) -> redis::ScriptInvocation<'static> {
-        invocation(self.keys, self.cfg, self.restore, &[(self.player, self.score, self.now_ms)])
+        invocation(self.keys, self.cfg, self.restore, true, &[(self.player, self.score, self.now_ms)])
     }
 }
 
 /// The script call of several submits `(player, score, now ms)` to one board-season, applied
-/// in order in one atomic step (for a pipeline: load the script first with [`load`]).
+/// in order in one atomic step, reading each entry's rank back if `ranks` (else its rank is 0)
+/// (for a pipeline: load the script first with [`load`]).
 pub fn invocation(
     keys: &BoardKeys,
     cfg: &BoardConfig,
     restore: bool,
+    ranks: bool,
     submits: &[(u64, i64, u64)],
 ) -> redis::ScriptInvocation<'static> {
     let mode = match (cfg.mode, restore) {
@@ -267,21 +280,23 @@ pub fn invocation(
         (Mode::Best, true) => "rb",
         (Mode::Cumulative, true) => "rc",
     };
+    let sign = cfg.direction.sign();
+    let (lo, hi) = (cfg.min_score * sign, cfg.max_score * sign);
     let mut inv = SUBMIT.prepare_invoke();
     inv.key(&keys.z).key(&keys.h).key(&keys.d).key(&keys.dc);
     inv.arg(mode)
-        .arg(cfg.direction.sign())
-        .arg(cfg.min_score)
-        .arg(cfg.max_score)
+        .arg(lo.min(hi))
+        .arg(lo.max(hi))
         .arg(cfg.submit_interval.as_millis() as u64)
         .arg(cfg.submit_burst)
         .arg(match cfg.ranking {
             Ranking::Ordinal => "o",
             Ranking::Competition => "c",
             Ranking::Dense => "d",
-        });
+        })
+        .arg(if ranks { "1" } else { "0" });
     for &(player, score, now_ms) in submits {
-        inv.arg(player).arg(score).arg(member(now_ms, player)).arg(now_ms);
+        inv.arg(player).arg(score * sign).arg(member(now_ms, player)).arg(now_ms);
     }
     inv
 }
@@ -318,20 +333,19 @@ fn entry(cfg: &BoardConfig, member: String, zscore: i64, rank: u32) -> Entry {
     Entry { player, score: zscore * cfg.direction.sign(), achieved_ms, rank, member }
 }
 
-/// Reads one submit's part of the script's reply.
-pub fn submitted(cfg: &BoardConfig, reply: &redis::Value) -> Submitted {
-    let reply = match reply {
-        redis::Value::Array(a) => a.as_slice(),
-        _ => &[],
-    };
+/// Values per submit in the submit script's reply.
+pub const REPLY_WIDTH: usize = 6;
+
+/// Reads one submit's part (its [`REPLY_WIDTH`] values) of the submit script's reply.
+pub fn submitted(cfg: &BoardConfig, reply: &[redis::Value]) -> Submitted {
     let at = |i: usize| reply.get(i).map(int).unwrap_or(0);
     if at(0) < 0 {
         return Submitted::Limited(Duration::from_millis(at(1).max(1) as u64));
     }
     let member = reply.get(2).map(text).unwrap_or_default();
-    let entry = entry(cfg, member, at(1), rank(cfg.ranking, at(3), at(4), at(5)));
-    let old_member = reply.get(6).map(text).unwrap_or_default();
-    let old = (!old_member.is_empty()).then(|| (old_member, at(7)));
+    let entry = entry(cfg, member, at(3), rank(cfg.ranking, at(1), at(1), at(1)));
+    let old_member = reply.get(4).map(text).unwrap_or_default();
+    let old = (!old_member.is_empty()).then(|| (old_member, at(5)));
     Submitted::Done { improved: at(0) == 1, entry, old }
 }
 
@@ -339,8 +353,10 @@ pub fn submitted(cfg: &BoardConfig, reply: &redis::Value) -> Submitted {
 pub async fn submit(bus: &Bus, s: &Submit<'_>) -> Result<Submitted, BusError> {
     let mut conn = bus.conn().await?;
     let reply: Vec<redis::Value> = bus.timed(s.invocation().invoke_async(&mut *conn)).await?;
-    let one = reply.first().ok_or_else(|| BusError::Conflict("the submit script answered nothing".into()))?;
-    Ok(submitted(s.cfg, one))
+    if reply.len() != REPLY_WIDTH {
+        return Err(BusError::Conflict("the submit script answered the wrong shape".into()));
+    }
+    Ok(submitted(s.cfg, &reply))
 }
 
 /// Rows `member, zscore, ...` starting at 0-based `start`, the first with `better` and `dbetter`:

@@ -121,7 +121,7 @@ async fn merge(
         // One script call per page: the rows merged in order, atomically.
         // (player, score, achieved): the rows merged in order, atomically, one call per page.
         let mut pipe = redis::pipe();
-        pipe.invoke_script(&ranking::invocation(&keys, cfg, true, &rows)).ignore();
+        pipe.invoke_script(&ranking::invocation(&keys, cfg, true, false, &rows)).ignore();
         let mut conn = bus.conn().await?;
         let () = bus.timed(pipe.query_async(&mut *conn)).await?;
         total += rows.len() as u64;

@@ -1,10 +1,10 @@
 //! Score submits, batched. Handlers queue their submit and wait; one task per instance takes
-//! everything queued (up to `submit_batch`), groups it by board-season in arrival order, and
-//! sends one submit-script call per group, all in one pipelined round trip, with at most
-//! `submit_in_flight` such round trips at once. While they are in flight new submits queue and
-//! go together in the next one: under light load a submit waits for nothing, under heavy load
-//! one script call carries many, which is what lets a board take far more updates per second
-//! than one script call per submit would.
+//! everything queued (up to `submit_batch`), groups it by board-season (and whether ranks are
+//! read back) in arrival order, and sends one submit-script call per group, all in one
+//! pipelined round trip, with at most `submit_in_flight` such round trips at once. While they
+//! are in flight new submits queue and go together in the next one: under light load a submit
+//! waits for nothing, under heavy load one script call carries many, which is what lets a board
+//! take far more updates per second than one script call per submit would.
 //!
 //! Every entry a call improved goes to the scores' write-behind (`lb_scores`,
 //! [`crate::store::ScoreRow`]). Round trips in flight together may be answered in any order,
@@ -47,6 +47,7 @@ struct Job {
     player: u64,
     score: i64,
     now_ms: u64,
+    rank: bool,
     reply: oneshot::Sender<Result<Outcome, BusError>>,
 }
 
@@ -64,7 +65,8 @@ impl Submitter {
     }
 
     /// Submits `score` for `player` on a board (a name of `cfg.boards`) and season, at
-    /// `now_ms`, and waits for the script's answer.
+    /// `now_ms`, and waits for the script's answer, with the entry's rank if `rank` (else its
+    /// rank is 0: one sorted-set lookup less in Redis).
     pub async fn submit(
         &self,
         board: &str,
@@ -72,9 +74,10 @@ impl Submitter {
         player: u64,
         score: i64,
         now_ms: u64,
+        rank: bool,
     ) -> Result<Outcome, BusError> {
         let (reply, answer) = oneshot::channel();
-        let job = Job { board: board.into(), season, player, score, now_ms, reply };
+        let job = Job { board: board.into(), season, player, score, now_ms, rank, reply };
         let stopped = || BusError::Pool("the leaderboard's submit task has stopped".into());
         self.0.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -143,11 +146,15 @@ async fn send(bus: &Bus, pipe: &redis::Pipeline) -> Result<Vec<Vec<redis::Value>
     }
 }
 
-/// One round trip for `jobs`: a script call per board-season, in first-arrival order.
+/// One round trip for `jobs`: a script call per board-season and rank read-back, in
+/// first-arrival order.
 async fn call(bus: &Bus, cfg: &LeaderboardConfig, writer: &Writer, jobs: Vec<Job>) {
     let mut groups: Vec<Vec<Job>> = Vec::new();
     for job in jobs {
-        match groups.iter_mut().find(|g| g[0].board == job.board && g[0].season == job.season) {
+        match groups
+            .iter_mut()
+            .find(|g| g[0].board == job.board && g[0].season == job.season && g[0].rank == job.rank)
+        {
             Some(g) => g.push(job),
             None => groups.push(vec![job]),
         }
@@ -158,7 +165,7 @@ async fn call(bus: &Bus, cfg: &LeaderboardConfig, writer: &Writer, jobs: Vec<Job
         let Some(bcfg) = cfg.boards.get(&*g[0].board) else { continue };
         let keys = BoardKeys::new(bus, &g[0].board, g[0].season);
         let submits: Vec<(u64, i64, u64)> = g.iter().map(|j| (j.player, j.score, j.now_ms)).collect();
-        pipe.invoke_script(&ranking::invocation(&keys, bcfg, false, &submits));
+        pipe.invoke_script(&ranking::invocation(&keys, bcfg, false, g[0].rank, &submits));
     }
     let replies = match send(bus, &pipe).await {
         Ok(r) => r,
@@ -177,7 +184,8 @@ async fn call(bus: &Bus, cfg: &LeaderboardConfig, writer: &Writer, jobs: Vec<Job
         let answers = replies.next().unwrap_or_default();
         metrics::counter!(SUBMITS).increment(g.len() as u64);
         for (i, job) in g.into_iter().enumerate() {
-            let Some(answer) = answers.get(i) else {
+            let w = ranking::REPLY_WIDTH;
+            let Some(answer) = answers.get(i * w..(i + 1) * w) else {
                 let _ =
                     job.reply.send(Err(BusError::Conflict("the submit script answered too little".into())));
                 continue;

@@ -17,7 +17,7 @@ use mmo_proto::{
 use mmo_testkit::Player;
 
 async fn submit(p: &mut Player, board: &str, score: i64) -> ScoreSubmitResp {
-    p.ok(&ScoreSubmitReq { board: board.into(), score }).await
+    p.ok(&ScoreSubmitReq { board: board.into(), score, skip_rank: false }).await
 }
 
 fn ranks(entries: &[mmo_proto::LeaderboardEntry]) -> Vec<(u64, i64, u32)> {
@@ -42,6 +42,11 @@ async fn submits_top_around_and_info() {
     submit(&mut b, "points", 500).await;
     let r = submit(&mut c, "points", 300).await;
     assert_eq!(r.entry.unwrap().rank, 3);
+    // skip_rank: the same entry, without its rank.
+    let r: ScoreSubmitResp =
+        c.ok(&ScoreSubmitReq { board: "points".into(), score: 200, skip_rank: true }).await;
+    let e = r.entry.unwrap();
+    assert_eq!((r.improved, e.player, e.score, e.rank), (false, c.id, 300, 0));
     let top: LeaderboardTopResp =
         a.ok(&LeaderboardTopReq { board: "points".into(), offset: 0, limit: 10 }).await;
     assert_eq!(top.total, 3);
@@ -87,7 +92,7 @@ async fn submits_top_around_and_info() {
 async fn bad_input_gets_its_code() {
     let cl = cluster().await;
     let mut a = cl.guest("lb-bad").await;
-    let ask = |board: &str, score| ScoreSubmitReq { board: board.into(), score };
+    let ask = |board: &str, score| ScoreSubmitReq { board: board.into(), score, skip_rank: false };
     a.refused::<_, ScoreSubmitResp>(&ask("nope", 1), ErrorCode::LeaderboardNotFound).await;
     a.refused::<_, LeaderboardTopResp>(
         &LeaderboardTopReq { board: "nope".into(), offset: 0, limit: 1 },

@@ -117,10 +117,10 @@ async fn run(
         }
         let answers: Vec<redis::Value> = {
             let mut conn = bus.conn().await.unwrap();
-            ranking::invocation(&keys, cfg, false, chunk).invoke_async(&mut *conn).await.unwrap()
+            ranking::invocation(&keys, cfg, false, true, chunk).invoke_async(&mut *conn).await.unwrap()
         };
-        prop_assert_eq!(answers.len(), chunk.len());
-        for a in &answers {
+        prop_assert_eq!(answers.len(), chunk.len() * ranking::REPLY_WIDTH);
+        for a in answers.chunks(ranking::REPLY_WIDTH) {
             let r = ranking::submitted(cfg, a);
             let done = matches!(r, Submitted::Done { .. });
             prop_assert!(done, "submit refused: {:?}", r);
@@ -201,7 +201,7 @@ fn the_rate_bucket_refuses_then_refills() {
 }
 
 #[test]
-fn an_entry_written_before_the_bucket_moved_in_still_reads() {
+fn entries_written_in_earlier_layouts_still_read() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let redis = TestRedis::new();
     let shutdown = Shutdown::new();
@@ -227,7 +227,7 @@ fn an_entry_written_before_the_bucket_moved_in_still_reads() {
             Submitted::Done { improved, entry, old: before } => {
                 assert!(!improved);
                 assert_eq!((entry.score, entry.achieved_ms), (40, 5_000));
-                assert_eq!(before, Some((old.clone(), -40)));
+                assert_eq!(before, None);
             }
             other => panic!("{other:?}"),
         }
@@ -239,6 +239,31 @@ fn an_entry_written_before_the_bucket_moved_in_still_reads() {
         ));
         let of = ranking::of(&bus, &keys, &cfg, &[9]).await.unwrap();
         assert_eq!((of[0].score, of[0].achieved_ms), (50, 11_500));
+
+        // The second layout: `<member> <zscore> <tokens> <at ms>`, half a token at 10 s. The
+        // bucket carries over: 0.7 tokens at 10.2 s (300 ms short), a whole one at 10.5 s.
+        let second = ranking::member(6_000, 10);
+        let mut conn = bus.conn().await.unwrap();
+        let () = redis::cmd("ZADD").arg(&keys.z).arg(-45).arg(&second).query_async(&mut *conn).await.unwrap();
+        let value = format!("{second} -45 0.5 10000");
+        let () = redis::cmd("HSET").arg(&keys.h).arg(10).arg(value).query_async(&mut *conn).await.unwrap();
+        drop(conn);
+        let at = |now_ms, score| Submit { keys: &keys, cfg: &cfg, player: 10, score, now_ms, restore: false };
+        match ranking::submit(&bus, &at(10_200, 60)).await.unwrap() {
+            Submitted::Limited(wait) => assert_eq!(wait, Duration::from_millis(300)),
+            other => panic!("not limited: {other:?}"),
+        }
+        match ranking::submit(&bus, &at(10_500, 60)).await.unwrap() {
+            Submitted::Done { improved, entry, old: before } => {
+                assert!(improved);
+                assert_eq!((entry.score, entry.achieved_ms, entry.rank), (60, 10_500, 1));
+                assert_eq!(before, Some((second.clone(), -45)));
+            }
+            other => panic!("{other:?}"),
+        }
+        let (_, page) = ranking::page(&bus, &keys, &cfg, 0, 5).await.unwrap();
+        let players: Vec<_> = page.iter().map(|e| (e.player, e.score)).collect();
+        assert_eq!(players, [(10, 60), (9, 50)]);
     });
     shutdown.trigger();
 }

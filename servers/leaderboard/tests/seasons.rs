@@ -14,7 +14,7 @@ use mmo_proto::{LeaderboardTopReq, LeaderboardTopResp, ScoreSubmitReq, ScoreSubm
 use mmo_testkit::Player;
 
 async fn submit(p: &mut Player, board: &str, score: i64) -> ScoreSubmitResp {
-    p.ok(&ScoreSubmitReq { board: board.into(), score }).await
+    p.ok(&ScoreSubmitReq { board: board.into(), score, skip_rank: false }).await
 }
 
 async fn top(p: &mut Player, board: &str) -> LeaderboardTopResp {

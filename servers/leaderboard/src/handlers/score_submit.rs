@@ -38,7 +38,11 @@ pub async fn handle_score_submit(
         }
     }
     let now = mmo_core::clock::now_ms();
-    let out = st.submitter.submit(&req.board, season, player, req.score, now).await.map_err(LbError::from)?;
+    let out = st
+        .submitter
+        .submit(&req.board, season, player, req.score, now, !req.skip_rank)
+        .await
+        .map_err(LbError::from)?;
     let (improved, entry, old) = match out.submitted {
         Submitted::Limited(wait) => {
             return Err(LbError::Refused(ErrorCode::ScoreRateLimited, String::new(), Some(wait)).into());

@@ -310,7 +310,7 @@ impl<'a> Shopper<'a> {
 
     async fn score(&mut self) -> Result<(), Fail> {
         let score = self.rng.random_range(1..=1000);
-        let req = ScoreSubmitReq { board: self.shop.settings.board.clone(), score };
+        let req = ScoreSubmitReq { board: self.shop.settings.board.clone(), score, skip_rank: false };
         self.bot.tally.economy.scores_sent += 1;
         match self.ask(&req).await {
             Ok(frame) => {
