@@ -55,10 +55,10 @@
 #      to raw HGET+ZRANK+ZRANGE.
 #  11. shop (BENCH.md S9): shop_purchases, durable purchases/s through mmo_shop's purchase
 #      transaction (wallet lock, key, funds, debit and ledger row, inventory, purchase row with
-#      the encoded reply, outbox event) vs as many bare single-row INSERT+COMMIT transactions on
+#      the encoded reply, outbox event; at most [shop] purchase_concurrency at once, 16) vs as many bare single-row INSERT+COMMIT transactions on
 #      the same pool and concurrency (the ratio is what a purchase costs over a durable commit),
 #      then the same purchases replayed with their keys; on a fresh database and key prefix.
-#      SHOP_PURCHASES (default 20000), SHOP_PLAYERS (default 1000), SHOP_TASKS (in flight, 64).
+#      SHOP_PURCHASES (default 20000), SHOP_PLAYERS (default 1000), SHOP_TASKS (asked at once, 64).
 #
 # Usage: scripts/bench.sh [CRITERION_FILTER]   e.g. scripts/bench.sh decode/1000x32B
 # Environment: CONNS (default 10000, at most 19000), REPEAT (conn_memory repeats, default 1),

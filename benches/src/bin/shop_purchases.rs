@@ -1,5 +1,6 @@
-//! Durable purchases per second (BENCH.md S9: >= 2k/s) through `mmo_shop::purchase::purchase`,
-//! each one transaction under its idempotency key (wallet rows locked, funds checked, debit
+//! Durable purchases per second (BENCH.md S9: >= 2k/s) through the shop server's path,
+//! `mmo_shop::purchase::Gate::purchase` (at most `--concurrency` transactions at once, the
+//! `[shop] purchase_concurrency` default unless set; the rest wait their turn), each one transaction under its idempotency key (wallet rows locked, funds checked, debit
 //! with its ledger row, inventory, purchase row with the request hash and the encoded reply,
 //! the outbox event), committed with MariaDB's `innodb_flush_log_at_trx_commit` as the server
 //! has it (printed; 1 is durable). Next to a baseline measured in the same run on the same pool
@@ -8,7 +9,8 @@
 //! work costs on top. Then the same purchases sent again with the same keys (replays: the
 //! stored answers, nothing charged), per second.
 //!
-//! `--players` players (funded with enough gold), `--tasks` purchases in flight at once,
+//! `--players` players (funded with enough gold), `--tasks` purchases asked at once (as many
+//! clients; at most `--concurrency` of them in MySQL at a time),
 //! `--purchases` in all; a fresh database (`mmo_test_<hex>` on `MMO_MYSQL_URL`) and Redis key
 //! prefix, both dropped at the end. The machines are noisy: read the ratio.
 
@@ -40,9 +42,16 @@ struct Args {
     players: u64,
     #[arg(long, default_value_t = 64)]
     tasks: u64,
+    /// `[shop] purchase_concurrency` (default: the server's default).
+    #[arg(long)]
+    concurrency: Option<u32>,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+fn concurrency(a: &Args) -> u32 {
+    a.concurrency.unwrap_or(mmo_shop::config::ShopConfig::default().purchase_concurrency)
 }
 
 /// Runs `n` jobs, `tasks` at once; jobs per second.
@@ -75,8 +84,9 @@ where
 
 async fn purchases(store: &Store, bus: &Bus, a: &Args, replay: bool) -> anyhow::Result<f64> {
     let (store, bus, players) = (store.clone(), bus.clone(), a.players);
+    let gate = Arc::new(purchase::Gate::new(concurrency(a)));
     run(a.purchases, a.tasks, move |i| {
-        let (store, bus) = (store.clone(), bus.clone());
+        let (store, bus, gate) = (store.clone(), bus.clone(), gate.clone());
         async move {
             let r = Request {
                 player: 1 + i % players,
@@ -85,7 +95,7 @@ async fn purchases(store: &Store, bus: &Bus, a: &Args, replay: bool) -> anyhow::
                 quantity: 1,
                 expected_version: 0,
             };
-            let resp = purchase::purchase(&store, &bus, 100, &r).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let resp = gate.purchase(&store, &bus, 100, &r).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             if resp.replayed != replay {
                 bail!("purchase {i}: replayed {} (expected {replay})", resp.replayed);
             }
@@ -134,10 +144,12 @@ async fn main() -> anyhow::Result<()> {
     let ratio = bought / bare;
     println!("innodb_flush_log_at_trx_commit = {flush} (1: every commit is flushed to disk)");
     println!(
-        "purchases:        {bought:>9.0}/s   ({} purchases, {} players, {} in flight; target >= {TARGET_PER_SEC:.0}/s: {})",
+        "purchases:        {bought:>9.0}/s   ({} purchases, {} players, {} asked at once, {} at once in MySQL; \
+         target >= {TARGET_PER_SEC:.0}/s: {})",
         a.purchases,
         a.players,
         a.tasks,
+        concurrency(&a),
         if bought >= TARGET_PER_SEC { "met" } else { "NOT met" }
     );
     println!("baseline (INSERT+COMMIT): {bare:>9.0}/s   purchases/baseline = {ratio:.2}");
@@ -145,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = &a.json {
         let v = json!({ "purchases_per_sec": bought, "baseline_commits_per_sec": bare, "ratio": ratio,
             "replays_per_sec": replayed, "flush_log_at_trx_commit": flush, "purchases": a.purchases,
-            "players": a.players, "tasks": a.tasks });
+            "players": a.players, "tasks": a.tasks, "concurrency": concurrency(&a) });
         std::fs::write(path, v.to_string()).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())

@@ -1,10 +1,13 @@
 //! Rebuilding a board from MySQL after Redis lost it: `mmo admin leaderboard rebuild`, and
-//! automatically the first time an instance uses a board whose `built` marker is missing. One
-//! instance rebuilds at a time (a Redis lock); rows are merged with the submit script's restore
+//! automatically the first time an instance uses a board whose `built` marker is missing (as at
+//! every new season). One instance rebuilds at a time (a Redis lock; requests on other instances
+//! meanwhile answer "rebuilding"), and within an instance concurrent first uses wait for the one
+//! check in progress instead of being refused; rows are merged with the submit script's restore
 //! mode, so submits that land during a rebuild are kept (an entry already in Redis wins unless
 //! worse), and rebuilding twice changes nothing.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mmo_core::bus::{Bus, BusError};
@@ -16,9 +19,22 @@ use crate::error::LbError;
 use crate::keys::BoardKeys;
 use crate::{ranking, store};
 
-/// Boards-seasons this process found built recently.
+/// A board-season.
+type Id = (String, u64);
+
+/// Boards-seasons this process found built recently, and the check in progress of each.
 #[derive(Debug, Default)]
-pub struct Checked(Mutex<HashMap<(String, u64), Instant>>);
+pub struct Checked {
+    seen: Mutex<HashMap<Id, Instant>>,
+    /// One check at a time per board-season in this process; others wait for it.
+    turns: Mutex<HashMap<Id, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Checked {
+    fn fresh(&self, id: &Id, within: Duration) -> bool {
+        self.seen.lock().get(id).is_some_and(|at| at.elapsed() < within)
+    }
+}
 
 /// Whether a board can be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,9 +83,41 @@ pub async fn ensure(
     season: u64,
 ) -> Result<Ready, LbError> {
     let id = (board.to_string(), season);
-    if checked.0.lock().get(&id).is_some_and(|at| at.elapsed() < cfg.built_check) {
+    if checked.fresh(&id, cfg.built_check) {
         return Ok(Ready::Yes);
     }
+    let turn = checked.turns.lock().entry(id.clone()).or_default().clone();
+    // Bounded like the Redis lock: a check that takes longer answers "rebuilding" here too.
+    let Ok(_held) = tokio::time::timeout(cfg.rebuild_lock, turn.lock()).await else {
+        return Ok(Ready::Rebuilding);
+    };
+    if checked.fresh(&id, cfg.built_check) {
+        return Ok(Ready::Yes);
+    }
+    let ready = check(bus, st, cfg, board, season).await;
+    if ready.as_ref().is_ok_and(|r| *r == Ready::Yes) {
+        let mut seen = checked.seen.lock();
+        if seen.len() > 10_000 {
+            seen.clear();
+        }
+        seen.insert(id.clone(), Instant::now());
+    }
+    // Nobody else holds this turn (the map's and ours): drop it, so the map stays small.
+    let mut turns = checked.turns.lock();
+    if Arc::strong_count(&turn) == 2 {
+        turns.remove(&id);
+    }
+    ready
+}
+
+/// [`ensure`]'s check, under this process's turn for the board-season.
+async fn check(
+    bus: &Bus,
+    st: &Store,
+    cfg: &LeaderboardConfig,
+    board: &str,
+    season: u64,
+) -> Result<Ready, LbError> {
     let keys = BoardKeys::new(bus, board, season);
     let built: bool = {
         let mut conn = bus.conn().await?;
@@ -93,11 +141,6 @@ pub async fn ensure(
             metrics::counter!("mmo_leaderboard_rebuilds_total").increment(1);
         }
     }
-    let mut map = checked.0.lock();
-    if map.len() > 10_000 {
-        map.clear();
-    }
-    map.insert(id, Instant::now());
     Ok(Ready::Yes)
 }
 

@@ -1,4 +1,4 @@
-//! The `[shop]` section: purchase limits, the catalog cache, the ledger page size, the retry
+//! The `[shop]` section: purchase limits and concurrency, the catalog cache, the ledger page size, the retry
 //! hint when MySQL is down, the starter balance, and the App Store receipt settings with the grant each product id
 //! maps to.
 
@@ -14,6 +14,10 @@ use serde::Deserialize;
 pub struct ShopConfig {
     /// Most units one PurchaseReq may buy (`INVALID_ARGUMENT` above). Default 100.
     pub max_quantity: u32,
+    /// Purchase transactions one instance runs at once; more wait their turn (MySQL does the
+    /// most per second with few in flight per core: raise it with the database's cores).
+    /// 1-1024. Default 16.
+    pub purchase_concurrency: u32,
     /// Most ledger rows one LedgerReq answers. Default 100.
     pub max_ledger_page: u32,
     /// How long the catalog is cached for CatalogReq (purchases always read MySQL). Default 1s.
@@ -37,6 +41,7 @@ impl Default for ShopConfig {
     fn default() -> Self {
         ShopConfig {
             max_quantity: 100,
+            purchase_concurrency: 16,
             max_ledger_page: 100,
             catalog_cache: Duration::from_secs(1),
             unavailable_retry: Duration::from_secs(1),
@@ -78,6 +83,9 @@ impl ShopConfig {
         if self.max_quantity == 0 || self.max_ledger_page == 0 {
             return Err("shop: max_quantity and max_ledger_page must be at least 1".into());
         }
+        if !(1..=1024).contains(&self.purchase_concurrency) {
+            return Err("shop: purchase_concurrency must be 1-1024".into());
+        }
         if self.starter_cache < 2 {
             return Err("shop: starter_cache must be at least 2".into());
         }
@@ -102,5 +110,18 @@ impl ShopConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purchase_concurrency_is_bounded() {
+        for (n, ok) in [(0, false), (1, true), (16, true), (1024, true), (1025, false)] {
+            let cfg = ShopConfig { purchase_concurrency: n, ..ShopConfig::default() };
+            assert_eq!(cfg.validate().is_ok(), ok, "{n}");
+        }
     }
 }

@@ -63,6 +63,8 @@ pub struct State {
     pub bus: Bus,
     pub store: Store,
     pub cfg: ShopConfig,
+    /// Purchases in flight at once (`purchase_concurrency`).
+    pub purchases: purchase::Gate,
     pub catalog: catalog::Cache,
     /// Players known to have their starter balance ([`starter`]).
     pub starters: starter::Given,
@@ -108,6 +110,7 @@ pub fn server_with(cfg: ShopConfig, mut validators: Vec<Arc<dyn ReceiptValidator
         let state = Arc::new(State {
             bus: l.bus.clone(),
             store,
+            purchases: purchase::Gate::new(cfg.purchase_concurrency),
             cfg,
             catalog: Default::default(),
             starters,

@@ -96,6 +96,33 @@ pub async fn purchase(
     Err(ShopError::Invalid("purchase key conflict twice".into()))
 }
 
+/// Runs purchases at most `purchase_concurrency` (`[shop]`) at once per instance; the rest
+/// wait their turn here, in arrival order. MySQL completes the most purchase transactions per
+/// second with few in flight per core: past that its threads only take turns on the cores
+/// (measured on 2 cores, one process: ~3,000 purchases/s at 16 in flight, ~2,000 at 64,
+/// ~1,400 at 128), so a storm of purchases queues here instead of slowing every one of them.
+#[derive(Debug)]
+pub struct Gate(tokio::sync::Semaphore);
+
+impl Gate {
+    pub fn new(concurrency: u32) -> Gate {
+        Gate(tokio::sync::Semaphore::new(concurrency.max(1) as usize))
+    }
+
+    /// [`purchase`], once a turn is free.
+    pub async fn purchase(
+        &self,
+        store: &Store,
+        bus: &Bus,
+        max_quantity: u32,
+        req: &Request,
+    ) -> Result<PurchaseResp, ShopError> {
+        // The semaphore is never closed, so the turn always comes.
+        let _turn = self.0.acquire().await.map_err(|e| ShopError::Invalid(e.to_string()))?;
+        purchase(store, bus, max_quantity, req).await
+    }
+}
+
 /// The limit's count: a plain read when the wallet lock serializes the player's purchases, a
 /// locking one for a free item (nothing else does).
 const LIMIT_READ: &str = "SELECT CAST(COALESCE(SUM(quantity), 0) AS UNSIGNED) FROM purchases \

@@ -71,6 +71,33 @@ async fn a_purchase_through_the_gateway_pays_grants_and_is_in_the_ledger() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn purchases_beyond_the_gate_wait_their_turn_and_all_complete() {
+    let env = common::env().await;
+    // 40 purchases asked at once (two per player), 3 in MySQL at a time: each completes once.
+    let gate = std::sync::Arc::new(purchase::Gate::new(3));
+    for player in 1..=20 {
+        env.fund(player, "gold", 1_000).await;
+    }
+    let mut tasks = Vec::new();
+    for i in 0..40u64 {
+        let (store, bus, gate) = (env.store().clone(), env.bus.clone(), gate.clone());
+        tasks.push(tokio::spawn(async move {
+            gate.purchase(&store, &bus, 100, &req(1 + i % 20, &format!("g{i}"), 1, 1)).await
+        }));
+    }
+    for t in tasks {
+        let r = t.await.unwrap().unwrap();
+        assert!(!r.replayed);
+    }
+    for player in 1..=20 {
+        assert_eq!(env.items(player, 1).await, 2);
+        assert_eq!(env.balance(player, "gold").await, env.ledger_sum(player, "gold").await);
+        assert_eq!(env.count("SELECT COUNT(*) FROM purchases WHERE player = ?", player).await, 2);
+    }
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn a_hundred_concurrent_purchases_by_a_player_who_can_afford_one_buy_one() {
     let env = common::env().await;
     let player = 42;

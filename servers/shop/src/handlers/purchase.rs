@@ -5,7 +5,7 @@ use mmo_proto::{PurchaseReq, PurchaseResp};
 
 use super::{fail, started};
 use crate::State;
-use crate::purchase::{self, Request};
+use crate::purchase::Request;
 
 pub async fn handle_purchase(ctx: Ctx<State>, req: PurchaseReq) -> Result<PurchaseResp, HandlerError> {
     let st = ctx.state();
@@ -16,5 +16,5 @@ pub async fn handle_purchase(ctx: Ctx<State>, req: PurchaseReq) -> Result<Purcha
         quantity: req.quantity,
         expected_version: req.expected_version,
     };
-    purchase::purchase(&st.store, &st.bus, st.cfg.max_quantity, &r).await.map_err(fail(st))
+    st.purchases.purchase(&st.store, &st.bus, st.cfg.max_quantity, &r).await.map_err(fail(st))
 }
