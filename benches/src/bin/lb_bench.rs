@@ -83,9 +83,6 @@ struct Args {
     /// other.
     #[arg(long, value_enum, default_value_t = Pin::Auto)]
     pin: Pin,
-    /// Set from `pin` (not an option).
-    #[arg(skip)]
-    pinned: bool,
     /// Write the figures here as JSON.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -142,6 +139,7 @@ where
 /// requests/s.
 async fn redis_benchmark_zadd(
     args: &Args,
+    pinned: bool,
     key: &str,
     clients: usize,
     pipeline: usize,
@@ -163,7 +161,7 @@ async fn redis_benchmark_zadd(
     .iter()
     .map(|a| a.to_string())
     .collect();
-    mmo_benches::redis_benchmark_rps(&args.url, args.pinned, &argv, "ZADD", Duration::from_secs(120)).await
+    mmo_benches::redis_benchmark_rps(&args.url, pinned, &argv, "ZADD", Duration::from_secs(120)).await
 }
 
 /// Applied and rate-limited submits of `total` random ones from `clients` tasks, each with one
@@ -248,11 +246,10 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(args.workers.max(1))
         .enable_all()
         .build()?;
-    rt.block_on(harness(Args { pinned, ..args }))
+    rt.block_on(harness(args, pinned))
 }
 
-async fn harness(args: Args) -> anyhow::Result<()> {
-    let pinned = args.pinned;
+async fn harness(args: Args, pinned: bool) -> anyhow::Result<()> {
     println!(
         "pinned: {}",
         if pinned { "this process and redis-benchmark on core 1, Redis and MariaDB unpinned" } else { "no" }
@@ -312,9 +309,10 @@ async fn harness(args: Args) -> anyhow::Result<()> {
             }
         })
         .await?;
-    let rb = redis_benchmark_zadd(&args, &format!("{prefix}:rbzadd"), args.clients, 1).await;
-    let rb50 = redis_benchmark_zadd(&args, &format!("{prefix}:rbzadd50"), 50, 1).await;
-    let rbp = redis_benchmark_zadd(&args, &format!("{prefix}:rbzaddp"), args.clients, args.pipeline).await;
+    let rb = redis_benchmark_zadd(&args, pinned, &format!("{prefix}:rbzadd"), args.clients, 1).await;
+    let rb50 = redis_benchmark_zadd(&args, pinned, &format!("{prefix}:rbzadd50"), 50, 1).await;
+    let rbp =
+        redis_benchmark_zadd(&args, pinned, &format!("{prefix}:rbzaddp"), args.clients, args.pipeline).await;
     for (((rate, applied, limited), waiting, flush_secs, stored), what) in
         server.iter().zip(["rank read back, the default", "skip_rank"])
     {

@@ -1,10 +1,11 @@
 //! Season rollover: once a season has ended, its board in Redis is copied into MySQL's entries
 //! (`lb_scores` is written behind, so the last changes of the season may still wait in some
 //! instance's write-behind; the copy's versioned upserts never put an older state over a newer
-//! one), its final ranks are computed from MySQL's entries (the record), written to `lb_results`, each player's reward granted through [`Rewards`] under
-//! the key `season:<board>:<season>` (idempotent, so a rollover run twice, or resumed after a
-//! crash, grants nothing more), and the season's Redis keys are left to expire after
-//! `archive_ttl` (its board stays readable until then). Run by whichever instance holds the
+//! one), its final ranks are computed from MySQL's entries (the record), written to
+//! `lb_results`, each player's reward granted through [`Rewards`] under the key
+//! `season:<board>:<season>` (idempotent, so a rollover run twice, or resumed after a crash,
+//! grants nothing more), and the season's Redis keys are left to expire after `archive_ttl`
+//! (its board stays readable until then). Run by whichever instance holds the
 //! rollover lease, every `rollover_check`, or by `mmo admin leaderboard rollover`.
 
 use std::sync::Arc;

@@ -165,13 +165,11 @@ pub fn server_with(
     table: Table,
 ) -> mmo_core::server::Server {
     use mmo_core::server::{Running, Server};
-    Server::new(SERVICE, |l| async move {
+    let server = Server::new(SERVICE, |l| async move {
         let node = node::start(&l.bus, l.store()?, cfg, write_behind, table, &l.shutdown).await?;
         Ok(Running::Handle(Box::new(node)))
-    })
-    .with_migrations(mmo_eventlog::migrations())
-    .with_migrations(mmo_shop::migrations())
-    .with_migrations(migrations())
+    });
+    tables().into_iter().fold(server, Server::with_migrations)
 }
 
 /// The tables a zone node uses, in the order to apply them: items are the shop's (its

@@ -197,7 +197,8 @@ where
     }
 
     /// Records `value` as the newest state of `key`, replacing any value still waiting (unless
-    /// that one has a higher [`Upsert::version`]). Never waits. Refuses a key that is not waiting yet when `max_dirty` keys are.
+    /// that one has a higher [`Upsert::version`]). Never waits. Refuses a key that is not
+    /// waiting yet when `max_dirty` keys are.
     pub fn mark(&self, key: K, value: V) -> Result<(), WriteBehindFull> {
         let inner = &*self.inner;
         let max = inner.cfg.max_dirty;
@@ -266,26 +267,8 @@ where
         let mut failure = None;
         while pending.written < pending.rows.len() {
             let end = pending.rows.len().min(pending.written + batch);
-            let chunk = &pending.rows[pending.written..end];
-            let tail_sql;
-            let sql = if chunk.len() == batch {
-                inner.full_batch_sql.as_str()
-            } else {
-                tail_sql = upsert_sql::<V>(chunk.len());
-                tail_sql.as_str()
-            };
-            // Parameters are rebuilt per attempt rather than cloned: same cost, and the first
-            // attempt needs no copy.
-            let r = retry(store.retry_policy(), || async move {
-                let params = params_of(chunk)?;
-                store.upsert(sql, params).await
-            })
-            .await;
-            match r {
-                Ok(()) => {
-                    inner.rows.increment(chunk.len() as u64);
-                    pending.written = end;
-                }
+            match self.write_chunk(store, &pending.rows[pending.written..end]).await {
+                Ok(()) => pending.written = end,
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -307,19 +290,27 @@ where
     /// in MySQL, e.g. after [`WriteBehind::mark`] refused it. With a `VERSION` column it cannot
     /// undo a newer row a flush wrote, nor the other way round.
     pub async fn write_now(&self, store: &Store, rows: Vec<V>) -> Result<(), StoreError> {
-        let batch = self.inner.cfg.batch_rows;
         let rows: Vec<((), V)> = rows.into_iter().map(|v| ((), v)).collect();
-        for chunk in rows.chunks(batch) {
-            let tail;
-            let sql = if chunk.len() == batch {
-                self.inner.full_batch_sql.as_str()
-            } else {
-                tail = upsert_sql::<V>(chunk.len());
-                tail.as_str()
-            };
-            retry(store.retry_policy(), || async move { store.upsert(sql, params_of(chunk)?).await }).await?;
-            self.inner.rows.increment(chunk.len() as u64);
+        for chunk in rows.chunks(self.inner.cfg.batch_rows) {
+            self.write_chunk(store, chunk).await?;
         }
+        Ok(())
+    }
+
+    /// One upsert statement for `chunk` (at most `batch_rows` rows), retried on conflicts.
+    async fn write_chunk<T>(&self, store: &Store, chunk: &[(T, V)]) -> Result<(), StoreError> {
+        let inner = &*self.inner;
+        let tail_sql;
+        let sql = if chunk.len() == inner.cfg.batch_rows {
+            inner.full_batch_sql.as_str()
+        } else {
+            tail_sql = upsert_sql::<V>(chunk.len());
+            tail_sql.as_str()
+        };
+        // Parameters are rebuilt per attempt rather than cloned: same cost, and the first
+        // attempt needs no copy.
+        retry(store.retry_policy(), || async move { store.upsert(sql, params_of(chunk)?).await }).await?;
+        inner.rows.increment(chunk.len() as u64);
         Ok(())
     }
 

@@ -53,8 +53,8 @@ pub async fn handle_score_submit(
         // MySQL is behind: this submit waits for its own row rather than dropping it.
         st.writer.write_now(&st.store, vec![row]).await.map_err(LbError::from)?;
     }
-    if improved
-        && cfg.notify_friends_passed
+    // `old` is there only when this submit moved an existing entry.
+    if cfg.notify_friends_passed
         && let Some(old) = old
     {
         st.notify.queue(notify::Job {
